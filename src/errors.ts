@@ -1,0 +1,120 @@
+/**
+ * Every error Kairos throws on purpose is a `KairosError` with a stable `code`, so callers can
+ * branch on the kind of failure without parsing messages. Messages name the component, the
+ * thing and the value (`cron field "hour": 25 is out of range 0-23`).
+ */
+export class KairosError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A trigger (or its JSON form) is invalid: names the field, the value and what was expected. */
+export class TriggerError extends KairosError {
+  readonly field: string;
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, expected: string, options?: ErrorOptions) {
+    super('TRIGGER_INVALID', `${field}: ${formatValue(value)} ${expected}`, options);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** An option or argument given to a public entry point is invalid. */
+export class ValidationError extends KairosError {
+  readonly field: string;
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, expected: string, options?: ErrorOptions) {
+    super('INVALID_ARGUMENT', `${field}: ${formatValue(value)} ${expected}`, options);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** A job or schedule names a task that is not registered on this scheduler. */
+export class TaskNotFoundError extends KairosError {
+  readonly task: string;
+
+  constructor(task: string) {
+    super('TASK_NOT_FOUND', `task ${JSON.stringify(task)} is not registered on this scheduler`);
+    this.task = task;
+  }
+}
+
+export class ScheduleNotFoundError extends KairosError {
+  readonly scheduleId: string;
+
+  constructor(scheduleId: string) {
+    super('SCHEDULE_NOT_FOUND', `schedule ${JSON.stringify(scheduleId)} does not exist`);
+    this.scheduleId = scheduleId;
+  }
+}
+
+export class JobNotFoundError extends KairosError {
+  readonly jobId: string;
+
+  constructor(jobId: string) {
+    super('JOB_NOT_FOUND', `job ${JSON.stringify(jobId)} does not exist`);
+    this.jobId = jobId;
+  }
+}
+
+/** `addSchedule` with `conflict: 'error'` found a schedule with the same id. */
+export class ConflictError extends KairosError {
+  readonly scheduleId: string;
+
+  constructor(scheduleId: string) {
+    super('SCHEDULE_EXISTS', `schedule ${JSON.stringify(scheduleId)} already exists`);
+    this.scheduleId = scheduleId;
+  }
+}
+
+/** A method was called in a scheduler state that does not allow it (e.g. `start()` twice). */
+export class SchedulerStateError extends KairosError {
+  constructor(message: string) {
+    super('SCHEDULER_STATE', `scheduler: ${message}`);
+  }
+}
+
+/** The data store failed or holds data it cannot use; `cause` carries the driver's error. */
+export class StoreError extends KairosError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('STORE_ERROR', message, options);
+  }
+}
+
+/** A job ended without a result: `runJob` rejects with this when the job did not succeed. */
+export class JobFailedError extends KairosError {
+  readonly jobId: string;
+  readonly outcome: string;
+
+  constructor(jobId: string, outcome: string, message: string, options?: ErrorOptions) {
+    super('JOB_FAILED', `job ${JSON.stringify(jobId)} ended ${outcome}: ${message}`, options);
+    this.jobId = jobId;
+    this.outcome = outcome;
+  }
+}
+
+/** Renders a rejected value for an error message without ever throwing or flooding the log. */
+export function formatValue(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  else if (typeof value === 'function') text = `function ${value.name || '(anonymous)'}`;
+  else if (typeof value === 'symbol') text = value.toString();
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = Object.prototype.toString.call(value);
+    }
+  }
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}

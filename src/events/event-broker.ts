@@ -1,0 +1,17 @@
+import type { KairosEvent } from './event-types.ts';
+
+/**
+ * Carries events between scheduler nodes: in-process (`LocalEventBroker`) or across machines
+ * (PostgreSQL LISTEN/NOTIFY). Delivery is best effort; the scheduler never depends on an event
+ * for correctness, only for promptness (a slow poll remains as the safety net).
+ */
+export interface EventBroker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Delivers `event` to every subscriber on every node, this one included. */
+  publish(event: KairosEvent): void;
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: EventListener): () => void;
+}
+
+export type EventListener = (event: KairosEvent) => void;

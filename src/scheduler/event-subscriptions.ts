@@ -1,0 +1,62 @@
+import type { KairosEvent } from '../events/event-types.ts';
+import type { JobRunner } from './job-runner.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import type { WakeTimer } from './wake-timer.ts';
+
+/**
+ * Turns events (from this node or, with a cluster broker, any node) into wake-ups: a job added or
+ * re-queued wakes the job loop if it is due before the loop's planned wake; a finished job may
+ * have freed a max-instances slot; a schedule added or resumed wakes the schedule loop; a cancel
+ * request aborts the job if it runs here.
+ */
+export class EventSubscriptions {
+  private readonly runtime: SchedulerRuntime;
+  private readonly runner: JobRunner;
+  private readonly scheduleTimer: WakeTimer;
+  private readonly jobTimer: WakeTimer;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, scheduleTimer: WakeTimer, jobTimer: WakeTimer) {
+    this.runtime = runtime;
+    this.runner = runner;
+    this.scheduleTimer = scheduleTimer;
+    this.jobTimer = jobTimer;
+  }
+
+  start(): void {
+    this.unsubscribe ??= this.runtime.events.subscribe((event) => this.handle(event));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  private handle(event: KairosEvent): void {
+    switch (event.type) {
+      case 'job.added':
+        if (this.runtime.tasks.has(event.task)) this.jobTimer.wakeIfBefore(event.runAt.getTime());
+        return;
+      case 'schedule.added':
+      case 'schedule.updated':
+      case 'schedule.resumed':
+        if (event.nextFireTime !== null) this.scheduleTimer.wakeIfBefore(event.nextFireTime.getTime());
+        return;
+      case 'job.cancel_requested':
+        this.runner.interrupt(event.jobId, 'cancelled', 'cancelled on request');
+        return;
+      case 'job.succeeded':
+      case 'job.failed':
+      case 'job.timed_out':
+      case 'job.cancelled':
+      case 'job.abandoned':
+        if (!this.runtime.tasks.has(event.task)) return;
+        if (event.retryAt !== null) this.jobTimer.wakeIfBefore(event.retryAt.getTime());
+        // A job that ended may have held the last free slot of its schedule or task.
+        else if (event.execution.node !== this.runtime.node) this.jobTimer.wake();
+        return;
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,241 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { assertJsonValue, type JsonValue } from '../common/json-value.ts';
+import { uuidv7 } from '../common/uuid.ts';
+import type { Executor } from '../executors/executor.ts';
+import type { JobRelease } from '../stores/data-store.ts';
+import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
+import { clockSleep, type JobContext, JobInterruption, jobLogger } from './job-context.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+/** A job this node is running. `parked`: waiting on the scheduler clock (for the test scheduler). */
+export interface RunningJob {
+  readonly job: JobRecord;
+  readonly controller: AbortController;
+  parked: boolean;
+  /** Resolves once the job's execution is recorded (or given up on, for a lost lease). */
+  readonly done: Promise<void>;
+}
+
+type Settlement =
+  | { kind: 'returned'; value: unknown }
+  | { kind: 'threw'; error: unknown }
+  | { kind: 'interrupted'; reason: JobInterruption };
+
+const RELEASE_ATTEMPTS = 3;
+
+/**
+ * Runs one job: context, timeout, cancellation, the execution record and the retry decision.
+ * An interrupted job (timeout, cancel, shutdown) is recorded at once and its slot freed, even if
+ * its code ignores the abort signal and never settles.
+ */
+export class JobRunner {
+  private readonly runtime: SchedulerRuntime;
+  private readonly executor: Executor;
+  private readonly onSlotFreed: () => void;
+  private readonly running = new Map<string, RunningJob>();
+
+  constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void) {
+    this.runtime = runtime;
+    this.executor = executor;
+    this.onSlotFreed = onSlotFreed;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  runningJobs(): IterableIterator<RunningJob> {
+    return this.running.values();
+  }
+
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  start(job: JobRecord): void {
+    const controller = new AbortController();
+    let finish: () => void = () => {};
+    const entry: RunningJob = { job, controller, parked: false, done: new Promise((resolve) => (finish = resolve)) };
+    this.running.set(job.id, entry);
+    this.execute(entry).then(finish, (error: unknown) => {
+      this.runtime.reportError('run job', error);
+      finish();
+    });
+  }
+
+  /** Interrupts a running job; false if this node is not running it. */
+  interrupt(jobId: string, kind: JobInterruption['kind'], message: string): boolean {
+    const entry = this.running.get(jobId);
+    if (entry === undefined || entry.controller.signal.aborted) return false;
+    entry.controller.abort(new JobInterruption(kind, message));
+    return true;
+  }
+
+  /** Records a job this node leased but will not run (missed its deadline, cancelled). */
+  recordNotRun(job: JobRecord, outcome: 'missed' | 'cancelled', error: ExecutionError): void {
+    const now = this.runtime.clock.now();
+    const execution = this.execution(job, null, now, outcome, error, null);
+    void this.runtime.activity.track(() => this.release(job, { execution }));
+  }
+
+  private async execute(entry: RunningJob): Promise<void> {
+    const { job, controller } = entry;
+    const { clock, tasks, events, node, logger } = this.runtime;
+    const task = tasks.get(job.task);
+    const startedAt = clock.now();
+    events.publish({
+      type: 'job.started',
+      timestamp: new Date(startedAt),
+      jobId: job.id,
+      task: job.task,
+      scheduleId: job.scheduleId,
+      fireTime: job.fireTime,
+      attempt: job.attempt,
+      node,
+    startedAt: new Date(startedAt),
+    });
+
+    const interrupted = new Promise<Settlement>((resolve) => {
+      controller.signal.addEventListener('abort', () => resolve({ kind: 'interrupted', reason: controller.signal.reason }), { once: true });
+    });
+    const timeoutMs = task?.timeoutMs ?? null;
+    const timer =
+      timeoutMs === null
+        ? null
+        : clock.setTimer(() => controller.abort(new JobInterruption('timeout', `timed out after ${timeoutMs} ms`)), timeoutMs);
+
+    const context: JobContext = {
+      jobId: job.id,
+      task: job.task,
+      args: job.args,
+      scheduleId: job.scheduleId,
+      fireTime: job.fireTime,
+      runAt: job.runAt,
+      attempt: job.attempt,
+      node,
+      signal: controller.signal,
+      logger: jobLogger(logger, { jobId: job.id, task: job.task, attempt: job.attempt }),
+      sleep: clockSleep(clock, controller.signal, (parked) => {
+        entry.parked = parked;
+      }),
+    };
+    const settled: Promise<Settlement> =
+      task === undefined
+        ? Promise.resolve({ kind: 'threw', error: new Error(`task ${JSON.stringify(job.task)} is not registered on node ${node}`) })
+        : this.executor.run(task.fn, context, job.args).then(
+            (value): Settlement => ({ kind: 'returned', value }),
+            (error: unknown): Settlement => ({ kind: 'threw', error }),
+          );
+    const settlement = await Promise.race([interrupted, settled]);
+
+    this.runtime.activity.enter();
+    try {
+      if (timer !== null) clock.clearTimer(timer);
+      this.running.delete(job.id);
+      this.onSlotFreed();
+      if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
+        logger.warn({ jobId: job.id, task: job.task }, 'lost the lease on a running job; another node has taken it over');
+        return;
+      }
+      await this.release(job, this.conclude(job, settlement, startedAt));
+    } finally {
+      this.runtime.activity.leave();
+    }
+  }
+
+  /** Turns how the task settled into an execution record and the job's next state. */
+  private conclude(job: JobRecord, settlement: Settlement, startedAt: number): JobRelease {
+    const now = this.runtime.clock.now();
+    if (settlement.kind === 'returned') {
+      return { execution: this.execution(job, startedAt, now, 'succeeded', null, this.result(job, settlement.value)) };
+    }
+    if (settlement.kind === 'threw') {
+      const execution = this.execution(job, startedAt, now, 'failed', describeError(settlement.error), null);
+      return { execution, requeue: this.retry(job, now) };
+    }
+    const reason = settlement.reason;
+    const error: ExecutionError = { name: 'JobInterruption', message: reason.message, stack: null };
+    if (reason.kind === 'timeout') {
+      return { execution: this.execution(job, startedAt, now, 'timed_out', error, null), requeue: this.retry(job, now) };
+    }
+    if (reason.kind === 'cancelled') return { execution: this.execution(job, startedAt, now, 'cancelled', error, null) };
+    // Shutdown: the job is handed back for another node, on its abandonment budget.
+    const requeue = job.abandonRetries > 0 ? { runAt: new Date(now), attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 } : null;
+    return { execution: this.execution(job, startedAt, now, 'abandoned', error, null), requeue };
+  }
+
+  private retry(job: JobRecord, now: number): JobRelease['requeue'] {
+    if (job.attempt >= job.maxAttempts) return null;
+    const policy = this.runtime.tasks.get(job.task)?.retry;
+    const delay = policy ? policy.delayAfter(job.attempt, () => this.runtime.random()) : 0;
+    return { runAt: new Date(now + delay), attempt: job.attempt + 1, abandonRetries: job.abandonRetries };
+  }
+
+  private result(job: JobRecord, value: unknown): JsonValue {
+    try {
+      return assertJsonValue('result', value);
+    } catch (error) {
+      this.runtime.logger.warn(
+        { jobId: job.id, task: job.task, reason: error instanceof Error ? error.message : String(error) },
+        'task returned a value that is not JSON; recording the run with a null result',
+      );
+      return null;
+    }
+  }
+
+  private execution(
+    job: JobRecord,
+    startedAt: number | null,
+    finishedAt: number,
+    outcome: Outcome,
+    error: ExecutionError | null,
+    result: JsonValue,
+  ): ExecutionRecord {
+    return {
+      id: uuidv7(finishedAt),
+      jobId: job.id,
+      scheduleId: job.scheduleId,
+      task: job.task,
+      args: job.args,
+      fireTime: job.fireTime,
+      runAt: job.runAt,
+      startedAt: startedAt === null ? null : new Date(startedAt),
+      finishedAt: new Date(finishedAt),
+      durationMs: startedAt === null ? null : finishedAt - startedAt,
+      outcome,
+      error,
+      result,
+      node: this.runtime.node,
+      attempt: job.attempt,
+    };
+  }
+
+  /** Records the run. If the store is unreachable even after retries, the job's lease will expire and it is re-run (at least once). */
+  private async release(job: JobRecord, release: JobRelease): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
+        return;
+      } catch (error) {
+        if (attempt >= RELEASE_ATTEMPTS) {
+          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
+          return;
+        }
+        await delay(100 * attempt); // real time: a store outage is not something the virtual clock models
+      }
+    }
+  }
+}
+
+export function describeError(error: unknown): ExecutionError {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack ?? null };
+  }
+  let message: string;
+  try {
+    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+  } catch {
+    message = String(error);
+  }
+  return { name: 'NonErrorThrown', message, stack: null };
+}

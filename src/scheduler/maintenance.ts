@@ -1,0 +1,92 @@
+import { hostname } from 'node:os';
+import type { TimerHandle } from '../time/clock.ts';
+import type { JobRunner } from './job-runner.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+const PRUNE_EVERY_MS = 3_600_000;
+
+/**
+ * The scheduler's housekeeping, every half lease: renew the leases of running jobs (and learn of
+ * cancellations and lost leases), heartbeat, take over jobs of dead nodes, prune old history.
+ */
+export class Maintenance {
+  private readonly runtime: SchedulerRuntime;
+  private readonly runner: JobRunner;
+  private readonly startedAt: Date;
+  private timer: TimerHandle | null = null;
+  private running = false;
+  private tickInProgress: Promise<void> = Promise.resolve();
+  private lastPruneAt = Number.NEGATIVE_INFINITY;
+
+  constructor(runtime: SchedulerRuntime, runner: JobRunner) {
+    this.runtime = runtime;
+    this.runner = runner;
+    this.startedAt = new Date(runtime.clock.now());
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.tick();
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
+    this.timer = null;
+    await this.tickInProgress;
+  }
+
+  /** Renews leases now (also called on shutdown while waiting for running jobs). */
+  async tick(): Promise<void> {
+    const tick = this.runtime.activity.track(() => this.work());
+    this.tickInProgress = tick;
+    await tick;
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    this.timer = this.runtime.clock.setTimer(() => {
+      this.timer = null;
+      void this.tick().finally(() => this.arm());
+    }, Math.max(1, Math.floor(this.runtime.options.leaseMs / 2)));
+  }
+
+  private async work(): Promise<void> {
+    const { store, node, options, clock } = this.runtime;
+    await this.step('renew leases', async () => {
+      const ids = this.runner.runningIds();
+      if (ids.length === 0) return;
+      const status = await store.extendLeases(node, options.leaseMs, ids);
+      for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+      for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+    });
+    await this.step('heartbeat', () =>
+      store.heartbeat({
+        id: node,
+        host: hostname(),
+        pid: process.pid,
+        startedAt: this.startedAt,
+        lastSeen: new Date(clock.now()),
+        runningJobs: this.runner.runningCount,
+      }),
+    );
+    await this.step('reap abandoned jobs', async () => {
+      await store.reapAbandoned();
+    });
+    if (options.retentionMs !== null && clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS) {
+      await this.step('prune executions', async () => {
+        this.lastPruneAt = clock.now();
+        await store.pruneExecutions(new Date(clock.now() - (options.retentionMs as number)));
+      });
+    }
+  }
+
+  private async step(operation: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.runtime.reportError(operation, error);
+    }
+  }
+}

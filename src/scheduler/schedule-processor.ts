@@ -1,0 +1,116 @@
+import { uuidv7 } from '../common/uuid.ts';
+import type { ScheduleRelease } from '../stores/data-store.ts';
+import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../stores/records.ts';
+import { type FirePlan, planFires } from './fire-planner.ts';
+import type { PassResult } from './processing-loop.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+/**
+ * The schedule loop's pass (DESIGN §6): lease due schedules, decide their fires (coalesce,
+ * misfire, jitter), then insert the jobs and move the schedules on in one store transaction.
+ */
+export class ScheduleProcessor {
+  private readonly runtime: SchedulerRuntime;
+
+  constructor(runtime: SchedulerRuntime) {
+    this.runtime = runtime;
+  }
+
+  async pass(): Promise<PassResult> {
+    const { store, node, options } = this.runtime;
+    const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize);
+    if (schedules.length > 0) {
+      const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
+      await store.releaseSchedules(node, releases);
+      if (schedules.length === options.batchSize) return 'again';
+    }
+    const next = await store.nextScheduleFireTime();
+    return next === null ? null : next.getTime() - now.getTime();
+  }
+
+  private release(schedule: ScheduleRecord, now: number): ScheduleRelease {
+    const base = { scheduleId: schedule.id, revision: schedule.revision };
+    let plan: FirePlan;
+    try {
+      const trigger = this.runtime.triggers.get(schedule.trigger);
+      plan = planFires(trigger, (schedule.nextFireTime as Date).getTime(), now, schedule);
+    } catch (error) {
+      // One unreadable schedule must not stop the others: mark it broken, visibly, and keep it.
+      const reason = `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`;
+      this.runtime.logger.error({ scheduleId: schedule.id, reason }, 'schedule is broken and will not fire until fixed');
+      return { ...base, nextFireTime: schedule.nextFireTime, lastFireTime: schedule.lastFireTime, jobs: [], missed: [], brokenReason: reason };
+    }
+    return {
+      ...base,
+      nextFireTime: plan.nextFireTime === null ? null : new Date(plan.nextFireTime),
+      lastFireTime: plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
+      jobs: plan.run.map((fireTime) => this.job(schedule, fireTime, now)),
+      missed: this.missed(schedule, plan, now),
+    };
+  }
+
+  private job(schedule: ScheduleRecord, fireTime: number, now: number): JobRecord {
+    const task = this.runtime.tasks.get(schedule.task);
+    const jitter = schedule.maxJitter > 0 ? Math.floor(this.runtime.random() * (schedule.maxJitter + 1)) : 0;
+    const runAt = fireTime + jitter;
+    return {
+      id: uuidv7(now),
+      task: schedule.task,
+      args: schedule.args,
+      scheduleId: schedule.id,
+      fireTime: new Date(fireTime),
+      runAt: new Date(runAt),
+      startDeadline: schedule.misfireGraceTime === null ? null : new Date(runAt + schedule.misfireGraceTime),
+      attempt: 1,
+      maxAttempts: task?.retry.attempts ?? 1,
+      abandonRetries: task?.retry.abandoned ?? this.runtime.options.defaultAbandonRetries,
+      maxInstances: schedule.maxInstances,
+      status: 'pending',
+      acquiredBy: null,
+      acquiredUntil: null,
+      startedAt: null,
+      cancelRequested: false,
+      createdAt: new Date(now),
+    };
+  }
+
+  private missed(schedule: ScheduleRecord, plan: FirePlan, now: number): ExecutionRecord[] {
+    const grace = schedule.misfireGraceTime ?? 0;
+    const records = plan.missed.map((fireTime) =>
+      missedExecution(schedule, fireTime, now, this.runtime.node, `not started within the misfire grace time (${grace} ms) of its fire time`),
+    );
+    if (plan.missedBeyond !== null) {
+      const { from, until } = plan.missedBeyond;
+      records.push(
+        missedExecution(
+          schedule,
+          from,
+          now,
+          this.runtime.node,
+          `and every further fire time from ${new Date(from).toISOString()} until ${new Date(until).toISOString()} (too many to record one by one)`,
+        ),
+      );
+    }
+    return records;
+  }
+}
+
+function missedExecution(schedule: ScheduleRecord, fireTime: number, now: number, node: string, message: string): ExecutionRecord {
+  return {
+    id: uuidv7(now),
+    jobId: uuidv7(now),
+    scheduleId: schedule.id,
+    task: schedule.task,
+    args: schedule.args,
+    fireTime: new Date(fireTime),
+    runAt: new Date(fireTime),
+    startedAt: null,
+    finishedAt: new Date(now),
+    durationMs: null,
+    outcome: 'missed',
+    error: { name: 'MisfireGraceTimeExceeded', message, stack: null },
+    result: null,
+    node,
+    attempt: 1,
+  };
+}

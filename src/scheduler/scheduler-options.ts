@@ -1,0 +1,106 @@
+import { type Logger } from '../common/logger.ts';
+import { ValidationError } from '../errors.ts';
+import type { EventBroker } from '../events/event-broker.ts';
+import type { Executor } from '../executors/executor.ts';
+import type { DataStore } from '../stores/data-store.ts';
+import { CoalescePolicy } from '../stores/records.ts';
+import type { Clock } from '../time/clock.ts';
+import { type Duration, parseDuration, parseOptionalDuration } from '../time/duration.ts';
+import type { ResolvedOptions } from './scheduler-runtime.ts';
+
+export interface SchedulerOptions {
+  /** Where schedules, jobs and history live. (Default: a new `MemoryStore`.) */
+  store?: DataStore;
+  /** Carries events and wake-ups between nodes. (Default: the store's own broker, else an in-process one.) */
+  eventBroker?: EventBroker;
+  /** Runs task functions. (Default: `AsyncExecutor`, in the event loop.) */
+  executor?: Executor;
+  /** (Default: the system clock; `kairos/testing` passes a virtual one.) */
+  clock?: Clock;
+  /** This node's identity in leases, history and the nodes table. (Default: `host:pid:random`.) */
+  nodeId?: string;
+  /** IANA zone for triggers that name none. (Default: the process's local zone.) */
+  timezone?: string;
+  /** Jobs this node runs at once. (Default: 100.) */
+  maxConcurrentJobs?: number;
+  /** How long a lease lasts without renewal; a dead node's jobs are taken over after it. (Default: '30s'.) */
+  leaseDuration?: Duration;
+  /** Longest sleep between passes, the safety net when a wake-up is lost. (Default: '10s'.) */
+  pollInterval?: Duration;
+  /** How long `stop()` waits for running jobs before handing them back. (Default: '30s'.) */
+  shutdownTimeout?: Duration;
+  /** Executions older than this are pruned by the scheduler; `null` keeps them all. (Default: '30d'.) */
+  retention?: Duration | null;
+  /** Schedules or jobs claimed per store round trip. (Default: 100.) */
+  batchSize?: number;
+  /** (Default: warnings and errors on `console`.) */
+  logger?: Logger;
+  /** Random source for jitter and back-off, replaceable for reproducible tests. (Default: `Math.random`.) */
+  random?: () => number;
+  /** Policies for schedules that do not set their own. */
+  defaults?: {
+    /** (Default: '60s'.) */
+    misfireGraceTime?: Duration | null;
+    /** (Default: 'latest'.) */
+    coalesce?: CoalescePolicy;
+    /** (Default: 1.) */
+    maxInstances?: number;
+  };
+}
+
+/** Validates scheduler options; every error names the option and the value. */
+export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('Scheduler options', options, 'must be an object');
+  }
+  const defaults = options.defaults ?? {};
+  return {
+    timezone: validateTimezone('Scheduler timezone', options.timezone ?? localTimezone()),
+    maxConcurrentJobs: positiveInteger('Scheduler maxConcurrentJobs', options.maxConcurrentJobs ?? 100),
+    leaseMs: atLeast('Scheduler leaseDuration', parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'), 100),
+    pollIntervalMs: atLeast('Scheduler pollInterval', parseDuration('Scheduler pollInterval', options.pollInterval ?? '10s'), 10),
+    shutdownTimeoutMs: parseDuration('Scheduler shutdownTimeout', options.shutdownTimeout ?? '30s'),
+    retentionMs: parseOptionalDuration('Scheduler retention', options.retention === undefined ? '30d' : options.retention),
+    batchSize: positiveInteger('Scheduler batchSize', options.batchSize ?? 100),
+    defaultAbandonRetries: 2,
+    scheduleDefaults: {
+      misfireGraceTime: parseOptionalDuration(
+        'Scheduler defaults.misfireGraceTime',
+        defaults.misfireGraceTime === undefined ? '60s' : defaults.misfireGraceTime,
+      ),
+      coalesce: coalescePolicy('Scheduler defaults.coalesce', defaults.coalesce ?? 'latest'),
+      maxInstances: positiveInteger('Scheduler defaults.maxInstances', defaults.maxInstances ?? 1),
+    },
+  };
+}
+
+export function localTimezone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+}
+
+export function validateTimezone(field: string, value: unknown): string {
+  if (typeof value === 'string' && value.length > 0) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      return value;
+    } catch {
+      // fall through to the error below
+    }
+  }
+  throw new ValidationError(field, value, 'is not an IANA time zone name (e.g. "Europe/Berlin", "UTC")');
+}
+
+export function positiveInteger(field: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
+  throw new ValidationError(field, value, 'must be a positive integer');
+}
+
+export function coalescePolicy(field: string, value: unknown): CoalescePolicy {
+  if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value)) return value as CoalescePolicy;
+  throw new ValidationError(field, value, "must be 'latest', 'earliest' or 'all'");
+}
+
+function atLeast(field: string, ms: number, minimum: number): number {
+  if (ms < minimum) throw new ValidationError(field, ms, `must be at least ${minimum} ms`);
+  return ms;
+}

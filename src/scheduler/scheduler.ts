@@ -1,0 +1,412 @@
+import { hostname } from 'node:os';
+import { assertJsonValue } from '../common/json-value.ts';
+import { consoleLogger, type Logger } from '../common/logger.ts';
+import { uuidv7 } from '../common/uuid.ts';
+import { JobFailedError, ScheduleNotFoundError, SchedulerStateError, TaskNotFoundError, ValidationError } from '../errors.ts';
+import type { EventBroker } from '../events/event-broker.ts';
+import type { KairosEvent, KairosEventType } from '../events/event-types.ts';
+import { LocalEventBroker } from '../events/local-event-broker.ts';
+import { AsyncExecutor } from '../executors/async-executor.ts';
+import type { DataStore, SchedulePatch } from '../stores/data-store.ts';
+import { MemoryStore } from '../stores/memory/memory-store.ts';
+import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../stores/queries.ts';
+import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../stores/records.ts';
+import { type Clock, systemClock } from '../time/clock.ts';
+import { type Duration, parseDuration } from '../time/duration.ts';
+import { ActivityTracker } from './activity-tracker.ts';
+import { JobProcessor } from './job-processor.ts';
+import { JobRunner } from './job-runner.ts';
+import { Maintenance } from './maintenance.ts';
+import { ProcessingLoop } from './processing-loop.ts';
+import { type AddScheduleOptions, conflictPolicy, firstFireTime, newSchedule, schedulePolicies, type TriggerInput, toTrigger, type UpdateScheduleOptions, validateScheduleId } from './schedule-input.ts';
+import { ScheduleProcessor } from './schedule-processor.ts';
+import { resolveOptions, type SchedulerOptions } from './scheduler-options.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import { type RegisteredTask, type TaskFunction, type TaskOptions, TaskRegistry, validateTaskName } from './task-registry.ts';
+import { TriggerCache } from './trigger-cache.ts';
+import { EventSubscriptions } from './event-subscriptions.ts';
+
+export interface AddJobOptions {
+  /** JSON arguments for the task. */
+  args?: unknown;
+  /** Not before this instant. (Default: now.) */
+  runAt?: Date | string;
+  /** Not before now + this; an alternative to `runAt`. */
+  delay?: Duration;
+  /** A job not started this long after `runAt` is recorded `missed`. (Default: no limit.) */
+  misfireGraceTime?: Duration;
+  /** (Default: a new UUID v7.) */
+  id?: string;
+  /** The caller's open transaction (SQL stores only): the job exists only if it commits. */
+  tx?: unknown;
+}
+
+export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/**
+ * The Kairos scheduler: register tasks, declare schedules, add jobs, then `start()` when the app is
+ * ready. Data methods work before `start()` (a web process may only add jobs and never start).
+ */
+export class Scheduler {
+  readonly nodeId: string;
+  protected readonly runtime: SchedulerRuntime;
+  protected readonly runner: JobRunner;
+  protected readonly scheduleLoop: ProcessingLoop;
+  protected readonly jobLoop: ProcessingLoop;
+  private readonly maintenance: Maintenance;
+  private readonly subscriptions: EventSubscriptions;
+  private currentState: SchedulerState = 'stopped';
+  private storeStarting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(options: SchedulerOptions = {}) {
+    const resolved = resolveOptions(options);
+    const store: DataStore = options.store ?? new MemoryStore();
+    const clock: Clock = options.clock ?? systemClock;
+    const logger: Logger = options.logger ?? consoleLogger('warn');
+    const events: EventBroker =
+      options.eventBroker ?? store.defaultEventBroker?.() ?? new LocalEventBroker();
+    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
+    if (typeof this.nodeId !== 'string' || this.nodeId.length === 0 || this.nodeId.length > 200) {
+      throw new ValidationError('Scheduler nodeId', this.nodeId, 'must be a string of 1-200 characters');
+    }
+    const runtime: SchedulerRuntime = {
+      node: this.nodeId,
+      clock,
+      store,
+      events,
+      logger,
+      tasks: new TaskRegistry(),
+      triggers: new TriggerCache(),
+      activity: new ActivityTracker(),
+      options: resolved,
+      random: options.random ?? Math.random,
+      reportError: (operation, error) => {
+        const described = { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
+        logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
+        events.publish({ type: 'scheduler.error', timestamp: new Date(clock.now()), node: this.nodeId, operation, error: described });
+      },
+    };
+    this.runtime = runtime;
+    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
+    const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
+      new ProcessingLoop({
+        name,
+        clock,
+        logger,
+        activity: runtime.activity,
+        pollIntervalMs: resolved.pollIntervalMs,
+        pass,
+        onError: (error) => runtime.reportError(name, error),
+      });
+    const scheduleProcessor = new ScheduleProcessor(runtime);
+    const jobProcessor = new JobProcessor(runtime, this.runner);
+    this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
+    this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
+    this.maintenance = new Maintenance(runtime, this.runner);
+    this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
+  }
+
+  get state(): SchedulerState {
+    return this.currentState;
+  }
+
+  get timezone(): string {
+    return this.runtime.options.timezone;
+  }
+
+  /** Registers (or replaces) the function behind a task name. */
+  task<Args = unknown>(name: string, fn: TaskFunction<Args>, options?: TaskOptions): this {
+    this.runtime.tasks.register(name, fn, options);
+    return this;
+  }
+
+  getTasks(): RegisteredTask[] {
+    return this.runtime.tasks.all();
+  }
+
+  /** Adds (by default: upserts) a schedule; returns its id. */
+  async addSchedule(task: string, trigger: TriggerInput, options: AddScheduleOptions = {}): Promise<string> {
+    this.requireTask(task);
+    const compiled = toTrigger(trigger, this.timezone);
+    const conflict = conflictPolicy(options.conflict);
+    const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
+    await this.storeReady();
+    const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
+    return result.schedule.id;
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | null> {
+    await this.storeReady();
+    return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
+  }
+
+  async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
+    await this.storeReady();
+    return this.runtime.store.getSchedules(query);
+  }
+
+  /** Changes a schedule; a new trigger recomputes its next fire time from now. */
+  async updateSchedule(id: string, options: UpdateScheduleOptions): Promise<ScheduleRecord> {
+    validateScheduleId(id);
+    const patch: SchedulePatch = schedulePolicies(options);
+    if (options.task !== undefined) {
+      this.requireTask(options.task);
+      patch.task = options.task;
+    }
+    if (options.args !== undefined) patch.args = assertJsonValue('args', options.args);
+    if (options.trigger !== undefined) {
+      const trigger = toTrigger(options.trigger, this.timezone);
+      patch.trigger = trigger.toJSON();
+      patch.nextFireTime = firstFireTime(trigger, this.now());
+      patch.brokenReason = null;
+    }
+    await this.storeReady();
+    return this.runtime.store.updateSchedule(id, patch);
+  }
+
+  /** Stops a schedule from firing. Fires that fall due while paused are caught up on resume, per misfire and coalesce. */
+  async pauseSchedule(id: string): Promise<ScheduleRecord> {
+    await this.storeReady();
+    return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: true });
+  }
+
+  async resumeSchedule(id: string): Promise<ScheduleRecord> {
+    await this.storeReady();
+    return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: false });
+  }
+
+  /** Removes a schedule (its history stays); false if it did not exist. */
+  async removeSchedule(id: string): Promise<boolean> {
+    await this.storeReady();
+    return (await this.runtime.store.removeSchedules([validateScheduleId(id)])).length === 1;
+  }
+
+  /** Adds a job for the schedule now, outside its trigger's timetable; returns the job id. */
+  async runScheduleNow(id: string): Promise<string> {
+    const schedule = await this.getSchedule(id);
+    if (schedule === null) throw new ScheduleNotFoundError(id);
+    const now = this.now();
+    const task = this.runtime.tasks.get(schedule.task);
+    const job = this.newJob(schedule.task, schedule.args, now, now, null, task);
+    job.scheduleId = schedule.id;
+    job.fireTime = new Date(now);
+    job.maxInstances = schedule.maxInstances;
+    await this.runtime.store.addJob(job);
+    return job.id;
+  }
+
+  /** Adds a one-off job; returns its id. */
+  async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
+    const job = this.jobFromOptions(task, options);
+    await this.storeReady();
+    await this.runtime.store.addJob(job, options.tx);
+    return job.id;
+  }
+
+  /** Adds a job and waits for its final outcome: resolves with its result, rejects with `JobFailedError`. */
+  async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
+    const job = this.jobFromOptions(task, options);
+    await this.storeReady();
+    const outcome = new Promise<ExecutionRecord>((resolve) => {
+      const unsubscribe = this.runtime.events.subscribe((event) => {
+        if (!('execution' in event) || event.jobId !== job.id || event.retryAt !== null) return;
+        unsubscribe();
+        resolve(event.execution);
+      });
+    });
+    await this.runtime.store.addJob(job);
+    const execution = await outcome;
+    if (execution.outcome === 'succeeded') return execution.result as Result;
+    throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    await this.storeReady();
+    return (await this.runtime.store.getJobs({ ids: [id], limit: 1 })).items[0] ?? null;
+  }
+
+  async getJobs(query: JobQuery = {}): Promise<Page<JobRecord>> {
+    await this.storeReady();
+    return this.runtime.store.getJobs(query);
+  }
+
+  /** Cancels a pending job at once, or asks the node running it to abort it (cluster-wide). */
+  async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
+    await this.storeReady();
+    const result = await this.runtime.store.requestCancel(id, this.nodeId);
+    if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+    return result.status;
+  }
+
+  /** Execution history, newest first, filtered and paged. */
+  async getExecutions(query: ExecutionQuery = {}): Promise<Page<ExecutionRecord>> {
+    await this.storeReady();
+    return this.runtime.store.getExecutions(query);
+  }
+
+  /** Deletes history older than a date or an age (`'7d'`); returns how many records went. */
+  async pruneExecutions(options: { olderThan: Date | Duration }): Promise<number> {
+    const olderThan =
+      options?.olderThan instanceof Date ? options.olderThan : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
+    if (Number.isNaN(olderThan.getTime())) throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
+    await this.storeReady();
+    return this.runtime.store.pruneExecutions(olderThan);
+  }
+
+  async getNodes(): Promise<NodeInfo[]> {
+    await this.storeReady();
+    return this.runtime.store.getNodes();
+  }
+
+  /** Subscribes to one event type, or `'*'` for all; returns the function that unsubscribes. */
+  on<K extends KairosEventType>(type: K, listener: (event: KairosEvent<K>) => void): () => void;
+  on(type: '*', listener: (event: KairosEvent) => void): () => void;
+  on(type: string, listener: (event: KairosEvent) => void): () => void {
+    if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
+    return this.runtime.events.subscribe((event) => {
+      if (type === '*' || event.type === type) listener(event);
+    });
+  }
+
+  /** Starts firing schedules and running jobs. Call it when the app is ready. */
+  async start(): Promise<void> {
+    if (this.currentState !== 'stopped') throw new SchedulerStateError(`start() called while ${this.currentState}`);
+    this.currentState = 'starting';
+    try {
+      await this.storeReady();
+      this.subscriptions.start();
+      await this.maintenance.start();
+      this.scheduleLoop.start();
+      this.jobLoop.start();
+    } catch (error) {
+      this.subscriptions.stop();
+      this.currentState = 'stopped';
+      throw error;
+    }
+    this.currentState = 'running';
+    this.runtime.events.publish({ type: 'scheduler.started', timestamp: new Date(this.now()), node: this.nodeId });
+  }
+
+  /**
+   * Stops gracefully: no new jobs start, running ones get `shutdownTimeout` to finish, then are
+   * aborted and handed back to the cluster; leases are released and the node leaves the cluster.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.currentState === 'stopped') {
+      await this.stopStore();
+      return;
+    }
+    this.currentState = 'stopping';
+    await this.scheduleLoop.stop();
+    await this.jobLoop.stop();
+    await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
+    for (const id of this.runner.runningIds()) {
+      this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');
+    }
+    await Promise.all([...this.runner.runningJobs()].map((running) => running.done));
+    await this.maintenance.stop();
+    this.subscriptions.stop();
+    try {
+      await this.runtime.store.removeNode(this.nodeId);
+    } catch (error) {
+      this.runtime.reportError('leave the cluster', error);
+    }
+    this.runtime.events.publish({ type: 'scheduler.stopped', timestamp: new Date(this.now()), node: this.nodeId });
+    await this.stopStore();
+    this.currentState = 'stopped';
+  }
+
+  private async waitForRunningJobs(timeoutMs: number): Promise<void> {
+    const running = [...this.runner.runningJobs()].map((job) => job.done);
+    if (running.length === 0) return;
+    const { clock } = this.runtime;
+    let timer: ReturnType<Clock['setTimer']> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = clock.setTimer(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all(running), timeout]);
+    if (timer !== undefined) clock.clearTimer(timer);
+  }
+
+  /** Starts the store (migrations, listeners) once, on first use. */
+  protected storeReady(): Promise<void> {
+    this.storeStarting ??= (async () => {
+      const { events, store, clock, logger } = this.runtime;
+      await events.start();
+      await store.start({ events, clock, logger });
+    })().catch((error: unknown) => {
+      this.storeStarting = null;
+      throw error;
+    });
+    return this.storeStarting;
+  }
+
+  private async stopStore(): Promise<void> {
+    if (this.storeStarting === null) return;
+    this.storeStarting = null;
+    await this.runtime.store.stop();
+    await this.runtime.events.stop();
+  }
+
+  protected now(): number {
+    return this.runtime.clock.now();
+  }
+
+  private requireTask(task: unknown): asserts task is string {
+    validateTaskName(task);
+    if (!this.runtime.tasks.has(task)) throw new TaskNotFoundError(task);
+  }
+
+  private jobFromOptions(task: string, options: AddJobOptions): JobRecord {
+    this.requireTask(task);
+    if (typeof options !== 'object' || options === null) throw new ValidationError('job options', options, 'must be an object');
+    const now = this.now();
+    let runAt = now;
+    if (options.runAt !== undefined) {
+      runAt = options.runAt instanceof Date ? options.runAt.getTime() : typeof options.runAt === 'string' ? Date.parse(options.runAt) : Number.NaN;
+      if (Number.isNaN(runAt)) throw new ValidationError('runAt', options.runAt, 'must be a valid Date or ISO-8601 string');
+      if (options.delay !== undefined) throw new ValidationError('delay', options.delay, 'cannot be combined with runAt');
+    } else if (options.delay !== undefined) {
+      runAt = now + parseDuration('delay', options.delay);
+    }
+    const grace = options.misfireGraceTime === undefined ? null : parseDuration('misfireGraceTime', options.misfireGraceTime);
+    const job = this.newJob(task, assertJsonValue('args', options.args), now, runAt, grace, this.runtime.tasks.get(task));
+    if (options.id !== undefined) {
+      if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200) {
+        throw new ValidationError('job id', options.id, 'must be a string of 1-200 characters');
+      }
+      job.id = options.id;
+    }
+    return job;
+  }
+
+  private newJob(task: string, args: JobRecord['args'], now: number, runAt: number, grace: number | null, registered: RegisteredTask | undefined): JobRecord {
+    return {
+      id: uuidv7(now),
+      task,
+      args,
+      scheduleId: null,
+      fireTime: null,
+      runAt: new Date(runAt),
+      startDeadline: grace === null ? null : new Date(runAt + grace),
+      attempt: 1,
+      maxAttempts: registered?.retry.attempts ?? 1,
+      abandonRetries: registered?.retry.abandoned ?? this.runtime.options.defaultAbandonRetries,
+      maxInstances: null,
+      status: 'pending',
+      acquiredBy: null,
+      acquiredUntil: null,
+      startedAt: null,
+      cancelRequested: false,
+      createdAt: new Date(now),
+    };
+  }
+}

@@ -1,0 +1,153 @@
+import type { Logger } from '../common/logger.ts';
+import type { EventBroker } from '../events/event-broker.ts';
+import type { Clock } from '../time/clock.ts';
+import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from './queries.ts';
+import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from './records.ts';
+
+/**
+ * Glossary for this interface:
+ * - node: the id of the calling `Scheduler`; leases are held in its name.
+ * - lease: `acquiredBy` + `acquiredUntil` on a schedule or job. A store hands a row to at most one
+ *   live lease at a time; an expired lease may be taken over. Lease times come from the store's
+ *   clock (the database's on PostgreSQL), never from the caller's.
+ * - release: the caller hands a leased row back together with what it decided, in one transaction.
+ *   Releases only touch rows the caller still holds.
+ *
+ * Every method is one atomic unit on the store. All trigger and policy logic lives in the
+ * scheduler; a store only stores, claims and releases (and counts, to honour concurrency caps).
+ */
+export interface DataStore {
+  /** Applies migrations, wires listeners. `context.clock` is the clock of stores that have none of their own. */
+  start(context: StoreContext): Promise<void>;
+  stop(): Promise<void>;
+  /** The broker that reaches every node of this store when the user gives none (e.g. one shared in-process broker). */
+  defaultEventBroker?(): EventBroker;
+
+  // --- schedules
+  addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult>;
+  /** Throws `ScheduleNotFoundError` for an unknown id. */
+  updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord>;
+  /** Returns the ids that existed and were removed. */
+  removeSchedules(ids: string[]): Promise<string[]>;
+  getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>>;
+  /** Leases up to `limit` due, unpaused, healthy schedules nobody else holds. */
+  acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules>;
+  /** For each held schedule: inserts its jobs (or records them `skipped` past `maxInstances`), records `missed` fires, sets its fire times, drops the lease. */
+  releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules>;
+  /** The earliest `nextFireTime` of an unpaused, healthy schedule, leased or not. */
+  nextScheduleFireTime(): Promise<Date | null>;
+
+  // --- jobs
+  addJob(job: JobRecord, tx?: unknown): Promise<void>;
+  /** Leases up to `limit` due pending jobs of `tasks`, honouring each schedule's `maxInstances` and each task's `maxRunningJobs`. */
+  acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs>;
+  /** Records the execution and finishes the job (or puts it back pending when `requeue` is given). False when `node` no longer held it (the execution is still recorded). */
+  releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean>;
+  /** The earliest `runAt` after `after` of a pending job of `tasks` that an acquire could hand out. */
+  nextJobRunTime(tasks: readonly string[], after: Date): Promise<Date | null>;
+  extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus>;
+  /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
+  reapAbandoned(): Promise<ExecutionRecord[]>;
+  getJobs(query: JobQuery): Promise<Page<JobRecord>>;
+  /** A pending job is removed and recorded `cancelled`; a running one is flagged for its node. */
+  requestCancel(jobId: string, node: string): Promise<CancelResult>;
+
+  // --- history and nodes
+  getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>>;
+  /** Deletes executions finished before `olderThan`; returns how many. */
+  pruneExecutions(olderThan: Date): Promise<number>;
+  heartbeat(node: NodeInfo): Promise<void>;
+  removeNode(nodeId: string): Promise<void>;
+  getNodes(): Promise<NodeInfo[]>;
+}
+
+export interface StoreContext {
+  events: EventBroker;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** What `addSchedule` does when the id exists: update it in place, leave it, or throw `ConflictError`. */
+export const ConflictPolicy = { replace: 'replace', keep: 'keep', error: 'error' } as const;
+export type ConflictPolicy = (typeof ConflictPolicy)[keyof typeof ConflictPolicy];
+
+/**
+ * A schedule to add. `paused: undefined` keeps an existing schedule's paused state on replace (an
+ * operator's pause survives the app re-declaring its schedules at start-up).
+ */
+export type NewSchedule = Omit<
+  ScheduleRecord,
+  'paused' | 'acquiredBy' | 'acquiredUntil' | 'revision' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'lastFireTime'
+> & { paused?: boolean };
+
+export interface AddScheduleResult {
+  outcome: 'added' | 'replaced' | 'kept';
+  schedule: ScheduleRecord;
+}
+
+/** Fields to change; `nextFireTime` is recomputed by the scheduler when the trigger changes. */
+export type SchedulePatch = Partial<
+  Pick<
+    ScheduleRecord,
+    'task' | 'trigger' | 'args' | 'paused' | 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter' | 'nextFireTime' | 'brokenReason'
+  >
+>;
+
+export interface AcquiredSchedules {
+  /** The store's clock at acquisition: due-ness is judged against it, not the node's clock. */
+  now: Date;
+  schedules: ScheduleRecord[];
+}
+
+export interface ScheduleRelease {
+  scheduleId: string;
+  /** The revision that was acquired; if it changed meanwhile, the fire times of the newer revision are kept. */
+  revision: number;
+  nextFireTime: Date | null;
+  lastFireTime: Date | null;
+  jobs: JobRecord[];
+  missed: ExecutionRecord[];
+  /** Set when the schedule could not be processed; it is then left alone until fixed. */
+  brokenReason?: string | null;
+}
+
+export interface ReleasedSchedules {
+  jobs: JobRecord[];
+  /** `missed` and `skipped` executions written by the release. */
+  executions: ExecutionRecord[];
+}
+
+export interface TaskLimit {
+  name: string;
+  /** Cluster-wide cap on running jobs of this task; `null`: none. */
+  maxRunningJobs: number | null;
+}
+
+export interface AcquireJobsOptions {
+  leaseMs: number;
+  limit: number;
+  tasks: readonly TaskLimit[];
+}
+
+export interface AcquiredJobs {
+  now: Date;
+  jobs: JobRecord[];
+}
+
+export interface JobRelease {
+  execution: ExecutionRecord;
+  /** Put the job back as pending (a retry, or a hand-back on shutdown) instead of finishing it. */
+  requeue?: { runAt: Date; attempt: number; abandonRetries: number } | null;
+}
+
+export interface LeaseStatus {
+  /** Jobs this node no longer holds (taken over after its lease expired). */
+  lost: string[];
+  /** Jobs someone asked to cancel. */
+  cancelRequested: string[];
+}
+
+export type CancelResult =
+  | { status: 'cancelled'; execution: ExecutionRecord }
+  | { status: 'requested'; node: string | null }
+  | { status: 'not_found' };

@@ -1,0 +1,262 @@
+import { ValidationError } from '../../errors.ts';
+import type { EventBroker } from '../../events/event-broker.ts';
+import { executionEvent, type KairosEvent } from '../../events/event-types.ts';
+import { LocalEventBroker } from '../../events/local-event-broker.ts';
+import type { Clock } from '../../time/clock.ts';
+import type {
+  AcquiredJobs,
+  AcquiredSchedules,
+  AcquireJobsOptions,
+  AddScheduleResult,
+  CancelResult,
+  ConflictPolicy,
+  DataStore,
+  JobRelease,
+  LeaseStatus,
+  NewSchedule,
+  ReleasedSchedules,
+  SchedulePatch,
+  ScheduleRelease,
+  StoreContext,
+} from '../data-store.ts';
+import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
+import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
+import { abandonedExecution, cancelledBeforeStartExecution, skippedExecution } from '../store-records.ts';
+import { MemoryExecutionLog } from './memory-execution-log.ts';
+import { MemoryJobTable } from './memory-job-table.ts';
+import { MemoryScheduleTable } from './memory-schedule-table.ts';
+
+export interface MemoryStoreOptions {
+  /** Executions kept before the oldest are dropped, so memory stays flat. (Default: 100,000.) */
+  maxExecutions?: number;
+  /** The store's clock; leases are judged by it. (Default: the clock of the first scheduler started on it.) */
+  clock?: Clock;
+}
+
+/**
+ * Keeps everything in this process: for tests, development and apps that need no persistence.
+ * Several schedulers in one process may share one instance; they then behave like a cluster
+ * (leases, max instances and exactly-once fires hold across them) and share one event broker.
+ */
+export class MemoryStore implements DataStore {
+  private readonly schedules = new MemoryScheduleTable();
+  private readonly jobs = new MemoryJobTable();
+  private readonly executions: MemoryExecutionLog;
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly broker = new LocalEventBroker();
+  private events: EventBroker = this.broker;
+  private clock: Clock | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxExecutions = options.maxExecutions ?? 100_000;
+    if (!Number.isInteger(maxExecutions) || maxExecutions < 1) {
+      throw new ValidationError('MemoryStore maxExecutions', maxExecutions, 'must be a positive integer');
+    }
+    this.executions = new MemoryExecutionLog(maxExecutions);
+    this.clock = options.clock;
+  }
+
+  async start(context: StoreContext): Promise<void> {
+    this.clock ??= context.clock;
+    this.events = context.events;
+  }
+
+  async stop(): Promise<void> {}
+
+  defaultEventBroker(): EventBroker {
+    return this.broker;
+  }
+
+  async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
+    rejectTransaction(tx);
+    const result = this.schedules.add(schedule, conflict, this.now());
+    if (result.outcome !== 'kept') {
+      this.publishSchedule(result.outcome === 'added' ? 'schedule.added' : 'schedule.updated', result.schedule);
+    }
+    return result;
+  }
+
+  async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
+    const before = this.schedules.get(id);
+    const updated = this.schedules.update(id, patch, this.now());
+    const type =
+      before && before.paused !== updated.paused
+        ? updated.paused
+          ? 'schedule.paused'
+          : 'schedule.resumed'
+        : 'schedule.updated';
+    this.publishSchedule(type, updated);
+    return updated;
+  }
+
+  async removeSchedules(ids: string[]): Promise<string[]> {
+    const removed = this.schedules.remove(ids);
+    for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
+    return removed;
+  }
+
+  async getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>> {
+    return this.schedules.query(query);
+  }
+
+  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+    const now = this.now();
+    return { now: new Date(now), schedules: this.schedules.acquire(node, leaseMs, limit, now) };
+  }
+
+  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
+    const now = this.now();
+    const result: ReleasedSchedules = { jobs: [], executions: [] };
+    for (const release of releases) {
+      const held = this.schedules.heldBy(node, release.scheduleId);
+      if (held === undefined) continue; // removed meanwhile, or its lease was taken over
+      if (release.jobs.length > 0) {
+        // Max instances counts jobs already pending or running; the new batch is inserted whole
+        // (coalesce 'all' may add several, which then run one after another).
+        if (this.jobs.activeCount(release.scheduleId) >= held.maxInstances) {
+          for (const job of release.jobs) result.executions.push(skippedExecution(job, node, new Date(now)));
+        } else {
+          for (const job of release.jobs) if (this.jobs.add(job)) result.jobs.push(job);
+        }
+      }
+      result.executions.push(...release.missed);
+      this.schedules.release(
+        node,
+        release.scheduleId,
+        { revision: release.revision, next: release.nextFireTime, last: release.lastFireTime, brokenReason: release.brokenReason },
+        now,
+      );
+    }
+    for (const execution of result.executions) this.executions.append(execution);
+    const timestamp = new Date(now);
+    for (const job of result.jobs) this.publishJobAdded(job, timestamp);
+    for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
+    return result;
+  }
+
+  async nextScheduleFireTime(): Promise<Date | null> {
+    const next = this.schedules.nextFireTime();
+    return next === null ? null : new Date(next);
+  }
+
+  async addJob(job: JobRecord, tx?: unknown): Promise<void> {
+    rejectTransaction(tx);
+    if (!this.jobs.add(job)) {
+      throw new ValidationError('job id', job.id, 'is already used by another job (or its schedule already has a job for that fire time)');
+    }
+    this.publishJobAdded(job, this.date());
+  }
+
+  async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
+    const now = this.now();
+    return { now: new Date(now), jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now) };
+  }
+
+  async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
+    const held = this.jobs.isHeldBy(node, jobId);
+    if (held) this.jobs.finish(jobId, release.requeue);
+    this.executions.append(release.execution);
+    this.publish(executionEvent(release.execution, (held && release.requeue?.runAt) || null, this.date()));
+    return held;
+  }
+
+  async nextJobRunTime(tasks: readonly string[], _after: Date): Promise<Date | null> {
+    const next = this.jobs.nextRunTime(tasks);
+    return next === null ? null : new Date(next);
+  }
+
+  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
+    return this.jobs.extend(node, leaseMs, jobIds, this.now());
+  }
+
+  async reapAbandoned(): Promise<ExecutionRecord[]> {
+    const now = this.now();
+    const timestamp = new Date(now);
+    const executions: ExecutionRecord[] = [];
+    for (const job of this.jobs.expired(now)) {
+      const execution = abandonedExecution(job, timestamp);
+      const requeue =
+        job.abandonRetries > 0
+          ? { runAt: timestamp, attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 }
+          : null;
+      this.jobs.finish(job.id, requeue);
+      this.executions.append(execution);
+      executions.push(execution);
+      this.publish(executionEvent(execution, requeue?.runAt ?? null, timestamp));
+    }
+    return executions;
+  }
+
+  async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
+    return this.jobs.query(query);
+  }
+
+  async requestCancel(jobId: string, node: string): Promise<CancelResult> {
+    const removed = this.jobs.removePending(jobId);
+    const timestamp = this.date();
+    if (removed !== undefined) {
+      const execution = cancelledBeforeStartExecution(removed, node, timestamp);
+      this.executions.append(execution);
+      this.publish(executionEvent(execution, null, timestamp));
+      return { status: 'cancelled', execution };
+    }
+    const running = this.jobs.requestCancel(jobId);
+    if (running === undefined) return { status: 'not_found' };
+    this.publish({ type: 'job.cancel_requested', timestamp, jobId, node: running.acquiredBy });
+    return { status: 'requested', node: running.acquiredBy };
+  }
+
+  async getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+    return this.executions.query(query);
+  }
+
+  async pruneExecutions(olderThan: Date): Promise<number> {
+    return this.executions.pruneBefore(olderThan.getTime());
+  }
+
+  async heartbeat(node: NodeInfo): Promise<void> {
+    this.nodes.set(node.id, { ...node, lastSeen: this.date() });
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    this.nodes.delete(nodeId);
+  }
+
+  async getNodes(): Promise<NodeInfo[]> {
+    return [...this.nodes.values()].map((node) => ({ ...node }));
+  }
+
+  private now(): number {
+    return this.clock ? this.clock.now() : Date.now();
+  }
+
+  private date(): Date {
+    return new Date(this.now());
+  }
+
+  private publish(event: KairosEvent): void {
+    this.events.publish(event);
+  }
+
+  private publishSchedule(type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed', schedule: ScheduleRecord): void {
+    this.publish({ type, timestamp: this.date(), scheduleId: schedule.id, task: schedule.task, nextFireTime: schedule.nextFireTime });
+  }
+
+  private publishJobAdded(job: JobRecord, timestamp: Date): void {
+    this.publish({
+      type: 'job.added',
+      timestamp,
+      jobId: job.id,
+      task: job.task,
+      scheduleId: job.scheduleId,
+      fireTime: job.fireTime,
+      runAt: job.runAt,
+    });
+  }
+}
+
+function rejectTransaction(tx: unknown): void {
+  if (tx !== undefined) {
+    throw new ValidationError('tx', tx, 'is not supported by MemoryStore: transactions need a SQL store (SqliteStore, PostgresStore)');
+  }
+}

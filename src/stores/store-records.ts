@@ -1,0 +1,73 @@
+import { uuidv7 } from '../common/uuid.ts';
+import type { ExecutionRecord, JobRecord } from './records.ts';
+
+/**
+ * Execution records that stores write on their own account (a fire over `maxInstances`, a job
+ * whose node died, a job cancelled before it started). Shared so every store writes them alike.
+ */
+export function skippedExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {
+  return notStartedExecution(job, node, now, 'skipped', {
+    name: 'MaxInstancesReached',
+    message: `schedule ${JSON.stringify(job.scheduleId)} already has ${job.maxInstances} job(s) pending or running (maxInstances)`,
+    stack: null,
+  });
+}
+
+export function cancelledBeforeStartExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {
+  return notStartedExecution(job, node, now, 'cancelled', {
+    name: 'JobCancelled',
+    message: 'cancelled before it started',
+    stack: null,
+  });
+}
+
+export function abandonedExecution(job: JobRecord, now: Date): ExecutionRecord {
+  const startedAt = job.startedAt;
+  return {
+    id: uuidv7(now.getTime()),
+    jobId: job.id,
+    scheduleId: job.scheduleId,
+    task: job.task,
+    args: job.args,
+    fireTime: job.fireTime,
+    runAt: job.runAt,
+    startedAt,
+    finishedAt: now,
+    durationMs: startedAt === null ? null : now.getTime() - startedAt.getTime(),
+    outcome: 'abandoned',
+    error: {
+      name: 'NodeLost',
+      message: `node ${JSON.stringify(job.acquiredBy)} stopped renewing its lease while running the job`,
+      stack: null,
+    },
+    result: null,
+    node: job.acquiredBy,
+    attempt: job.attempt,
+  };
+}
+
+function notStartedExecution(
+  job: JobRecord,
+  node: string | null,
+  now: Date,
+  outcome: 'skipped' | 'cancelled',
+  error: ExecutionRecord['error'],
+): ExecutionRecord {
+  return {
+    id: uuidv7(now.getTime()),
+    jobId: job.id,
+    scheduleId: job.scheduleId,
+    task: job.task,
+    args: job.args,
+    fireTime: job.fireTime,
+    runAt: job.runAt,
+    startedAt: null,
+    finishedAt: now,
+    durationMs: null,
+    outcome,
+    error,
+    result: null,
+    node,
+    attempt: job.attempt,
+  };
+}

@@ -1,0 +1,2 @@
+export { createTestScheduler, TestScheduler, type TestSchedulerOptions } from './test-scheduler.ts';
+export { VirtualClock } from './virtual-clock.ts';

@@ -1,0 +1,68 @@
+import { ValidationError } from '../errors.ts';
+
+/**
+ * A length of time: milliseconds as a number, or a string such as `'250ms'`, `'30s'`, `'10m'`,
+ * `'1h30m'`, `'1.5h'`, `'2 days'`. Written here rather than taken from `ms` because we need
+ * compound values (`'1h30m'`) and errors that name the option that was wrong.
+ */
+export type Duration = number | string;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1000,
+  sec: 1000,
+  secs: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hr: 3_600_000,
+  hrs: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+  days: 86_400_000,
+  w: 604_800_000,
+  week: 604_800_000,
+  weeks: 604_800_000,
+};
+
+const PART = /(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)\s*/gy;
+const EXPECTED = 'is not a duration: expected milliseconds (a number >= 0) or a string like "30s", "10m", "1h30m"';
+
+/** Converts a `Duration` to milliseconds, or throws a `ValidationError` naming `field`. */
+export function parseDuration(field: string, value: unknown): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return value;
+    throw new ValidationError(field, value, EXPECTED);
+  }
+  if (typeof value !== 'string') throw new ValidationError(field, value, EXPECTED);
+  const text = value.trim().toLowerCase();
+  if (text === '' || text.length > 100) throw new ValidationError(field, value, EXPECTED);
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  PART.lastIndex = 0;
+  let total = 0;
+  let consumed = 0;
+  for (let match = PART.exec(text); match !== null; match = PART.exec(text)) {
+    const unit = UNIT_MS[match[2] ?? ''];
+    if (unit === undefined) throw new ValidationError(field, value, EXPECTED);
+    total += Number(match[1]) * unit;
+    consumed = PART.lastIndex;
+  }
+  if (consumed !== text.length || !Number.isFinite(total)) {
+    throw new ValidationError(field, value, EXPECTED);
+  }
+  return Math.round(total);
+}
+
+/** Like `parseDuration`, but `null` (meaning "no limit") passes through. */
+export function parseOptionalDuration(field: string, value: unknown): number | null {
+  return value === null ? null : parseDuration(field, value);
+}

@@ -1,0 +1,221 @@
+import { beforeEach, afterEach, describe, expect, it } from 'vitest';
+import { ConflictError, ScheduleNotFoundError } from '../../../src/errors.ts';
+import { jobFixture, scheduleFixture, type StoreFactory, type StoreHarness, T0 } from './harness.ts';
+
+export function scheduleConformance(factory: StoreFactory): void {
+  describe('schedules', () => {
+    let h: StoreHarness;
+    beforeEach(async () => {
+      h = await factory();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('adds a schedule and reads it back unchanged', async () => {
+      const result = await h.store.addSchedule(scheduleFixture('s1', { args: { deep: { list: [1, 'two', null] } } }), 'error');
+      expect(result.outcome).toBe('added');
+      const [stored] = (await h.store.getSchedules({ ids: ['s1'] })).items;
+      expect(stored).toMatchObject({
+        id: 's1',
+        task: 'task-a',
+        trigger: { type: 'interval', seconds: 60, timezone: 'UTC' },
+        args: { deep: { list: [1, 'two', null] } },
+        paused: false,
+        misfireGraceTime: 60_000,
+        coalesce: 'latest',
+        maxInstances: 1,
+        maxJitter: 0,
+        nextFireTime: new Date(T0),
+        lastFireTime: null,
+        acquiredBy: null,
+        brokenReason: null,
+        revision: 1,
+      });
+      expect(h.events.map((event) => event.type)).toContain('schedule.added');
+    });
+
+    it('applies the conflict policies', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await expect(h.store.addSchedule(scheduleFixture('s1'), 'error')).rejects.toBeInstanceOf(ConflictError);
+      const kept = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'keep');
+      expect(kept.outcome).toBe('kept');
+      expect(kept.schedule.task).toBe('task-a');
+      const replaced = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'replace');
+      expect(replaced.outcome).toBe('replaced');
+      expect(replaced.schedule.task).toBe('task-b');
+      expect(replaced.schedule.revision).toBe(2);
+    });
+
+    it('keeps fire-time state when replaced with an unchanged trigger, resets it when the trigger changes', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      const { schedules } = await h.store.acquireSchedules('n1', 30_000, 10);
+      await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: schedules[0]?.revision ?? 0, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [], missed: [] },
+      ]);
+      const same = await h.store.addSchedule(scheduleFixture('s1', { nextFireTime: new Date(T0 + 999_000) }), 'replace');
+      expect(same.schedule.nextFireTime).toEqual(new Date(T0 + 60_000));
+      expect(same.schedule.lastFireTime).toEqual(new Date(T0));
+      const changed = await h.store.addSchedule(
+        scheduleFixture('s1', { trigger: { type: 'interval', seconds: 30, timezone: 'UTC' }, nextFireTime: new Date(T0 + 30_000) }),
+        'replace',
+      );
+      expect(changed.schedule.nextFireTime).toEqual(new Date(T0 + 30_000));
+    });
+
+    it('keeps a pause across a replace that does not mention it', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.updateSchedule('s1', { paused: true });
+      const replaced = await h.store.addSchedule(scheduleFixture('s1'), 'replace');
+      expect(replaced.schedule.paused).toBe(true);
+      const unpaused = await h.store.addSchedule(scheduleFixture('s1', { paused: false }), 'replace');
+      expect(unpaused.schedule.paused).toBe(false);
+    });
+
+    it('updates fields and publishes pause and resume events', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      const updated = await h.store.updateSchedule('s1', { maxInstances: 3, args: [1, 2], paused: true });
+      expect(updated).toMatchObject({ maxInstances: 3, args: [1, 2], paused: true, revision: 2 });
+      await h.store.updateSchedule('s1', { paused: false });
+      const types = h.events.map((event) => event.type);
+      expect(types).toContain('schedule.paused');
+      expect(types).toContain('schedule.resumed');
+      await expect(h.store.updateSchedule('nope', { paused: true })).rejects.toBeInstanceOf(ScheduleNotFoundError);
+    });
+
+    it('removes only existing schedules and reports which', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      expect(await h.store.removeSchedules(['s1', 'missing'])).toEqual(['s1']);
+      expect((await h.store.getSchedules({})).items).toEqual([]);
+    });
+
+    it('lists schedules by id with filters and cursor paging', async () => {
+      for (const id of ['c', 'a', 'e', 'b', 'd']) {
+        await h.store.addSchedule(scheduleFixture(id, { task: id < 'c' ? 'task-a' : 'task-b' }), 'error');
+      }
+      const first = await h.store.getSchedules({ limit: 2 });
+      expect(first.items.map((s) => s.id)).toEqual(['a', 'b']);
+      const second = await h.store.getSchedules({ limit: 2, cursor: first.nextCursor });
+      expect(second.items.map((s) => s.id)).toEqual(['c', 'd']);
+      const third = await h.store.getSchedules({ limit: 2, cursor: second.nextCursor });
+      expect(third.items.map((s) => s.id)).toEqual(['e']);
+      expect(third.nextCursor).toBeNull();
+      expect((await h.store.getSchedules({ task: 'task-b' })).items.map((s) => s.id)).toEqual(['c', 'd', 'e']);
+      await h.store.updateSchedule('d', { paused: true });
+      expect((await h.store.getSchedules({ paused: true })).items.map((s) => s.id)).toEqual(['d']);
+    });
+
+    it('acquires only due, unpaused, healthy schedules that nobody else holds', async () => {
+      await h.store.addSchedule(scheduleFixture('due'), 'error');
+      await h.store.addSchedule(scheduleFixture('later', { nextFireTime: new Date(T0 + 1000) }), 'error');
+      await h.store.addSchedule(scheduleFixture('paused', { paused: true }), 'error');
+      await h.store.addSchedule(scheduleFixture('finished', { nextFireTime: null }), 'error');
+      await h.store.addSchedule(scheduleFixture('broken'), 'error');
+      await h.store.updateSchedule('broken', { brokenReason: 'cannot read trigger' });
+      const first = await h.store.acquireSchedules('n1', 30_000, 10);
+      expect(first.schedules.map((s) => s.id)).toEqual(['due']);
+      expect(first.schedules[0]?.acquiredBy).toBe('n1');
+      expect(first.now.getTime()).toBe(h.now());
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
+      await h.advance(1000);
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules.map((s) => s.id)).toEqual(['later']);
+    });
+
+    it('respects the acquire limit', async () => {
+      for (let i = 0; i < 5; i++) await h.store.addSchedule(scheduleFixture(`s${i}`), 'error');
+      expect((await h.store.acquireSchedules('n1', 30_000, 3)).schedules).toHaveLength(3);
+      expect((await h.store.acquireSchedules('n2', 30_000, 3)).schedules).toHaveLength(2);
+    });
+
+    it('lets another node take over a schedule whose lease expired', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 5_000, 10);
+      await h.advance(5_000);
+      const taken = await h.store.acquireSchedules('n2', 5_000, 10);
+      expect(taken.schedules.map((s) => s.acquiredBy)).toEqual(['n2']);
+      // The old holder's release is ignored: it no longer holds the schedule.
+      await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 1), lastFireTime: new Date(T0), jobs: [jobFixture({ scheduleId: 's1', fireTime: new Date(T0) })], missed: [] },
+      ]);
+      expect((await h.store.getJobs({})).items).toEqual([]);
+    });
+
+    it('releases: inserts jobs and moves the schedule on in one step', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      const job = jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 1 });
+      const released = await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [job], missed: [] },
+      ]);
+      expect(released.jobs.map((j) => j.id)).toEqual([job.id]);
+      const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
+      expect(schedule).toMatchObject({ nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), acquiredBy: null });
+      expect((await h.store.getJobs({})).items.map((j) => j.id)).toEqual([job.id]);
+      expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(true);
+      expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 60_000));
+    });
+
+    it('never makes two jobs for one (schedule, fire time)', async () => {
+      await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 5 }), 'error');
+      for (let round = 0; round < 2; round++) {
+        await h.store.updateSchedule('s1', { nextFireTime: new Date(T0) });
+        const { schedules } = await h.store.acquireSchedules('n1', 30_000, 10);
+        await h.store.releaseSchedules('n1', [
+          {
+            scheduleId: 's1',
+            revision: schedules[0]?.revision ?? 0,
+            nextFireTime: new Date(T0 + 60_000),
+            lastFireTime: new Date(T0),
+            jobs: [jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 5 })],
+            missed: [],
+          },
+        ]);
+      }
+      expect((await h.store.getJobs({ scheduleId: 's1' })).items).toHaveLength(1);
+    });
+
+    it('records fires over max instances as skipped instead of adding jobs', async () => {
+      await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 1 }), 'error');
+      await h.store.addJob(jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - 60_000), maxInstances: 1 }));
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      const job = jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 1 });
+      const released = await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [job], missed: [] },
+      ]);
+      expect(released.jobs).toEqual([]);
+      expect(released.executions.map((e) => [e.outcome, e.jobId])).toEqual([['skipped', job.id]]);
+      const history = await h.store.getExecutions({ scheduleId: 's1' });
+      expect(history.items.map((e) => e.outcome)).toEqual(['skipped']);
+      expect(h.events.some((event) => event.type === 'job.skipped')).toBe(true);
+    });
+
+    it('keeps the fire times of a revision edited while the schedule was leased', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      await h.store.updateSchedule('s1', { trigger: { type: 'interval', seconds: 5, timezone: 'UTC' }, nextFireTime: new Date(T0 + 5_000) });
+      await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [], missed: [] },
+      ]);
+      const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
+      expect(schedule?.nextFireTime).toEqual(new Date(T0 + 5_000));
+      expect(schedule?.acquiredBy).toBeNull();
+    });
+
+    it('marks a schedule broken on release and stops handing it out', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      await h.store.releaseSchedules('n1', [
+        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0), lastFireTime: null, jobs: [], missed: [], brokenReason: 'bad trigger' },
+      ]);
+      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.brokenReason).toBe('bad trigger');
+      expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules).toEqual([]);
+    });
+
+    it('reports the earliest next fire time of unpaused schedules', async () => {
+      expect(await h.store.nextScheduleFireTime()).toBeNull();
+      await h.store.addSchedule(scheduleFixture('a', { nextFireTime: new Date(T0 + 5000) }), 'error');
+      await h.store.addSchedule(scheduleFixture('b', { nextFireTime: new Date(T0 + 1000), paused: true }), 'error');
+      expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 5000));
+    });
+  });
+}
