@@ -1,7 +1,13 @@
 import { ValidationError } from '../errors.ts';
 
 /** What Kairos persists: task arguments, results and metadata are JSON, never code. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 
 const MAX_DEPTH = 64;
 
@@ -35,13 +41,24 @@ function checkMember(path: string, value: unknown, depth: number): void {
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      const kind = value instanceof Date ? 'a Date (pass date.toISOString())' : `a ${value.constructor?.name ?? 'class'} instance`;
-      throw new ValidationError(path, value, `is not JSON: ${kind}; only plain objects, arrays, strings, finite numbers, booleans and null are stored`);
+      const kind =
+        value instanceof Date
+          ? 'a Date (pass date.toISOString())'
+          : `a ${value.constructor?.name ?? 'class'} instance`;
+      throw new ValidationError(
+        path,
+        value,
+        `is not JSON: ${kind}; only plain objects, arrays, strings, finite numbers, booleans and null are stored`,
+      );
     }
     for (const key of Object.keys(value)) {
       const member = (value as Record<string, unknown>)[key];
       if (member === undefined) {
-        throw new ValidationError(`${path}.${key}`, member, 'is undefined, which JSON cannot store (omit the key or use null)');
+        throw new ValidationError(
+          `${path}.${key}`,
+          member,
+          'is undefined, which JSON cannot store (omit the key or use null)',
+        );
       }
       checkMember(`${path}.${key}`, member, depth + 1);
     }
@@ -52,5 +69,7 @@ function checkMember(path: string, value: unknown, depth: number): void {
 
 /** A deep copy through JSON, so stored values cannot be changed by the caller afterwards. */
 export function cloneJson<T extends JsonValue>(value: T): T {
-  return value === null || typeof value !== 'object' ? value : (JSON.parse(JSON.stringify(value)) as T);
+  return value === null || typeof value !== 'object'
+    ? value
+    : (JSON.parse(JSON.stringify(value)) as T);
 }

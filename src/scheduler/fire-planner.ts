@@ -8,7 +8,10 @@ export const MAX_JOBS_PER_PASS = 1000;
 /** Fire times stepped through when looking for the latest due one, before jumping ahead. */
 const MAX_STEPS = 1000;
 /** Look-back windows tried, shortest first, when the due fire times are too many to step through. */
-const LOOK_BACK_MS = [1, 10, 100, 1_000, 60_000, 3_600_000, 86_400_000, 604_800_000, 2_678_400_000, 31_622_400_000, 316_224_000_000];
+const LOOK_BACK_MS = [
+  1, 10, 100, 1_000, 60_000, 3_600_000, 86_400_000, 604_800_000, 2_678_400_000, 31_622_400_000,
+  316_224_000_000,
+];
 
 export interface FirePolicy {
   coalesce: CoalescePolicy;
@@ -36,8 +39,14 @@ export interface FirePlan {
  * Bounded work for any downtime: a schedule firing every second that was down for a year is
  * settled in a few steps, never a stampede.
  */
-export function planFires(trigger: Trigger, first: number, now: number, policy: FirePolicy): FirePlan {
-  const graceStart = policy.misfireGraceTime === null ? Number.NEGATIVE_INFINITY : now - policy.misfireGraceTime;
+export function planFires(
+  trigger: Trigger,
+  first: number,
+  now: number,
+  policy: FirePolicy,
+): FirePlan {
+  const graceStart =
+    policy.misfireGraceTime === null ? Number.NEGATIVE_INFINITY : now - policy.misfireGraceTime;
   if (policy.coalesce === 'all') return planAll(trigger, first, now, graceStart);
 
   const latest = latestDue(trigger, first, now);
@@ -53,7 +62,13 @@ export function planFires(trigger: Trigger, first: number, now: number, policy: 
 }
 
 function planAll(trigger: Trigger, first: number, now: number, graceStart: number): FirePlan {
-  const plan: FirePlan = { run: [], missed: [], missedBeyond: null, lastFireTime: null, nextFireTime: null };
+  const plan: FirePlan = {
+    run: [],
+    missed: [],
+    missedBeyond: null,
+    lastFireTime: null,
+    nextFireTime: null,
+  };
   let time: number | null = first;
   while (time !== null && time <= now && time < graceStart) {
     if (plan.missed.length === MAX_MISSED_RECORDS) {

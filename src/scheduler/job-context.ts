@@ -1,7 +1,6 @@
 import type { JsonValue } from '../common/json-value.ts';
 import type { Logger } from '../common/logger.ts';
-import type { Clock } from '../time/clock.ts';
-import { type Duration, parseDuration } from '../time/duration.ts';
+import type { Duration } from '../time/duration.ts';
 
 /** What a task function receives about the job it is running. */
 export interface JobContext {
@@ -44,27 +43,5 @@ export function jobLogger(logger: Logger, bound: object): Logger {
     info: (fields, message) => logger.info({ ...bound, ...fields }, message),
     warn: (fields, message) => logger.warn({ ...bound, ...fields }, message),
     error: (fields, message) => logger.error({ ...bound, ...fields }, message),
-  };
-}
-
-/** `ctx.sleep`: a timer on the scheduler clock that the job's signal can cut short. */
-export function clockSleep(clock: Clock, signal: AbortSignal, onPark: (parked: boolean) => void) {
-  return (duration: Duration): Promise<void> => {
-    const ms = parseDuration('ctx.sleep duration', duration);
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      onPark(true);
-      const onAbort = (): void => {
-        clock.clearTimer(timer);
-        onPark(false);
-        reject(signal.reason);
-      };
-      const timer = clock.setTimer(() => {
-        signal.removeEventListener('abort', onAbort);
-        onPark(false);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   };
 }

@@ -11,6 +11,10 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 export class JobProcessor {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
+  /** The earliest lease expiry of a running job, in store time: reap then, not a poll later. */
+  private leaseExpiry: number | null = null;
+  /** Store clock minus node clock, from the last acquire. */
+  private skew = 0;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner) {
     this.runtime = runtime;
@@ -18,17 +22,31 @@ export class JobProcessor {
   }
 
   async pass(): Promise<PassResult> {
-    const { store, node, options, tasks } = this.runtime;
+    const { store, node, options, tasks, clock } = this.runtime;
+    if (this.leaseExpiry !== null && clock.now() + this.skew >= this.leaseExpiry) {
+      this.leaseExpiry = null;
+      await store.reapAbandoned();
+    }
     const free = options.maxConcurrentJobs - this.runner.runningCount;
     if (free <= 0) return null; // a finishing job wakes the loop
     const names = tasks.names();
     if (names.length === 0) return null;
     const limit = Math.min(free, options.batchSize);
-    const { now, jobs } = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() });
+    const { now, jobs } = await store.acquireJobs(node, {
+      leaseMs: options.leaseMs,
+      limit,
+      tasks: tasks.limits(),
+    });
+    this.skew = now.getTime() - clock.now();
     for (const job of jobs) this.dispatch(job, now);
     if (jobs.length === limit) return 'again';
-    const next = await store.nextJobRunTime(names, now);
-    return next === null ? null : next.getTime() - now.getTime();
+    const next = await store.nextJobTimes(names, now);
+    this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
+    const wakeAt = Math.min(
+      next.runAt?.getTime() ?? Number.POSITIVE_INFINITY,
+      this.leaseExpiry ?? Number.POSITIVE_INFINITY,
+    );
+    return wakeAt === Number.POSITIVE_INFINITY ? null : wakeAt - now.getTime();
   }
 
   private dispatch(job: JobRecord, now: Date): void {
@@ -39,7 +57,11 @@ export class JobProcessor {
         stack: null,
       });
     } else if (job.cancelRequested) {
-      this.runner.recordNotRun(job, 'cancelled', { name: 'JobCancelled', message: 'cancelled before it started', stack: null });
+      this.runner.recordNotRun(job, 'cancelled', {
+        name: 'JobCancelled',
+        message: 'cancelled before it started',
+        stack: null,
+      });
     } else {
       this.runner.start(job);
     }

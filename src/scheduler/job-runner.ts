@@ -4,22 +4,9 @@ import { uuidv7 } from '../common/uuid.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { JobRelease } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
-import { clockSleep, type JobContext, JobInterruption, jobLogger } from './job-context.ts';
+import { JobInterruption } from './job-context.ts';
+import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
-
-/** A job this node is running. `parked`: waiting on the scheduler clock (for the test scheduler). */
-export interface RunningJob {
-  readonly job: JobRecord;
-  readonly controller: AbortController;
-  parked: boolean;
-  /** Resolves once the job's execution is recorded (or given up on, for a lost lease). */
-  readonly done: Promise<void>;
-}
-
-type Settlement =
-  | { kind: 'returned'; value: unknown }
-  | { kind: 'threw'; error: unknown }
-  | { kind: 'interrupted'; reason: JobInterruption };
 
 const RELEASE_ATTEMPTS = 3;
 
@@ -53,22 +40,21 @@ export class JobRunner {
   }
 
   start(job: JobRecord): void {
-    const controller = new AbortController();
-    let finish: () => void = () => {};
-    const entry: RunningJob = { job, controller, parked: false, done: new Promise((resolve) => (finish = resolve)) };
+    const entry = new RunningJob(job, this.runtime.node, this.runtime.clock, this.runtime.logger);
     this.running.set(job.id, entry);
-    this.execute(entry).then(finish, (error: unknown) => {
-      this.runtime.reportError('run job', error);
-      finish();
-    });
+    this.execute(entry).then(
+      () => entry.finish(),
+      (error: unknown) => {
+        this.runtime.reportError('run job', error);
+        entry.finish();
+      },
+    );
   }
 
-  /** Interrupts a running job; false if this node is not running it. */
+  /** Interrupts a running job; false if this node is not running it (or it was already interrupted). */
   interrupt(jobId: string, kind: JobInterruption['kind'], message: string): boolean {
     const entry = this.running.get(jobId);
-    if (entry === undefined || entry.controller.signal.aborted) return false;
-    entry.controller.abort(new JobInterruption(kind, message));
-    return true;
+    return entry?.interrupt(new JobInterruption(kind, message)) ?? false;
   }
 
   /** Records a job this node leased but will not run (missed its deadline, cancelled). */
@@ -79,54 +65,45 @@ export class JobRunner {
   }
 
   private async execute(entry: RunningJob): Promise<void> {
-    const { job, controller } = entry;
+    const { job } = entry;
     const { clock, tasks, events, node, logger } = this.runtime;
     const task = tasks.get(job.task);
     const startedAt = clock.now();
+    const startedDate = new Date(startedAt);
     events.publish({
       type: 'job.started',
-      timestamp: new Date(startedAt),
+      timestamp: startedDate,
       jobId: job.id,
       task: job.task,
       scheduleId: job.scheduleId,
       fireTime: job.fireTime,
       attempt: job.attempt,
       node,
-    startedAt: new Date(startedAt),
+      startedAt: startedDate,
     });
 
-    const interrupted = new Promise<Settlement>((resolve) => {
-      controller.signal.addEventListener('abort', () => resolve({ kind: 'interrupted', reason: controller.signal.reason }), { once: true });
-    });
     const timeoutMs = task?.timeoutMs ?? null;
     const timer =
       timeoutMs === null
         ? null
-        : clock.setTimer(() => controller.abort(new JobInterruption('timeout', `timed out after ${timeoutMs} ms`)), timeoutMs);
-
-    const context: JobContext = {
-      jobId: job.id,
-      task: job.task,
-      args: job.args,
-      scheduleId: job.scheduleId,
-      fireTime: job.fireTime,
-      runAt: job.runAt,
-      attempt: job.attempt,
-      node,
-      signal: controller.signal,
-      logger: jobLogger(logger, { jobId: job.id, task: job.task, attempt: job.attempt }),
-      sleep: clockSleep(clock, controller.signal, (parked) => {
-        entry.parked = parked;
-      }),
-    };
-    const settled: Promise<Settlement> =
-      task === undefined
-        ? Promise.resolve({ kind: 'threw', error: new Error(`task ${JSON.stringify(job.task)} is not registered on node ${node}`) })
-        : this.executor.run(task.fn, context, job.args).then(
-            (value): Settlement => ({ kind: 'returned', value }),
-            (error: unknown): Settlement => ({ kind: 'threw', error }),
+        : clock.setTimer(
+            () =>
+              entry.interrupt(new JobInterruption('timeout', `timed out after ${timeoutMs} ms`)),
+            timeoutMs,
           );
-    const settlement = await Promise.race([interrupted, settled]);
+
+    if (task === undefined) {
+      entry.settle({
+        kind: 'threw',
+        error: new Error(`task ${JSON.stringify(job.task)} is not registered on node ${node}`),
+      });
+    } else {
+      this.executor.run(task.fn, entry.context, job.args).then(
+        (value) => entry.settle({ kind: 'returned', value }),
+        (error: unknown) => entry.settle({ kind: 'threw', error }),
+      );
+    }
+    const settlement = await entry.settlement;
 
     this.runtime.activity.enter();
     try {
@@ -134,7 +111,10 @@ export class JobRunner {
       this.running.delete(job.id);
       this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
-        logger.warn({ jobId: job.id, task: job.task }, 'lost the lease on a running job; another node has taken it over');
+        logger.warn(
+          { jobId: job.id, task: job.task },
+          'lost the lease on a running job; another node has taken it over',
+        );
         return;
       }
       await this.release(job, this.conclude(job, settlement, startedAt));
@@ -147,20 +127,43 @@ export class JobRunner {
   private conclude(job: JobRecord, settlement: Settlement, startedAt: number): JobRelease {
     const now = this.runtime.clock.now();
     if (settlement.kind === 'returned') {
-      return { execution: this.execution(job, startedAt, now, 'succeeded', null, this.result(job, settlement.value)) };
+      return {
+        execution: this.execution(
+          job,
+          startedAt,
+          now,
+          'succeeded',
+          null,
+          this.result(job, settlement.value),
+        ),
+      };
     }
     if (settlement.kind === 'threw') {
-      const execution = this.execution(job, startedAt, now, 'failed', describeError(settlement.error), null);
+      const execution = this.execution(
+        job,
+        startedAt,
+        now,
+        'failed',
+        describeError(settlement.error),
+        null,
+      );
       return { execution, requeue: this.retry(job, now) };
     }
     const reason = settlement.reason;
     const error: ExecutionError = { name: 'JobInterruption', message: reason.message, stack: null };
     if (reason.kind === 'timeout') {
-      return { execution: this.execution(job, startedAt, now, 'timed_out', error, null), requeue: this.retry(job, now) };
+      return {
+        execution: this.execution(job, startedAt, now, 'timed_out', error, null),
+        requeue: this.retry(job, now),
+      };
     }
-    if (reason.kind === 'cancelled') return { execution: this.execution(job, startedAt, now, 'cancelled', error, null) };
+    if (reason.kind === 'cancelled')
+      return { execution: this.execution(job, startedAt, now, 'cancelled', error, null) };
     // Shutdown: the job is handed back for another node, on its abandonment budget.
-    const requeue = job.abandonRetries > 0 ? { runAt: new Date(now), attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 } : null;
+    const requeue =
+      job.abandonRetries > 0
+        ? { runAt: new Date(now), attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 }
+        : null;
     return { execution: this.execution(job, startedAt, now, 'abandoned', error, null), requeue };
   }
 
@@ -168,7 +171,11 @@ export class JobRunner {
     if (job.attempt >= job.maxAttempts) return null;
     const policy = this.runtime.tasks.get(job.task)?.retry;
     const delay = policy ? policy.delayAfter(job.attempt, () => this.runtime.random()) : 0;
-    return { runAt: new Date(now + delay), attempt: job.attempt + 1, abandonRetries: job.abandonRetries };
+    return {
+      runAt: new Date(now + delay),
+      attempt: job.attempt + 1,
+      abandonRetries: job.abandonRetries,
+    };
   }
 
   private result(job: JobRecord, value: unknown): JsonValue {
@@ -176,7 +183,11 @@ export class JobRunner {
       return assertJsonValue('result', value);
     } catch (error) {
       this.runtime.logger.warn(
-        { jobId: job.id, task: job.task, reason: error instanceof Error ? error.message : String(error) },
+        {
+          jobId: job.id,
+          task: job.task,
+          reason: error instanceof Error ? error.message : String(error),
+        },
         'task returned a value that is not JSON; recording the run with a null result',
       );
       return null;
@@ -218,7 +229,10 @@ export class JobRunner {
         return;
       } catch (error) {
         if (attempt >= RELEASE_ATTEMPTS) {
-          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
+          this.runtime.reportError(
+            `record the ${release.execution.outcome} run of job ${job.id}`,
+            error,
+          );
           return;
         }
         await delay(100 * attempt); // real time: a store outage is not something the virtual clock models
@@ -233,7 +247,7 @@ export function describeError(error: unknown): ExecutionError {
   }
   let message: string;
   try {
-    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+    message = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
   } catch {
     message = String(error);
   }

@@ -46,10 +46,13 @@ export class Maintenance {
 
   private arm(): void {
     if (!this.running) return;
-    this.timer = this.runtime.clock.setTimer(() => {
-      this.timer = null;
-      void this.tick().finally(() => this.arm());
-    }, Math.max(1, Math.floor(this.runtime.options.leaseMs / 2)));
+    this.timer = this.runtime.clock.setTimer(
+      () => {
+        this.timer = null;
+        void this.tick().finally(() => this.arm());
+      },
+      Math.max(1, Math.floor(this.runtime.options.leaseMs / 2)),
+    );
   }
 
   private async work(): Promise<void> {
@@ -58,8 +61,10 @@ export class Maintenance {
       const ids = this.runner.runningIds();
       if (ids.length === 0) return;
       const status = await store.extendLeases(node, options.leaseMs, ids);
-      for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
-      for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+      for (const id of status.lost)
+        this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+      for (const id of status.cancelRequested)
+        this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     });
     await this.step('heartbeat', () =>
       store.heartbeat({

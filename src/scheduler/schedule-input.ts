@@ -3,10 +3,10 @@ import { uuidv7 } from '../common/uuid.ts';
 import { ValidationError } from '../errors.ts';
 import type { ConflictPolicy, NewSchedule, SchedulePatch } from '../stores/data-store.ts';
 import type { CoalescePolicy } from '../stores/records.ts';
+import { type Duration, parseDuration, parseOptionalDuration } from '../time/duration.ts';
 import { cron, triggerFromJSON } from '../triggers/index.ts';
 import type { Trigger } from '../triggers/trigger.ts';
 import type { TriggerJson } from '../triggers/trigger-json.ts';
-import { type Duration, parseDuration, parseOptionalDuration } from '../time/duration.ts';
 import { coalescePolicy, positiveInteger } from './scheduler-options.ts';
 import type { ResolvedOptions } from './scheduler-runtime.ts';
 
@@ -44,7 +44,7 @@ export interface UpdateScheduleOptions extends SchedulePolicyOptions {
 }
 
 const CONFLICT_POLICIES = new Set(['replace', 'keep', 'error']);
-const SCHEDULE_ID = /^[^\s\u0000-\u001f][^\u0000-\u001f]{0,199}$/;
+const MAX_ID_LENGTH = 200;
 
 export function toTrigger(input: unknown, timezone: string): Trigger {
   let trigger: Trigger;
@@ -72,11 +72,33 @@ export function firstFireTime(trigger: Trigger, now: number): Date | null {
 }
 
 export function validateScheduleId(id: unknown): string {
-  if (typeof id === 'string' && SCHEDULE_ID.test(id)) return id;
-  throw new ValidationError('schedule id', id, 'must be a string of 1-200 characters without control characters or leading whitespace');
+  if (
+    typeof id === 'string' &&
+    id.length > 0 &&
+    id.length <= MAX_ID_LENGTH &&
+    id.trim() === id &&
+    !hasControlCharacter(id)
+  )
+    return id;
+  throw new ValidationError(
+    'schedule id',
+    id,
+    'must be a string of 1-200 characters without control characters or surrounding whitespace',
+  );
 }
 
-export function newSchedule(task: string, trigger: Trigger, options: AddScheduleOptions, defaults: ResolvedOptions['scheduleDefaults'], now: number): NewSchedule {
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
+  return false;
+}
+
+export function newSchedule(
+  task: string,
+  trigger: Trigger,
+  options: AddScheduleOptions,
+  defaults: ResolvedOptions['scheduleDefaults'],
+  now: number,
+): NewSchedule {
   const id = options.id === undefined ? uuidv7(now) : validateScheduleId(options.id);
   const policies = schedulePolicies(options);
   return {
@@ -106,10 +128,14 @@ export function schedulePolicies(
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('schedule options', options, 'must be an object');
   }
-  const patch: Pick<SchedulePatch, 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter'> = {};
-  if (options.misfireGraceTime !== undefined) patch.misfireGraceTime = parseOptionalDuration('misfireGraceTime', options.misfireGraceTime);
+  const patch: Pick<SchedulePatch, 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter'> =
+    {};
+  if (options.misfireGraceTime !== undefined)
+    patch.misfireGraceTime = parseOptionalDuration('misfireGraceTime', options.misfireGraceTime);
   if (options.coalesce !== undefined) patch.coalesce = coalescePolicy('coalesce', options.coalesce);
-  if (options.maxInstances !== undefined) patch.maxInstances = positiveInteger('maxInstances', options.maxInstances);
-  if (options.maxJitter !== undefined) patch.maxJitter = parseDuration('maxJitter', options.maxJitter);
+  if (options.maxInstances !== undefined)
+    patch.maxInstances = positiveInteger('maxInstances', options.maxInstances);
+  if (options.maxJitter !== undefined)
+    patch.maxJitter = parseDuration('maxJitter', options.maxJitter);
   return patch;
 }

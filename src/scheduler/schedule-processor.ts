@@ -18,7 +18,11 @@ export class ScheduleProcessor {
 
   async pass(): Promise<PassResult> {
     const { store, node, options } = this.runtime;
-    const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize);
+    const { now, schedules } = await store.acquireSchedules(
+      node,
+      options.leaseMs,
+      options.batchSize,
+    );
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
       await store.releaseSchedules(node, releases);
@@ -37,13 +41,24 @@ export class ScheduleProcessor {
     } catch (error) {
       // One unreadable schedule must not stop the others: mark it broken, visibly, and keep it.
       const reason = `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`;
-      this.runtime.logger.error({ scheduleId: schedule.id, reason }, 'schedule is broken and will not fire until fixed');
-      return { ...base, nextFireTime: schedule.nextFireTime, lastFireTime: schedule.lastFireTime, jobs: [], missed: [], brokenReason: reason };
+      this.runtime.logger.error(
+        { scheduleId: schedule.id, reason },
+        'schedule is broken and will not fire until fixed',
+      );
+      return {
+        ...base,
+        nextFireTime: schedule.nextFireTime,
+        lastFireTime: schedule.lastFireTime,
+        jobs: [],
+        missed: [],
+        brokenReason: reason,
+      };
     }
     return {
       ...base,
       nextFireTime: plan.nextFireTime === null ? null : new Date(plan.nextFireTime),
-      lastFireTime: plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
+      lastFireTime:
+        plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
       jobs: plan.run.map((fireTime) => this.job(schedule, fireTime, now)),
       missed: this.missed(schedule, plan, now),
     };
@@ -51,7 +66,8 @@ export class ScheduleProcessor {
 
   private job(schedule: ScheduleRecord, fireTime: number, now: number): JobRecord {
     const task = this.runtime.tasks.get(schedule.task);
-    const jitter = schedule.maxJitter > 0 ? Math.floor(this.runtime.random() * (schedule.maxJitter + 1)) : 0;
+    const jitter =
+      schedule.maxJitter > 0 ? Math.floor(this.runtime.random() * (schedule.maxJitter + 1)) : 0;
     const runAt = fireTime + jitter;
     return {
       id: uuidv7(now),
@@ -60,7 +76,8 @@ export class ScheduleProcessor {
       scheduleId: schedule.id,
       fireTime: new Date(fireTime),
       runAt: new Date(runAt),
-      startDeadline: schedule.misfireGraceTime === null ? null : new Date(runAt + schedule.misfireGraceTime),
+      startDeadline:
+        schedule.misfireGraceTime === null ? null : new Date(runAt + schedule.misfireGraceTime),
       attempt: 1,
       maxAttempts: task?.retry.attempts ?? 1,
       abandonRetries: task?.retry.abandoned ?? this.runtime.options.defaultAbandonRetries,
@@ -77,7 +94,13 @@ export class ScheduleProcessor {
   private missed(schedule: ScheduleRecord, plan: FirePlan, now: number): ExecutionRecord[] {
     const grace = schedule.misfireGraceTime ?? 0;
     const records = plan.missed.map((fireTime) =>
-      missedExecution(schedule, fireTime, now, this.runtime.node, `not started within the misfire grace time (${grace} ms) of its fire time`),
+      missedExecution(
+        schedule,
+        fireTime,
+        now,
+        this.runtime.node,
+        `not started within the misfire grace time (${grace} ms) of its fire time`,
+      ),
     );
     if (plan.missedBeyond !== null) {
       const { from, until } = plan.missedBeyond;
@@ -95,7 +118,13 @@ export class ScheduleProcessor {
   }
 }
 
-function missedExecution(schedule: ScheduleRecord, fireTime: number, now: number, node: string, message: string): ExecutionRecord {
+function missedExecution(
+  schedule: ScheduleRecord,
+  fireTime: number,
+  now: number,
+  node: string,
+  message: string,
+): ExecutionRecord {
   return {
     id: uuidv7(now),
     jobId: uuidv7(now),

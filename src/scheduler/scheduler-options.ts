@@ -1,4 +1,4 @@
-import { type Logger } from '../common/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import { ValidationError } from '../errors.ts';
 import type { EventBroker } from '../events/event-broker.ts';
 import type { Executor } from '../executors/executor.ts';
@@ -6,6 +6,7 @@ import type { DataStore } from '../stores/data-store.ts';
 import { CoalescePolicy } from '../stores/records.ts';
 import type { Clock } from '../time/clock.ts';
 import { type Duration, parseDuration, parseOptionalDuration } from '../time/duration.ts';
+import { localTimeZoneName } from '../time/time-zone.ts';
 import type { ResolvedOptions } from './scheduler-runtime.ts';
 
 export interface SchedulerOptions {
@@ -55,12 +56,26 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   }
   const defaults = options.defaults ?? {};
   return {
-    timezone: validateTimezone('Scheduler timezone', options.timezone ?? localTimezone()),
-    maxConcurrentJobs: positiveInteger('Scheduler maxConcurrentJobs', options.maxConcurrentJobs ?? 100),
-    leaseMs: atLeast('Scheduler leaseDuration', parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'), 100),
-    pollIntervalMs: atLeast('Scheduler pollInterval', parseDuration('Scheduler pollInterval', options.pollInterval ?? '10s'), 10),
+    timezone: validateTimezone('Scheduler timezone', options.timezone ?? localTimeZoneName()),
+    maxConcurrentJobs: positiveInteger(
+      'Scheduler maxConcurrentJobs',
+      options.maxConcurrentJobs ?? 100,
+    ),
+    leaseMs: atLeast(
+      'Scheduler leaseDuration',
+      parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'),
+      100,
+    ),
+    pollIntervalMs: atLeast(
+      'Scheduler pollInterval',
+      parseDuration('Scheduler pollInterval', options.pollInterval ?? '10s'),
+      10,
+    ),
     shutdownTimeoutMs: parseDuration('Scheduler shutdownTimeout', options.shutdownTimeout ?? '30s'),
-    retentionMs: parseOptionalDuration('Scheduler retention', options.retention === undefined ? '30d' : options.retention),
+    retentionMs: parseOptionalDuration(
+      'Scheduler retention',
+      options.retention === undefined ? '30d' : options.retention,
+    ),
     batchSize: positiveInteger('Scheduler batchSize', options.batchSize ?? 100),
     defaultAbandonRetries: 2,
     scheduleDefaults: {
@@ -74,10 +89,6 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   };
 }
 
-export function localTimezone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
-}
-
 export function validateTimezone(field: string, value: unknown): string {
   if (typeof value === 'string' && value.length > 0) {
     try {
@@ -87,7 +98,11 @@ export function validateTimezone(field: string, value: unknown): string {
       // fall through to the error below
     }
   }
-  throw new ValidationError(field, value, 'is not an IANA time zone name (e.g. "Europe/Berlin", "UTC")');
+  throw new ValidationError(
+    field,
+    value,
+    'is not an IANA time zone name (e.g. "Europe/Berlin", "UTC")',
+  );
 }
 
 export function positiveInteger(field: string, value: unknown): number {
@@ -96,7 +111,8 @@ export function positiveInteger(field: string, value: unknown): number {
 }
 
 export function coalescePolicy(field: string, value: unknown): CoalescePolicy {
-  if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value)) return value as CoalescePolicy;
+  if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value))
+    return value as CoalescePolicy;
   throw new ValidationError(field, value, "must be 'latest', 'earliest' or 'all'");
 }
 

@@ -2,7 +2,13 @@ import { hostname } from 'node:os';
 import { assertJsonValue } from '../common/json-value.ts';
 import { consoleLogger, type Logger } from '../common/logger.ts';
 import { uuidv7 } from '../common/uuid.ts';
-import { JobFailedError, ScheduleNotFoundError, SchedulerStateError, TaskNotFoundError, ValidationError } from '../errors.ts';
+import {
+  JobFailedError,
+  ScheduleNotFoundError,
+  SchedulerStateError,
+  TaskNotFoundError,
+  ValidationError,
+} from '../errors.ts';
 import type { EventBroker } from '../events/event-broker.ts';
 import type { KairosEvent, KairosEventType } from '../events/event-types.ts';
 import { LocalEventBroker } from '../events/local-event-broker.ts';
@@ -14,17 +20,33 @@ import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../st
 import { type Clock, systemClock } from '../time/clock.ts';
 import { type Duration, parseDuration } from '../time/duration.ts';
 import { ActivityTracker } from './activity-tracker.ts';
+import { EventSubscriptions } from './event-subscriptions.ts';
 import { JobProcessor } from './job-processor.ts';
 import { JobRunner } from './job-runner.ts';
 import { Maintenance } from './maintenance.ts';
 import { ProcessingLoop } from './processing-loop.ts';
-import { type AddScheduleOptions, conflictPolicy, firstFireTime, newSchedule, schedulePolicies, type TriggerInput, toTrigger, type UpdateScheduleOptions, validateScheduleId } from './schedule-input.ts';
+import {
+  type AddScheduleOptions,
+  conflictPolicy,
+  firstFireTime,
+  newSchedule,
+  schedulePolicies,
+  type TriggerInput,
+  toTrigger,
+  type UpdateScheduleOptions,
+  validateScheduleId,
+} from './schedule-input.ts';
 import { ScheduleProcessor } from './schedule-processor.ts';
 import { resolveOptions, type SchedulerOptions } from './scheduler-options.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
-import { type RegisteredTask, type TaskFunction, type TaskOptions, TaskRegistry, validateTaskName } from './task-registry.ts';
+import {
+  type RegisteredTask,
+  type TaskFunction,
+  type TaskOptions,
+  TaskRegistry,
+  validateTaskName,
+} from './task-registry.ts';
 import { TriggerCache } from './trigger-cache.ts';
-import { EventSubscriptions } from './event-subscriptions.ts';
 
 export interface AddJobOptions {
   /** JSON arguments for the task. */
@@ -68,7 +90,11 @@ export class Scheduler {
       options.eventBroker ?? store.defaultEventBroker?.() ?? new LocalEventBroker();
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
     if (typeof this.nodeId !== 'string' || this.nodeId.length === 0 || this.nodeId.length > 200) {
-      throw new ValidationError('Scheduler nodeId', this.nodeId, 'must be a string of 1-200 characters');
+      throw new ValidationError(
+        'Scheduler nodeId',
+        this.nodeId,
+        'must be a string of 1-200 characters',
+      );
     }
     const runtime: SchedulerRuntime = {
       node: this.nodeId,
@@ -82,13 +108,27 @@ export class Scheduler {
       options: resolved,
       random: options.random ?? Math.random,
       reportError: (operation, error) => {
-        const described = { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
-        logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
-        events.publish({ type: 'scheduler.error', timestamp: new Date(clock.now()), node: this.nodeId, operation, error: described });
+        const described = {
+          name: error instanceof Error ? error.name : 'Error',
+          message: error instanceof Error ? error.message : String(error),
+        };
+        logger.error(
+          { node: this.nodeId, operation, error: described },
+          `${operation} failed; will retry`,
+        );
+        events.publish({
+          type: 'scheduler.error',
+          timestamp: new Date(clock.now()),
+          node: this.nodeId,
+          operation,
+          error: described,
+        });
       },
     };
     this.runtime = runtime;
-    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
+    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () =>
+      this.jobLoop.timer.wake(),
+    );
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
         name,
@@ -104,7 +144,12 @@ export class Scheduler {
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
     this.maintenance = new Maintenance(runtime, this.runner);
-    this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
+    this.subscriptions = new EventSubscriptions(
+      runtime,
+      this.runner,
+      this.scheduleLoop.timer,
+      this.jobLoop.timer,
+    );
   }
 
   get state(): SchedulerState {
@@ -126,11 +171,21 @@ export class Scheduler {
   }
 
   /** Adds (by default: upserts) a schedule; returns its id. */
-  async addSchedule(task: string, trigger: TriggerInput, options: AddScheduleOptions = {}): Promise<string> {
+  async addSchedule(
+    task: string,
+    trigger: TriggerInput,
+    options: AddScheduleOptions = {},
+  ): Promise<string> {
     this.requireTask(task);
     const compiled = toTrigger(trigger, this.timezone);
     const conflict = conflictPolicy(options.conflict);
-    const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
+    const schedule = newSchedule(
+      task,
+      compiled,
+      options,
+      this.runtime.options.scheduleDefaults,
+      this.now(),
+    );
     await this.storeReady();
     const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
     return result.schedule.id;
@@ -138,7 +193,10 @@ export class Scheduler {
 
   async getSchedule(id: string): Promise<ScheduleRecord | null> {
     await this.storeReady();
-    return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
+    return (
+      (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 }))
+        .items[0] ?? null
+    );
   }
 
   async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
@@ -205,7 +263,10 @@ export class Scheduler {
   }
 
   /** Adds a job and waits for its final outcome: resolves with its result, rejects with `JobFailedError`. */
-  async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
+  async runJob<Result = unknown>(
+    task: string,
+    options: Omit<AddJobOptions, 'tx'> = {},
+  ): Promise<Result> {
     const job = this.jobFromOptions(task, options);
     await this.storeReady();
     const outcome = new Promise<ExecutionRecord>((resolve) => {
@@ -218,7 +279,11 @@ export class Scheduler {
     await this.runtime.store.addJob(job);
     const execution = await outcome;
     if (execution.outcome === 'succeeded') return execution.result as Result;
-    throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
+    throw new JobFailedError(
+      job.id,
+      execution.outcome,
+      execution.error?.message ?? execution.outcome,
+    );
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -235,7 +300,8 @@ export class Scheduler {
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
     await this.storeReady();
     const result = await this.runtime.store.requestCancel(id, this.nodeId);
-    if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+    if (result.status === 'requested')
+      this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     return result.status;
   }
 
@@ -248,8 +314,15 @@ export class Scheduler {
   /** Deletes history older than a date or an age (`'7d'`); returns how many records went. */
   async pruneExecutions(options: { olderThan: Date | Duration }): Promise<number> {
     const olderThan =
-      options?.olderThan instanceof Date ? options.olderThan : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
-    if (Number.isNaN(olderThan.getTime())) throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
+      options?.olderThan instanceof Date
+        ? options.olderThan
+        : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
+    if (Number.isNaN(olderThan.getTime()))
+      throw new ValidationError(
+        'olderThan',
+        options.olderThan,
+        'must be a valid Date or a duration',
+      );
     await this.storeReady();
     return this.runtime.store.pruneExecutions(olderThan);
   }
@@ -263,7 +336,8 @@ export class Scheduler {
   on<K extends KairosEventType>(type: K, listener: (event: KairosEvent<K>) => void): () => void;
   on(type: '*', listener: (event: KairosEvent) => void): () => void;
   on(type: string, listener: (event: KairosEvent) => void): () => void {
-    if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
+    if (typeof listener !== 'function')
+      throw new ValidationError('listener', listener, 'must be a function');
     return this.runtime.events.subscribe((event) => {
       if (type === '*' || event.type === type) listener(event);
     });
@@ -271,7 +345,8 @@ export class Scheduler {
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
   async start(): Promise<void> {
-    if (this.currentState !== 'stopped') throw new SchedulerStateError(`start() called while ${this.currentState}`);
+    if (this.currentState !== 'stopped')
+      throw new SchedulerStateError(`start() called while ${this.currentState}`);
     this.currentState = 'starting';
     try {
       await this.storeReady();
@@ -285,7 +360,11 @@ export class Scheduler {
       throw error;
     }
     this.currentState = 'running';
-    this.runtime.events.publish({ type: 'scheduler.started', timestamp: new Date(this.now()), node: this.nodeId });
+    this.runtime.events.publish({
+      type: 'scheduler.started',
+      timestamp: new Date(this.now()),
+      node: this.nodeId,
+    });
   }
 
   /**
@@ -309,7 +388,11 @@ export class Scheduler {
     await this.jobLoop.stop();
     await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
     for (const id of this.runner.runningIds()) {
-      this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');
+      this.runner.interrupt(
+        id,
+        'shutdown',
+        'the scheduler stopped before the job finished; handed back',
+      );
     }
     await Promise.all([...this.runner.runningJobs()].map((running) => running.done));
     await this.maintenance.stop();
@@ -319,7 +402,11 @@ export class Scheduler {
     } catch (error) {
       this.runtime.reportError('leave the cluster', error);
     }
-    this.runtime.events.publish({ type: 'scheduler.stopped', timestamp: new Date(this.now()), node: this.nodeId });
+    this.runtime.events.publish({
+      type: 'scheduler.stopped',
+      timestamp: new Date(this.now()),
+      node: this.nodeId,
+    });
     await this.stopStore();
     this.currentState = 'stopped';
   }
@@ -367,18 +454,40 @@ export class Scheduler {
 
   private jobFromOptions(task: string, options: AddJobOptions): JobRecord {
     this.requireTask(task);
-    if (typeof options !== 'object' || options === null) throw new ValidationError('job options', options, 'must be an object');
+    if (typeof options !== 'object' || options === null)
+      throw new ValidationError('job options', options, 'must be an object');
     const now = this.now();
     let runAt = now;
     if (options.runAt !== undefined) {
-      runAt = options.runAt instanceof Date ? options.runAt.getTime() : typeof options.runAt === 'string' ? Date.parse(options.runAt) : Number.NaN;
-      if (Number.isNaN(runAt)) throw new ValidationError('runAt', options.runAt, 'must be a valid Date or ISO-8601 string');
-      if (options.delay !== undefined) throw new ValidationError('delay', options.delay, 'cannot be combined with runAt');
+      runAt =
+        options.runAt instanceof Date
+          ? options.runAt.getTime()
+          : typeof options.runAt === 'string'
+            ? Date.parse(options.runAt)
+            : Number.NaN;
+      if (Number.isNaN(runAt))
+        throw new ValidationError(
+          'runAt',
+          options.runAt,
+          'must be a valid Date or ISO-8601 string',
+        );
+      if (options.delay !== undefined)
+        throw new ValidationError('delay', options.delay, 'cannot be combined with runAt');
     } else if (options.delay !== undefined) {
       runAt = now + parseDuration('delay', options.delay);
     }
-    const grace = options.misfireGraceTime === undefined ? null : parseDuration('misfireGraceTime', options.misfireGraceTime);
-    const job = this.newJob(task, assertJsonValue('args', options.args), now, runAt, grace, this.runtime.tasks.get(task));
+    const grace =
+      options.misfireGraceTime === undefined
+        ? null
+        : parseDuration('misfireGraceTime', options.misfireGraceTime);
+    const job = this.newJob(
+      task,
+      assertJsonValue('args', options.args),
+      now,
+      runAt,
+      grace,
+      this.runtime.tasks.get(task),
+    );
     if (options.id !== undefined) {
       if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200) {
         throw new ValidationError('job id', options.id, 'must be a string of 1-200 characters');
@@ -388,7 +497,14 @@ export class Scheduler {
     return job;
   }
 
-  private newJob(task: string, args: JobRecord['args'], now: number, runAt: number, grace: number | null, registered: RegisteredTask | undefined): JobRecord {
+  private newJob(
+    task: string,
+    args: JobRecord['args'],
+    now: number,
+    runAt: number,
+    grace: number | null,
+    registered: RegisteredTask | undefined,
+  ): JobRecord {
     return {
       id: uuidv7(now),
       task,

@@ -24,7 +24,11 @@ export interface DataStore {
   defaultEventBroker?(): EventBroker;
 
   // --- schedules
-  addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult>;
+  addSchedule(
+    schedule: NewSchedule,
+    conflict: ConflictPolicy,
+    tx?: unknown,
+  ): Promise<AddScheduleResult>;
   /** Throws `ScheduleNotFoundError` for an unknown id. */
   updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord>;
   /** Returns the ids that existed and were removed. */
@@ -43,8 +47,12 @@ export interface DataStore {
   acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs>;
   /** Records the execution and finishes the job (or puts it back pending when `requeue` is given). False when `node` no longer held it (the execution is still recorded). */
   releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean>;
-  /** The earliest `runAt` after `after` of a pending job of `tasks` that an acquire could hand out. */
-  nextJobRunTime(tasks: readonly string[], after: Date): Promise<Date | null>;
+  /**
+   * When the job loop must look again: the earliest `runAt` of a pending job of `tasks` that an
+   * acquire could not hand out at `after` (the acquire's time), and the earliest lease expiry of a
+   * running job (of any node and task), when the job must be reaped and re-run.
+   */
+  nextJobTimes(tasks: readonly string[], after: Date): Promise<JobWakeTimes>;
   extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus>;
   /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
   reapAbandoned(): Promise<ExecutionRecord[]>;
@@ -77,7 +85,14 @@ export type ConflictPolicy = (typeof ConflictPolicy)[keyof typeof ConflictPolicy
  */
 export type NewSchedule = Omit<
   ScheduleRecord,
-  'paused' | 'acquiredBy' | 'acquiredUntil' | 'revision' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'lastFireTime'
+  | 'paused'
+  | 'acquiredBy'
+  | 'acquiredUntil'
+  | 'revision'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'brokenReason'
+  | 'lastFireTime'
 > & { paused?: boolean };
 
 export interface AddScheduleResult {
@@ -89,7 +104,16 @@ export interface AddScheduleResult {
 export type SchedulePatch = Partial<
   Pick<
     ScheduleRecord,
-    'task' | 'trigger' | 'args' | 'paused' | 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter' | 'nextFireTime' | 'brokenReason'
+    | 'task'
+    | 'trigger'
+    | 'args'
+    | 'paused'
+    | 'misfireGraceTime'
+    | 'coalesce'
+    | 'maxInstances'
+    | 'maxJitter'
+    | 'nextFireTime'
+    | 'brokenReason'
   >
 >;
 
@@ -138,6 +162,11 @@ export interface JobRelease {
   execution: ExecutionRecord;
   /** Put the job back as pending (a retry, or a hand-back on shutdown) instead of finishing it. */
   requeue?: { runAt: Date; attempt: number; abandonRetries: number } | null;
+}
+
+export interface JobWakeTimes {
+  runAt: Date | null;
+  leaseExpiry: Date | null;
 }
 
 export interface LeaseStatus {

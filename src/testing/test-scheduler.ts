@@ -1,4 +1,8 @@
-import { clearTimeout as realClearTimeout, setImmediate as realSetImmediate, setTimeout as realSetTimeout } from 'node:timers';
+import {
+  clearTimeout as realClearTimeout,
+  setImmediate as realSetImmediate,
+  setTimeout as realSetTimeout,
+} from 'node:timers';
 import { KairosError } from '../errors.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { SchedulerOptions } from '../scheduler/scheduler-options.ts';
@@ -12,6 +16,16 @@ export interface TestSchedulerOptions extends Omit<SchedulerOptions, 'clock'> {
   now?: Date | string | number;
   /** (Default: 'UTC', so a test does not depend on the machine's zone.) */
   timezone?: string;
+  /**
+   * (Default: '1h'. Wake-ups inside one process are never lost, so the safety-net poll only adds
+   * steps to `advance`; a long poll also makes a missing wake-up show up as a failing test.)
+   */
+  pollInterval?: SchedulerOptions['pollInterval'];
+  /**
+   * (Default: '10m'. Leases only matter when a node dies; a long one means fewer housekeeping
+   * steps in `advance`. Tests of crash recovery set their own.)
+   */
+  leaseDuration?: SchedulerOptions['leaseDuration'];
   /**
    * Real time to wait for a running job that is neither finished nor waiting on the virtual clock
    * (`ctx.sleep`, a timeout) before the clock moves on without it. (Default: '1s'.)
@@ -34,7 +48,7 @@ export class TestScheduler extends Scheduler {
 
   constructor(options: TestSchedulerOptions = {}) {
     const clock = new VirtualClock(options.now ?? Date.now());
-    super({ timezone: 'UTC', ...options, clock });
+    super({ timezone: 'UTC', pollInterval: '1h', leaseDuration: '10m', ...options, clock });
     this.clock = clock;
     this.settleTimeoutMs = parseDuration('settleTimeout', options.settleTimeout ?? '1s');
   }
@@ -50,7 +64,10 @@ export class TestScheduler extends Scheduler {
     await this.settle();
     for (let step = 0; ; step++) {
       if (step > MAX_STEPS) {
-        throw new KairosError('TEST_CLOCK_RUNAWAY', `test scheduler: timers kept falling due at ${new Date(this.clock.now()).toISOString()}; something re-arms itself without end`);
+        throw new KairosError(
+          'TEST_CLOCK_RUNAWAY',
+          `test scheduler: timers kept falling due at ${new Date(this.clock.now()).toISOString()}; something re-arms itself without end`,
+        );
       }
       const next = this.clock.nextTimerAt();
       if (next === null || next > target) break;
@@ -105,17 +122,15 @@ export class TestScheduler extends Scheduler {
    */
   async settle(): Promise<void> {
     const { activity } = this.runtime;
-    let quietRounds = 0;
-    while (quietRounds < 2) {
+    for (;;) {
+      // Microtasks all run before the next macrotask: after one, promise chains have settled.
       await nextMacrotask();
       if (activity.busy) {
-        quietRounds = 0;
         await activity.whenIdle();
         continue;
       }
       const waiting = [...this.runner.runningJobs()].filter((job) => !job.parked);
       if (waiting.length > 0) {
-        quietRounds = 0;
         const timedOut = await raceRealTimeout(
           Promise.race(waiting.map((job) => job.done)),
           this.settleTimeoutMs,
@@ -124,7 +139,7 @@ export class TestScheduler extends Scheduler {
         if (timedOut) for (const job of waiting) job.parked = true;
         continue;
       }
-      quietRounds++;
+      return;
     }
   }
 }

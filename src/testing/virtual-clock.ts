@@ -26,7 +26,12 @@ export class VirtualClock implements Clock {
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
-    const timer: VirtualTimer = { dueAt: this.time + Math.max(0, delayMs), seq: this.seq++, callback, cancelled: false };
+    const timer: VirtualTimer = {
+      dueAt: this.time + Math.max(0, delayMs),
+      seq: this.seq++,
+      callback,
+      cancelled: false,
+    };
     // Keep the list sorted; timers are few (one per loop, lease keeper, running-job timeouts).
     let index = this.timers.length;
     while (index > 0 && isBefore(timer, this.timers[index - 1] as VirtualTimer)) index--;
@@ -57,7 +62,12 @@ export class VirtualClock implements Clock {
    */
   advanceTo(at: Date | string | number): void {
     const target = toEpoch('advanceTo', at);
-    if (target < this.time) throw new ValidationError('advanceTo', at, `is before the virtual clock's time ${new Date(this.time).toISOString()}`);
+    if (target < this.time)
+      throw new ValidationError(
+        'advanceTo',
+        at,
+        `is before the virtual clock's time ${new Date(this.time).toISOString()}`,
+      );
     for (;;) {
       const timer = this.timers[0];
       if (timer === undefined || timer.dueAt > target) break;
@@ -74,9 +84,14 @@ function isBefore(a: VirtualTimer, b: VirtualTimer): boolean {
 }
 
 export function toEpoch(field: string, value: Date | string | number): number {
-  const time = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : value;
+  const time =
+    value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : value;
   if (typeof time !== 'number' || !Number.isFinite(time)) {
-    throw new ValidationError(field, value, 'must be a valid Date, ISO-8601 string or epoch milliseconds');
+    throw new ValidationError(
+      field,
+      value,
+      'must be a valid Date, ISO-8601 string or epoch milliseconds',
+    );
   }
   return time;
 }

@@ -17,23 +17,34 @@ declare const timerBrand: unique symbol;
 
 /** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days); longer waits are chained. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
+/**
+ * setTimeout has millisecond granularity and fires up to a millisecond or two late. Timers are set
+ * this much early and the rest is waited out turn by turn (setImmediate yields to I/O, so nothing
+ * is blocked), which puts fires within a fraction of a millisecond of their due time.
+ */
+const EARLY_MS = 2;
 
 interface SystemTimer {
   timeout: NodeJS.Timeout | undefined;
+  immediate: NodeJS.Immediate | undefined;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(callback, delayMs) {
-    const timer: SystemTimer = { timeout: undefined };
+    const timer: SystemTimer = { timeout: undefined, immediate: undefined };
     const dueAt = Date.now() + Math.max(0, delayMs);
+    const finish = (): void => {
+      timer.immediate = undefined;
+      if (Date.now() >= dueAt) callback();
+      else timer.immediate = setImmediate(finish);
+    };
     const arm = (): void => {
+      timer.timeout = undefined;
       const remaining = dueAt - Date.now();
-      if (remaining > MAX_TIMEOUT_MS) {
-        timer.timeout = setTimeout(arm, MAX_TIMEOUT_MS);
-      } else {
-        timer.timeout = setTimeout(callback, Math.max(0, remaining));
-      }
+      if (remaining > MAX_TIMEOUT_MS) timer.timeout = setTimeout(arm, MAX_TIMEOUT_MS);
+      else if (remaining > EARLY_MS) timer.timeout = setTimeout(finish, remaining - EARLY_MS);
+      else finish();
     };
     arm();
     return timer as unknown as TimerHandle;
@@ -41,5 +52,6 @@ export const systemClock: Clock = {
   clearTimer(handle) {
     const timer = handle as unknown as SystemTimer;
     if (timer.timeout !== undefined) clearTimeout(timer.timeout);
+    if (timer.immediate !== undefined) clearImmediate(timer.immediate);
   },
 };

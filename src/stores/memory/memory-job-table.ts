@@ -1,6 +1,6 @@
+import { type HeapItem, IndexedHeap } from '../../common/indexed-heap.ts';
 import type { JsonValue } from '../../common/json-value.ts';
 import { cloneJson } from '../../common/json-value.ts';
-import { type HeapItem, IndexedHeap } from '../../common/indexed-heap.ts';
 import type { TaskLimit } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
@@ -32,7 +32,8 @@ interface JobEntry extends HeapItem {
   seq: number;
 }
 
-const byRunAt = (a: JobEntry, b: JobEntry): boolean => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq);
+const byRunAt = (a: JobEntry, b: JobEntry): boolean =>
+  a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq);
 
 export class MemoryJobTable {
   private readonly entries = new Map<string, JobEntry>();
@@ -85,7 +86,13 @@ export class MemoryJobTable {
     return this.activeBySchedule.get(scheduleId) ?? 0;
   }
 
-  acquire(node: string, leaseMs: number, limit: number, tasks: readonly TaskLimit[], now: number): JobRecord[] {
+  acquire(
+    node: string,
+    leaseMs: number,
+    limit: number,
+    tasks: readonly TaskLimit[],
+    now: number,
+  ): JobRecord[] {
     const acquired: JobRecord[] = [];
     const open = new Map<IndexedHeap<JobEntry>, TaskLimit>();
     for (const task of tasks) {
@@ -132,7 +139,10 @@ export class MemoryJobTable {
   }
 
   /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */
-  finish(id: string, requeue: { runAt: Date; attempt: number; abandonRetries: number } | null | undefined): void {
+  finish(
+    id: string,
+    requeue: { runAt: Date; attempt: number; abandonRetries: number } | null | undefined,
+  ): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     if (entry.status === 'running') this.stopRunning(entry);
@@ -162,7 +172,12 @@ export class MemoryJobTable {
     return toRecord(entry);
   }
 
-  extend(node: string, leaseMs: number, ids: readonly string[], now: number): { lost: string[]; cancelRequested: string[] } {
+  extend(
+    node: string,
+    leaseMs: number,
+    ids: readonly string[],
+    now: number,
+  ): { lost: string[]; cancelRequested: string[] } {
     const lost: string[] = [];
     const cancelRequested: string[] = [];
     for (const id of ids) {
@@ -186,6 +201,14 @@ export class MemoryJobTable {
     return expired;
   }
 
+  earliestLeaseExpiry(): number | null {
+    let earliest: number | null = null;
+    for (const entry of this.running) {
+      if (earliest === null || entry.acquiredUntil < earliest) earliest = entry.acquiredUntil;
+    }
+    return earliest;
+  }
+
   nextRunTime(tasks: readonly string[]): number | null {
     let earliest: number | null = null;
     for (const task of tasks) {
@@ -200,12 +223,15 @@ export class MemoryJobTable {
     const after = query.cursor ? decodeCursor(query.cursor, ['number', 'string'] as const) : null;
     const wanted = query.ids ? new Set(query.ids) : null;
     const matches: JobEntry[] = [];
-    const source = wanted ? [...wanted].map((id) => this.entries.get(id)).filter((entry) => entry !== undefined) : this.entries.values();
+    const source = wanted
+      ? [...wanted].map((id) => this.entries.get(id)).filter((entry) => entry !== undefined)
+      : this.entries.values();
     for (const entry of source) {
       if (query.task !== undefined && entry.task !== query.task) continue;
       if (query.scheduleId !== undefined && entry.scheduleId !== query.scheduleId) continue;
       if (query.status !== undefined && entry.status !== query.status) continue;
-      if (after && (entry.runAt < after[0] || (entry.runAt === after[0] && entry.id <= after[1]))) continue;
+      if (after && (entry.runAt < after[0] || (entry.runAt === after[0] && entry.id <= after[1])))
+        continue;
       matches.push(entry);
     }
     matches.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -213,7 +239,8 @@ export class MemoryJobTable {
     const last = items.at(-1);
     return {
       items,
-      nextCursor: matches.length > limit && last ? encodeCursor([last.runAt.getTime(), last.id]) : null,
+      nextCursor:
+        matches.length > limit && last ? encodeCursor([last.runAt.getTime(), last.id]) : null,
     };
   }
 
@@ -222,7 +249,10 @@ export class MemoryJobTable {
   }
 
   private taskFull(task: TaskLimit): boolean {
-    return task.maxRunningJobs !== null && (this.runningByTask.get(task.name) ?? 0) >= task.maxRunningJobs;
+    return (
+      task.maxRunningJobs !== null &&
+      (this.runningByTask.get(task.name) ?? 0) >= task.maxRunningJobs
+    );
   }
 
   private scheduleFull(entry: JobEntry): boolean {

@@ -12,6 +12,7 @@ import type {
   ConflictPolicy,
   DataStore,
   JobRelease,
+  JobWakeTimes,
   LeaseStatus,
   NewSchedule,
   ReleasedSchedules,
@@ -21,7 +22,11 @@ import type {
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
-import { abandonedExecution, cancelledBeforeStartExecution, skippedExecution } from '../store-records.ts';
+import {
+  abandonedExecution,
+  cancelledBeforeStartExecution,
+  skippedExecution,
+} from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
 import { MemoryScheduleTable } from './memory-schedule-table.ts';
@@ -50,7 +55,11 @@ export class MemoryStore implements DataStore {
   constructor(options: MemoryStoreOptions = {}) {
     const maxExecutions = options.maxExecutions ?? 100_000;
     if (!Number.isInteger(maxExecutions) || maxExecutions < 1) {
-      throw new ValidationError('MemoryStore maxExecutions', maxExecutions, 'must be a positive integer');
+      throw new ValidationError(
+        'MemoryStore maxExecutions',
+        maxExecutions,
+        'must be a positive integer',
+      );
     }
     this.executions = new MemoryExecutionLog(maxExecutions);
     this.clock = options.clock;
@@ -67,11 +76,18 @@ export class MemoryStore implements DataStore {
     return this.broker;
   }
 
-  async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
+  async addSchedule(
+    schedule: NewSchedule,
+    conflict: ConflictPolicy,
+    tx?: unknown,
+  ): Promise<AddScheduleResult> {
     rejectTransaction(tx);
     const result = this.schedules.add(schedule, conflict, this.now());
     if (result.outcome !== 'kept') {
-      this.publishSchedule(result.outcome === 'added' ? 'schedule.added' : 'schedule.updated', result.schedule);
+      this.publishSchedule(
+        result.outcome === 'added' ? 'schedule.added' : 'schedule.updated',
+        result.schedule,
+      );
     }
     return result;
   }
@@ -91,7 +107,8 @@ export class MemoryStore implements DataStore {
 
   async removeSchedules(ids: string[]): Promise<string[]> {
     const removed = this.schedules.remove(ids);
-    for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
+    for (const scheduleId of removed)
+      this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
     return removed;
   }
 
@@ -114,7 +131,8 @@ export class MemoryStore implements DataStore {
         // Max instances counts jobs already pending or running; the new batch is inserted whole
         // (coalesce 'all' may add several, which then run one after another).
         if (this.jobs.activeCount(release.scheduleId) >= held.maxInstances) {
-          for (const job of release.jobs) result.executions.push(skippedExecution(job, node, new Date(now)));
+          for (const job of release.jobs)
+            result.executions.push(skippedExecution(job, node, new Date(now)));
         } else {
           for (const job of release.jobs) if (this.jobs.add(job)) result.jobs.push(job);
         }
@@ -123,14 +141,20 @@ export class MemoryStore implements DataStore {
       this.schedules.release(
         node,
         release.scheduleId,
-        { revision: release.revision, next: release.nextFireTime, last: release.lastFireTime, brokenReason: release.brokenReason },
+        {
+          revision: release.revision,
+          next: release.nextFireTime,
+          last: release.lastFireTime,
+          brokenReason: release.brokenReason,
+        },
         now,
       );
     }
     for (const execution of result.executions) this.executions.append(execution);
     const timestamp = new Date(now);
     for (const job of result.jobs) this.publishJobAdded(job, timestamp);
-    for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
+    for (const execution of result.executions)
+      this.publish(executionEvent(execution, null, timestamp));
     return result;
   }
 
@@ -142,30 +166,51 @@ export class MemoryStore implements DataStore {
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
     rejectTransaction(tx);
     if (!this.jobs.add(job)) {
-      throw new ValidationError('job id', job.id, 'is already used by another job (or its schedule already has a job for that fire time)');
+      throw new ValidationError(
+        'job id',
+        job.id,
+        'is already used by another job (or its schedule already has a job for that fire time)',
+      );
     }
     this.publishJobAdded(job, this.date());
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
     const now = this.now();
-    return { now: new Date(now), jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now) };
+    return {
+      now: new Date(now),
+      jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now),
+    };
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
     const held = this.jobs.isHeldBy(node, jobId);
     if (held) this.jobs.finish(jobId, release.requeue);
     this.executions.append(release.execution);
-    this.publish(executionEvent(release.execution, (held && release.requeue?.runAt) || null, this.date()));
+    this.publish(
+      executionEvent(
+        release.execution,
+        (held && release.requeue?.runAt) || null,
+        release.execution.finishedAt,
+      ),
+    );
     return held;
   }
 
-  async nextJobRunTime(tasks: readonly string[], _after: Date): Promise<Date | null> {
-    const next = this.jobs.nextRunTime(tasks);
-    return next === null ? null : new Date(next);
+  async nextJobTimes(tasks: readonly string[], _after: Date): Promise<JobWakeTimes> {
+    const runAt = this.jobs.nextRunTime(tasks);
+    const leaseExpiry = this.jobs.earliestLeaseExpiry();
+    return {
+      runAt: runAt === null ? null : new Date(runAt),
+      leaseExpiry: leaseExpiry === null ? null : new Date(leaseExpiry),
+    };
   }
 
-  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
+  async extendLeases(
+    node: string,
+    leaseMs: number,
+    jobIds: readonly string[],
+  ): Promise<LeaseStatus> {
     return this.jobs.extend(node, leaseMs, jobIds, this.now());
   }
 
@@ -238,8 +283,17 @@ export class MemoryStore implements DataStore {
     this.events.publish(event);
   }
 
-  private publishSchedule(type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed', schedule: ScheduleRecord): void {
-    this.publish({ type, timestamp: this.date(), scheduleId: schedule.id, task: schedule.task, nextFireTime: schedule.nextFireTime });
+  private publishSchedule(
+    type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
+    schedule: ScheduleRecord,
+  ): void {
+    this.publish({
+      type,
+      timestamp: this.date(),
+      scheduleId: schedule.id,
+      task: schedule.task,
+      nextFireTime: schedule.nextFireTime,
+    });
   }
 
   private publishJobAdded(job: JobRecord, timestamp: Date): void {
@@ -257,6 +311,10 @@ export class MemoryStore implements DataStore {
 
 function rejectTransaction(tx: unknown): void {
   if (tx !== undefined) {
-    throw new ValidationError('tx', tx, 'is not supported by MemoryStore: transactions need a SQL store (SqliteStore, PostgresStore)');
+    throw new ValidationError(
+      'tx',
+      tx,
+      'is not supported by MemoryStore: transactions need a SQL store (SqliteStore, PostgresStore)',
+    );
   }
 }

@@ -1,11 +1,10 @@
+import { silentLogger } from '../../../src/common/logger.ts';
+import { uuidv7 } from '../../../src/common/uuid.ts';
 import type { KairosEvent } from '../../../src/events/event-types.ts';
 import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
-import { silentLogger } from '../../../src/common/logger.ts';
-import type { DataStore } from '../../../src/stores/data-store.ts';
+import type { DataStore, NewSchedule, TaskLimit } from '../../../src/stores/data-store.ts';
 import type { ExecutionRecord, JobRecord } from '../../../src/stores/records.ts';
-import type { NewSchedule } from '../../../src/stores/data-store.ts';
 import { VirtualClock } from '../../../src/testing/virtual-clock.ts';
-import { uuidv7 } from '../../../src/common/uuid.ts';
 
 /**
  * What the conformance suite needs from each store: a fresh, started store on a clock the test
@@ -78,7 +77,10 @@ export function jobFixture(overrides: Partial<JobRecord> = {}): JobRecord {
   };
 }
 
-export function executionFixture(job: JobRecord, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
+export function executionFixture(
+  job: JobRecord,
+  overrides: Partial<ExecutionRecord> = {},
+): ExecutionRecord {
   const finishedAt = overrides.finishedAt ?? new Date(T0);
   return {
     id: uuidv7(finishedAt.getTime()),
@@ -100,7 +102,7 @@ export function executionFixture(job: JobRecord, overrides: Partial<ExecutionRec
   };
 }
 
-export const TASKS = [
+export const TASKS: TaskLimit[] = [
   { name: 'task-a', maxRunningJobs: null },
   { name: 'task-b', maxRunningJobs: null },
 ];

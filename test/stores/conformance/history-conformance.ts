@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.ts';
 import type { Outcome } from '../../../src/stores/records.ts';
-import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0 } from './harness.ts';
+import {
+  executionFixture,
+  jobFixture,
+  type StoreFactory,
+  type StoreHarness,
+  T0,
+} from './harness.ts';
 
 export function historyConformance(factory: StoreFactory): void {
   describe('history and nodes', () => {
@@ -14,13 +20,25 @@ export function historyConformance(factory: StoreFactory): void {
     });
 
     /** Records executions finished at T0 + i seconds through a job release each. */
-    async function record(specs: Array<{ outcome: Outcome; task?: string; scheduleId?: string | null }>) {
+    async function record(
+      specs: Array<{ outcome: Outcome; task?: string; scheduleId?: string | null }>,
+    ) {
       const ids: string[] = [];
       for (const [i, spec] of specs.entries()) {
-        const job = jobFixture({ task: spec.task ?? 'task-a', scheduleId: spec.scheduleId ?? null });
+        const job = jobFixture({
+          task: spec.task ?? 'task-a',
+          scheduleId: spec.scheduleId ?? null,
+        });
         await h.store.addJob(job);
-        await h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 1, tasks: [{ name: job.task, maxRunningJobs: null }] });
-        const execution = executionFixture(job, { outcome: spec.outcome, finishedAt: new Date(T0 + i * 1000) });
+        await h.store.acquireJobs('n1', {
+          leaseMs: 30_000,
+          limit: 1,
+          tasks: [{ name: job.task, maxRunningJobs: null }],
+        });
+        const execution = executionFixture(job, {
+          outcome: spec.outcome,
+          finishedAt: new Date(T0 + i * 1000),
+        });
         await h.store.releaseJob('n1', job.id, { execution });
         ids.push(execution.id);
       }
@@ -44,17 +62,22 @@ export function historyConformance(factory: StoreFactory): void {
       expect(page3.nextCursor).toBeNull();
       expect((await h.store.getExecutions({ scheduleId: 's1' })).items).toHaveLength(3);
       expect((await h.store.getExecutions({ task: 'task-b' })).items).toHaveLength(1);
-      expect((await h.store.getExecutions({ outcome: ['failed', 'timed_out'] })).items.map((e) => e.outcome)).toEqual([
-        'failed',
-        'timed_out',
-        'failed',
-      ]);
-      const window = await h.store.getExecutions({ from: new Date(T0 + 1000), to: new Date(T0 + 3000) });
+      expect(
+        (await h.store.getExecutions({ outcome: ['failed', 'timed_out'] })).items.map(
+          (e) => e.outcome,
+        ),
+      ).toEqual(['failed', 'timed_out', 'failed']);
+      const window = await h.store.getExecutions({
+        from: new Date(T0 + 1000),
+        to: new Date(T0 + 3000),
+      });
       expect(window.items.map((e) => e.id)).toEqual([ids[2], ids[1]]);
     });
 
     it('rejects a cursor it did not make', async () => {
-      await expect(h.store.getExecutions({ cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+      await expect(h.store.getExecutions({ cursor: 'garbage' })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
       await expect(h.store.getExecutions({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
     });
 
@@ -65,9 +88,23 @@ export function historyConformance(factory: StoreFactory): void {
     });
 
     it('keeps node heartbeats and forgets a node that leaves', async () => {
-      await h.store.heartbeat({ id: 'n1', host: 'h', pid: 1, startedAt: new Date(T0), lastSeen: new Date(T0), runningJobs: 2 });
+      await h.store.heartbeat({
+        id: 'n1',
+        host: 'h',
+        pid: 1,
+        startedAt: new Date(T0),
+        lastSeen: new Date(T0),
+        runningJobs: 2,
+      });
       await h.advance(5000);
-      await h.store.heartbeat({ id: 'n2', host: 'h', pid: 2, startedAt: new Date(T0), lastSeen: new Date(T0), runningJobs: 0 });
+      await h.store.heartbeat({
+        id: 'n2',
+        host: 'h',
+        pid: 2,
+        startedAt: new Date(T0),
+        lastSeen: new Date(T0),
+        runningJobs: 0,
+      });
       const nodes = await h.store.getNodes();
       expect(nodes.map((n) => n.id).sort()).toEqual(['n1', 'n2']);
       expect(nodes.find((n) => n.id === 'n2')?.lastSeen).toEqual(new Date(T0 + 5000));

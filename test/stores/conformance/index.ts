@@ -1,6 +1,6 @@
+import type { StoreFactory } from './harness.ts';
 import { historyConformance } from './history-conformance.ts';
 import { jobConformance } from './job-conformance.ts';
-import type { StoreFactory } from './harness.ts';
 import { scheduleConformance } from './schedule-conformance.ts';
 
 /** The behaviour every `DataStore` must have; each store's test file runs it against a fresh store. */

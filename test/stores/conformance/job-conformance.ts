@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0, TASKS } from './harness.ts';
+import {
+  executionFixture,
+  jobFixture,
+  type StoreFactory,
+  type StoreHarness,
+  T0,
+  TASKS,
+} from './harness.ts';
 
 export function jobConformance(factory: StoreFactory): void {
   describe('jobs', () => {
@@ -18,8 +25,17 @@ export function jobConformance(factory: StoreFactory): void {
       const job = jobFixture({ args: { setId: 'x' } });
       await h.store.addJob(job);
       const [stored] = (await h.store.getJobs({ ids: [job.id] })).items;
-      expect(stored).toMatchObject({ id: job.id, task: 'task-a', args: { setId: 'x' }, status: 'pending', attempt: 1 });
-      expect(h.events.find((event) => event.type === 'job.added')).toMatchObject({ jobId: job.id, runAt: new Date(T0) });
+      expect(stored).toMatchObject({
+        id: job.id,
+        task: 'task-a',
+        args: { setId: 'x' },
+        status: 'pending',
+        attempt: 1,
+      });
+      expect(h.events.find((event) => event.type === 'job.added')).toMatchObject({
+        jobId: job.id,
+        runAt: new Date(T0),
+      });
     });
 
     it('hands out due jobs of known tasks, earliest first, up to the limit', async () => {
@@ -30,13 +46,20 @@ export function jobConformance(factory: StoreFactory): void {
       for (const job of [late, early, future, unknown]) await h.store.addJob(job);
       const first = await acquire('n1', 1);
       expect(first.jobs.map((j) => j.id)).toEqual([early.id]);
-      expect(first.jobs[0]).toMatchObject({ status: 'running', acquiredBy: 'n1', startedAt: new Date(T0) });
+      expect(first.jobs[0]).toMatchObject({
+        status: 'running',
+        acquiredBy: 'n1',
+        startedAt: new Date(T0),
+      });
       const second = await acquire('n2', 10);
       expect(second.jobs.map((j) => j.id)).toEqual([late.id]);
-      expect(await h.store.nextJobRunTime(['task-a'], second.now)).toEqual(new Date(T0 + 1000));
+      expect(await h.store.nextJobTimes(['task-a'], second.now)).toEqual({
+        runAt: new Date(T0 + 1000),
+        leaseExpiry: new Date(T0 + 30_000),
+      });
     });
 
-    it("caps running jobs per task across nodes (maxRunningJobs)", async () => {
+    it('caps running jobs per task across nodes (maxRunningJobs)', async () => {
       for (let i = 0; i < 4; i++) await h.store.addJob(jobFixture());
       const capped = [{ name: 'task-a', maxRunningJobs: 2 }];
       expect((await acquire('n1', 1, capped)).jobs).toHaveLength(1);
@@ -45,7 +68,14 @@ export function jobConformance(factory: StoreFactory): void {
     });
 
     it('caps running jobs per schedule across nodes (maxInstances) and resumes when one finishes', async () => {
-      const jobs = [0, 1, 2].map((i) => jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - i * 1000), runAt: new Date(T0 - i * 1000), maxInstances: 1 }));
+      const jobs = [0, 1, 2].map((i) =>
+        jobFixture({
+          scheduleId: 's1',
+          fireTime: new Date(T0 - i * 1000),
+          runAt: new Date(T0 - i * 1000),
+          maxInstances: 1,
+        }),
+      );
       for (const job of jobs) await h.store.addJob(job);
       const first = await acquire('n1');
       expect(first.jobs).toHaveLength(1);
@@ -64,8 +94,15 @@ export function jobConformance(factory: StoreFactory): void {
       expect(await h.store.releaseJob('n1', job.id, { execution })).toBe(true);
       expect((await h.store.getJobs({})).items).toEqual([]);
       const [recorded] = (await h.store.getExecutions({ jobId: job.id })).items;
-      expect(recorded).toMatchObject({ id: execution.id, outcome: 'succeeded', result: { ok: true } });
-      expect(h.events.find((event) => event.type === 'job.succeeded')).toMatchObject({ jobId: job.id, retryAt: null });
+      expect(recorded).toMatchObject({
+        id: execution.id,
+        outcome: 'succeeded',
+        result: { ok: true },
+      });
+      expect(h.events.find((event) => event.type === 'job.succeeded')).toMatchObject({
+        jobId: job.id,
+        retryAt: null,
+      });
     });
 
     it('puts a job back as pending when released with a requeue', async () => {
@@ -74,11 +111,20 @@ export function jobConformance(factory: StoreFactory): void {
       await acquire('n1');
       const retryAt = new Date(T0 + 5000);
       await h.store.releaseJob('n1', job.id, {
-        execution: executionFixture(job, { outcome: 'failed', error: { name: 'Error', message: 'boom', stack: null } }),
+        execution: executionFixture(job, {
+          outcome: 'failed',
+          error: { name: 'Error', message: 'boom', stack: null },
+        }),
         requeue: { runAt: retryAt, attempt: 2, abandonRetries: 2 },
       });
       const [pending] = (await h.store.getJobs({})).items;
-      expect(pending).toMatchObject({ id: job.id, status: 'pending', attempt: 2, runAt: retryAt, acquiredBy: null });
+      expect(pending).toMatchObject({
+        id: job.id,
+        status: 'pending',
+        attempt: 2,
+        runAt: retryAt,
+        acquiredBy: null,
+      });
       expect(h.events.find((event) => event.type === 'job.failed')).toMatchObject({ retryAt });
       expect((await acquire('n1')).jobs).toEqual([]);
       await h.advance(5000);
@@ -92,9 +138,16 @@ export function jobConformance(factory: StoreFactory): void {
       await h.advance(1000);
       await h.store.reapAbandoned();
       await acquire('n2');
-      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job) })).toBe(false);
-      expect((await h.store.getJobs({})).items[0]).toMatchObject({ status: 'running', acquiredBy: 'n2' });
-      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome).sort()).toEqual(['abandoned', 'succeeded']);
+      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job) })).toBe(
+        false,
+      );
+      expect((await h.store.getJobs({})).items[0]).toMatchObject({
+        status: 'running',
+        acquiredBy: 'n2',
+      });
+      expect(
+        (await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome).sort(),
+      ).toEqual(['abandoned', 'succeeded']);
     });
 
     it('renews leases, reports lost ones and cancellation requests', async () => {
@@ -104,13 +157,19 @@ export function jobConformance(factory: StoreFactory): void {
       await h.store.addJob(b);
       await acquire('n1', 10, TASKS, 1000);
       await h.advance(900);
-      expect(await h.store.extendLeases('n1', 1000, [a.id, 'gone'])).toEqual({ lost: ['gone'], cancelRequested: [] });
+      expect(await h.store.extendLeases('n1', 1000, [a.id, 'gone'])).toEqual({
+        lost: ['gone'],
+        cancelRequested: [],
+      });
       await h.advance(900);
       // a was renewed; b's lease has run out
       const reaped = await h.store.reapAbandoned();
       expect(reaped.map((e) => e.jobId)).toEqual([b.id]);
       expect(await h.store.requestCancel(a.id, 'n9')).toEqual({ status: 'requested', node: 'n1' });
-      expect(await h.store.extendLeases('n1', 1000, [a.id])).toEqual({ lost: [], cancelRequested: [a.id] });
+      expect(await h.store.extendLeases('n1', 1000, [a.id])).toEqual({
+        lost: [],
+        cancelRequested: [a.id],
+      });
     });
 
     it('reaps expired jobs as abandoned and re-queues them while the abandonment budget lasts', async () => {
@@ -121,7 +180,13 @@ export function jobConformance(factory: StoreFactory): void {
       expect(await h.store.reapAbandoned()).toEqual([]);
       await h.advance(1);
       const [first] = await h.store.reapAbandoned();
-      expect(first).toMatchObject({ jobId: job.id, outcome: 'abandoned', node: 'dead', attempt: 1, startedAt: new Date(T0) });
+      expect(first).toMatchObject({
+        jobId: job.id,
+        outcome: 'abandoned',
+        node: 'dead',
+        attempt: 1,
+        startedAt: new Date(T0),
+      });
       const [again] = (await acquire('n2', 10, TASKS, 1000)).jobs;
       expect(again).toMatchObject({ id: job.id, attempt: 2, abandonRetries: 0 });
       await h.advance(1000);
@@ -129,7 +194,9 @@ export function jobConformance(factory: StoreFactory): void {
       expect(second).toMatchObject({ attempt: 2, outcome: 'abandoned' });
       expect((await h.store.getJobs({})).items).toEqual([]);
       const abandonedEvents = h.events.filter((event) => event.type === 'job.abandoned');
-      expect(abandonedEvents.map((event) => ('retryAt' in event ? event.retryAt !== null : null))).toEqual([true, false]);
+      expect(
+        abandonedEvents.map((event) => ('retryAt' in event ? event.retryAt !== null : null)),
+      ).toEqual([true, false]);
     });
 
     it('cancels a pending job at once and reports unknown ones', async () => {
@@ -138,16 +205,22 @@ export function jobConformance(factory: StoreFactory): void {
       const result = await h.store.requestCancel(job.id, 'n1');
       expect(result.status).toBe('cancelled');
       expect((await h.store.getJobs({})).items).toEqual([]);
-      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome)).toEqual(['cancelled']);
+      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome)).toEqual([
+        'cancelled',
+      ]);
       expect(await h.store.requestCancel('nope', 'n1')).toEqual({ status: 'not_found' });
     });
 
     it('lists jobs by run time with filters and cursor paging', async () => {
-      const jobs = [3, 1, 2, 0].map((i) => jobFixture({ runAt: new Date(T0 + i * 1000), task: i % 2 ? 'task-a' : 'task-b' }));
+      const jobs = [3, 1, 2, 0].map((i) =>
+        jobFixture({ runAt: new Date(T0 + i * 1000), task: i % 2 ? 'task-a' : 'task-b' }),
+      );
       for (const job of jobs) await h.store.addJob(job);
       const page1 = await h.store.getJobs({ limit: 3 });
       const page2 = await h.store.getJobs({ limit: 3, cursor: page1.nextCursor });
-      expect([...page1.items, ...page2.items].map((j) => j.runAt.getTime() - T0)).toEqual([0, 1000, 2000, 3000]);
+      expect([...page1.items, ...page2.items].map((j) => j.runAt.getTime() - T0)).toEqual([
+        0, 1000, 2000, 3000,
+      ]);
       expect(page2.nextCursor).toBeNull();
       expect((await h.store.getJobs({ task: 'task-b' })).items).toHaveLength(2);
       await acquire('n1', 1);

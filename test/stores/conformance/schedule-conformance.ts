@@ -1,6 +1,12 @@
-import { beforeEach, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, ScheduleNotFoundError } from '../../../src/errors.ts';
-import { jobFixture, scheduleFixture, type StoreFactory, type StoreHarness, T0 } from './harness.ts';
+import {
+  jobFixture,
+  type StoreFactory,
+  type StoreHarness,
+  scheduleFixture,
+  T0,
+} from './harness.ts';
 
 export function scheduleConformance(factory: StoreFactory): void {
   describe('schedules', () => {
@@ -13,7 +19,10 @@ export function scheduleConformance(factory: StoreFactory): void {
     });
 
     it('adds a schedule and reads it back unchanged', async () => {
-      const result = await h.store.addSchedule(scheduleFixture('s1', { args: { deep: { list: [1, 'two', null] } } }), 'error');
+      const result = await h.store.addSchedule(
+        scheduleFixture('s1', { args: { deep: { list: [1, 'two', null] } } }),
+        'error',
+      );
       expect(result.outcome).toBe('added');
       const [stored] = (await h.store.getSchedules({ ids: ['s1'] })).items;
       expect(stored).toMatchObject({
@@ -37,11 +46,16 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('applies the conflict policies', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
-      await expect(h.store.addSchedule(scheduleFixture('s1'), 'error')).rejects.toBeInstanceOf(ConflictError);
+      await expect(h.store.addSchedule(scheduleFixture('s1'), 'error')).rejects.toBeInstanceOf(
+        ConflictError,
+      );
       const kept = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'keep');
       expect(kept.outcome).toBe('kept');
       expect(kept.schedule.task).toBe('task-a');
-      const replaced = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'replace');
+      const replaced = await h.store.addSchedule(
+        scheduleFixture('s1', { task: 'task-b' }),
+        'replace',
+      );
       expect(replaced.outcome).toBe('replaced');
       expect(replaced.schedule.task).toBe('task-b');
       expect(replaced.schedule.revision).toBe(2);
@@ -51,13 +65,26 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       const { schedules } = await h.store.acquireSchedules('n1', 30_000, 10);
       await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: schedules[0]?.revision ?? 0, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [], missed: [] },
+        {
+          scheduleId: 's1',
+          revision: schedules[0]?.revision ?? 0,
+          nextFireTime: new Date(T0 + 60_000),
+          lastFireTime: new Date(T0),
+          jobs: [],
+          missed: [],
+        },
       ]);
-      const same = await h.store.addSchedule(scheduleFixture('s1', { nextFireTime: new Date(T0 + 999_000) }), 'replace');
+      const same = await h.store.addSchedule(
+        scheduleFixture('s1', { nextFireTime: new Date(T0 + 999_000) }),
+        'replace',
+      );
       expect(same.schedule.nextFireTime).toEqual(new Date(T0 + 60_000));
       expect(same.schedule.lastFireTime).toEqual(new Date(T0));
       const changed = await h.store.addSchedule(
-        scheduleFixture('s1', { trigger: { type: 'interval', seconds: 30, timezone: 'UTC' }, nextFireTime: new Date(T0 + 30_000) }),
+        scheduleFixture('s1', {
+          trigger: { type: 'interval', seconds: 30, timezone: 'UTC' },
+          nextFireTime: new Date(T0 + 30_000),
+        }),
         'replace',
       );
       expect(changed.schedule.nextFireTime).toEqual(new Date(T0 + 30_000));
@@ -68,19 +95,28 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.store.updateSchedule('s1', { paused: true });
       const replaced = await h.store.addSchedule(scheduleFixture('s1'), 'replace');
       expect(replaced.schedule.paused).toBe(true);
-      const unpaused = await h.store.addSchedule(scheduleFixture('s1', { paused: false }), 'replace');
+      const unpaused = await h.store.addSchedule(
+        scheduleFixture('s1', { paused: false }),
+        'replace',
+      );
       expect(unpaused.schedule.paused).toBe(false);
     });
 
     it('updates fields and publishes pause and resume events', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
-      const updated = await h.store.updateSchedule('s1', { maxInstances: 3, args: [1, 2], paused: true });
+      const updated = await h.store.updateSchedule('s1', {
+        maxInstances: 3,
+        args: [1, 2],
+        paused: true,
+      });
       expect(updated).toMatchObject({ maxInstances: 3, args: [1, 2], paused: true, revision: 2 });
       await h.store.updateSchedule('s1', { paused: false });
       const types = h.events.map((event) => event.type);
       expect(types).toContain('schedule.paused');
       expect(types).toContain('schedule.resumed');
-      await expect(h.store.updateSchedule('nope', { paused: true })).rejects.toBeInstanceOf(ScheduleNotFoundError);
+      await expect(h.store.updateSchedule('nope', { paused: true })).rejects.toBeInstanceOf(
+        ScheduleNotFoundError,
+      );
     });
 
     it('removes only existing schedules and reports which', async () => {
@@ -91,7 +127,10 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('lists schedules by id with filters and cursor paging', async () => {
       for (const id of ['c', 'a', 'e', 'b', 'd']) {
-        await h.store.addSchedule(scheduleFixture(id, { task: id < 'c' ? 'task-a' : 'task-b' }), 'error');
+        await h.store.addSchedule(
+          scheduleFixture(id, { task: id < 'c' ? 'task-a' : 'task-b' }),
+          'error',
+        );
       }
       const first = await h.store.getSchedules({ limit: 2 });
       expect(first.items.map((s) => s.id)).toEqual(['a', 'b']);
@@ -100,14 +139,21 @@ export function scheduleConformance(factory: StoreFactory): void {
       const third = await h.store.getSchedules({ limit: 2, cursor: second.nextCursor });
       expect(third.items.map((s) => s.id)).toEqual(['e']);
       expect(third.nextCursor).toBeNull();
-      expect((await h.store.getSchedules({ task: 'task-b' })).items.map((s) => s.id)).toEqual(['c', 'd', 'e']);
+      expect((await h.store.getSchedules({ task: 'task-b' })).items.map((s) => s.id)).toEqual([
+        'c',
+        'd',
+        'e',
+      ]);
       await h.store.updateSchedule('d', { paused: true });
       expect((await h.store.getSchedules({ paused: true })).items.map((s) => s.id)).toEqual(['d']);
     });
 
     it('acquires only due, unpaused, healthy schedules that nobody else holds', async () => {
       await h.store.addSchedule(scheduleFixture('due'), 'error');
-      await h.store.addSchedule(scheduleFixture('later', { nextFireTime: new Date(T0 + 1000) }), 'error');
+      await h.store.addSchedule(
+        scheduleFixture('later', { nextFireTime: new Date(T0 + 1000) }),
+        'error',
+      );
       await h.store.addSchedule(scheduleFixture('paused', { paused: true }), 'error');
       await h.store.addSchedule(scheduleFixture('finished', { nextFireTime: null }), 'error');
       await h.store.addSchedule(scheduleFixture('broken'), 'error');
@@ -118,7 +164,9 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(first.now.getTime()).toBe(h.now());
       expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
       await h.advance(1000);
-      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules.map((s) => s.id)).toEqual(['later']);
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules.map((s) => s.id)).toEqual(
+        ['later'],
+      );
     });
 
     it('respects the acquire limit', async () => {
@@ -135,7 +183,14 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(taken.schedules.map((s) => s.acquiredBy)).toEqual(['n2']);
       // The old holder's release is ignored: it no longer holds the schedule.
       await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 1), lastFireTime: new Date(T0), jobs: [jobFixture({ scheduleId: 's1', fireTime: new Date(T0) })], missed: [] },
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: new Date(T0 + 1),
+          lastFireTime: new Date(T0),
+          jobs: [jobFixture({ scheduleId: 's1', fireTime: new Date(T0) })],
+          missed: [],
+        },
       ]);
       expect((await h.store.getJobs({})).items).toEqual([]);
     });
@@ -145,13 +200,26 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.store.acquireSchedules('n1', 30_000, 10);
       const job = jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 1 });
       const released = await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [job], missed: [] },
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: new Date(T0 + 60_000),
+          lastFireTime: new Date(T0),
+          jobs: [job],
+          missed: [],
+        },
       ]);
       expect(released.jobs.map((j) => j.id)).toEqual([job.id]);
       const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
-      expect(schedule).toMatchObject({ nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), acquiredBy: null });
+      expect(schedule).toMatchObject({
+        nextFireTime: new Date(T0 + 60_000),
+        lastFireTime: new Date(T0),
+        acquiredBy: null,
+      });
       expect((await h.store.getJobs({})).items.map((j) => j.id)).toEqual([job.id]);
-      expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(true);
+      expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(
+        true,
+      );
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 60_000));
     });
 
@@ -176,11 +244,20 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('records fires over max instances as skipped instead of adding jobs', async () => {
       await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 1 }), 'error');
-      await h.store.addJob(jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - 60_000), maxInstances: 1 }));
+      await h.store.addJob(
+        jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - 60_000), maxInstances: 1 }),
+      );
       await h.store.acquireSchedules('n1', 30_000, 10);
       const job = jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 1 });
       const released = await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [job], missed: [] },
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: new Date(T0 + 60_000),
+          lastFireTime: new Date(T0),
+          jobs: [job],
+          missed: [],
+        },
       ]);
       expect(released.jobs).toEqual([]);
       expect(released.executions.map((e) => [e.outcome, e.jobId])).toEqual([['skipped', job.id]]);
@@ -192,9 +269,19 @@ export function scheduleConformance(factory: StoreFactory): void {
     it('keeps the fire times of a revision edited while the schedule was leased', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       await h.store.acquireSchedules('n1', 30_000, 10);
-      await h.store.updateSchedule('s1', { trigger: { type: 'interval', seconds: 5, timezone: 'UTC' }, nextFireTime: new Date(T0 + 5_000) });
+      await h.store.updateSchedule('s1', {
+        trigger: { type: 'interval', seconds: 5, timezone: 'UTC' },
+        nextFireTime: new Date(T0 + 5_000),
+      });
       await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0 + 60_000), lastFireTime: new Date(T0), jobs: [], missed: [] },
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: new Date(T0 + 60_000),
+          lastFireTime: new Date(T0),
+          jobs: [],
+          missed: [],
+        },
       ]);
       const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
       expect(schedule?.nextFireTime).toEqual(new Date(T0 + 5_000));
@@ -205,16 +292,32 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       await h.store.acquireSchedules('n1', 30_000, 10);
       await h.store.releaseSchedules('n1', [
-        { scheduleId: 's1', revision: 1, nextFireTime: new Date(T0), lastFireTime: null, jobs: [], missed: [], brokenReason: 'bad trigger' },
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: new Date(T0),
+          lastFireTime: null,
+          jobs: [],
+          missed: [],
+          brokenReason: 'bad trigger',
+        },
       ]);
-      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.brokenReason).toBe('bad trigger');
+      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.brokenReason).toBe(
+        'bad trigger',
+      );
       expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules).toEqual([]);
     });
 
     it('reports the earliest next fire time of unpaused schedules', async () => {
       expect(await h.store.nextScheduleFireTime()).toBeNull();
-      await h.store.addSchedule(scheduleFixture('a', { nextFireTime: new Date(T0 + 5000) }), 'error');
-      await h.store.addSchedule(scheduleFixture('b', { nextFireTime: new Date(T0 + 1000), paused: true }), 'error');
+      await h.store.addSchedule(
+        scheduleFixture('a', { nextFireTime: new Date(T0 + 5000) }),
+        'error',
+      );
+      await h.store.addSchedule(
+        scheduleFixture('b', { nextFireTime: new Date(T0 + 1000), paused: true }),
+        'error',
+      );
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 5000));
     });
   });

@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { JobFailedError, TaskNotFoundError, ValidationError } from '../../src/errors.ts';
+import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+
+const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+
+describe('one-off jobs', () => {
+  let scheduler: TestScheduler;
+  afterEach(async () => {
+    await scheduler?.stop();
+  });
+
+  function make(): TestScheduler {
+    scheduler = createTestScheduler({ now: T0 });
+    return scheduler;
+  }
+
+  it('runs a job now, at a time, or after a delay, passing its arguments', async () => {
+    make();
+    const seen: string[] = [];
+    scheduler.task('echo', (ctx, args: { word: string }) => {
+      seen.push(`${args.word}@${ctx.runAt.getTime() - T0}`);
+      return args.word.toUpperCase();
+    });
+    await scheduler.start();
+    await scheduler.addJob('echo', { args: { word: 'later' }, delay: '1h' });
+    await scheduler.addJob('echo', { args: { word: 'at' }, runAt: new Date(T0 + 60_000) });
+    await scheduler.addJob('echo', { args: { word: 'now' } });
+    await scheduler.advance('2h');
+    expect(seen).toEqual(['now@0', 'at@60000', 'later@3600000']);
+    expect((await scheduler.history()).map((e) => e.result)).toEqual(['NOW', 'AT', 'LATER']);
+  });
+
+  it('runJob resolves with the result, or rejects with JobFailedError', async () => {
+    make();
+    scheduler.task('add', (_ctx, args: { a: number; b: number }) => args.a + args.b);
+    scheduler.task('fail', () => {
+      throw new Error('no luck');
+    });
+    await scheduler.start();
+    const sum = scheduler.runJob<number>('add', { args: { a: 2, b: 3 } });
+    await scheduler.runDue();
+    await expect(sum).resolves.toBe(5);
+    const failing = scheduler.runJob('fail').catch((error: unknown) => error);
+    await scheduler.runDue();
+    const error = await failing;
+    expect(error).toBeInstanceOf(JobFailedError);
+    expect(error).toMatchObject({
+      outcome: 'failed',
+      message: expect.stringMatching(/failed: no luck/),
+    });
+  });
+
+  it('retries failed runs with exponential back-off, then gives up', async () => {
+    make();
+    scheduler.task(
+      'flaky',
+      () => {
+        throw new Error('down');
+      },
+      { retry: { attempts: 3, backoff: { initial: '10s', factor: 3, jitter: 0 } } },
+    );
+    await scheduler.start();
+    await scheduler.addJob('flaky');
+    await scheduler.advance('5m');
+    const history = await scheduler.history();
+    expect(history.map((e) => [e.attempt, e.outcome, (e.startedAt?.getTime() ?? 0) - T0])).toEqual([
+      [1, 'failed', 0],
+      [2, 'failed', 10_000],
+      [3, 'failed', 40_000],
+    ]);
+    expect(history[0]?.error).toMatchObject({ name: 'Error', message: 'down' });
+    expect(history[0]?.error?.stack).toContain('down');
+    expect((await scheduler.getJobs()).items).toEqual([]);
+  });
+
+  it('succeeds on a retry and reports the attempt to the task', async () => {
+    make();
+    scheduler.task(
+      'second-time-lucky',
+      (ctx) => {
+        if (ctx.attempt === 1) throw new Error('first');
+        return ctx.attempt;
+      },
+      { retry: { attempts: 2, backoff: '1s' } },
+    );
+    await scheduler.start();
+    const result = scheduler.runJob('second-time-lucky');
+    await scheduler.advance('1s');
+    await expect(result).resolves.toBe(2);
+  });
+
+  it('times out a task that never settles, aborting its signal, and keeps running others', async () => {
+    // The hanging task is given up on by the test clock after 50 ms of real time; it never settles anyway.
+    scheduler = createTestScheduler({ now: T0, settleTimeout: '50ms' });
+    let aborted: unknown = null;
+    scheduler.task(
+      'hang',
+      (ctx) =>
+        new Promise(() => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted = ctx.signal.reason;
+          });
+        }),
+      { timeout: '10s' },
+    );
+    scheduler.task('quick', () => 'done');
+    await scheduler.start();
+    await scheduler.addJob('hang');
+    await scheduler.addJob('quick', { delay: '5s' });
+    await scheduler.advance('15s');
+    const history = await scheduler.history();
+    expect(history.map((e) => [e.task, e.outcome, (e.finishedAt.getTime() - T0) / 1000])).toEqual([
+      ['quick', 'succeeded', 5],
+      ['hang', 'timed_out', 10],
+    ]);
+    expect(aborted).toMatchObject({ kind: 'timeout' });
+  });
+
+  it('cancels a pending job and a running one', async () => {
+    make();
+    scheduler.task('wait', (ctx) => ctx.sleep('1h'));
+    await scheduler.start();
+    const pending = await scheduler.addJob('wait', { delay: '1m' });
+    const running = await scheduler.addJob('wait');
+    await scheduler.runDue();
+    expect(await scheduler.cancelJob(pending)).toBe('cancelled');
+    expect(await scheduler.cancelJob(running)).toBe('requested');
+    await scheduler.runDue();
+    expect(await scheduler.cancelJob('no-such-job')).toBe('not_found');
+    const history = await scheduler.history();
+    expect(history.map((e) => [e.jobId, e.outcome, e.startedAt === null])).toEqual([
+      [pending, 'cancelled', true],
+      [running, 'cancelled', false],
+    ]);
+    expect((await scheduler.getJobs()).items).toEqual([]);
+  });
+
+  it('caps running jobs of a task (maxRunningJobs) and of the node (maxConcurrentJobs)', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 3 });
+    const running = { all: 0, capped: 0 };
+    const peak = { all: 0, capped: 0 };
+    const track = async (ctx: { sleep(d: string): Promise<void> }, capped: boolean) => {
+      running.all++;
+      if (capped) running.capped++;
+      peak.all = Math.max(peak.all, running.all);
+      peak.capped = Math.max(peak.capped, running.capped);
+      await ctx.sleep('1s');
+      running.all--;
+      if (capped) running.capped--;
+    };
+    scheduler.task('capped', (ctx) => track(ctx, true), { maxRunningJobs: 2 });
+    scheduler.task('free', (ctx) => track(ctx, false));
+    await scheduler.start();
+    for (let i = 0; i < 6; i++) await scheduler.addJob('capped');
+    for (let i = 0; i < 6; i++) await scheduler.addJob('free');
+    await scheduler.advance('1m');
+    expect((await scheduler.history()).filter((e) => e.outcome === 'succeeded')).toHaveLength(12);
+    expect(peak).toEqual({ all: 3, capped: 2 });
+  });
+
+  it('records a job that starts after its misfire grace time as missed', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1 });
+    scheduler.task('block', (ctx) => ctx.sleep('2m'));
+    scheduler.task('tick', () => {});
+    await scheduler.start();
+    await scheduler.addJob('block');
+    await scheduler.runDue();
+    await scheduler.addJob('tick', { misfireGraceTime: '1m' });
+    await scheduler.advance('3m');
+    expect((await scheduler.history()).map((e) => [e.task, e.outcome])).toEqual([
+      ['block', 'succeeded'],
+      ['tick', 'missed'],
+    ]);
+  });
+
+  it('validates job input', async () => {
+    make();
+    scheduler.task('t', () => {});
+    await expect(scheduler.addJob('unknown')).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(scheduler.addJob('t', { runAt: 'yesterday-ish' })).rejects.toThrow(/runAt/);
+    await expect(scheduler.addJob('t', { args: { f: () => 1 } })).rejects.toThrow(/args\.f/);
+    await expect(scheduler.addJob('t', { args: { n: Number.NaN } })).rejects.toThrow(
+      ValidationError,
+    );
+    await expect(scheduler.addJob('t', { delay: -5 })).rejects.toThrow(/delay/);
+    await expect(scheduler.addJob('t', { tx: {} })).rejects.toThrow(/tx.*MemoryStore/);
+  });
+});

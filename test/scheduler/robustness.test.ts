@@ -1,0 +1,145 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
+import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { interval } from '../../src/triggers/index.ts';
+
+const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+
+describe('faults in tasks and listeners', () => {
+  let scheduler: TestScheduler;
+  afterEach(async () => {
+    await scheduler?.stop();
+  });
+
+  it('keeps starting other jobs on time when tasks throw, reject, never settle or block briefly', async () => {
+    scheduler = createTestScheduler({ now: T0, settleTimeout: '50ms' });
+    scheduler.task('throws', () => {
+      throw new TypeError('sync boom');
+    });
+    scheduler.task('rejects', async () => {
+      throw 'a string, not an Error';
+    });
+    scheduler.task('never', () => new Promise(() => {}));
+    scheduler.task('blocks', () => {
+      const until = performance.now() + 20;
+      while (performance.now() < until) {
+        // a brief synchronous stretch of work
+      }
+    });
+    scheduler.task('tick', () => 'ok');
+    for (const task of ['throws', 'rejects', 'never', 'blocks']) {
+      await scheduler.addSchedule(task, interval({ seconds: 10 }), { id: task });
+    }
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 'tick' });
+    await scheduler.start();
+    await scheduler.advance('30s');
+    const ticks = await scheduler.history({ task: 'tick' });
+    expect(ticks).toHaveLength(31);
+    expect(
+      ticks.every(
+        (e) => e.outcome === 'succeeded' && e.startedAt?.getTime() === e.fireTime?.getTime(),
+      ),
+    ).toBe(true);
+    const failures = await scheduler.history({ outcome: 'failed' });
+    expect(new Set(failures.map((e) => `${e.task}:${e.error?.name}:${e.error?.message}`))).toEqual(
+      new Set(['throws:TypeError:sync boom', 'rejects:NonErrorThrown:a string, not an Error']),
+    );
+    // The never-settling task holds its one instance; later fires are skipped, not lost.
+    const never = await scheduler.history({ task: 'never' });
+    expect(never.map((e) => e.outcome)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(scheduler.state).toBe('running');
+  });
+
+  it('survives a listener that throws', async () => {
+    scheduler = createTestScheduler({ now: T0 });
+    scheduler.task('tick', () => {});
+    const seen: string[] = [];
+    scheduler.on('job.started', () => {
+      throw new Error('listener bug');
+    });
+    scheduler.on('job.succeeded', (event) => seen.push(event.jobId));
+    await scheduler.start();
+    const id = await scheduler.addJob('tick');
+    await scheduler.runDue();
+    expect(seen).toEqual([id]);
+  });
+
+  it('on stop, waits for running jobs to finish', async () => {
+    scheduler = createTestScheduler({ now: T0, shutdownTimeout: '1m' });
+    scheduler.task('work', (ctx) => ctx.sleep('20s'));
+    await scheduler.start();
+    await scheduler.addJob('work');
+    await scheduler.runDue();
+    await scheduler.stop();
+    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([
+      ['succeeded', 20_000],
+    ]);
+  });
+
+  it('on stop, hands back a job that outlives the shutdown timeout', async () => {
+    scheduler = createTestScheduler({ now: T0, shutdownTimeout: '5s' });
+    let signalReason: unknown;
+    scheduler.task('long', async (ctx) => {
+      try {
+        await ctx.sleep('1h');
+      } catch (error) {
+        signalReason = error;
+      }
+    });
+    await scheduler.start();
+    const id = await scheduler.addJob('long');
+    await scheduler.runDue();
+    await scheduler.stop();
+    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([
+      ['abandoned', 5_000],
+    ]);
+    expect(signalReason).toMatchObject({ kind: 'shutdown' });
+    const [job] = (await scheduler.getJobs()).items;
+    expect(job).toMatchObject({ id, status: 'pending', attempt: 2, abandonRetries: 1 });
+  });
+
+  it("re-runs a dead node's job after its lease expires", async () => {
+    const store = new MemoryStore();
+    scheduler = createTestScheduler({ now: T0, store, leaseDuration: '30s' });
+    const attempts: number[] = [];
+    scheduler.task('work', (ctx) => {
+      attempts.push(ctx.attempt);
+    });
+    const id = await scheduler.addJob('work', { delay: '1s' });
+    // Another node leases the job, then dies without a word.
+    await scheduler.clock.advanceTo(T0 + 1000);
+    const { jobs } = await store.acquireJobs('dead-node', {
+      leaseMs: 30_000,
+      limit: 1,
+      tasks: [{ name: 'work', maxRunningJobs: null }],
+    });
+    expect(jobs.map((j) => j.id)).toEqual([id]);
+    await scheduler.start();
+    await scheduler.advance('29s');
+    expect(attempts).toEqual([]);
+    await scheduler.advance('1s'); // the lease ran out at T0 + 31 s
+    expect(attempts).toEqual([2]);
+    expect((await scheduler.history())[1]?.startedAt?.getTime()).toBe(T0 + 31_000);
+    const history = await scheduler.history();
+    expect(history.map((e) => [e.outcome, e.node, e.attempt])).toEqual([
+      ['abandoned', 'dead-node', 1],
+      ['succeeded', scheduler.nodeId, 2],
+    ]);
+  });
+
+  it('keeps memory flat over days: history capped, no jobs or timers left behind', async () => {
+    const store = new MemoryStore({ maxExecutions: 1000 });
+    scheduler = createTestScheduler({ now: T0, store });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 30 }), { id: 's' });
+    await scheduler.start();
+    await scheduler.advance('3d');
+    expect((await scheduler.getJobs()).items).toEqual([]);
+    const history = await scheduler.history();
+    expect(history.length).toBeGreaterThanOrEqual(1000);
+    expect(history.length).toBeLessThanOrEqual(1100);
+    expect(history.at(-1)?.fireTime?.getTime()).toBe(T0 + 3 * 86_400_000);
+    // One timer per loop plus the lease keeper: nothing accumulates.
+    expect(scheduler.clock.pendingTimers).toBeLessThanOrEqual(3);
+  });
+});

@@ -1,0 +1,184 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConflictError,
+  ScheduleNotFoundError,
+  TaskNotFoundError,
+  TriggerError,
+  ValidationError,
+} from '../../src/errors.ts';
+import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { cron, interval } from '../../src/triggers/index.ts';
+
+const T0 = '2030-01-07T00:00:00.000Z'; // a Monday
+
+describe('schedules on the test scheduler', () => {
+  let scheduler: TestScheduler;
+  afterEach(async () => {
+    await scheduler?.stop();
+  });
+
+  function make(now = T0): TestScheduler {
+    scheduler = createTestScheduler({ now });
+    scheduler.task('tick', () => 'ok');
+    return scheduler;
+  }
+
+  it('runs an interval schedule at exact fire times, in order', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 'every-minute' });
+    await scheduler.start();
+    await scheduler.advance('5m');
+    const history = await scheduler.history();
+    expect(history.map((e) => e.fireTime?.toISOString())).toEqual([
+      '2030-01-07T00:00:00.000Z',
+      '2030-01-07T00:01:00.000Z',
+      '2030-01-07T00:02:00.000Z',
+      '2030-01-07T00:03:00.000Z',
+      '2030-01-07T00:04:00.000Z',
+      '2030-01-07T00:05:00.000Z',
+    ]);
+    expect(
+      history.every(
+        (e) => e.outcome === 'succeeded' && e.result === 'ok' && e.scheduleId === 'every-minute',
+      ),
+    ).toBe(true);
+    expect(history.every((e) => e.startedAt?.getTime() === e.fireTime?.getTime())).toBe(true);
+  });
+
+  it('runs a cron schedule in its own time zone across days', async () => {
+    make();
+    await scheduler.addSchedule('tick', cron('0 9 * * mon-fri', { timezone: 'Europe/Berlin' }), {
+      id: 'weekday-9',
+    });
+    await scheduler.start();
+    await scheduler.advance('7d');
+    const history = await scheduler.history();
+    expect(history.map((e) => e.fireTime?.toISOString())).toEqual([
+      '2030-01-07T08:00:00.000Z',
+      '2030-01-08T08:00:00.000Z',
+      '2030-01-09T08:00:00.000Z',
+      '2030-01-10T08:00:00.000Z',
+      '2030-01-11T08:00:00.000Z',
+    ]);
+  });
+
+  it('fills in the scheduler time zone for triggers that name none', async () => {
+    scheduler = createTestScheduler({ now: T0, timezone: 'America/New_York' });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', '0 9 * * *', { id: 'ny' });
+    const schedule = await scheduler.getSchedule('ny');
+    expect(schedule?.trigger).toMatchObject({ type: 'cron', timezone: 'America/New_York' });
+    expect(schedule?.nextFireTime?.toISOString()).toBe('2030-01-07T14:00:00.000Z');
+  });
+
+  it('upserts by default and applies keep and error', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 's' });
+    await scheduler.addSchedule('tick', interval({ minutes: 2 }), { id: 's' });
+    expect((await scheduler.getSchedule('s'))?.trigger).toMatchObject({ minutes: 2 });
+    await scheduler.addSchedule('tick', interval({ minutes: 3 }), { id: 's', conflict: 'keep' });
+    expect((await scheduler.getSchedule('s'))?.trigger).toMatchObject({ minutes: 2 });
+    await expect(
+      scheduler.addSchedule('tick', interval({ minutes: 3 }), { id: 's', conflict: 'error' }),
+    ).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('catches up on a restart that re-declares the same schedule (replace keeps fire-time state)', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 's', coalesce: 'all' });
+    await scheduler.start();
+    await scheduler.advance('2s');
+    await scheduler.stop();
+    await scheduler.advance('5s'); // down for five seconds
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 's', coalesce: 'all' });
+    await scheduler.start();
+    await scheduler.runDue();
+    const fires = (await scheduler.history()).map(
+      (e) => new Date(e.fireTime ?? 0).getTime() - Date.parse(T0),
+    );
+    expect(fires).toEqual([0, 1000, 2000, 3000, 4000, 5000, 6000, 7000]);
+  });
+
+  it('pauses, then catches up on resume per coalesce', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 's' });
+    await scheduler.start();
+    await scheduler.runDue();
+    await scheduler.pauseSchedule('s');
+    await scheduler.advance('10m');
+    expect(await scheduler.history()).toHaveLength(1);
+    await scheduler.advance('30s');
+    await scheduler.resumeSchedule('s');
+    await scheduler.runDue();
+    const history = await scheduler.history();
+    expect(history.map((e) => e.fireTime?.toISOString())).toEqual([
+      '2030-01-07T00:00:00.000Z',
+      '2030-01-07T00:10:00.000Z',
+    ]);
+  });
+
+  it('removes a schedule and keeps its history', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 's' });
+    await scheduler.start();
+    await scheduler.advance('1m');
+    expect(await scheduler.removeSchedule('s')).toBe(true);
+    expect(await scheduler.removeSchedule('s')).toBe(false);
+    await scheduler.advance('5m');
+    expect(await scheduler.history({ scheduleId: 's' })).toHaveLength(2);
+    expect(await scheduler.getSchedule('s')).toBeNull();
+  });
+
+  it('runs a schedule now without moving its timetable', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ hours: 1 }), { id: 's' });
+    await scheduler.start();
+    await scheduler.advance('10m');
+    await scheduler.runScheduleNow('s');
+    await scheduler.runDue();
+    expect((await scheduler.history()).map((e) => e.fireTime?.toISOString())).toEqual([
+      '2030-01-07T00:00:00.000Z',
+      '2030-01-07T00:10:00.000Z',
+    ]);
+    expect((await scheduler.getSchedule('s'))?.nextFireTime?.toISOString()).toBe(
+      '2030-01-07T01:00:00.000Z',
+    );
+    await expect(scheduler.runScheduleNow('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  });
+
+  it('recomputes the next fire time when the trigger is updated', async () => {
+    make();
+    await scheduler.addSchedule('tick', cron('0 12 * * *', { timezone: 'UTC' }), { id: 's' });
+    const updated = await scheduler.updateSchedule('s', {
+      trigger: cron('30 6 * * *', { timezone: 'UTC' }),
+      maxInstances: 2,
+    });
+    expect(updated.nextFireTime?.toISOString()).toBe('2030-01-07T06:30:00.000Z');
+    expect(updated.maxInstances).toBe(2);
+  });
+
+  it('rejects bad input with typed errors that name the thing', async () => {
+    make();
+    await expect(scheduler.addSchedule('nope', interval({ minutes: 1 }))).rejects.toBeInstanceOf(
+      TaskNotFoundError,
+    );
+    await expect(scheduler.addSchedule('tick', '61 * * * *')).rejects.toBeInstanceOf(TriggerError);
+    await expect(
+      scheduler.addSchedule('tick', { type: 'interval' } as never),
+    ).rejects.toBeInstanceOf(TriggerError);
+    await expect(
+      scheduler.addSchedule('tick', interval({ minutes: 1 }), { coalesce: 'sometimes' as never }),
+    ).rejects.toThrow(/coalesce.*"sometimes"/);
+    await expect(
+      scheduler.addSchedule('tick', interval({ minutes: 1 }), { misfireGraceTime: '5 fortnights' }),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      scheduler.addSchedule('tick', interval({ minutes: 1 }), { args: { when: new Date() } }),
+    ).rejects.toThrow(/args\.when/);
+    await expect(
+      scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: '' }),
+    ).rejects.toThrow(/schedule id/);
+    expect(() => scheduler.task('bad name!', () => {})).toThrow(ValidationError);
+    expect(await scheduler.getSchedules()).toMatchObject({ items: [] });
+  });
+});
