@@ -79,6 +79,8 @@ export class Scheduler {
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
   private storeStarting: Promise<void> | null = null;
+  /** Set once the store has started, so the hot paths skip awaiting `storeStarting`. */
+  private storeStarted = false;
   private stopping: Promise<void> | null = null;
 
   constructor(options: SchedulerOptions = {}) {
@@ -186,13 +188,13 @@ export class Scheduler {
       this.runtime.options.scheduleDefaults,
       this.now(),
     );
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
     return result.schedule.id;
   }
 
   async getSchedule(id: string): Promise<ScheduleRecord | null> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return (
       (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 }))
         .items[0] ?? null
@@ -200,7 +202,7 @@ export class Scheduler {
   }
 
   async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.getSchedules(query);
   }
 
@@ -219,24 +221,24 @@ export class Scheduler {
       patch.nextFireTime = firstFireTime(trigger, this.now());
       patch.brokenReason = null;
     }
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.updateSchedule(id, patch);
   }
 
   /** Stops a schedule from firing. Fires that fall due while paused are caught up on resume, per misfire and coalesce. */
   async pauseSchedule(id: string): Promise<ScheduleRecord> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: true });
   }
 
   async resumeSchedule(id: string): Promise<ScheduleRecord> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: false });
   }
 
   /** Removes a schedule (its history stays); false if it did not exist. */
   async removeSchedule(id: string): Promise<boolean> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return (await this.runtime.store.removeSchedules([validateScheduleId(id)])).length === 1;
   }
 
@@ -257,7 +259,7 @@ export class Scheduler {
   /** Adds a one-off job; returns its id. */
   async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
     const job = this.jobFromOptions(task, options);
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
   }
@@ -268,7 +270,7 @@ export class Scheduler {
     options: Omit<AddJobOptions, 'tx'> = {},
   ): Promise<Result> {
     const job = this.jobFromOptions(task, options);
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     const outcome = new Promise<ExecutionRecord>((resolve) => {
       const unsubscribe = this.runtime.events.subscribe((event) => {
         if (!('execution' in event) || event.jobId !== job.id || event.retryAt !== null) return;
@@ -287,18 +289,18 @@ export class Scheduler {
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return (await this.runtime.store.getJobs({ ids: [id], limit: 1 })).items[0] ?? null;
   }
 
   async getJobs(query: JobQuery = {}): Promise<Page<JobRecord>> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.getJobs(query);
   }
 
   /** Cancels a pending job at once, or asks the node running it to abort it (cluster-wide). */
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     const result = await this.runtime.store.requestCancel(id, this.nodeId);
     if (result.status === 'requested')
       this.runner.interrupt(id, 'cancelled', 'cancelled on request');
@@ -307,7 +309,7 @@ export class Scheduler {
 
   /** Execution history, newest first, filtered and paged. */
   async getExecutions(query: ExecutionQuery = {}): Promise<Page<ExecutionRecord>> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.getExecutions(query);
   }
 
@@ -323,12 +325,12 @@ export class Scheduler {
         options.olderThan,
         'must be a valid Date or a duration',
       );
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.pruneExecutions(olderThan);
   }
 
   async getNodes(): Promise<NodeInfo[]> {
-    await this.storeReady();
+    if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.getNodes();
   }
 
@@ -349,7 +351,7 @@ export class Scheduler {
       throw new SchedulerStateError(`start() called while ${this.currentState}`);
     this.currentState = 'starting';
     try {
-      await this.storeReady();
+      if (!this.storeStarted) await this.storeReady();
       this.subscriptions.start();
       await this.maintenance.start();
       this.scheduleLoop.start();
@@ -429,6 +431,7 @@ export class Scheduler {
       const { events, store, clock, logger } = this.runtime;
       await events.start();
       await store.start({ events, clock, logger });
+      this.storeStarted = true;
     })().catch((error: unknown) => {
       this.storeStarting = null;
       throw error;
@@ -439,6 +442,7 @@ export class Scheduler {
   private async stopStore(): Promise<void> {
     if (this.storeStarting === null) return;
     this.storeStarting = null;
+    this.storeStarted = false;
     await this.runtime.store.stop();
     await this.runtime.events.stop();
   }

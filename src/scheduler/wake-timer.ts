@@ -10,28 +10,33 @@ export class WakeTimer {
   private handle: TimerHandle | null = null;
   private resolveSleep: (() => void) | null = null;
   private wakePending = false;
-  /** Clock time the current sleep ends; +Infinity while awake (so any wake is remembered). */
+  /** Earliest time something asked to be looked at while the loop was awake. */
+  private requestedAt = Number.POSITIVE_INFINITY;
+  /** Clock time the current sleep ends; +Infinity while awake. */
   private plannedAt = Number.POSITIVE_INFINITY;
 
   constructor(clock: Clock) {
     this.clock = clock;
   }
 
-  /** Sleeps `delayMs` (null: until woken). */
+  /** Sleeps `delayMs` (null: until woken), less if a wake-up was asked for meanwhile. */
   sleep(delayMs: number | null): Promise<void> {
-    if (this.wakePending) {
+    const now = this.clock.now();
+    const requestedAt = this.requestedAt;
+    this.requestedAt = Number.POSITIVE_INFINITY;
+    if (this.wakePending || requestedAt <= now) {
       this.wakePending = false;
       return Promise.resolve();
     }
+    const planned = Math.min(
+      requestedAt,
+      delayMs === null ? Number.POSITIVE_INFINITY : now + Math.max(0, delayMs),
+    );
     return new Promise<void>((resolve) => {
       this.resolveSleep = resolve;
-      if (delayMs === null) {
-        this.plannedAt = Number.POSITIVE_INFINITY;
-      } else {
-        const delay = Math.max(0, delayMs);
-        this.plannedAt = this.clock.now() + delay;
-        this.handle = this.clock.setTimer(() => this.finish(), delay);
-      }
+      this.plannedAt = planned;
+      if (planned !== Number.POSITIVE_INFINITY)
+        this.handle = this.clock.setTimer(() => this.finish(), planned - now);
     });
   }
 
@@ -40,10 +45,16 @@ export class WakeTimer {
     else this.finish();
   }
 
-  /** Wakes only if `at` (epoch ms) comes before the end of the current sleep. */
+  /**
+   * Wakes only if `at` (epoch ms) comes before the end of the current sleep. While the loop is
+   * awake, `at` is remembered and caps its next sleep; the pass in progress may have missed it.
+   */
   wakeIfBefore(at: number): void {
-    if (this.resolveSleep === null) this.wakePending = true;
-    else if (at < this.plannedAt) this.finish();
+    if (this.resolveSleep === null) {
+      if (at < this.requestedAt) this.requestedAt = at;
+    } else if (at < this.plannedAt) {
+      this.finish();
+    }
   }
 
   private finish(): void {

@@ -178,13 +178,19 @@ export function getTimeZone(name: unknown, field = 'timezone'): TimeZone {
 
 let localName: string | undefined;
 let localNameTz: string | undefined;
+let localNameCheckedAt = Number.NEGATIVE_INFINITY;
+/** How often `TZ` is looked at again: reading `process.env` costs as much as a cron `next()`. */
+const LOCAL_ZONE_RECHECK_MS = 1000;
 
 /**
  * The process's own zone (`TZ` or the system setting), as `Intl` reports it; `UTC` if unknown.
- * Remembered until `process.env.TZ` changes: creating the formatter costs tens of microseconds,
- * and every trigger without a zone asks.
+ * Remembered, and `process.env.TZ` looked at again at most once a second: creating the formatter
+ * costs tens of microseconds, and every trigger without a zone asks.
  */
 export function localTimeZoneName(): string {
+  const now = Date.now();
+  if (localName !== undefined && now - localNameCheckedAt < LOCAL_ZONE_RECHECK_MS) return localName;
+  localNameCheckedAt = now;
   const tz = typeof process === 'undefined' ? undefined : process.env.TZ;
   if (localName === undefined || tz !== localNameTz) {
     localName = new Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';

@@ -66,7 +66,7 @@ export class CalendarIntervalTrigger implements Trigger {
   readonly #timeOfDayMs: number;
 
   private constructor(json: CalendarIntervalTriggerJson, common: CommonFields) {
-    this.#json = json;
+    this.#json = Object.freeze(json);
     this.#common = common;
     this.jitterMs = common.jitterMs;
     this.#monthStep = (json.years ?? 0) * 12 + (json.months ?? 0);
@@ -185,7 +185,7 @@ export class CalendarIntervalTrigger implements Trigger {
   }
 
   toJSON(): CalendarIntervalTriggerJson {
-    return { ...this.#json };
+    return this.#json;
   }
 
   describe(): string {

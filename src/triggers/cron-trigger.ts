@@ -36,7 +36,7 @@ export class CronTrigger implements Trigger {
   readonly #common: CommonFields;
 
   private constructor(json: CronTriggerJson, spec: CronSpec, common: CommonFields) {
-    this.#json = json;
+    this.#json = Object.freeze(json);
     this.#spec = spec;
     this.#common = common;
     this.jitterMs = common.jitterMs;
@@ -81,7 +81,7 @@ export class CronTrigger implements Trigger {
   }
 
   toJSON(): CronTriggerJson {
-    return { ...this.#json };
+    return this.#json;
   }
 
   describe(): string {

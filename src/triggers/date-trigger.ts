@@ -34,7 +34,7 @@ export class DateTrigger implements Trigger {
   readonly #zone: TimeZone;
 
   private constructor(json: DateTriggerJson, runMs: number, zone: TimeZone, jitterMs: number) {
-    this.#json = json;
+    this.#json = Object.freeze(json);
     this.runMs = runMs;
     this.#zone = zone;
     this.jitterMs = jitterMs;
@@ -70,7 +70,7 @@ export class DateTrigger implements Trigger {
   }
 
   toJSON(): DateTriggerJson {
-    return { ...this.#json };
+    return this.#json;
   }
 
   describe(): string {

@@ -51,7 +51,7 @@ export class IntervalTrigger implements Trigger {
   readonly #anchorMs: number;
 
   private constructor(json: IntervalTriggerJson, periodMs: number, common: CommonFields) {
-    this.#json = json;
+    this.#json = Object.freeze(json);
     this.periodMs = periodMs;
     this.#common = common;
     this.#anchorMs = Number.isFinite(common.startMs) ? common.startMs : 0;
@@ -98,7 +98,7 @@ export class IntervalTrigger implements Trigger {
   }
 
   toJSON(): IntervalTriggerJson {
-    return { ...this.#json };
+    return this.#json;
   }
 
   describe(): string {

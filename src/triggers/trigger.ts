@@ -13,7 +13,7 @@ export interface Trigger {
   readonly jitterMs: number;
   /** The first fire time strictly after `after`, or `null` when the trigger will never fire again. */
   next(after: Date): Date | null;
-  /** The persisted form; timezone and dates as given (or as filled in by `withDefaultTimezone`). */
+  /** The persisted form (frozen: it may be shared); timezone and dates as given or filled in by `withDefaultTimezone`. */
   toJSON(): TriggerJson;
   /** A sentence for humans, e.g. `At 00:00, Monday through Friday (Europe/Berlin)`. */
   describe(): string;

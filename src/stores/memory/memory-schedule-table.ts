@@ -54,7 +54,7 @@ export class MemoryScheduleTable {
         heapIndex: -1,
         id: schedule.id,
         task: schedule.task,
-        trigger: deepFreeze(schedule.trigger),
+        trigger: schedule.trigger,
         args: cloneJson(schedule.args),
         paused: schedule.paused ?? false,
         misfireGraceTime: schedule.misfireGraceTime,
@@ -89,7 +89,7 @@ export class MemoryScheduleTable {
     existing.maxJitter = schedule.maxJitter;
     if (schedule.paused !== undefined) existing.paused = schedule.paused;
     if (triggerChanged) {
-      existing.trigger = deepFreeze(schedule.trigger);
+      existing.trigger = schedule.trigger;
       existing.next = schedule.nextFireTime === null ? null : schedule.nextFireTime.getTime();
       existing.brokenReason = null;
     }
@@ -103,7 +103,7 @@ export class MemoryScheduleTable {
     const entry = this.entries.get(id);
     if (entry === undefined) throw new ScheduleNotFoundError(id);
     if (patch.task !== undefined) entry.task = patch.task;
-    if (patch.trigger !== undefined) entry.trigger = deepFreeze(patch.trigger);
+    if (patch.trigger !== undefined) entry.trigger = patch.trigger;
     if (patch.args !== undefined) entry.args = cloneJson(patch.args);
     if (patch.paused !== undefined) entry.paused = patch.paused;
     if (patch.misfireGraceTime !== undefined) entry.misfireGraceTime = patch.misfireGraceTime;
@@ -244,7 +244,7 @@ function toRecord(entry: ScheduleEntry): ScheduleRecord {
   return {
     id: entry.id,
     task: entry.task,
-    trigger: entry.trigger,
+    trigger: deepFreeze(entry.trigger),
     args: cloneJson(entry.args),
     paused: entry.paused,
     misfireGraceTime: entry.misfireGraceTime,
@@ -274,10 +274,13 @@ function upperBound(ids: readonly string[], key: string): number {
   return low;
 }
 
-/** Stored trigger JSON is shared with readers, so it must not be changeable through them. */
+/**
+ * Stored trigger JSON is handed to readers as is (the scheduler caches compiled triggers by its
+ * identity), so it is frozen — on first read, which keeps adding a million schedules cheap.
+ */
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const member of Object.values(value)) deepFreeze(member);
+    for (const key in value) deepFreeze(value[key]);
     Object.freeze(value);
   }
   return value;

@@ -87,6 +87,7 @@ export class MemoryStore implements DataStore {
       this.publishSchedule(
         result.outcome === 'added' ? 'schedule.added' : 'schedule.updated',
         result.schedule,
+        result.schedule.updatedAt,
       );
     }
     return result;
@@ -101,7 +102,7 @@ export class MemoryStore implements DataStore {
           ? 'schedule.paused'
           : 'schedule.resumed'
         : 'schedule.updated';
-    this.publishSchedule(type, updated);
+    this.publishSchedule(type, updated, updated.updatedAt);
     return updated;
   }
 
@@ -286,10 +287,11 @@ export class MemoryStore implements DataStore {
   private publishSchedule(
     type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
     schedule: ScheduleRecord,
+    timestamp: Date,
   ): void {
     this.publish({
       type,
-      timestamp: this.date(),
+      timestamp,
       scheduleId: schedule.id,
       task: schedule.task,
       nextFireTime: schedule.nextFireTime,
