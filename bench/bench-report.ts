@@ -6,15 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 /** Runs one benchmark scenario in its own Node process (fresh heap, no JIT state from others). */
 export function runScenario(file: string, args: string[] = []): unknown {
-  const output = execFileSync(
-    process.execPath,
-    ['--conditions=kairos-source', '--expose-gc', file, ...args],
-    {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const output = execFileSync(process.execPath, ['--conditions=kairos-source', '--expose-gc', file, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lastLine = output.trim().split('\n').at(-1) ?? '';
   return JSON.parse(lastLine);
 }

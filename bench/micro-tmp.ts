@@ -5,8 +5,7 @@ import { systemClock } from '../src/time/clock.ts';
 
 const N = 200_000;
 const EXPR = ['*/5 * * * *', '0 9 * * mon-fri', '30 2 * * *', '0 */6 * * *'];
-const mk = (i: number) =>
-  i % 2 === 0 ? cron(EXPR[(i >> 1) % 4] as string) : interval({ minutes: 1 + (i % 60) });
+const mk = (i: number) => (i % 2 === 0 ? cron(EXPR[(i >> 1) % 4] as string) : interval({ minutes: 1 + (i % 60) }));
 async function time(label: string, fn: (i: number) => unknown, isAsync = false) {
   for (let i = 0; i < 50_000; i++) isAsync ? await fn(i + 10_000_000) : fn(i + 10_000_000);
   const t = performance.now();
@@ -16,18 +15,12 @@ async function time(label: string, fn: (i: number) => unknown, isAsync = false) 
 const defaults = { misfireGraceTime: 60000, coalesce: 'latest' as const, maxInstances: 1 };
 await time('make trigger', mk);
 await time('+ toTrigger', (i) => toTrigger(mk(i), 'UTC'));
-await time('+ newSchedule', (i) =>
-  newSchedule('t', toTrigger(mk(i), 'UTC'), { id: `s${i}` }, defaults, Date.now()),
-);
+await time('+ newSchedule', (i) => newSchedule('t', toTrigger(mk(i), 'UTC'), { id: `s${i}` }, defaults, Date.now()));
 const store = new MemoryStore();
 await store.start({ events: new LocalEventBroker(), clock: systemClock, logger: silentLogger });
 await time(
   '+ store.addSchedule',
-  (i) =>
-    store.addSchedule(
-      newSchedule('t', toTrigger(mk(i), 'UTC'), { id: `s${i}` }, defaults, Date.now()),
-      'replace',
-    ),
+  (i) => store.addSchedule(newSchedule('t', toTrigger(mk(i), 'UTC'), { id: `s${i}` }, defaults, Date.now()), 'replace'),
   true,
 );
 const s = new Scheduler({ logger: silentLogger, timezone: 'UTC' });

@@ -28,9 +28,7 @@ await scheduler.addSchedule('flaky-sync', interval({ seconds: 5 }), { id: 'flaky
 
 const time = (date: Date | null) => (date ? date.toISOString().slice(11, 23) : '--:--:--.---');
 function print(execution: ExecutionRecord, retryAt: Date | null): void {
-  const what = execution.scheduleId
-    ? `schedule ${execution.scheduleId}`
-    : `job ${execution.jobId.slice(-8)}`;
+  const what = execution.scheduleId ? `schedule ${execution.scheduleId}` : `job ${execution.jobId.slice(-8)}`;
   const detail = execution.error ? execution.error.message : JSON.stringify(execution.result);
   const retry = retryAt ? `, retry at ${time(retryAt)}` : '';
   console.log(
@@ -54,9 +52,7 @@ console.log(`Kairos node ${scheduler.nodeId} started; Ctrl-C to stop.`);
 for (const schedule of (await scheduler.getSchedules()).items) {
   console.log(`  ${schedule.id.padEnd(18)} next ${schedule.nextFireTime?.toISOString()}`);
 }
-console.log(
-  `  one-off job result: ${await scheduler.runJob('send-email', { args: { to: 'ops@example.com' } })}`,
-);
+console.log(`  one-off job result: ${await scheduler.runJob('send-email', { args: { to: 'ops@example.com' } })}`);
 
 const stop = async () => {
   console.log('stopping...');

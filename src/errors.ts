@@ -106,8 +106,7 @@ export function formatValue(value: unknown): string {
   let text: string;
   if (typeof value === 'string') text = JSON.stringify(value);
   else if (typeof value === 'bigint') text = `${value}n`;
-  else if (value instanceof Date)
-    text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   else if (typeof value === 'function') text = `function ${value.name || '(anonymous)'}`;
   else if (typeof value === 'symbol') text = value.toString();
   else {

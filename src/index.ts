@@ -26,6 +26,7 @@ export { LocalEventBroker } from './events/local-event-broker.ts';
 export { AsyncExecutor } from './executors/async-executor.ts';
 export type { Executor } from './executors/executor.ts';
 export { type JobContext, JobInterruption } from './scheduler/job-context.ts';
+export type { AddJobOptions } from './scheduler/job-input.ts';
 export type { BackoffOptions, RetryOptions } from './scheduler/retry-policy.ts';
 export type {
   AddScheduleOptions,
@@ -33,7 +34,7 @@ export type {
   TriggerInput,
   UpdateScheduleOptions,
 } from './scheduler/schedule-input.ts';
-export { type AddJobOptions, Scheduler, type SchedulerState } from './scheduler/scheduler.ts';
+export { Scheduler, type SchedulerState } from './scheduler/scheduler.ts';
 export type { SchedulerOptions } from './scheduler/scheduler-options.ts';
 export type { RegisteredTask, TaskFunction, TaskOptions } from './scheduler/task-registry.ts';
 export type * from './stores/data-store.ts';

@@ -27,9 +27,7 @@ const summary = (values: number[]) => {
 };
 console.log(
   JSON.stringify({
-    measured: summary(
-      fires.filter((fire) => fire.at - startedAt >= WARM_UP_MS).map((fire) => fire.lateness),
-    ),
+    measured: summary(fires.filter((fire) => fire.at - startedAt >= WARM_UP_MS).map((fire) => fire.lateness)),
     includingWarmUp: summary(fires.map((fire) => fire.lateness)),
   }),
 );

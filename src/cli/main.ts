@@ -25,9 +25,7 @@ async function main(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     return await command.run(args, io);
   } catch (error) {
-    io.stderr.write(
-      `kairos ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    io.stderr.write(`kairos ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     return ExitCode.failure;
   }
 }

@@ -135,10 +135,7 @@ function answer(line: string, timezone: string | undefined): string {
     if (lineZone !== undefined && typeof lineZone !== 'string') {
       throw new UsageError('"timezone" must be a string');
     }
-    if (
-      n !== undefined &&
-      (!Number.isInteger(n) || (n as number) < 0 || (n as number) > MAX_COUNT)
-    ) {
+    if (n !== undefined && (!Number.isInteger(n) || (n as number) < 0 || (n as number) > MAX_COUNT)) {
       throw new UsageError(`"n" must be an integer from 0 to ${MAX_COUNT}`);
     }
     const count = n === undefined ? DEFAULT_COUNT : (n as number);
@@ -166,9 +163,7 @@ function nextTimes(
     }
     from = isoDateToInstant(parsed, zone);
   }
-  return fireTimes(trigger, new Date(from), count).map((time) =>
-    formatInstant(time.getTime(), zone),
-  );
+  return fireTimes(trigger, new Date(from), count).map((time) => formatInstant(time.getTime(), zone));
 }
 
 function readTrigger(input: unknown): Trigger {

@@ -1,13 +1,7 @@
 import { ValidationError } from '../errors.ts';
 
 /** What Kairos persists: task arguments, results and metadata are JSON, never code. */
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonValue[]
-  | { [key: string]: JsonValue };
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 const MAX_DEPTH = 64;
 
@@ -42,9 +36,7 @@ function checkMember(path: string, value: unknown, depth: number): void {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       const kind =
-        value instanceof Date
-          ? 'a Date (pass date.toISOString())'
-          : `a ${value.constructor?.name ?? 'class'} instance`;
+        value instanceof Date ? 'a Date (pass date.toISOString())' : `a ${value.constructor?.name ?? 'class'} instance`;
       throw new ValidationError(
         path,
         value,
@@ -69,7 +61,5 @@ function checkMember(path: string, value: unknown, depth: number): void {
 
 /** A deep copy through JSON, so stored values cannot be changed by the caller afterwards. */
 export function cloneJson<T extends JsonValue>(value: T): T {
-  return value === null || typeof value !== 'object'
-    ? value
-    : (JSON.parse(JSON.stringify(value)) as T);
+  return value === null || typeof value !== 'object' ? value : (JSON.parse(JSON.stringify(value)) as T);
 }

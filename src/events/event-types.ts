@@ -75,11 +75,7 @@ export const EXECUTION_EVENT_BY_OUTCOME = {
 } as const satisfies Record<ExecutionRecord['outcome'], KairosEventType>;
 
 /** Builds the event announcing a recorded execution. */
-export function executionEvent(
-  execution: ExecutionRecord,
-  retryAt: Date | null,
-  timestamp: Date,
-): KairosEvent {
+export function executionEvent(execution: ExecutionRecord, retryAt: Date | null, timestamp: Date): KairosEvent {
   return {
     type: EXECUTION_EVENT_BY_OUTCOME[execution.outcome],
     timestamp,

@@ -16,12 +16,7 @@ export class EventSubscriptions {
   private readonly jobTimer: WakeTimer;
   private unsubscribe: (() => void) | null = null;
 
-  constructor(
-    runtime: SchedulerRuntime,
-    runner: JobRunner,
-    scheduleTimer: WakeTimer,
-    jobTimer: WakeTimer,
-  ) {
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, scheduleTimer: WakeTimer, jobTimer: WakeTimer) {
     this.runtime = runtime;
     this.runner = runner;
     this.scheduleTimer = scheduleTimer;
@@ -45,8 +40,7 @@ export class EventSubscriptions {
       case 'schedule.added':
       case 'schedule.updated':
       case 'schedule.resumed':
-        if (event.nextFireTime !== null)
-          this.scheduleTimer.wakeIfBefore(event.nextFireTime.getTime());
+        if (event.nextFireTime !== null) this.scheduleTimer.wakeIfBefore(event.nextFireTime.getTime());
         return;
       case 'job.cancel_requested':
         this.runner.interrupt(event.jobId, 'cancelled', 'cancelled on request');

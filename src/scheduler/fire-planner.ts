@@ -9,8 +9,7 @@ export const MAX_JOBS_PER_PASS = 1000;
 const MAX_STEPS = 1000;
 /** Look-back windows tried, shortest first, when the due fire times are too many to step through. */
 const LOOK_BACK_MS = [
-  1, 10, 100, 1_000, 60_000, 3_600_000, 86_400_000, 604_800_000, 2_678_400_000, 31_622_400_000,
-  316_224_000_000,
+  1, 10, 100, 1_000, 60_000, 3_600_000, 86_400_000, 604_800_000, 2_678_400_000, 31_622_400_000, 316_224_000_000,
 ];
 
 export interface FirePolicy {
@@ -39,14 +38,8 @@ export interface FirePlan {
  * Bounded work for any downtime: a schedule firing every second that was down for a year is
  * settled in a few steps, never a stampede.
  */
-export function planFires(
-  trigger: Trigger,
-  first: number,
-  now: number,
-  policy: FirePolicy,
-): FirePlan {
-  const graceStart =
-    policy.misfireGraceTime === null ? Number.NEGATIVE_INFINITY : now - policy.misfireGraceTime;
+export function planFires(trigger: Trigger, first: number, now: number, policy: FirePolicy): FirePlan {
+  const graceStart = policy.misfireGraceTime === null ? Number.NEGATIVE_INFINITY : now - policy.misfireGraceTime;
   if (policy.coalesce === 'all') return planAll(trigger, first, now, graceStart);
 
   const latest = latestDue(trigger, first, now);

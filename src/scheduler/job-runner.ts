@@ -87,8 +87,7 @@ export class JobRunner {
       timeoutMs === null
         ? null
         : clock.setTimer(
-            () =>
-              entry.interrupt(new JobInterruption('timeout', `timed out after ${timeoutMs} ms`)),
+            () => entry.interrupt(new JobInterruption('timeout', `timed out after ${timeoutMs} ms`)),
             timeoutMs,
           );
 
@@ -128,25 +127,11 @@ export class JobRunner {
     const now = this.runtime.clock.now();
     if (settlement.kind === 'returned') {
       return {
-        execution: this.execution(
-          job,
-          startedAt,
-          now,
-          'succeeded',
-          null,
-          this.result(job, settlement.value),
-        ),
+        execution: this.execution(job, startedAt, now, 'succeeded', null, this.result(job, settlement.value)),
       };
     }
     if (settlement.kind === 'threw') {
-      const execution = this.execution(
-        job,
-        startedAt,
-        now,
-        'failed',
-        describeError(settlement.error),
-        null,
-      );
+      const execution = this.execution(job, startedAt, now, 'failed', describeError(settlement.error), null);
       return { execution, requeue: this.retry(job, now) };
     }
     const reason = settlement.reason;
@@ -229,10 +214,7 @@ export class JobRunner {
         return;
       } catch (error) {
         if (attempt >= RELEASE_ATTEMPTS) {
-          this.runtime.reportError(
-            `record the ${release.execution.outcome} run of job ${job.id}`,
-            error,
-          );
+          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
           return;
         }
         await delay(100 * attempt); // real time: a store outage is not something the virtual clock models

@@ -61,10 +61,8 @@ export class Maintenance {
       const ids = this.runner.runningIds();
       if (ids.length === 0) return;
       const status = await store.extendLeases(node, options.leaseMs, ids);
-      for (const id of status.lost)
-        this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
-      for (const id of status.cancelRequested)
-        this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+      for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+      for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     });
     await this.step('heartbeat', () =>
       store.heartbeat({

@@ -59,10 +59,7 @@ export class ProcessingLoop {
         this.errorBackoffMs = 0;
       } catch (error) {
         this.options.onError(error);
-        this.errorBackoffMs = Math.min(
-          pollIntervalMs,
-          Math.max(FIRST_ERROR_BACKOFF_MS, this.errorBackoffMs * 2),
-        );
+        this.errorBackoffMs = Math.min(pollIntervalMs, Math.max(FIRST_ERROR_BACKOFF_MS, this.errorBackoffMs * 2));
         result = this.errorBackoffMs;
       } finally {
         activity.leave();

@@ -40,11 +40,7 @@ export interface RetryPolicy {
 
 export function parseRetryPolicy(field: string, options: RetryOptions | undefined): RetryPolicy {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new ValidationError(
-      field,
-      options,
-      'must be an object like { attempts: 3, backoff: "10s" }',
-    );
+    throw new ValidationError(field, options, 'must be an object like { attempts: 3, backoff: "10s" }');
   }
   const attempts = options?.attempts ?? 1;
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) {
@@ -60,11 +56,7 @@ export function parseRetryPolicy(field: string, options: RetryOptions | undefine
     return { attempts, abandoned, delayAfter: () => fixed };
   }
   if (backoff !== undefined && (typeof backoff !== 'object' || backoff === null)) {
-    throw new ValidationError(
-      `${field}.backoff`,
-      backoff,
-      'must be a duration or { initial, factor, max, jitter }',
-    );
+    throw new ValidationError(`${field}.backoff`, backoff, 'must be a duration or { initial, factor, max, jitter }');
   }
   const initial = parseDuration(`${field}.backoff.initial`, backoff?.initial ?? '1s');
   const max = parseDuration(`${field}.backoff.max`, backoff?.max ?? '1h');

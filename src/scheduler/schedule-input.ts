@@ -128,14 +128,11 @@ export function schedulePolicies(
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('schedule options', options, 'must be an object');
   }
-  const patch: Pick<SchedulePatch, 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter'> =
-    {};
+  const patch: Pick<SchedulePatch, 'misfireGraceTime' | 'coalesce' | 'maxInstances' | 'maxJitter'> = {};
   if (options.misfireGraceTime !== undefined)
     patch.misfireGraceTime = parseOptionalDuration('misfireGraceTime', options.misfireGraceTime);
   if (options.coalesce !== undefined) patch.coalesce = coalescePolicy('coalesce', options.coalesce);
-  if (options.maxInstances !== undefined)
-    patch.maxInstances = positiveInteger('maxInstances', options.maxInstances);
-  if (options.maxJitter !== undefined)
-    patch.maxJitter = parseDuration('maxJitter', options.maxJitter);
+  if (options.maxInstances !== undefined) patch.maxInstances = positiveInteger('maxInstances', options.maxInstances);
+  if (options.maxJitter !== undefined) patch.maxJitter = parseDuration('maxJitter', options.maxJitter);
   return patch;
 }

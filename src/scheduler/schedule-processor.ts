@@ -2,6 +2,7 @@ import { uuidv7 } from '../common/uuid.ts';
 import type { ScheduleRelease } from '../stores/data-store.ts';
 import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../stores/records.ts';
 import { type FirePlan, planFires } from './fire-planner.ts';
+import { newJobRecord } from './job-input.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -18,11 +19,7 @@ export class ScheduleProcessor {
 
   async pass(): Promise<PassResult> {
     const { store, node, options } = this.runtime;
-    const { now, schedules } = await store.acquireSchedules(
-      node,
-      options.leaseMs,
-      options.batchSize,
-    );
+    const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize);
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
       await store.releaseSchedules(node, releases);
@@ -57,38 +54,24 @@ export class ScheduleProcessor {
     return {
       ...base,
       nextFireTime: plan.nextFireTime === null ? null : new Date(plan.nextFireTime),
-      lastFireTime:
-        plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
+      lastFireTime: plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
       jobs: plan.run.map((fireTime) => this.job(schedule, fireTime, now)),
       missed: this.missed(schedule, plan, now),
     };
   }
 
   private job(schedule: ScheduleRecord, fireTime: number, now: number): JobRecord {
-    const task = this.runtime.tasks.get(schedule.task);
-    const jitter =
-      schedule.maxJitter > 0 ? Math.floor(this.runtime.random() * (schedule.maxJitter + 1)) : 0;
-    const runAt = fireTime + jitter;
-    return {
-      id: uuidv7(now),
+    const jitter = schedule.maxJitter > 0 ? Math.floor(this.runtime.random() * (schedule.maxJitter + 1)) : 0;
+    return newJobRecord(this.runtime, {
       task: schedule.task,
       args: schedule.args,
+      now,
+      runAt: fireTime + jitter,
+      misfireGraceTime: schedule.misfireGraceTime,
       scheduleId: schedule.id,
-      fireTime: new Date(fireTime),
-      runAt: new Date(runAt),
-      startDeadline:
-        schedule.misfireGraceTime === null ? null : new Date(runAt + schedule.misfireGraceTime),
-      attempt: 1,
-      maxAttempts: task?.retry.attempts ?? 1,
-      abandonRetries: task?.retry.abandoned ?? this.runtime.options.defaultAbandonRetries,
+      fireTime,
       maxInstances: schedule.maxInstances,
-      status: 'pending',
-      acquiredBy: null,
-      acquiredUntil: null,
-      startedAt: null,
-      cancelRequested: false,
-      createdAt: new Date(now),
-    };
+    });
   }
 
   private missed(schedule: ScheduleRecord, plan: FirePlan, now: number): ExecutionRecord[] {

@@ -57,10 +57,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
   const defaults = options.defaults ?? {};
   return {
     timezone: validateTimezone('Scheduler timezone', options.timezone ?? localTimeZoneName()),
-    maxConcurrentJobs: positiveInteger(
-      'Scheduler maxConcurrentJobs',
-      options.maxConcurrentJobs ?? 100,
-    ),
+    maxConcurrentJobs: positiveInteger('Scheduler maxConcurrentJobs', options.maxConcurrentJobs ?? 100),
     leaseMs: atLeast(
       'Scheduler leaseDuration',
       parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'),
@@ -98,11 +95,7 @@ export function validateTimezone(field: string, value: unknown): string {
       // fall through to the error below
     }
   }
-  throw new ValidationError(
-    field,
-    value,
-    'is not an IANA time zone name (e.g. "Europe/Berlin", "UTC")',
-  );
+  throw new ValidationError(field, value, 'is not an IANA time zone name (e.g. "Europe/Berlin", "UTC")');
 }
 
 export function positiveInteger(field: string, value: unknown): number {
@@ -111,8 +104,7 @@ export function positiveInteger(field: string, value: unknown): number {
 }
 
 export function coalescePolicy(field: string, value: unknown): CoalescePolicy {
-  if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value))
-    return value as CoalescePolicy;
+  if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value)) return value as CoalescePolicy;
   throw new ValidationError(field, value, "must be 'latest', 'earliest' or 'all'");
 }
 

@@ -21,6 +21,7 @@ import { type Clock, systemClock } from '../time/clock.ts';
 import { type Duration, parseDuration } from '../time/duration.ts';
 import { ActivityTracker } from './activity-tracker.ts';
 import { EventSubscriptions } from './event-subscriptions.ts';
+import { type AddJobOptions, jobFromOptions, newJobRecord } from './job-input.ts';
 import { JobProcessor } from './job-processor.ts';
 import { JobRunner } from './job-runner.ts';
 import { Maintenance } from './maintenance.ts';
@@ -48,21 +49,6 @@ import {
 } from './task-registry.ts';
 import { TriggerCache } from './trigger-cache.ts';
 
-export interface AddJobOptions {
-  /** JSON arguments for the task. */
-  args?: unknown;
-  /** Not before this instant. (Default: now.) */
-  runAt?: Date | string;
-  /** Not before now + this; an alternative to `runAt`. */
-  delay?: Duration;
-  /** A job not started this long after `runAt` is recorded `missed`. (Default: no limit.) */
-  misfireGraceTime?: Duration;
-  /** (Default: a new UUID v7.) */
-  id?: string;
-  /** The caller's open transaction (SQL stores only): the job exists only if it commits. */
-  tx?: unknown;
-}
-
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /**
@@ -88,15 +74,10 @@ export class Scheduler {
     const store: DataStore = options.store ?? new MemoryStore();
     const clock: Clock = options.clock ?? systemClock;
     const logger: Logger = options.logger ?? consoleLogger('warn');
-    const events: EventBroker =
-      options.eventBroker ?? store.defaultEventBroker?.() ?? new LocalEventBroker();
+    const events: EventBroker = options.eventBroker ?? store.defaultEventBroker?.() ?? new LocalEventBroker();
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
     if (typeof this.nodeId !== 'string' || this.nodeId.length === 0 || this.nodeId.length > 200) {
-      throw new ValidationError(
-        'Scheduler nodeId',
-        this.nodeId,
-        'must be a string of 1-200 characters',
-      );
+      throw new ValidationError('Scheduler nodeId', this.nodeId, 'must be a string of 1-200 characters');
     }
     const runtime: SchedulerRuntime = {
       node: this.nodeId,
@@ -114,10 +95,7 @@ export class Scheduler {
           name: error instanceof Error ? error.name : 'Error',
           message: error instanceof Error ? error.message : String(error),
         };
-        logger.error(
-          { node: this.nodeId, operation, error: described },
-          `${operation} failed; will retry`,
-        );
+        logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
         events.publish({
           type: 'scheduler.error',
           timestamp: new Date(clock.now()),
@@ -128,9 +106,7 @@ export class Scheduler {
       },
     };
     this.runtime = runtime;
-    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () =>
-      this.jobLoop.timer.wake(),
-    );
+    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
         name,
@@ -146,12 +122,7 @@ export class Scheduler {
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
     this.maintenance = new Maintenance(runtime, this.runner);
-    this.subscriptions = new EventSubscriptions(
-      runtime,
-      this.runner,
-      this.scheduleLoop.timer,
-      this.jobLoop.timer,
-    );
+    this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
   }
 
   get state(): SchedulerState {
@@ -173,21 +144,11 @@ export class Scheduler {
   }
 
   /** Adds (by default: upserts) a schedule; returns its id. */
-  async addSchedule(
-    task: string,
-    trigger: TriggerInput,
-    options: AddScheduleOptions = {},
-  ): Promise<string> {
+  async addSchedule(task: string, trigger: TriggerInput, options: AddScheduleOptions = {}): Promise<string> {
     this.requireTask(task);
     const compiled = toTrigger(trigger, this.timezone);
     const conflict = conflictPolicy(options.conflict);
-    const schedule = newSchedule(
-      task,
-      compiled,
-      options,
-      this.runtime.options.scheduleDefaults,
-      this.now(),
-    );
+    const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
     if (!this.storeStarted) await this.storeReady();
     const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
     return result.schedule.id;
@@ -195,10 +156,7 @@ export class Scheduler {
 
   async getSchedule(id: string): Promise<ScheduleRecord | null> {
     if (!this.storeStarted) await this.storeReady();
-    return (
-      (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 }))
-        .items[0] ?? null
-    );
+    return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
   }
 
   async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
@@ -247,29 +205,33 @@ export class Scheduler {
     const schedule = await this.getSchedule(id);
     if (schedule === null) throw new ScheduleNotFoundError(id);
     const now = this.now();
-    const task = this.runtime.tasks.get(schedule.task);
-    const job = this.newJob(schedule.task, schedule.args, now, now, null, task);
-    job.scheduleId = schedule.id;
-    job.fireTime = new Date(now);
-    job.maxInstances = schedule.maxInstances;
+    const job = newJobRecord(this.runtime, {
+      task: schedule.task,
+      args: schedule.args,
+      now,
+      runAt: now,
+      misfireGraceTime: schedule.misfireGraceTime,
+      scheduleId: schedule.id,
+      fireTime: now,
+      maxInstances: schedule.maxInstances,
+    });
     await this.runtime.store.addJob(job);
     return job.id;
   }
 
   /** Adds a one-off job; returns its id. */
   async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
-    const job = this.jobFromOptions(task, options);
+    this.requireTask(task);
+    const job = jobFromOptions(task, options, this.now(), this.runtime);
     if (!this.storeStarted) await this.storeReady();
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
   }
 
   /** Adds a job and waits for its final outcome: resolves with its result, rejects with `JobFailedError`. */
-  async runJob<Result = unknown>(
-    task: string,
-    options: Omit<AddJobOptions, 'tx'> = {},
-  ): Promise<Result> {
-    const job = this.jobFromOptions(task, options);
+  async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
+    this.requireTask(task);
+    const job = jobFromOptions(task, options, this.now(), this.runtime);
     if (!this.storeStarted) await this.storeReady();
     const outcome = new Promise<ExecutionRecord>((resolve) => {
       const unsubscribe = this.runtime.events.subscribe((event) => {
@@ -281,11 +243,7 @@ export class Scheduler {
     await this.runtime.store.addJob(job);
     const execution = await outcome;
     if (execution.outcome === 'succeeded') return execution.result as Result;
-    throw new JobFailedError(
-      job.id,
-      execution.outcome,
-      execution.error?.message ?? execution.outcome,
-    );
+    throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -302,8 +260,7 @@ export class Scheduler {
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
     if (!this.storeStarted) await this.storeReady();
     const result = await this.runtime.store.requestCancel(id, this.nodeId);
-    if (result.status === 'requested')
-      this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+    if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     return result.status;
   }
 
@@ -320,11 +277,7 @@ export class Scheduler {
         ? options.olderThan
         : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
     if (Number.isNaN(olderThan.getTime()))
-      throw new ValidationError(
-        'olderThan',
-        options.olderThan,
-        'must be a valid Date or a duration',
-      );
+      throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
     if (!this.storeStarted) await this.storeReady();
     return this.runtime.store.pruneExecutions(olderThan);
   }
@@ -338,8 +291,7 @@ export class Scheduler {
   on<K extends KairosEventType>(type: K, listener: (event: KairosEvent<K>) => void): () => void;
   on(type: '*', listener: (event: KairosEvent) => void): () => void;
   on(type: string, listener: (event: KairosEvent) => void): () => void {
-    if (typeof listener !== 'function')
-      throw new ValidationError('listener', listener, 'must be a function');
+    if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
     return this.runtime.events.subscribe((event) => {
       if (type === '*' || event.type === type) listener(event);
     });
@@ -347,8 +299,7 @@ export class Scheduler {
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
   async start(): Promise<void> {
-    if (this.currentState !== 'stopped')
-      throw new SchedulerStateError(`start() called while ${this.currentState}`);
+    if (this.currentState !== 'stopped') throw new SchedulerStateError(`start() called while ${this.currentState}`);
     this.currentState = 'starting';
     try {
       if (!this.storeStarted) await this.storeReady();
@@ -390,11 +341,7 @@ export class Scheduler {
     await this.jobLoop.stop();
     await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
     for (const id of this.runner.runningIds()) {
-      this.runner.interrupt(
-        id,
-        'shutdown',
-        'the scheduler stopped before the job finished; handed back',
-      );
+      this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');
     }
     await Promise.all([...this.runner.runningJobs()].map((running) => running.done));
     await this.maintenance.stop();
@@ -452,81 +399,8 @@ export class Scheduler {
   }
 
   private requireTask(task: unknown): asserts task is string {
+    if (typeof task === 'string' && this.runtime.tasks.has(task)) return; // registered names are valid
     validateTaskName(task);
-    if (!this.runtime.tasks.has(task)) throw new TaskNotFoundError(task);
-  }
-
-  private jobFromOptions(task: string, options: AddJobOptions): JobRecord {
-    this.requireTask(task);
-    if (typeof options !== 'object' || options === null)
-      throw new ValidationError('job options', options, 'must be an object');
-    const now = this.now();
-    let runAt = now;
-    if (options.runAt !== undefined) {
-      runAt =
-        options.runAt instanceof Date
-          ? options.runAt.getTime()
-          : typeof options.runAt === 'string'
-            ? Date.parse(options.runAt)
-            : Number.NaN;
-      if (Number.isNaN(runAt))
-        throw new ValidationError(
-          'runAt',
-          options.runAt,
-          'must be a valid Date or ISO-8601 string',
-        );
-      if (options.delay !== undefined)
-        throw new ValidationError('delay', options.delay, 'cannot be combined with runAt');
-    } else if (options.delay !== undefined) {
-      runAt = now + parseDuration('delay', options.delay);
-    }
-    const grace =
-      options.misfireGraceTime === undefined
-        ? null
-        : parseDuration('misfireGraceTime', options.misfireGraceTime);
-    const job = this.newJob(
-      task,
-      assertJsonValue('args', options.args),
-      now,
-      runAt,
-      grace,
-      this.runtime.tasks.get(task),
-    );
-    if (options.id !== undefined) {
-      if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200) {
-        throw new ValidationError('job id', options.id, 'must be a string of 1-200 characters');
-      }
-      job.id = options.id;
-    }
-    return job;
-  }
-
-  private newJob(
-    task: string,
-    args: JobRecord['args'],
-    now: number,
-    runAt: number,
-    grace: number | null,
-    registered: RegisteredTask | undefined,
-  ): JobRecord {
-    return {
-      id: uuidv7(now),
-      task,
-      args,
-      scheduleId: null,
-      fireTime: null,
-      runAt: new Date(runAt),
-      startDeadline: grace === null ? null : new Date(runAt + grace),
-      attempt: 1,
-      maxAttempts: registered?.retry.attempts ?? 1,
-      abandonRetries: registered?.retry.abandoned ?? this.runtime.options.defaultAbandonRetries,
-      maxInstances: null,
-      status: 'pending',
-      acquiredBy: null,
-      acquiredUntil: null,
-      startedAt: null,
-      cancelRequested: false,
-      createdAt: new Date(now),
-    };
+    throw new TaskNotFoundError(task);
   }
 }

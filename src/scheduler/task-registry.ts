@@ -6,10 +6,7 @@ import { parseRetryPolicy, type RetryOptions, type RetryPolicy } from './retry-p
 
 /** A task's code. Its return value (JSON) becomes the execution's `result`. */
 // biome-ignore lint/suspicious/noExplicitAny: task arguments are whatever JSON the caller stores.
-export type TaskFunction<Args = any, Result = unknown> = (
-  context: JobContext,
-  args: Args,
-) => Result | Promise<Result>;
+export type TaskFunction<Args = any, Result = unknown> = (context: JobContext, args: Args) => Result | Promise<Result>;
 
 export interface TaskOptions {
   /** A run longer than this is aborted through `ctx.signal` and recorded `timed_out`. (Default: no limit.) */
@@ -49,20 +46,12 @@ export class TaskRegistry {
       );
     }
     if (typeof options !== 'object' || options === null) {
-      throw new ValidationError(
-        `task ${JSON.stringify(name)} options`,
-        options,
-        'must be an object',
-      );
+      throw new ValidationError(`task ${JSON.stringify(name)} options`, options, 'must be an object');
     }
     const field = `task ${JSON.stringify(name)}`;
     const maxRunningJobs = options.maxRunningJobs ?? null;
     if (maxRunningJobs !== null && (!Number.isInteger(maxRunningJobs) || maxRunningJobs < 1)) {
-      throw new ValidationError(
-        `${field} maxRunningJobs`,
-        maxRunningJobs,
-        'must be a positive integer or null',
-      );
+      throw new ValidationError(`${field} maxRunningJobs`, maxRunningJobs, 'must be a positive integer or null');
     }
     const timeout = options.timeout ?? null;
     const task: RegisteredTask = {
@@ -108,10 +97,6 @@ export class TaskRegistry {
 
 export function validateTaskName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !TASK_NAME.test(name)) {
-    throw new ValidationError(
-      'task name',
-      name,
-      'must be 1-200 characters of letters, digits and _ . : / @ -',
-    );
+    throw new ValidationError('task name', name, 'must be 1-200 characters of letters, digits and _ . : / @ -');
   }
 }

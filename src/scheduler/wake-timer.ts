@@ -28,15 +28,11 @@ export class WakeTimer {
       this.wakePending = false;
       return Promise.resolve();
     }
-    const planned = Math.min(
-      requestedAt,
-      delayMs === null ? Number.POSITIVE_INFINITY : now + Math.max(0, delayMs),
-    );
+    const planned = Math.min(requestedAt, delayMs === null ? Number.POSITIVE_INFINITY : now + Math.max(0, delayMs));
     return new Promise<void>((resolve) => {
       this.resolveSleep = resolve;
       this.plannedAt = planned;
-      if (planned !== Number.POSITIVE_INFINITY)
-        this.handle = this.clock.setTimer(() => this.finish(), planned - now);
+      if (planned !== Number.POSITIVE_INFINITY) this.handle = this.clock.setTimer(() => this.finish(), planned - now);
     });
   }
 

@@ -24,11 +24,7 @@ export interface DataStore {
   defaultEventBroker?(): EventBroker;
 
   // --- schedules
-  addSchedule(
-    schedule: NewSchedule,
-    conflict: ConflictPolicy,
-    tx?: unknown,
-  ): Promise<AddScheduleResult>;
+  addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult>;
   /** Throws `ScheduleNotFoundError` for an unknown id. */
   updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord>;
   /** Returns the ids that existed and were removed. */
@@ -85,14 +81,7 @@ export type ConflictPolicy = (typeof ConflictPolicy)[keyof typeof ConflictPolicy
  */
 export type NewSchedule = Omit<
   ScheduleRecord,
-  | 'paused'
-  | 'acquiredBy'
-  | 'acquiredUntil'
-  | 'revision'
-  | 'createdAt'
-  | 'updatedAt'
-  | 'brokenReason'
-  | 'lastFireTime'
+  'paused' | 'acquiredBy' | 'acquiredUntil' | 'revision' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'lastFireTime'
 > & { paused?: boolean };
 
 export interface AddScheduleResult {

@@ -20,11 +20,7 @@ export function decodeCursor<T extends readonly ('string' | 'number')[]>(
   } catch {
     key = undefined;
   }
-  if (
-    !Array.isArray(key) ||
-    key.length !== shape.length ||
-    key.some((part, index) => typeof part !== shape[index])
-  ) {
+  if (!Array.isArray(key) || key.length !== shape.length || key.some((part, index) => typeof part !== shape[index])) {
     throw new ValidationError('cursor', cursor, 'is not a cursor returned by this listing');
   }
   return key as { [K in keyof T]: T[K] extends 'string' ? string : number };

@@ -13,11 +13,7 @@ export function skippedExecution(job: JobRecord, node: string | null, now: Date)
   });
 }
 
-export function cancelledBeforeStartExecution(
-  job: JobRecord,
-  node: string | null,
-  now: Date,
-): ExecutionRecord {
+export function cancelledBeforeStartExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {
   return notStartedExecution(job, node, now, 'cancelled', {
     name: 'JobCancelled',
     message: 'cancelled before it started',

@@ -131,10 +131,7 @@ export class TestScheduler extends Scheduler {
       }
       const waiting = [...this.runner.runningJobs()].filter((job) => !job.parked);
       if (waiting.length > 0) {
-        const timedOut = await raceRealTimeout(
-          Promise.race(waiting.map((job) => job.done)),
-          this.settleTimeoutMs,
-        );
+        const timedOut = await raceRealTimeout(Promise.race(waiting.map((job) => job.done)), this.settleTimeoutMs);
         // Still running after the real-time allowance: treat as waiting on the virtual clock.
         if (timedOut) for (const job of waiting) job.parked = true;
         continue;

@@ -84,14 +84,9 @@ function isBefore(a: VirtualTimer, b: VirtualTimer): boolean {
 }
 
 export function toEpoch(field: string, value: Date | string | number): number {
-  const time =
-    value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : value;
+  const time = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : value;
   if (typeof time !== 'number' || !Number.isFinite(time)) {
-    throw new ValidationError(
-      field,
-      value,
-      'must be a valid Date, ISO-8601 string or epoch milliseconds',
-    );
+    throw new ValidationError(field, value, 'must be a valid Date, ISO-8601 string or epoch milliseconds');
   }
   return time;
 }

@@ -35,8 +35,7 @@ const UNIT_MS: Record<string, number> = {
 };
 
 const PART = /(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)\s*/gy;
-const EXPECTED =
-  'is not a duration: expected milliseconds (a number >= 0) or a string like "30s", "10m", "1h30m"';
+const EXPECTED = 'is not a duration: expected milliseconds (a number >= 0) or a string like "30s", "10m", "1h30m"';
 
 /** Converts a `Duration` to milliseconds, or throws a `ValidationError` naming `field`. */
 export function parseDuration(field: string, value: unknown): number {

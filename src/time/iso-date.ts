@@ -78,8 +78,7 @@ export function formatWallMs(wallMs: number): string {
   rest -= minute * MS_PER_MINUTE;
   const second = Math.floor(rest / MS_PER_SECOND);
   const millisecond = rest - second * MS_PER_SECOND;
-  const yearText =
-    year >= 0 && year <= 9999 ? pad(year, 4) : `${year < 0 ? '-' : '+'}${pad(Math.abs(year), 6)}`;
+  const yearText = year >= 0 && year <= 9999 ? pad(year, 4) : `${year < 0 ? '-' : '+'}${pad(Math.abs(year), 6)}`;
   const time = `${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}`;
   return `${yearText}-${pad(month, 2)}-${pad(day, 2)}T${time}${millisecond ? `.${pad(millisecond, 3)}` : ''}`;
 }

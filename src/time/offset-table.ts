@@ -60,8 +60,7 @@ export function readOffset(formatter: Intl.DateTimeFormat, instant: number): num
   const text = formatter.format(Math.min(Math.max(instant, -MAX_TIME_MS), MAX_TIME_MS));
   const at = text.lastIndexOf('GMT');
   if (at < 0 || at + 3 >= text.length) return 0;
-  const sign =
-    text.charCodeAt(at + 3) === 45 /* - */ || text.charCodeAt(at + 3) === 0x2212 ? -1 : 1;
+  const sign = text.charCodeAt(at + 3) === 45 /* - */ || text.charCodeAt(at + 3) === 0x2212 ? -1 : 1;
   const parts = text.slice(at + 4).split(':');
   const hours = Number(parts[0] ?? 0);
   const minutes = Number(parts[1] ?? 0);
@@ -97,12 +96,7 @@ export function buildOffsetTable(formatter: Intl.DateTimeFormat, start: number):
 }
 
 /** The first whole second in `(from, to]` whose offset is not `offset`; `to`'s offset differs. */
-function firstChange(
-  formatter: Intl.DateTimeFormat,
-  from: number,
-  to: number,
-  offset: number,
-): number {
+function firstChange(formatter: Intl.DateTimeFormat, from: number, to: number, offset: number): number {
   let low = from; // offset here is `offset`
   let high = to; // offset here differs
   while (high - low > 1000) {

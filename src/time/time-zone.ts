@@ -131,8 +131,7 @@ export class TimeZone {
       else high = middle - 1;
     }
     this.#segmentStart = (starts[low] as number) + shift;
-    this.#segmentEnd =
-      low + 1 < starts.length ? (starts[low + 1] as number) + shift : (index + 1) * TABLE_SPAN_MS;
+    this.#segmentEnd = low + 1 < starts.length ? (starts[low + 1] as number) + shift : (index + 1) * TABLE_SPAN_MS;
     this.#segmentOffset = offsets[low] as number;
     return this.#segmentOffset;
   }

@@ -77,9 +77,7 @@ export class CalendarIntervalTrigger implements Trigger {
     this.#anchorMonthIndex = anchor.year * 12 + anchor.month - 1;
     this.#dayOfMonth = json.day ?? anchor.day;
     this.#timeOfDayMs =
-      (json.hour ?? 0) * MS_PER_HOUR +
-      (json.minute ?? 0) * MS_PER_MINUTE +
-      (json.second ?? 0) * MS_PER_SECOND;
+      (json.hour ?? 0) * MS_PER_HOUR + (json.minute ?? 0) * MS_PER_MINUTE + (json.second ?? 0) * MS_PER_SECOND;
   }
 
   static fromJSON(json: unknown): CalendarIntervalTrigger {
@@ -93,20 +91,12 @@ export class CalendarIntervalTrigger implements Trigger {
       if (value) anyPeriod = true;
     }
     if (!anyPeriod) {
-      throw new TriggerError(
-        'calendarInterval',
-        json,
-        'needs at least one of years, months, weeks or days above 0',
-      );
+      throw new TriggerError('calendarInterval', json, 'needs at least one of years, months, weeks or days above 0');
     }
     const day = readInteger(object, 'day', 1, 31);
     if (day !== undefined) {
       if (!object.years && !object.months) {
-        throw new TriggerError(
-          'calendarInterval "day"',
-          day,
-          'only applies to intervals of years or months',
-        );
+        throw new TriggerError('calendarInterval "day"', day, 'only applies to intervals of years or months');
       }
       normalized.day = day;
     }
@@ -120,10 +110,7 @@ export class CalendarIntervalTrigger implements Trigger {
     }
     const common = readCommonFields(object, 'calendarInterval');
     Object.assign(normalized, commonJson(common));
-    return new CalendarIntervalTrigger(
-      normalized as unknown as CalendarIntervalTriggerJson,
-      common,
-    );
+    return new CalendarIntervalTrigger(normalized as unknown as CalendarIntervalTriggerJson, common);
   }
 
   next(after: Date): Date | null {
@@ -195,8 +182,7 @@ export class CalendarIntervalTrigger implements Trigger {
       const value = json[key];
       if (value) parts.push(`${value} ${value === 1 ? key.slice(0, -1) : key}`);
     }
-    const period =
-      parts.length === 1 && parts[0]?.startsWith('1 ') ? parts[0].slice(2) : joinParts(parts);
+    const period = parts.length === 1 && parts[0]?.startsWith('1 ') ? parts[0].slice(2) : joinParts(parts);
     const onDay = json.day === undefined ? '' : ` on day ${json.day} of the month`;
     const second = json.second ? `:${pad(json.second)}` : '';
     const zone = json.timezone ?? this.#common.zone.name;
@@ -211,20 +197,11 @@ export class CalendarIntervalTrigger implements Trigger {
 
 const LAST_DAY = daysFromCivil(MAX_YEAR, 12, 31);
 
-function readInteger(
-  object: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-): number | undefined {
+function readInteger(object: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
   const value = object[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TriggerError(
-      `calendarInterval "${key}"`,
-      value,
-      `must be an integer from ${min} to ${max}`,
-    );
+    throw new TriggerError(`calendarInterval "${key}"`, value, `must be an integer from ${min} to ${max}`);
   }
   return value;
 }

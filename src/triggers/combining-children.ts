@@ -44,11 +44,7 @@ export function readCombiningJson(
   rejectUnknownKeys(object, ['type', 'triggers', 'jitter'], type);
   const children = object.triggers;
   if (!Array.isArray(children) || children.length === 0 || children.length > MAX_CHILDREN) {
-    throw new TriggerError(
-      `${type} "triggers"`,
-      children,
-      `must be an array of 1 to ${MAX_CHILDREN} trigger objects`,
-    );
+    throw new TriggerError(`${type} "triggers"`, children, `must be an array of 1 to ${MAX_CHILDREN} trigger objects`);
   }
   return { triggers: children.map(parseChild), jitter: readJitter(object, type) };
 }
@@ -67,10 +63,7 @@ export function combiningJson(
 }
 
 /** Children with the default zone filled in; the same array when none changed. */
-export function childrenWithTimezone(
-  triggers: readonly Trigger[],
-  timezone: string,
-): readonly Trigger[] {
+export function childrenWithTimezone(triggers: readonly Trigger[], timezone: string): readonly Trigger[] {
   const updated = triggers.map((child) => child.withDefaultTimezone(timezone));
   return updated.every((child, index) => child === triggers[index]) ? triggers : updated;
 }

@@ -47,9 +47,7 @@ export class CronTrigger implements Trigger {
     const object = readTriggerObject(json, 'cron');
     const hasExpression = object.expression !== undefined;
     rejectUnknownKeys(object, hasExpression ? EXPRESSION_KEYS : FIELD_KEYS, 'cron');
-    const spec = hasExpression
-      ? compileExpression(object.expression)
-      : parseCronFields(object as CronFields);
+    const spec = hasExpression ? compileExpression(object.expression) : parseCronFields(object as CronFields);
     const common = readCommonFields(object, 'cron');
     const normalized: Record<string, unknown> = { type: 'cron' };
     if (hasExpression) normalized.expression = object.expression;
@@ -126,10 +124,7 @@ function compileExpression(expression: unknown): CronSpec {
  * from APScheduler-style fields (`cron({ hour: 9, dayOfWeek: 'mon-fri' })`; day-of-week numbers
  * in fields count Monday as 0, prefer names).
  */
-export function cron(
-  expressionOrFields: string | CronFields,
-  options: TriggerOptions = {},
-): CronTrigger {
+export function cron(expressionOrFields: string | CronFields, options: TriggerOptions = {}): CronTrigger {
   const base =
     typeof expressionOrFields === 'string'
       ? { expression: expressionOrFields }
@@ -137,11 +132,7 @@ export function cron(
         ? expressionOrFields
         : null;
   if (base === null) {
-    throw new TriggerError(
-      'cron',
-      expressionOrFields,
-      'must be an expression string or an object of fields',
-    );
+    throw new TriggerError('cron', expressionOrFields, 'must be an expression string or an object of fields');
   }
   if (typeof options !== 'object' || options === null) {
     throw new TriggerError('cron options', options, 'must be an object');

@@ -57,12 +57,7 @@ export class DateTrigger implements Trigger {
     if (Math.abs(runMs) > 8.64e15) {
       throw new TriggerError('date "runDate"', object.runDate, 'is outside the range of Date');
     }
-    return new DateTrigger(
-      normalized,
-      runMs,
-      zone,
-      jitter === undefined ? 0 : Math.round(jitter * 1000),
-    );
+    return new DateTrigger(normalized, runMs, zone, jitter === undefined ? 0 : Math.round(jitter * 1000));
   }
 
   next(after: Date): Date | null {
@@ -87,11 +82,7 @@ export class DateTrigger implements Trigger {
 export function date(runDate: string | Date | DateOptions): DateTrigger {
   const options = typeof runDate === 'string' || runDate instanceof Date ? { runDate } : runDate;
   if (typeof options !== 'object' || options === null) {
-    throw new TriggerError(
-      'date',
-      runDate,
-      'must be an ISO-8601 string, a Date or an object with "runDate"',
-    );
+    throw new TriggerError('date', runDate, 'must be an ISO-8601 string, a Date or an object with "runDate"');
   }
   return DateTrigger.fromJSON({ ...options, type: 'date', runDate: dateInput(options.runDate) });
 }

@@ -109,17 +109,20 @@ export class IntervalTrigger implements Trigger {
         parts.push(`${value} ${value === 1 ? unit.slice(0, -1) : unit}`);
       }
     }
-    const period =
-      parts.length === 1 && parts[0]?.startsWith('1 ')
-        ? (parts[0].slice(2) as string)
-        : joinParts(parts);
+    const period = parts.length === 1 && parts[0]?.startsWith('1 ') ? (parts[0].slice(2) as string) : joinParts(parts);
     const zone = this.#common.timezone === undefined ? '' : ` (${this.#common.timezone})`;
     return `Every ${period}${zone}${describeBounds(this.#common)}`;
   }
 
   withDefaultTimezone(timezone: string): IntervalTrigger {
     if (this.#common.timezone !== undefined) return this;
-    return IntervalTrigger.fromJSON({ ...this.#json, timezone });
+    // The period does not depend on the zone; only the dates need reading again.
+    const json = { ...this.#json, timezone };
+    return new IntervalTrigger(
+      json,
+      this.periodMs,
+      readCommonFields(json as unknown as Record<string, unknown>, 'interval'),
+    );
   }
 }
 

@@ -36,8 +36,7 @@ export class OrTrigger implements Trigger {
     let earliest: Date | null = null;
     for (const child of this.triggers) {
       const fire = child.next(after);
-      if (fire !== null && (earliest === null || fire.getTime() < earliest.getTime()))
-        earliest = fire;
+      if (fire !== null && (earliest === null || fire.getTime() < earliest.getTime())) earliest = fire;
     }
     return earliest;
   }

@@ -54,9 +54,7 @@ function parse(json: unknown, depth: number): Trigger {
         throw new TriggerError(type, json, `nests deeper than ${MAX_DEPTH} levels`);
       }
       const parseChild = (child: unknown) => parse(child, depth + 1);
-      return type === 'and'
-        ? AndTrigger.fromJSON(json, parseChild)
-        : OrTrigger.fromJSON(json, parseChild);
+      return type === 'and' ? AndTrigger.fromJSON(json, parseChild) : OrTrigger.fromJSON(json, parseChild);
     }
     default:
       throw new TriggerError(

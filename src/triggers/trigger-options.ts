@@ -43,11 +43,7 @@ export function readTriggerObject(json: unknown, type: string): Record<string, u
 }
 
 /** Typos like `dayofweek` or `startdate` must not be ignored silently. */
-export function rejectUnknownKeys(
-  object: Record<string, unknown>,
-  allowed: readonly string[],
-  type: string,
-): void {
+export function rejectUnknownKeys(object: Record<string, unknown>, allowed: readonly string[], type: string): void {
   for (const key of Object.keys(object)) {
     // `{ startDate: undefined }` from spread options means "not given", as in JSON.
     if (!allowed.includes(key) && object[key] !== undefined) {
@@ -97,20 +93,12 @@ export function readJitter(object: Record<string, unknown>, type: string): numbe
   const value = object.jitter;
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 86_400) {
-    throw new TriggerError(
-      `${type} "jitter"`,
-      value,
-      'must be a number of seconds from 0 to 86400',
-    );
+    throw new TriggerError(`${type} "jitter"`, value, 'must be a number of seconds from 0 to 86400');
   }
   return value;
 }
 
-export function readDate(
-  object: Record<string, unknown>,
-  key: string,
-  type: string,
-): IsoDate | undefined {
+export function readDate(object: Record<string, unknown>, key: string, type: string): IsoDate | undefined {
   const value = object[key];
   if (value === undefined) return undefined;
   const parsed = typeof value === 'string' ? parseIsoDate(value) : null;

@@ -13,14 +13,10 @@ interface Result {
 /** Runs the real CLI (`node --conditions=kairos-source src/cli/main.ts ...`) in a fixed zone. */
 function kairos(args: string[], input?: string, env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=kairos-source', 'src/cli/main.ts', ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, TZ: 'Europe/Berlin', ...env },
-      },
-    );
+    const child = spawn(process.execPath, ['--conditions=kairos-source', 'src/cli/main.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TZ: 'Europe/Berlin', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -37,14 +33,7 @@ function kairos(args: string[], input?: string, env: Record<string, string> = {}
 
 describe('kairos next', () => {
   it('prints the next fire times of a cron expression in the local zone', async () => {
-    const result = await kairos([
-      'next',
-      '0 9 * * mon-fri',
-      '-n',
-      '3',
-      '--from',
-      '2027-03-25T00:00:00Z',
-    ]);
+    const result = await kairos(['next', '0 9 * * mon-fri', '-n', '3', '--from', '2027-03-25T00:00:00Z']);
     expect(result).toEqual({
       code: 0,
       stderr: '',
@@ -86,9 +75,7 @@ describe('kairos next', () => {
   it('prints milliseconds only when they are not zero', async () => {
     const trigger = JSON.stringify({ type: 'interval', milliseconds: 1500, timezone: 'UTC' });
     const result = await kairos(['next', trigger, '--from', '2027-01-01T00:00:00Z', '-n', '3']);
-    expect(result.stdout).toBe(
-      '2027-01-01T00:00:00+00:00\n2027-01-01T00:00:01.500+00:00\n2027-01-01T00:00:03+00:00\n',
-    );
+    expect(result.stdout).toBe('2027-01-01T00:00:00+00:00\n2027-01-01T00:00:01.500+00:00\n2027-01-01T00:00:03+00:00\n');
   });
 
   it('prints fewer lines when the trigger ends', async () => {
@@ -100,10 +87,7 @@ describe('kairos next', () => {
   it.each([
     [['next', '0 25 * * *'], /cron field "hour": 25 is out of range 0-23/],
     [['next', '{"type":"interval"'], /is not valid JSON/],
-    [
-      ['next', '{"type":"interval","minutes":5}', '--timezone', 'Mars/Base'],
-      /--timezone: "Mars\/Base" is not an IANA/,
-    ],
+    [['next', '{"type":"interval","minutes":5}', '--timezone', 'Mars/Base'], /--timezone: "Mars\/Base" is not an IANA/],
     [['next'], /missing TRIGGER/],
     [['next', '0', '9', '*', '*', '*'], /expected one TRIGGER argument/],
     [['next', '* * * * *', '-n', 'many'], /-n: "many" must be an integer/],

@@ -180,9 +180,7 @@ describe('one-off jobs', () => {
     await expect(scheduler.addJob('unknown')).rejects.toBeInstanceOf(TaskNotFoundError);
     await expect(scheduler.addJob('t', { runAt: 'yesterday-ish' })).rejects.toThrow(/runAt/);
     await expect(scheduler.addJob('t', { args: { f: () => 1 } })).rejects.toThrow(/args\.f/);
-    await expect(scheduler.addJob('t', { args: { n: Number.NaN } })).rejects.toThrow(
-      ValidationError,
-    );
+    await expect(scheduler.addJob('t', { args: { n: Number.NaN } })).rejects.toThrow(ValidationError);
     await expect(scheduler.addJob('t', { delay: -5 })).rejects.toThrow(/delay/);
     await expect(scheduler.addJob('t', { tx: {} })).rejects.toThrow(/tx.*MemoryStore/);
   });

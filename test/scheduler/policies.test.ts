@@ -3,8 +3,7 @@ import { createTestScheduler, type TestScheduler } from '../../src/testing/index
 import { interval } from '../../src/triggers/index.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
-const offsets = (times: Array<Date | null>) =>
-  times.map((time) => (time ? time.getTime() - T0 : null));
+const offsets = (times: Array<Date | null>) => times.map((time) => (time ? time.getTime() - T0 : null));
 
 describe('schedule policies', () => {
   let scheduler: TestScheduler;
@@ -13,10 +12,7 @@ describe('schedule policies', () => {
   });
 
   /** A scheduler whose every-second schedule was "down" for `downMs` before it started. */
-  async function afterDowntime(
-    downMs: number,
-    options: Parameters<TestScheduler['addSchedule']>[2],
-  ) {
+  async function afterDowntime(downMs: number, options: Parameters<TestScheduler['addSchedule']>[2]) {
     scheduler = createTestScheduler({ now: T0 });
     scheduler.task('tick', () => {});
     await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 's', ...options });
@@ -69,12 +65,7 @@ describe('schedule policies', () => {
     const succeeded = history.filter((e) => e.outcome === 'succeeded');
     expect(missed).toHaveLength(101); // 100 listed one by one, then one summary
     expect(missed.at(-1)?.error?.message).toMatch(/too many to record one by one/);
-    expect(offsets(succeeded.map((e) => e.fireTime))).toEqual([
-      year - 3000,
-      year - 2000,
-      year - 1000,
-      year,
-    ]);
+    expect(offsets(succeeded.map((e) => e.fireTime))).toEqual([year - 3000, year - 2000, year - 1000, year]);
   });
 
   it('skips fires that would exceed max instances and records them', async () => {
@@ -105,9 +96,7 @@ describe('schedule policies', () => {
     await scheduler.start();
     await scheduler.advance('90s');
     const history = await scheduler.history();
-    expect(
-      history.map((e) => [(e.fireTime?.getTime() ?? 0) - T0, (e.startedAt?.getTime() ?? 0) - T0]),
-    ).toEqual([
+    expect(history.map((e) => [(e.fireTime?.getTime() ?? 0) - T0, (e.startedAt?.getTime() ?? 0) - T0])).toEqual([
       [0, 5000],
       [60_000, 62_500],
     ]);

@@ -35,11 +35,9 @@ describe('faults in tasks and listeners', () => {
     await scheduler.advance('30s');
     const ticks = await scheduler.history({ task: 'tick' });
     expect(ticks).toHaveLength(31);
-    expect(
-      ticks.every(
-        (e) => e.outcome === 'succeeded' && e.startedAt?.getTime() === e.fireTime?.getTime(),
-      ),
-    ).toBe(true);
+    expect(ticks.every((e) => e.outcome === 'succeeded' && e.startedAt?.getTime() === e.fireTime?.getTime())).toBe(
+      true,
+    );
     const failures = await scheduler.history({ outcome: 'failed' });
     expect(new Set(failures.map((e) => `${e.task}:${e.error?.name}:${e.error?.message}`))).toEqual(
       new Set(['throws:TypeError:sync boom', 'rejects:NonErrorThrown:a string, not an Error']),
@@ -71,9 +69,7 @@ describe('faults in tasks and listeners', () => {
     await scheduler.addJob('work');
     await scheduler.runDue();
     await scheduler.stop();
-    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([
-      ['succeeded', 20_000],
-    ]);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([['succeeded', 20_000]]);
   });
 
   it('on stop, hands back a job that outlives the shutdown timeout', async () => {
@@ -90,9 +86,7 @@ describe('faults in tasks and listeners', () => {
     const id = await scheduler.addJob('long');
     await scheduler.runDue();
     await scheduler.stop();
-    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([
-      ['abandoned', 5_000],
-    ]);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([['abandoned', 5_000]]);
     expect(signalReason).toMatchObject({ kind: 'shutdown' });
     const [job] = (await scheduler.getJobs()).items;
     expect(job).toMatchObject({ id, status: 'pending', attempt: 2, abandonRetries: 1 });

@@ -38,9 +38,7 @@ describe('schedules on the test scheduler', () => {
       '2030-01-07T00:05:00.000Z',
     ]);
     expect(
-      history.every(
-        (e) => e.outcome === 'succeeded' && e.result === 'ok' && e.scheduleId === 'every-minute',
-      ),
+      history.every((e) => e.outcome === 'succeeded' && e.result === 'ok' && e.scheduleId === 'every-minute'),
     ).toBe(true);
     expect(history.every((e) => e.startedAt?.getTime() === e.fireTime?.getTime())).toBe(true);
   });
@@ -93,9 +91,7 @@ describe('schedules on the test scheduler', () => {
     await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 's', coalesce: 'all' });
     await scheduler.start();
     await scheduler.runDue();
-    const fires = (await scheduler.history()).map(
-      (e) => new Date(e.fireTime ?? 0).getTime() - Date.parse(T0),
-    );
+    const fires = (await scheduler.history()).map((e) => new Date(e.fireTime ?? 0).getTime() - Date.parse(T0));
     expect(fires).toEqual([0, 1000, 2000, 3000, 4000, 5000, 6000, 7000]);
   });
 
@@ -140,9 +136,7 @@ describe('schedules on the test scheduler', () => {
       '2030-01-07T00:00:00.000Z',
       '2030-01-07T00:10:00.000Z',
     ]);
-    expect((await scheduler.getSchedule('s'))?.nextFireTime?.toISOString()).toBe(
-      '2030-01-07T01:00:00.000Z',
-    );
+    expect((await scheduler.getSchedule('s'))?.nextFireTime?.toISOString()).toBe('2030-01-07T01:00:00.000Z');
     await expect(scheduler.runScheduleNow('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
   });
 
@@ -159,13 +153,9 @@ describe('schedules on the test scheduler', () => {
 
   it('rejects bad input with typed errors that name the thing', async () => {
     make();
-    await expect(scheduler.addSchedule('nope', interval({ minutes: 1 }))).rejects.toBeInstanceOf(
-      TaskNotFoundError,
-    );
+    await expect(scheduler.addSchedule('nope', interval({ minutes: 1 }))).rejects.toBeInstanceOf(TaskNotFoundError);
     await expect(scheduler.addSchedule('tick', '61 * * * *')).rejects.toBeInstanceOf(TriggerError);
-    await expect(
-      scheduler.addSchedule('tick', { type: 'interval' } as never),
-    ).rejects.toBeInstanceOf(TriggerError);
+    await expect(scheduler.addSchedule('tick', { type: 'interval' } as never)).rejects.toBeInstanceOf(TriggerError);
     await expect(
       scheduler.addSchedule('tick', interval({ minutes: 1 }), { coalesce: 'sometimes' as never }),
     ).rejects.toThrow(/coalesce.*"sometimes"/);
@@ -175,9 +165,7 @@ describe('schedules on the test scheduler', () => {
     await expect(
       scheduler.addSchedule('tick', interval({ minutes: 1 }), { args: { when: new Date() } }),
     ).rejects.toThrow(/args\.when/);
-    await expect(
-      scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: '' }),
-    ).rejects.toThrow(/schedule id/);
+    await expect(scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: '' })).rejects.toThrow(/schedule id/);
     expect(() => scheduler.task('bad name!', () => {})).toThrow(ValidationError);
     expect(await scheduler.getSchedules()).toMatchObject({ items: [] });
   });

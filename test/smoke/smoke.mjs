@@ -23,10 +23,7 @@ assert.deepEqual(
 await scheduler.stop();
 
 const trigger = triggerFromJSON({ type: 'cron', expression: '0 0 L * *', timezone: 'UTC' });
-assert.equal(
-  trigger.next(new Date('2030-02-01T00:00:00Z')).toISOString(),
-  '2030-02-28T00:00:00.000Z',
-);
+assert.equal(trigger.next(new Date('2030-02-01T00:00:00Z')).toISOString(), '2030-02-28T00:00:00.000Z');
 
 const cli = execFileSync(
   process.execPath,

@@ -39,15 +39,9 @@ describe('formatInstant', () => {
   it('shows the zone offset, seconds always, milliseconds only when not zero', () => {
     const berlin = getTimeZone('Europe/Berlin');
     expect(formatInstant(Date.UTC(2027, 2, 28, 1), berlin)).toBe('2027-03-28T03:00:00+02:00');
-    expect(formatInstant(Date.UTC(2027, 0, 1, 0, 0, 0, 5), berlin)).toBe(
-      '2027-01-01T01:00:00.005+01:00',
-    );
-    expect(formatInstant(Date.UTC(2027, 0, 1), getTimeZone('UTC'))).toBe(
-      '2027-01-01T00:00:00+00:00',
-    );
-    expect(formatInstant(Date.UTC(2027, 0, 1), getTimeZone('Asia/Kathmandu'))).toBe(
-      '2027-01-01T05:45:00+05:45',
-    );
+    expect(formatInstant(Date.UTC(2027, 0, 1, 0, 0, 0, 5), berlin)).toBe('2027-01-01T01:00:00.005+01:00');
+    expect(formatInstant(Date.UTC(2027, 0, 1), getTimeZone('UTC'))).toBe('2027-01-01T00:00:00+00:00');
+    expect(formatInstant(Date.UTC(2027, 0, 1), getTimeZone('Asia/Kathmandu'))).toBe('2027-01-01T05:45:00+05:45');
     expect(formatInstant(Date.UTC(1880, 0, 1), berlin)).toBe('1880-01-01T00:53:28+00:53:28');
   });
 

@@ -16,21 +16,13 @@ function intlOffsetSeconds(zone: string, instant: number): number {
     second: 'numeric',
   }).formatToParts(instant);
   const get = (type: string) => Number(parts.find((part) => part.type === type)?.value);
-  const wall = Date.UTC(
-    get('year'),
-    get('month') - 1,
-    get('day'),
-    get('hour'),
-    get('minute'),
-    get('second'),
-  );
+  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
   return (wall - Math.floor(instant / 1000) * 1000) / 1000;
 }
 
 const H = 3_600_000;
 const M = 60_000;
-const wall = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) =>
-  Date.UTC(y, mo - 1, d, h, mi, s);
+const wall = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) => Date.UTC(y, mo - 1, d, h, mi, s);
 
 describe('TimeZone offsets', () => {
   it.each([
@@ -80,13 +72,7 @@ describe('TimeZone offsets', () => {
   });
 
   it('matches Intl in the far future, where tables repeat every 400 years', () => {
-    const zones = [
-      'Europe/Berlin',
-      'America/New_York',
-      'Australia/Lord_Howe',
-      'Pacific/Chatham',
-      'America/Santiago',
-    ];
+    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Santiago'];
     fc.assert(
       fc.property(
         fc.constantFrom(...zones),
@@ -134,15 +120,12 @@ describe('TimeZone.fromWallMs (DESIGN §3)', () => {
   it('round-trips every instant that is not in a repeated stretch', () => {
     const zone = getTimeZone('Europe/Berlin');
     fc.assert(
-      fc.property(
-        fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2035, 0, 1) }),
-        (instant) => {
-          const wallMs = zone.toWallMs(instant);
-          const resolved = zone.fromWallMs(wallMs);
-          // Either the same instant, or (second pass of a repeated hour) exactly one hour earlier.
-          expect([instant, instant - H]).toContain(resolved);
-        },
-      ),
+      fc.property(fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2035, 0, 1) }), (instant) => {
+        const wallMs = zone.toWallMs(instant);
+        const resolved = zone.fromWallMs(wallMs);
+        // Either the same instant, or (second pass of a repeated hour) exactly one hour earlier.
+        expect([instant, instant - H]).toContain(resolved);
+      }),
       { seed: 3, numRuns: 3000 },
     );
   });

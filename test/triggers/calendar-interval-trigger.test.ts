@@ -16,13 +16,14 @@ describe('CalendarIntervalTrigger', () => {
   });
 
   it('is anchored on 1970-01-01 without a startDate', () => {
-    expect(
-      firesUtc(calendarInterval({ months: 1, timezone: 'UTC' }), '2027-01-15T00:00:00Z', 2),
-    ).toEqual(['2027-02-01T00:00:00Z', '2027-03-01T00:00:00Z']);
+    expect(firesUtc(calendarInterval({ months: 1, timezone: 'UTC' }), '2027-01-15T00:00:00Z', 2)).toEqual([
+      '2027-02-01T00:00:00Z',
+      '2027-03-01T00:00:00Z',
+    ]);
     // 1970-01-01 + 3-day steps: 2027-01-01 is day 20819 = 3 * 6939 + 2, so day 20820 is next.
-    expect(
-      firesUtc(calendarInterval({ days: 3, timezone: 'UTC' }), '2027-01-01T00:00:00Z', 1),
-    ).toEqual(['2027-01-02T00:00:00Z']);
+    expect(firesUtc(calendarInterval({ days: 3, timezone: 'UTC' }), '2027-01-01T00:00:00Z', 1)).toEqual([
+      '2027-01-02T00:00:00Z',
+    ]);
   });
 
   it('counts from the start date and honours its time of day', () => {
@@ -126,8 +127,8 @@ describe('CalendarIntervalTrigger', () => {
     const trigger = triggerFromJSON(json);
     expect(trigger.toJSON()).toEqual(json);
     expect(trigger.describe()).toBe('Every month on day 1 of the month at 09:00 (Europe/Paris)');
-    expect(
-      calendarInterval({ weeks: 2, hour: 8, minute: 5, second: 30, timezone: 'UTC' }).describe(),
-    ).toBe('Every 2 weeks at 08:05:30 (UTC)');
+    expect(calendarInterval({ weeks: 2, hour: 8, minute: 5, second: 30, timezone: 'UTC' }).describe()).toBe(
+      'Every 2 weeks at 08:05:30 (UTC)',
+    );
   });
 });

@@ -5,12 +5,8 @@ import { date, triggerFromJSON } from '../../src/triggers/index.ts';
 describe('DateTrigger', () => {
   it('fires once, strictly after `after`', () => {
     const trigger = date('2027-01-01T09:00:00+01:00');
-    expect(trigger.next(new Date('2026-12-31T00:00:00Z'))?.toISOString()).toBe(
-      '2027-01-01T08:00:00.000Z',
-    );
-    expect(trigger.next(new Date('2027-01-01T07:59:59.999Z'))?.toISOString()).toBe(
-      '2027-01-01T08:00:00.000Z',
-    );
+    expect(trigger.next(new Date('2026-12-31T00:00:00Z'))?.toISOString()).toBe('2027-01-01T08:00:00.000Z');
+    expect(trigger.next(new Date('2027-01-01T07:59:59.999Z'))?.toISOString()).toBe('2027-01-01T08:00:00.000Z');
     expect(trigger.next(new Date('2027-01-01T08:00:00Z'))).toBeNull();
   });
 
@@ -41,10 +37,7 @@ describe('DateTrigger', () => {
 
   it.each([
     [{ type: 'date' }, 'date "runDate": undefined is required'],
-    [
-      { type: 'date', runDate: 'next tuesday' },
-      'date "runDate": "next tuesday" is not an ISO-8601 date',
-    ],
+    [{ type: 'date', runDate: 'next tuesday' }, 'date "runDate": "next tuesday" is not an ISO-8601 date'],
     [
       { type: 'date', runDate: '2027-01-01', startDate: '2027-01-01' },
       'date "startDate": "2027-01-01" is not a key of date triggers',

@@ -54,9 +54,7 @@ describe('IntervalTrigger', () => {
   it('adds up units and works at millisecond precision', () => {
     const trigger = interval({ seconds: 1, milliseconds: 500, startDate: '2027-01-01T00:00:00Z' });
     expect(trigger.periodMs).toBe(1500);
-    expect(trigger.next(new Date('2027-01-01T00:00:01.499Z'))?.toISOString()).toBe(
-      '2027-01-01T00:00:01.500Z',
-    );
+    expect(trigger.next(new Date('2027-01-01T00:00:01.499Z'))?.toISOString()).toBe('2027-01-01T00:00:01.500Z');
     expect(interval({ weeks: 1, days: 1 }).periodMs).toBe(8 * 86_400_000);
   });
 

@@ -22,16 +22,10 @@ export const instant = fc
 const item = (min: number, max: number) =>
   fc.oneof(
     fc.integer({ min, max }).map(String),
-    fc
-      .tuple(fc.integer({ min, max }), fc.integer({ min, max }))
-      .map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
+    fc.tuple(fc.integer({ min, max }), fc.integer({ min, max })).map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
     fc.integer({ min: 2, max: Math.max(2, Math.floor((max - min + 1) / 2)) }).map((n) => `*/${n}`),
     fc
-      .tuple(
-        fc.integer({ min, max }),
-        fc.integer({ min, max }),
-        fc.integer({ min: 1, max: Math.min(10, max - min) }),
-      )
+      .tuple(fc.integer({ min, max }), fc.integer({ min, max }), fc.integer({ min: 1, max: Math.min(10, max - min) }))
       .map(([a, b, n]) => `${Math.min(a, b)}-${Math.max(a, b)}/${n}`),
   );
 
@@ -40,9 +34,7 @@ const field = (min: number, max: number) =>
     { weight: 2, arbitrary: fc.constant('*') },
     {
       weight: 3,
-      arbitrary: fc
-        .array(item(min, max), { minLength: 1, maxLength: 3 })
-        .map((items) => items.join(',')),
+      arbitrary: fc.array(item(min, max), { minLength: 1, maxLength: 3 }).map((items) => items.join(',')),
     },
   );
 
@@ -67,16 +59,7 @@ export const cronExpression = fc
       { weight: 4, arbitrary: field(0, 6) },
       {
         weight: 1,
-        arbitrary: fc.constantFrom(
-          'mon-fri',
-          'sat,sun',
-          'FRI#2',
-          '1#1',
-          '5L',
-          'MON#L',
-          '7',
-          'fri-sun',
-        ),
+        arbitrary: fc.constantFrom('mon-fri', 'sat,sun', 'FRI#2', '1#1', '5L', 'MON#L', '7', 'fri-sun'),
       },
     ),
     fc.boolean(),

@@ -79,14 +79,8 @@ describe('triggerFromJSON', () => {
     [{}, 'trigger "type": undefined must be one of'],
     [{ type: 'Cron' }, 'trigger "type": "Cron" must be one of'],
     [{ type: 'cron', expression: 5 }, 'cron "expression": 5 must be a string'],
-    [
-      { type: 'interval', minutes: 5, timezone: 12 },
-      'interval "timezone": 12 is not an IANA time zone name',
-    ],
-    [
-      { type: 'cron', expression: '* * * * *', jitter: '5' },
-      'cron "jitter": "5" must be a number of seconds',
-    ],
+    [{ type: 'interval', minutes: 5, timezone: 12 }, 'interval "timezone": 12 is not an IANA time zone name'],
+    [{ type: 'cron', expression: '* * * * *', jitter: '5' }, 'cron "jitter": "5" must be a number of seconds'],
   ])('rejects %j', (json, message) => {
     expect(() => triggerFromJSON(json)).toThrow(TriggerError);
     expect(() => triggerFromJSON(json)).toThrow(message);
@@ -165,16 +159,13 @@ describe('triggerFromJSON', () => {
     );
     fc.assert(fc.property(shaped, onlyTriggerErrors), { seed: 6, numRuns: 3000 });
     fc.assert(
-      fc.property(
-        fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 })),
-        (text) => {
-          try {
-            cron(text, { timezone: 'UTC' }).next(new Date());
-          } catch (error) {
-            if (!(error instanceof TriggerError)) throw error;
-          }
-        },
-      ),
+      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 })), (text) => {
+        try {
+          cron(text, { timezone: 'UTC' }).next(new Date());
+        } catch (error) {
+          if (!(error instanceof TriggerError)) throw error;
+        }
+      }),
       { seed: 8, numRuns: 3000 },
     );
     expect(() => cron('5 '.repeat(1_000_000) as string)).toThrow(TriggerError);
@@ -185,9 +176,10 @@ describe('fireTimes', () => {
   const hourly: Trigger = cron('0 * * * *', { timezone: 'UTC' });
 
   it('includes `from` itself when it is a fire time', () => {
-    expect(
-      fireTimes(hourly, new Date('2027-01-01T01:00:00Z'), 2).map((time) => time.toISOString()),
-    ).toEqual(['2027-01-01T01:00:00.000Z', '2027-01-01T02:00:00.000Z']);
+    expect(fireTimes(hourly, new Date('2027-01-01T01:00:00Z'), 2).map((time) => time.toISOString())).toEqual([
+      '2027-01-01T01:00:00.000Z',
+      '2027-01-01T02:00:00.000Z',
+    ]);
   });
 
   it('validates its arguments', () => {

@@ -1,14 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  and,
-  calendarInterval,
-  cron,
-  interval,
-  or,
-  type Trigger,
-  triggerFromJSON,
-} from '../../src/triggers/index.ts';
+import { and, calendarInterval, cron, interval, or, type Trigger, triggerFromJSON } from '../../src/triggers/index.ts';
 import { cronExpression, instant, zone } from './trigger-arbitraries.ts';
 
 /** Collects up to `count` successive fire times after `from`. */
@@ -93,9 +85,7 @@ describe('trigger properties', () => {
         const either = or([a, b]).next(from);
         const nextA = a.next(from);
         const nextB = b.next(from);
-        const expected = [nextA, nextB]
-          .filter((time) => time !== null)
-          .map((time) => time.getTime());
+        const expected = [nextA, nextB].filter((time) => time !== null).map((time) => time.getTime());
         expect(either?.getTime() ?? null).toBe(expected.length > 0 ? Math.min(...expected) : null);
         const both = and([a, b]).next(from);
         if (both !== null) {
@@ -121,11 +111,7 @@ describe('trigger properties', () => {
 
   it('never hang: any next() returns (a date or null)', () => {
     const field = (min: number, max: number) =>
-      fc.oneof(
-        fc.constant('*'),
-        fc.integer({ min, max }).map(String),
-        fc.constantFrom('L', 'LW', '5L', '31W'),
-      );
+      fc.oneof(fc.constant('*'), fc.integer({ min, max }).map(String), fc.constantFrom('L', 'LW', '5L', '31W'));
     fc.assert(
       fc.property(
         field(1, 31),

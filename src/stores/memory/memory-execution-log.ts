@@ -30,17 +30,14 @@ export class MemoryExecutionLog {
   query(query: ExecutionQuery): Page<ExecutionRecord> {
     const limit = pageLimit(query.limit);
     const outcomes =
-      query.outcome === undefined
-        ? null
-        : new Set(Array.isArray(query.outcome) ? query.outcome : [query.outcome]);
+      query.outcome === undefined ? null : new Set(Array.isArray(query.outcome) ? query.outcome : [query.outcome]);
     const records = this.records;
     let index = records.length - 1;
     if (query.cursor) {
       const [finishedAt, id] = decodeCursor(query.cursor, ['number', 'string'] as const);
       index = lowerBound(records, finishedAt, id) - 1;
     }
-    if (query.to !== undefined)
-      index = Math.min(index, lowerBound(records, query.to.getTime(), '') - 1);
+    if (query.to !== undefined) index = Math.min(index, lowerBound(records, query.to.getTime(), '') - 1);
     const from = query.from?.getTime() ?? Number.NEGATIVE_INFINITY;
     const items: ExecutionRecord[] = [];
     let more = false;
@@ -76,9 +73,7 @@ export class MemoryExecutionLog {
 }
 
 function compare(a: ExecutionRecord, b: ExecutionRecord): number {
-  return (
-    a.finishedAt.getTime() - b.finishedAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-  );
+  return a.finishedAt.getTime() - b.finishedAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** Index of the first record not before (finishedAt, id). */

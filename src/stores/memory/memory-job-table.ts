@@ -32,8 +32,7 @@ interface JobEntry extends HeapItem {
   seq: number;
 }
 
-const byRunAt = (a: JobEntry, b: JobEntry): boolean =>
-  a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq);
+const byRunAt = (a: JobEntry, b: JobEntry): boolean => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq);
 
 export class MemoryJobTable {
   private readonly entries = new Map<string, JobEntry>();
@@ -86,13 +85,7 @@ export class MemoryJobTable {
     return this.activeBySchedule.get(scheduleId) ?? 0;
   }
 
-  acquire(
-    node: string,
-    leaseMs: number,
-    limit: number,
-    tasks: readonly TaskLimit[],
-    now: number,
-  ): JobRecord[] {
+  acquire(node: string, leaseMs: number, limit: number, tasks: readonly TaskLimit[], now: number): JobRecord[] {
     const acquired: JobRecord[] = [];
     const open = new Map<IndexedHeap<JobEntry>, TaskLimit>();
     for (const task of tasks) {
@@ -139,10 +132,7 @@ export class MemoryJobTable {
   }
 
   /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */
-  finish(
-    id: string,
-    requeue: { runAt: Date; attempt: number; abandonRetries: number } | null | undefined,
-  ): void {
+  finish(id: string, requeue: { runAt: Date; attempt: number; abandonRetries: number } | null | undefined): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     if (entry.status === 'running') this.stopRunning(entry);
@@ -230,8 +220,7 @@ export class MemoryJobTable {
       if (query.task !== undefined && entry.task !== query.task) continue;
       if (query.scheduleId !== undefined && entry.scheduleId !== query.scheduleId) continue;
       if (query.status !== undefined && entry.status !== query.status) continue;
-      if (after && (entry.runAt < after[0] || (entry.runAt === after[0] && entry.id <= after[1])))
-        continue;
+      if (after && (entry.runAt < after[0] || (entry.runAt === after[0] && entry.id <= after[1]))) continue;
       matches.push(entry);
     }
     matches.sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -239,8 +228,7 @@ export class MemoryJobTable {
     const last = items.at(-1);
     return {
       items,
-      nextCursor:
-        matches.length > limit && last ? encodeCursor([last.runAt.getTime(), last.id]) : null,
+      nextCursor: matches.length > limit && last ? encodeCursor([last.runAt.getTime(), last.id]) : null,
     };
   }
 
@@ -249,10 +237,7 @@ export class MemoryJobTable {
   }
 
   private taskFull(task: TaskLimit): boolean {
-    return (
-      task.maxRunningJobs !== null &&
-      (this.runningByTask.get(task.name) ?? 0) >= task.maxRunningJobs
-    );
+    return task.maxRunningJobs !== null && (this.runningByTask.get(task.name) ?? 0) >= task.maxRunningJobs;
   }
 
   private scheduleFull(entry: JobEntry): boolean {

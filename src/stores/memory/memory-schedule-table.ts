@@ -3,12 +3,7 @@ import type { JsonValue } from '../../common/json-value.ts';
 import { cloneJson } from '../../common/json-value.ts';
 import { ConflictError, ScheduleNotFoundError } from '../../errors.ts';
 import type { TriggerJson } from '../../triggers/trigger-json.ts';
-import type {
-  AddScheduleResult,
-  ConflictPolicy,
-  NewSchedule,
-  SchedulePatch,
-} from '../data-store.ts';
+import type { AddScheduleResult, ConflictPolicy, NewSchedule, SchedulePatch } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { Page, ScheduleQuery } from '../queries.ts';
 import type { CoalescePolicy, ScheduleRecord } from '../records.ts';
@@ -41,9 +36,7 @@ interface ScheduleEntry extends HeapItem {
 
 export class MemoryScheduleTable {
   private readonly entries = new Map<string, ScheduleEntry>();
-  private readonly due = new IndexedHeap<ScheduleEntry>(
-    (a, b) => (a.next as number) < (b.next as number),
-  );
+  private readonly due = new IndexedHeap<ScheduleEntry>((a, b) => (a.next as number) < (b.next as number));
   private readonly leased = new Set<ScheduleEntry>();
   private sortedIds: string[] | null = null;
 
@@ -206,8 +199,7 @@ export class MemoryScheduleTable {
   nextFireTime(): number | null {
     let earliest = this.due.peek()?.next ?? null;
     for (const entry of this.leased) {
-      if (entry.next !== null && (earliest === null || entry.next < earliest))
-        earliest = entry.next;
+      if (entry.next !== null && (earliest === null || entry.next < earliest)) earliest = entry.next;
     }
     return earliest;
   }
@@ -225,11 +217,7 @@ export class MemoryScheduleTable {
 
   /** Puts the entry in the due heap exactly when it may fire. */
   private place(entry: ScheduleEntry): void {
-    const eligible =
-      !entry.paused &&
-      entry.brokenReason === null &&
-      entry.next !== null &&
-      entry.acquiredBy === null;
+    const eligible = !entry.paused && entry.brokenReason === null && entry.next !== null && entry.acquiredBy === null;
     if (eligible) this.due.update(entry);
     else this.due.remove(entry);
   }

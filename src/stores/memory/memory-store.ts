@@ -22,11 +22,7 @@ import type {
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
-import {
-  abandonedExecution,
-  cancelledBeforeStartExecution,
-  skippedExecution,
-} from '../store-records.ts';
+import { abandonedExecution, cancelledBeforeStartExecution, skippedExecution } from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
 import { MemoryScheduleTable } from './memory-schedule-table.ts';
@@ -55,11 +51,7 @@ export class MemoryStore implements DataStore {
   constructor(options: MemoryStoreOptions = {}) {
     const maxExecutions = options.maxExecutions ?? 100_000;
     if (!Number.isInteger(maxExecutions) || maxExecutions < 1) {
-      throw new ValidationError(
-        'MemoryStore maxExecutions',
-        maxExecutions,
-        'must be a positive integer',
-      );
+      throw new ValidationError('MemoryStore maxExecutions', maxExecutions, 'must be a positive integer');
     }
     this.executions = new MemoryExecutionLog(maxExecutions);
     this.clock = options.clock;
@@ -76,11 +68,7 @@ export class MemoryStore implements DataStore {
     return this.broker;
   }
 
-  async addSchedule(
-    schedule: NewSchedule,
-    conflict: ConflictPolicy,
-    tx?: unknown,
-  ): Promise<AddScheduleResult> {
+  async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     rejectTransaction(tx);
     const result = this.schedules.add(schedule, conflict, this.now());
     if (result.outcome !== 'kept') {
@@ -108,8 +96,7 @@ export class MemoryStore implements DataStore {
 
   async removeSchedules(ids: string[]): Promise<string[]> {
     const removed = this.schedules.remove(ids);
-    for (const scheduleId of removed)
-      this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
+    for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
     return removed;
   }
 
@@ -132,8 +119,7 @@ export class MemoryStore implements DataStore {
         // Max instances counts jobs already pending or running; the new batch is inserted whole
         // (coalesce 'all' may add several, which then run one after another).
         if (this.jobs.activeCount(release.scheduleId) >= held.maxInstances) {
-          for (const job of release.jobs)
-            result.executions.push(skippedExecution(job, node, new Date(now)));
+          for (const job of release.jobs) result.executions.push(skippedExecution(job, node, new Date(now)));
         } else {
           for (const job of release.jobs) if (this.jobs.add(job)) result.jobs.push(job);
         }
@@ -154,8 +140,7 @@ export class MemoryStore implements DataStore {
     for (const execution of result.executions) this.executions.append(execution);
     const timestamp = new Date(now);
     for (const job of result.jobs) this.publishJobAdded(job, timestamp);
-    for (const execution of result.executions)
-      this.publish(executionEvent(execution, null, timestamp));
+    for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
     return result;
   }
 
@@ -189,11 +174,7 @@ export class MemoryStore implements DataStore {
     if (held) this.jobs.finish(jobId, release.requeue);
     this.executions.append(release.execution);
     this.publish(
-      executionEvent(
-        release.execution,
-        (held && release.requeue?.runAt) || null,
-        release.execution.finishedAt,
-      ),
+      executionEvent(release.execution, (held && release.requeue?.runAt) || null, release.execution.finishedAt),
     );
     return held;
   }
@@ -207,11 +188,7 @@ export class MemoryStore implements DataStore {
     };
   }
 
-  async extendLeases(
-    node: string,
-    leaseMs: number,
-    jobIds: readonly string[],
-  ): Promise<LeaseStatus> {
+  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
     return this.jobs.extend(node, leaseMs, jobIds, this.now());
   }
 

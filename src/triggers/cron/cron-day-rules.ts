@@ -73,12 +73,7 @@ export const STAR_DAY_RULES: CronDayRules = createDayRules({ star: true });
 /**
  * The days of a month that `rules` allow, as a mask. `firstWeekday` is the weekday of the 1st.
  */
-export function dayRulesMask(
-  rules: CronDayRules,
-  year: number,
-  month: number,
-  firstWeekday: number,
-): number {
+export function dayRulesMask(rules: CronDayRules, year: number, month: number, firstWeekday: number): number {
   const length = daysInMonth(year, month);
   const inMonth = length === 31 ? ALL_DAYS : (1 << length) - 1;
   if (rules.star) return inMonth;
@@ -92,10 +87,7 @@ export function dayRulesMask(
   if (rules.lastWeekday) mask |= 1 << (nearestWeekday(length, length, firstWeekday) - 1);
   for (const { weekday, nth } of rules.nthWeekdays) {
     const firstOfKind = 1 + ((weekday - firstWeekday + 7) % 7);
-    const day =
-      nth > 0
-        ? firstOfKind + 7 * (nth - 1)
-        : firstOfKind + 7 * Math.floor((length - firstOfKind) / 7);
+    const day = nth > 0 ? firstOfKind + 7 * (nth - 1) : firstOfKind + 7 * Math.floor((length - firstOfKind) / 7);
     if (day <= length) mask |= 1 << (day - 1);
   }
   return mask & inMonth;

@@ -40,9 +40,7 @@ export function monthDayMask(spec: CronSpec, year: number, month: number): numbe
   const byMonth = dayRulesMask(spec.dayOfMonth, year, month, firstWeekday);
   const byWeek = dayRulesMask(spec.dayOfWeek, year, month, firstWeekday);
   let mask =
-    spec.dayMatch === 'or' && !spec.dayOfMonth.star && !spec.dayOfWeek.star
-      ? byMonth | byWeek
-      : byMonth & byWeek;
+    spec.dayMatch === 'or' && !spec.dayOfMonth.star && !spec.dayOfWeek.star ? byMonth | byWeek : byMonth & byWeek;
   if (spec.week !== null && mask !== 0) mask &= isoWeekMask(spec.week, year, month, firstDays);
   memo.key = key;
   memo.mask = mask;

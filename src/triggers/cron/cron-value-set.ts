@@ -23,12 +23,7 @@ export interface CronValueSet {
 /** Fields wider than this (the year) get no `next` table. */
 const MAX_TABLE_WIDTH = 64;
 
-export function createValueSet(
-  min: number,
-  max: number,
-  values: Iterable<number>,
-  star: boolean,
-): CronValueSet {
+export function createValueSet(min: number, max: number, values: Iterable<number>, star: boolean): CronValueSet {
   const width = max - min + 1;
   const allowed = new Uint8Array(width);
   for (const value of values) allowed[value - min] = 1;

@@ -51,8 +51,7 @@ function describeTime(spec: CronSpec): string {
     const minutes = minute.star ? '' : `, during ${valuePhrase(minute, 'minute', String)}`;
     return `${lead}${minutes}${hourRange(hour)}`;
   }
-  if (minute.star || stepFromMin(minute) > 1)
-    return `${everyOrAt(minute, 'minute')}${hourRange(hour)}`;
+  if (minute.star || stepFromMin(minute) > 1) return `${everyOrAt(minute, 'minute')}${hourRange(hour)}`;
   return `At ${valuePhrase(minute, 'minute', String)} past ${valuePhrase(hour, 'hour', String)}`;
 }
 
@@ -99,9 +98,7 @@ function dayOfMonthPhrase(rules: CronDayRules): string {
   }
   for (const offset of rules.lastDayOffsets) {
     items.push(
-      offset === 0
-        ? 'on the last day of the month'
-        : `on the ${ordinal(offset + 1)}-to-last day of the month`,
+      offset === 0 ? 'on the last day of the month' : `on the ${ordinal(offset + 1)}-to-last day of the month`,
     );
   }
   for (const day of rules.nearestWeekdays) {
@@ -129,8 +126,7 @@ function dayOfWeekPhrase(rules: CronDayRules): string {
             : `${name(first)} through ${name(last)}`,
       ),
     );
-    const onlyOneRange =
-      runs.length === 1 && (runs[0] as [number, number])[1] - (runs[0] as [number, number])[0] >= 2;
+    const onlyOneRange = runs.length === 1 && (runs[0] as [number, number])[1] - (runs[0] as [number, number])[0] >= 2;
     items.push(onlyOneRange ? phrase : `on ${phrase}`);
   }
   items.push(...rules.nthWeekdays.map(nthPhrase));

@@ -22,11 +22,7 @@ export function parseCronExpression(expression: unknown): CronSpec {
     throw new TriggerError('cron "expression"', expression, 'must be a string');
   }
   if (expression.length > MAX_EXPRESSION_LENGTH) {
-    throw new TriggerError(
-      'cron "expression"',
-      expression,
-      `is longer than ${MAX_EXPRESSION_LENGTH} characters`,
-    );
+    throw new TriggerError('cron "expression"', expression, `is longer than ${MAX_EXPRESSION_LENGTH} characters`);
   }
   const trimmed = expression.trim();
   let text = trimmed;
@@ -116,9 +112,7 @@ function parseDayOfMonth(text: string): CronDayRules {
     } else if (upper === 'LW') {
       lastWeekday = true;
     } else if (upper.startsWith('L-')) {
-      lastDayOffsets.push(
-        parseValue(item.slice(2), { label: DAY_OF_MONTH.label, min: 0, max: 30 }, false),
-      );
+      lastDayOffsets.push(parseValue(item.slice(2), { label: DAY_OF_MONTH.label, min: 0, max: 30 }, false));
     } else if (upper.endsWith('W')) {
       nearestWeekdays.push(parseValue(item.slice(0, -1), DAY_OF_MONTH, false));
     } else {
@@ -143,9 +137,7 @@ function parseDayOfWeek(field: string): { rules: CronDayRules; and: boolean } {
       const weekday = parseValue(item.slice(0, hash), DAY_OF_WEEK, false) % 7;
       const nthText = item.slice(hash + 1);
       const nth =
-        nthText.toUpperCase() === 'L'
-          ? -1
-          : parseValue(nthText, { label: DAY_OF_WEEK.label, min: 1, max: 5 }, false);
+        nthText.toUpperCase() === 'L' ? -1 : parseValue(nthText, { label: DAY_OF_WEEK.label, min: 1, max: 5 }, false);
       nthWeekdays.push({ weekday, nth });
     } else if (item.length > 1 && item.toUpperCase().endsWith('L')) {
       nthWeekdays.push({ weekday: parseValue(item.slice(0, -1), DAY_OF_WEEK, false) % 7, nth: -1 });

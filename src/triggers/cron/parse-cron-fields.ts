@@ -1,27 +1,12 @@
 import { TriggerError } from '../../errors.ts';
 import type { CronFieldValue } from '../trigger-json.ts';
 import { type CronDayRules, createDayRules, type NthWeekday } from './cron-day-rules.ts';
-import {
-  type CronFieldInfo,
-  MONTH_NAMES,
-  parseRangeItem,
-  splitList,
-  WEEKDAY_NAMES,
-} from './cron-field-parser.ts';
+import { type CronFieldInfo, MONTH_NAMES, parseRangeItem, splitList, WEEKDAY_NAMES } from './cron-field-parser.ts';
 import type { CronSpec } from './cron-spec.ts';
 import { type CronValueSet, createValueSet } from './cron-value-set.ts';
 
 /** The field form's fields, most significant first (APScheduler's order, camelCased). */
-export const CRON_FIELD_NAMES = [
-  'year',
-  'month',
-  'day',
-  'week',
-  'dayOfWeek',
-  'hour',
-  'minute',
-  'second',
-] as const;
+export const CRON_FIELD_NAMES = ['year', 'month', 'day', 'week', 'dayOfWeek', 'hour', 'minute', 'second'] as const;
 
 export type CronFieldName = (typeof CRON_FIELD_NAMES)[number];
 
@@ -64,12 +49,7 @@ export function parseCronFields(fields: CronFields): CronSpec {
   const text = {} as Record<CronFieldName, string>;
   CRON_FIELD_NAMES.forEach((name, index) => {
     const value = fields[name];
-    text[name] =
-      value === undefined
-        ? index < lastGiven
-          ? '*'
-          : LOWER_DEFAULTS[name]
-        : fieldText(name, value);
+    text[name] = value === undefined ? (index < lastGiven ? '*' : LOWER_DEFAULTS[name]) : fieldText(name, value);
   });
   return {
     form: 'fields',

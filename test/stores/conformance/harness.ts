@@ -77,10 +77,7 @@ export function jobFixture(overrides: Partial<JobRecord> = {}): JobRecord {
   };
 }
 
-export function executionFixture(
-  job: JobRecord,
-  overrides: Partial<ExecutionRecord> = {},
-): ExecutionRecord {
+export function executionFixture(job: JobRecord, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
   const finishedAt = overrides.finishedAt ?? new Date(T0);
   return {
     id: uuidv7(finishedAt.getTime()),

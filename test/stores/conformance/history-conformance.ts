@@ -1,13 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.ts';
 import type { Outcome } from '../../../src/stores/records.ts';
-import {
-  executionFixture,
-  jobFixture,
-  type StoreFactory,
-  type StoreHarness,
-  T0,
-} from './harness.ts';
+import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0 } from './harness.ts';
 
 export function historyConformance(factory: StoreFactory): void {
   describe('history and nodes', () => {
@@ -20,9 +14,7 @@ export function historyConformance(factory: StoreFactory): void {
     });
 
     /** Records executions finished at T0 + i seconds through a job release each. */
-    async function record(
-      specs: Array<{ outcome: Outcome; task?: string; scheduleId?: string | null }>,
-    ) {
+    async function record(specs: Array<{ outcome: Outcome; task?: string; scheduleId?: string | null }>) {
       const ids: string[] = [];
       for (const [i, spec] of specs.entries()) {
         const job = jobFixture({
@@ -62,11 +54,11 @@ export function historyConformance(factory: StoreFactory): void {
       expect(page3.nextCursor).toBeNull();
       expect((await h.store.getExecutions({ scheduleId: 's1' })).items).toHaveLength(3);
       expect((await h.store.getExecutions({ task: 'task-b' })).items).toHaveLength(1);
-      expect(
-        (await h.store.getExecutions({ outcome: ['failed', 'timed_out'] })).items.map(
-          (e) => e.outcome,
-        ),
-      ).toEqual(['failed', 'timed_out', 'failed']);
+      expect((await h.store.getExecutions({ outcome: ['failed', 'timed_out'] })).items.map((e) => e.outcome)).toEqual([
+        'failed',
+        'timed_out',
+        'failed',
+      ]);
       const window = await h.store.getExecutions({
         from: new Date(T0 + 1000),
         to: new Date(T0 + 3000),
@@ -75,9 +67,7 @@ export function historyConformance(factory: StoreFactory): void {
     });
 
     it('rejects a cursor it did not make', async () => {
-      await expect(h.store.getExecutions({ cursor: 'garbage' })).rejects.toBeInstanceOf(
-        ValidationError,
-      );
+      await expect(h.store.getExecutions({ cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
       await expect(h.store.getExecutions({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
     });
 

@@ -1,12 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  executionFixture,
-  jobFixture,
-  type StoreFactory,
-  type StoreHarness,
-  T0,
-  TASKS,
-} from './harness.ts';
+import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0, TASKS } from './harness.ts';
 
 export function jobConformance(factory: StoreFactory): void {
   describe('jobs', () => {
@@ -138,16 +131,15 @@ export function jobConformance(factory: StoreFactory): void {
       await h.advance(1000);
       await h.store.reapAbandoned();
       await acquire('n2');
-      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job) })).toBe(
-        false,
-      );
+      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job) })).toBe(false);
       expect((await h.store.getJobs({})).items[0]).toMatchObject({
         status: 'running',
         acquiredBy: 'n2',
       });
-      expect(
-        (await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome).sort(),
-      ).toEqual(['abandoned', 'succeeded']);
+      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome).sort()).toEqual([
+        'abandoned',
+        'succeeded',
+      ]);
     });
 
     it('renews leases, reports lost ones and cancellation requests', async () => {
@@ -194,9 +186,10 @@ export function jobConformance(factory: StoreFactory): void {
       expect(second).toMatchObject({ attempt: 2, outcome: 'abandoned' });
       expect((await h.store.getJobs({})).items).toEqual([]);
       const abandonedEvents = h.events.filter((event) => event.type === 'job.abandoned');
-      expect(
-        abandonedEvents.map((event) => ('retryAt' in event ? event.retryAt !== null : null)),
-      ).toEqual([true, false]);
+      expect(abandonedEvents.map((event) => ('retryAt' in event ? event.retryAt !== null : null))).toEqual([
+        true,
+        false,
+      ]);
     });
 
     it('cancels a pending job at once and reports unknown ones', async () => {
@@ -205,9 +198,7 @@ export function jobConformance(factory: StoreFactory): void {
       const result = await h.store.requestCancel(job.id, 'n1');
       expect(result.status).toBe('cancelled');
       expect((await h.store.getJobs({})).items).toEqual([]);
-      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome)).toEqual([
-        'cancelled',
-      ]);
+      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome)).toEqual(['cancelled']);
       expect(await h.store.requestCancel('nope', 'n1')).toEqual({ status: 'not_found' });
     });
 
@@ -218,9 +209,7 @@ export function jobConformance(factory: StoreFactory): void {
       for (const job of jobs) await h.store.addJob(job);
       const page1 = await h.store.getJobs({ limit: 3 });
       const page2 = await h.store.getJobs({ limit: 3, cursor: page1.nextCursor });
-      expect([...page1.items, ...page2.items].map((j) => j.runAt.getTime() - T0)).toEqual([
-        0, 1000, 2000, 3000,
-      ]);
+      expect([...page1.items, ...page2.items].map((j) => j.runAt.getTime() - T0)).toEqual([0, 1000, 2000, 3000]);
       expect(page2.nextCursor).toBeNull();
       expect((await h.store.getJobs({ task: 'task-b' })).items).toHaveLength(2);
       await acquire('n1', 1);

@@ -1,12 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, ScheduleNotFoundError } from '../../../src/errors.ts';
-import {
-  jobFixture,
-  type StoreFactory,
-  type StoreHarness,
-  scheduleFixture,
-  T0,
-} from './harness.ts';
+import { jobFixture, type StoreFactory, type StoreHarness, scheduleFixture, T0 } from './harness.ts';
 
 export function scheduleConformance(factory: StoreFactory): void {
   describe('schedules', () => {
@@ -46,16 +40,11 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('applies the conflict policies', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
-      await expect(h.store.addSchedule(scheduleFixture('s1'), 'error')).rejects.toBeInstanceOf(
-        ConflictError,
-      );
+      await expect(h.store.addSchedule(scheduleFixture('s1'), 'error')).rejects.toBeInstanceOf(ConflictError);
       const kept = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'keep');
       expect(kept.outcome).toBe('kept');
       expect(kept.schedule.task).toBe('task-a');
-      const replaced = await h.store.addSchedule(
-        scheduleFixture('s1', { task: 'task-b' }),
-        'replace',
-      );
+      const replaced = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'replace');
       expect(replaced.outcome).toBe('replaced');
       expect(replaced.schedule.task).toBe('task-b');
       expect(replaced.schedule.revision).toBe(2);
@@ -95,10 +84,7 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.store.updateSchedule('s1', { paused: true });
       const replaced = await h.store.addSchedule(scheduleFixture('s1'), 'replace');
       expect(replaced.schedule.paused).toBe(true);
-      const unpaused = await h.store.addSchedule(
-        scheduleFixture('s1', { paused: false }),
-        'replace',
-      );
+      const unpaused = await h.store.addSchedule(scheduleFixture('s1', { paused: false }), 'replace');
       expect(unpaused.schedule.paused).toBe(false);
     });
 
@@ -114,9 +100,7 @@ export function scheduleConformance(factory: StoreFactory): void {
       const types = h.events.map((event) => event.type);
       expect(types).toContain('schedule.paused');
       expect(types).toContain('schedule.resumed');
-      await expect(h.store.updateSchedule('nope', { paused: true })).rejects.toBeInstanceOf(
-        ScheduleNotFoundError,
-      );
+      await expect(h.store.updateSchedule('nope', { paused: true })).rejects.toBeInstanceOf(ScheduleNotFoundError);
     });
 
     it('removes only existing schedules and reports which', async () => {
@@ -127,10 +111,7 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('lists schedules by id with filters and cursor paging', async () => {
       for (const id of ['c', 'a', 'e', 'b', 'd']) {
-        await h.store.addSchedule(
-          scheduleFixture(id, { task: id < 'c' ? 'task-a' : 'task-b' }),
-          'error',
-        );
+        await h.store.addSchedule(scheduleFixture(id, { task: id < 'c' ? 'task-a' : 'task-b' }), 'error');
       }
       const first = await h.store.getSchedules({ limit: 2 });
       expect(first.items.map((s) => s.id)).toEqual(['a', 'b']);
@@ -139,21 +120,14 @@ export function scheduleConformance(factory: StoreFactory): void {
       const third = await h.store.getSchedules({ limit: 2, cursor: second.nextCursor });
       expect(third.items.map((s) => s.id)).toEqual(['e']);
       expect(third.nextCursor).toBeNull();
-      expect((await h.store.getSchedules({ task: 'task-b' })).items.map((s) => s.id)).toEqual([
-        'c',
-        'd',
-        'e',
-      ]);
+      expect((await h.store.getSchedules({ task: 'task-b' })).items.map((s) => s.id)).toEqual(['c', 'd', 'e']);
       await h.store.updateSchedule('d', { paused: true });
       expect((await h.store.getSchedules({ paused: true })).items.map((s) => s.id)).toEqual(['d']);
     });
 
     it('acquires only due, unpaused, healthy schedules that nobody else holds', async () => {
       await h.store.addSchedule(scheduleFixture('due'), 'error');
-      await h.store.addSchedule(
-        scheduleFixture('later', { nextFireTime: new Date(T0 + 1000) }),
-        'error',
-      );
+      await h.store.addSchedule(scheduleFixture('later', { nextFireTime: new Date(T0 + 1000) }), 'error');
       await h.store.addSchedule(scheduleFixture('paused', { paused: true }), 'error');
       await h.store.addSchedule(scheduleFixture('finished', { nextFireTime: null }), 'error');
       await h.store.addSchedule(scheduleFixture('broken'), 'error');
@@ -164,9 +138,7 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(first.now.getTime()).toBe(h.now());
       expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
       await h.advance(1000);
-      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules.map((s) => s.id)).toEqual(
-        ['later'],
-      );
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules.map((s) => s.id)).toEqual(['later']);
     });
 
     it('respects the acquire limit', async () => {
@@ -217,9 +189,7 @@ export function scheduleConformance(factory: StoreFactory): void {
         acquiredBy: null,
       });
       expect((await h.store.getJobs({})).items.map((j) => j.id)).toEqual([job.id]);
-      expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(
-        true,
-      );
+      expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(true);
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 60_000));
     });
 
@@ -244,9 +214,7 @@ export function scheduleConformance(factory: StoreFactory): void {
 
     it('records fires over max instances as skipped instead of adding jobs', async () => {
       await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 1 }), 'error');
-      await h.store.addJob(
-        jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - 60_000), maxInstances: 1 }),
-      );
+      await h.store.addJob(jobFixture({ scheduleId: 's1', fireTime: new Date(T0 - 60_000), maxInstances: 1 }));
       await h.store.acquireSchedules('n1', 30_000, 10);
       const job = jobFixture({ scheduleId: 's1', fireTime: new Date(T0), maxInstances: 1 });
       const released = await h.store.releaseSchedules('n1', [
@@ -302,22 +270,14 @@ export function scheduleConformance(factory: StoreFactory): void {
           brokenReason: 'bad trigger',
         },
       ]);
-      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.brokenReason).toBe(
-        'bad trigger',
-      );
+      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.brokenReason).toBe('bad trigger');
       expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules).toEqual([]);
     });
 
     it('reports the earliest next fire time of unpaused schedules', async () => {
       expect(await h.store.nextScheduleFireTime()).toBeNull();
-      await h.store.addSchedule(
-        scheduleFixture('a', { nextFireTime: new Date(T0 + 5000) }),
-        'error',
-      );
-      await h.store.addSchedule(
-        scheduleFixture('b', { nextFireTime: new Date(T0 + 1000), paused: true }),
-        'error',
-      );
+      await h.store.addSchedule(scheduleFixture('a', { nextFireTime: new Date(T0 + 5000) }), 'error');
+      await h.store.addSchedule(scheduleFixture('b', { nextFireTime: new Date(T0 + 1000), paused: true }), 'error');
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 5000));
     });
   });

@@ -48,14 +48,9 @@ describe('cron expressions: Kairos vs croner', () => {
           ours.push(fire.getTime());
           after = fire;
         }
-        const theirs = new Cron(text, { timezone: zoneName })
-          .nextRuns(count, from)
-          .map((date) => date.getTime());
+        const theirs = new Cron(text, { timezone: zoneName }).nextRuns(count, from).map((date) => date.getTime());
         // Compare up to where both lists reach, leaving out the stretches around offset changes.
-        const horizon = Math.min(
-          ours.at(-1) ?? Number.POSITIVE_INFINITY,
-          theirs.at(-1) ?? Number.POSITIVE_INFINITY,
-        );
+        const horizon = Math.min(ours.at(-1) ?? Number.POSITIVE_INFINITY, theirs.at(-1) ?? Number.POSITIVE_INFINITY);
         const keep = (time: number) => time <= horizon && !nearOffsetChange(zoneName, time);
         const a = ours.filter(keep).map((time) => new Date(time).toISOString());
         const b = theirs.filter(keep).map((time) => new Date(time).toISOString());

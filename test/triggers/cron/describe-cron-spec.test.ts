@@ -24,29 +24,17 @@ describe('cron describe()', () => {
     ['0 12 * * FRI#L', 'At 12:00, on the last Friday of the month (Europe/Berlin)'],
     ['0 12 * * 1#2', 'At 12:00, on the second Monday of the month (Europe/Berlin)'],
     ['0 12 1-7 * fri', 'At 12:00, on days 1 through 7 of the month or on Friday (Europe/Berlin)'],
-    [
-      '0 12 1-7 * +fri',
-      'At 12:00, on days 1 through 7 of the month, only on Friday (Europe/Berlin)',
-    ],
+    ['0 12 1-7 * +fri', 'At 12:00, on days 1 through 7 of the month, only on Friday (Europe/Berlin)'],
     ['0 0 * * sat,sun', 'At 00:00, on Saturday and Sunday (Europe/Berlin)'],
-    [
-      '0 0 1 jan-mar *',
-      'At 00:00, on day 1 of the month, in January through March (Europe/Berlin)',
-    ],
-    [
-      '0 0 0 1 1 * 2030',
-      'At 00:00, on day 1 of the month, in January, in year 2030 (Europe/Berlin)',
-    ],
+    ['0 0 1 jan-mar *', 'At 00:00, on day 1 of the month, in January through March (Europe/Berlin)'],
+    ['0 0 0 1 1 * 2030', 'At 00:00, on day 1 of the month, in January, in year 2030 (Europe/Berlin)'],
     ['@yearly', 'At 00:00, on day 1 of the month, in January (Europe/Berlin)'],
     // Both forms compile to the same representation and read the same.
     [{ hour: 0, dayOfWeek: 'mon-fri' }, 'At 00:00, Monday through Friday (Europe/Berlin)'],
     [{ dayOfWeek: '0-4' }, 'At 00:00, Monday through Friday (Europe/Berlin)'],
     [{ day: '3rd mon', hour: 9 }, 'At 09:00, on the third Monday of the month (Europe/Berlin)'],
     [{ day: 'last' }, 'At 00:00, on the last day of the month (Europe/Berlin)'],
-    [
-      { week: '*/2', dayOfWeek: 'mon' },
-      'At 00:00, on Monday, in every 2nd ISO week (Europe/Berlin)',
-    ],
+    [{ week: '*/2', dayOfWeek: 'mon' }, 'At 00:00, on Monday, in every 2nd ISO week (Europe/Berlin)'],
   ])('%j', (input, sentence) => {
     expect(cron(input, { timezone: 'Europe/Berlin' }).describe()).toBe(sentence);
   });
