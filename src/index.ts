@@ -40,13 +40,7 @@ export type { RegisteredTask, TaskFunction, TaskOptions } from './scheduler/task
 export type * from './stores/data-store.ts';
 export { ConflictPolicy } from './stores/data-store.ts';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.ts';
-export type {
-  ExecutionQuery,
-  JobQuery,
-  Page,
-  PageOptions,
-  ScheduleQuery,
-} from './stores/queries.ts';
+export type { ExecutionQuery, JobQuery, Page, PageOptions, ScheduleQuery } from './stores/queries.ts';
 export {
   CoalescePolicy,
   type ExecutionError,

@@ -72,10 +72,6 @@ export interface CombiningTriggerJson {
 }
 
 export type TriggerJson =
-  | CronTriggerJson
-  | IntervalTriggerJson
-  | DateTriggerJson
-  | CalendarIntervalTriggerJson
-  | CombiningTriggerJson;
+  CronTriggerJson | IntervalTriggerJson | DateTriggerJson | CalendarIntervalTriggerJson | CombiningTriggerJson;
 
 export type TriggerType = TriggerJson['type'];
