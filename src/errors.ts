@@ -104,17 +104,24 @@ export class JobFailedError extends KairosError {
 /** Renders a rejected value for an error message without ever throwing or flooding the log. */
 export function formatValue(value: unknown): string {
   let text: string;
-  if (typeof value === 'string') text = JSON.stringify(value);
-  else if (typeof value === 'bigint') text = `${value}n`;
-  else if (value instanceof Date) text = Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-  else if (typeof value === 'function') text = `function ${value.name || '(anonymous)'}`;
-  else if (typeof value === 'symbol') text = value.toString();
-  else {
-    try {
-      text = JSON.stringify(value) ?? String(value);
-    } catch {
-      text = Object.prototype.toString.call(value);
-    }
+  try {
+    text = describeValue(value);
+  } catch {
+    // A Proxy or getter that throws: say what it is rather than fail while reporting a failure.
+    text = typeof value === 'object' ? 'an object that cannot be inspected' : typeof value;
   }
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { formatValue, TriggerError, ValidationError } from '../src/errors.ts';
+
+describe('error messages', () => {
+  it('name the field, the value and what was expected', () => {
+    const error = new ValidationError('maxInstances', 0, 'must be a positive integer');
+    expect(error.message).toBe('maxInstances: 0 must be a positive integer');
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'maxInstances', value: 0, name: 'ValidationError' });
+    expect(new TriggerError('cron field "hour"', 25, 'is out of range 0-23').message).toBe(
+      'cron field "hour": 25 is out of range 0-23',
+    );
+  });
+
+  it('render any value without throwing, and briefly', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('trap');
+        },
+        ownKeys() {
+          throw new Error('trap');
+        },
+        getPrototypeOf() {
+          throw new Error('trap');
+        },
+      },
+    );
+    expect(formatValue('x')).toBe('"x"');
+    expect(formatValue(10n)).toBe('10n');
+    expect(formatValue(new Date(Number.NaN))).toBe('Invalid Date');
+    expect(formatValue(function named() {})).toBe('function named');
+    expect(formatValue(Symbol('s'))).toBe('Symbol(s)');
+    expect(formatValue(undefined)).toBe('undefined');
+    expect(formatValue(cyclic)).toBe('[object Object]');
+    expect(formatValue(hostile)).toBe('an object that cannot be inspected');
+    expect(formatValue('y'.repeat(500))).toHaveLength(120);
+  });
+});
