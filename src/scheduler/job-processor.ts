@@ -40,7 +40,7 @@ export class JobProcessor {
     this.skew = now.getTime() - clock.now();
     for (const job of jobs) this.dispatch(job, now);
     if (jobs.length === limit) return 'again';
-    const next = await store.nextJobTimes(names, now);
+    const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
     const wakeAt = Math.min(
       next.runAt?.getTime() ?? Number.POSITIVE_INFINITY,

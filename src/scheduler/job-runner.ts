@@ -4,6 +4,7 @@ import { uuidv7 } from '../common/uuid.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { JobRelease } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
+import { jobRequeue } from '../stores/store-records.ts';
 import { JobInterruption } from './job-context.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
@@ -45,6 +46,9 @@ export class JobRunner {
     this.execute(entry).then(
       () => entry.finish(),
       (error: unknown) => {
+        // Only a bug in Kairos gets here; the job's lease will expire and it is re-run elsewhere.
+        this.running.delete(job.id);
+        this.onSlotFreed();
         this.runtime.reportError('run job', error);
         entry.finish();
       },
@@ -91,16 +95,14 @@ export class JobRunner {
             timeoutMs,
           );
 
-    if (task === undefined) {
-      entry.settle({
-        kind: 'threw',
-        error: new Error(`task ${JSON.stringify(job.task)} is not registered on node ${node}`),
-      });
-    } else {
+    try {
+      if (task === undefined) throw new Error(`task ${JSON.stringify(job.task)} is not registered on node ${node}`);
       this.executor.run(task.fn, entry.context, job.args).then(
         (value) => entry.settle({ kind: 'returned', value }),
         (error: unknown) => entry.settle({ kind: 'threw', error }),
       );
+    } catch (error) {
+      entry.settle({ kind: 'threw', error }); // an executor that throws instead of rejecting
     }
     const settlement = await entry.settlement;
 
@@ -108,7 +110,6 @@ export class JobRunner {
     try {
       if (timer !== null) clock.clearTimer(timer);
       this.running.delete(job.id);
-      this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
         logger.warn(
           { jobId: job.id, task: job.task },
@@ -118,6 +119,8 @@ export class JobRunner {
       }
       await this.release(job, this.conclude(job, settlement, startedAt));
     } finally {
+      // Only now: the store must see the job finished (a max-instances slot free) before the loop looks.
+      this.onSlotFreed();
       this.runtime.activity.leave();
     }
   }
@@ -142,25 +145,24 @@ export class JobRunner {
         requeue: this.retry(job, now),
       };
     }
-    if (reason.kind === 'cancelled')
+    if (reason.kind === 'cancelled') {
       return { execution: this.execution(job, startedAt, now, 'cancelled', error, null) };
-    // Shutdown: the job is handed back for another node, on its abandonment budget.
-    const requeue =
-      job.abandonRetries > 0
-        ? { runAt: new Date(now), attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 }
-        : null;
-    return { execution: this.execution(job, startedAt, now, 'abandoned', error, null), requeue };
+    }
+    // Shutdown: the job is handed back for another node (or the next start). A deploy is not the
+    // job's fault, so this does not spend its abandonment budget.
+    return {
+      execution: this.execution(job, startedAt, now, 'abandoned', error, null),
+      requeue: jobRequeue(job, now, job.attempt + 1, job.abandonRetries),
+    };
   }
 
   private retry(job: JobRecord, now: number): JobRelease['requeue'] {
-    if (job.attempt >= job.maxAttempts) return null;
+    // The retry policy of the node that runs the task decides (the node that fired the schedule
+    // may not have the task registered at all).
     const policy = this.runtime.tasks.get(job.task)?.retry;
+    if (job.attempt >= (policy?.attempts ?? job.maxAttempts)) return null;
     const delay = policy ? policy.delayAfter(job.attempt, () => this.runtime.random()) : 0;
-    return {
-      runAt: new Date(now + delay),
-      attempt: job.attempt + 1,
-      abandonRetries: job.abandonRetries,
-    };
+    return jobRequeue(job, now + delay, job.attempt + 1, job.abandonRetries);
   }
 
   private result(job: JobRecord, value: unknown): JsonValue {

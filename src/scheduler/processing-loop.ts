@@ -66,7 +66,9 @@ export class ProcessingLoop {
       }
       if (!this.running) break;
       if (result === 'again') continue;
-      await this.timer.sleep(result === null ? pollIntervalMs : Math.min(result, pollIntervalMs));
+      // At least a millisecond: a store that keeps answering "due now" without handing anything
+      // out must cost a query per millisecond, not a spin.
+      await this.timer.sleep(result === null ? pollIntervalMs : Math.max(1, Math.min(result, pollIntervalMs)));
     }
   }
 }

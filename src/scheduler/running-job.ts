@@ -22,7 +22,7 @@ export class RunningJob {
   private controller: AbortController | null = null;
   private finished = false;
   private whenDone: { promise: Promise<void>; resolve: () => void } | null = null;
-  private interruptListeners: Array<(reason: JobInterruption) => void> | null = null;
+  private interruptListeners: Set<(reason: JobInterruption) => void> | null = null;
 
   constructor(job: JobRecord, node: string, clock: Clock, logger: Logger) {
     this.job = job;
@@ -50,9 +50,11 @@ export class RunningJob {
     this.whenDone?.resolve();
   }
 
-  onInterrupt(listener: (reason: JobInterruption) => void): void {
-    this.interruptListeners ??= [];
-    this.interruptListeners.push(listener);
+  /** Calls `listener` on interruption; returns the function that removes it. */
+  onInterrupt(listener: (reason: JobInterruption) => void): () => void {
+    this.interruptListeners ??= new Set();
+    this.interruptListeners.add(listener);
+    return () => this.interruptListeners?.delete(listener);
   }
 
   get signal(): AbortSignal {
@@ -125,10 +127,11 @@ class TaskContext implements JobContext {
     return new Promise<void>((resolve, reject) => {
       running.parked = true;
       const timer = clock.setTimer(() => {
+        stopListening();
         running.parked = false;
         resolve();
       }, ms);
-      running.onInterrupt((reason) => {
+      const stopListening = running.onInterrupt((reason) => {
         clock.clearTimer(timer);
         running.parked = false;
         reject(reason);

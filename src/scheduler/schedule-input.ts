@@ -107,7 +107,8 @@ export function newSchedule(
     trigger: trigger.toJSON(),
     args: assertJsonValue('args', options.args),
     ...(options.paused === undefined ? {} : { paused: options.paused }),
-    misfireGraceTime: policies.misfireGraceTime ?? defaults.misfireGraceTime,
+    // `null` is a real value here ("no limit"), so only `undefined` takes the default.
+    misfireGraceTime: policies.misfireGraceTime === undefined ? defaults.misfireGraceTime : policies.misfireGraceTime,
     coalesce: policies.coalesce ?? defaults.coalesce,
     maxInstances: policies.maxInstances ?? defaults.maxInstances,
     maxJitter: policies.maxJitter ?? trigger.jitterMs,

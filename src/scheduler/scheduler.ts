@@ -48,6 +48,7 @@ import {
   validateTaskName,
 } from './task-registry.ts';
 import { TriggerCache } from './trigger-cache.ts';
+import { FinalOutcome } from './final-outcome.ts';
 
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
 
@@ -64,6 +65,7 @@ export class Scheduler {
   private readonly maintenance: Maintenance;
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
+  private starting: Promise<void> | null = null;
   private storeStarting: Promise<void> | null = null;
   /** Set once the store has started, so the hot paths skip awaiting `storeStarting`. */
   private storeStarted = false;
@@ -95,7 +97,11 @@ export class Scheduler {
           name: error instanceof Error ? error.name : 'Error',
           message: error instanceof Error ? error.message : String(error),
         };
-        logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
+        try {
+          logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
+        } catch {
+          // A logger that throws must not turn a survived failure into a fatal one.
+        }
         events.publish({
           type: 'scheduler.error',
           timestamp: new Date(clock.now()),
@@ -212,7 +218,8 @@ export class Scheduler {
       runAt: now,
       misfireGraceTime: schedule.misfireGraceTime,
       scheduleId: schedule.id,
-      fireTime: now,
+      // No fire time: this run is outside the trigger's timetable, and must not take the
+      // (schedule, fire time) key of a real fire at the same instant.
       maxInstances: schedule.maxInstances,
     });
     await this.runtime.store.addJob(job);
@@ -233,15 +240,14 @@ export class Scheduler {
     this.requireTask(task);
     const job = jobFromOptions(task, options, this.now(), this.runtime);
     if (!this.storeStarted) await this.storeReady();
-    const outcome = new Promise<ExecutionRecord>((resolve) => {
-      const unsubscribe = this.runtime.events.subscribe((event) => {
-        if (!('execution' in event) || event.jobId !== job.id || event.retryAt !== null) return;
-        unsubscribe();
-        resolve(event.execution);
-      });
-    });
-    await this.runtime.store.addJob(job);
-    const execution = await outcome;
+    const outcome = new FinalOutcome(this.runtime, job.id);
+    try {
+      await this.runtime.store.addJob(job);
+    } catch (error) {
+      outcome.cancel();
+      throw error;
+    }
+    const execution = await outcome.promise;
     if (execution.outcome === 'succeeded') return execution.result as Result;
     throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
   }
@@ -298,9 +304,18 @@ export class Scheduler {
   }
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
-  async start(): Promise<void> {
-    if (this.currentState !== 'stopped') throw new SchedulerStateError(`start() called while ${this.currentState}`);
+  start(): Promise<void> {
+    if (this.currentState !== 'stopped') {
+      return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
+    }
     this.currentState = 'starting';
+    this.starting = this.startUp().finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private async startUp(): Promise<void> {
     try {
       if (!this.storeStarted) await this.storeReady();
       this.subscriptions.start();
@@ -309,15 +324,12 @@ export class Scheduler {
       this.jobLoop.start();
     } catch (error) {
       this.subscriptions.stop();
+      await this.maintenance.stop();
       this.currentState = 'stopped';
       throw error;
     }
     this.currentState = 'running';
-    this.runtime.events.publish({
-      type: 'scheduler.started',
-      timestamp: new Date(this.now()),
-      node: this.nodeId,
-    });
+    this.runtime.events.publish({ type: 'scheduler.started', timestamp: new Date(this.now()), node: this.nodeId });
   }
 
   /**
@@ -332,6 +344,8 @@ export class Scheduler {
   }
 
   private async shutdown(): Promise<void> {
+    // A stop() during start() waits for the start to finish, then stops what it started.
+    await this.starting?.catch(() => undefined);
     if (this.currentState === 'stopped') {
       await this.stopStore();
       return;
@@ -377,7 +391,7 @@ export class Scheduler {
     this.storeStarting ??= (async () => {
       const { events, store, clock, logger } = this.runtime;
       await events.start();
-      await store.start({ events, clock, logger });
+      await store.start({ events, clock, logger, wake: () => this.wakeLoops() });
       this.storeStarted = true;
     })().catch((error: unknown) => {
       this.storeStarting = null;
@@ -392,6 +406,13 @@ export class Scheduler {
     this.storeStarted = false;
     await this.runtime.store.stop();
     await this.runtime.events.stop();
+  }
+
+  /** Another node changed something the store could not tell us about precisely: look again. */
+  private wakeLoops(): void {
+    if (this.currentState !== 'running') return;
+    this.scheduleLoop.timer.wake();
+    this.jobLoop.timer.wake();
   }
 
   protected now(): number {

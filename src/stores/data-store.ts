@@ -34,7 +34,10 @@ export interface DataStore {
   acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules>;
   /** For each held schedule: inserts its jobs (or records them `skipped` past `maxInstances`), records `missed` fires, sets its fire times, drops the lease. */
   releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules>;
-  /** The earliest `nextFireTime` of an unpaused, healthy schedule, leased or not. */
+  /**
+   * When the schedule loop must look again: the earliest `nextFireTime` of an unpaused, healthy
+   * schedule; for one leased by another node, not before its lease expires (its holder moves it on).
+   */
   nextScheduleFireTime(): Promise<Date | null>;
 
   // --- jobs
@@ -44,11 +47,12 @@ export interface DataStore {
   /** Records the execution and finishes the job (or puts it back pending when `requeue` is given). False when `node` no longer held it (the execution is still recorded). */
   releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean>;
   /**
-   * When the job loop must look again: the earliest `runAt` of a pending job of `tasks` that an
-   * acquire could not hand out at `after` (the acquire's time), and the earliest lease expiry of a
-   * running job (of any node and task), when the job must be reaped and re-run.
+   * When the job loop must look again: the earliest `runAt` strictly after `after` (the time of
+   * the acquire just made) of a pending job of a task not at its `maxRunningJobs` cap, and the
+   * earliest lease expiry of a running job (of any node and task), when it must be reaped and
+   * re-run. Due jobs held back by a cap are not reported: finishing jobs wake the loop for them.
    */
-  nextJobTimes(tasks: readonly string[], after: Date): Promise<JobWakeTimes>;
+  nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes>;
   extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus>;
   /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
   reapAbandoned(): Promise<ExecutionRecord[]>;
@@ -69,6 +73,8 @@ export interface StoreContext {
   events: EventBroker;
   clock: Clock;
   logger: Logger;
+  /** Called when the store learns that another node (process) changed something: look again. */
+  wake(): void;
 }
 
 /** What `addSchedule` does when the id exists: update it in place, leave it, or throw `ConflictError`. */
@@ -150,7 +156,16 @@ export interface AcquiredJobs {
 export interface JobRelease {
   execution: ExecutionRecord;
   /** Put the job back as pending (a retry, or a hand-back on shutdown) instead of finishing it. */
-  requeue?: { runAt: Date; attempt: number; abandonRetries: number } | null;
+  requeue?: JobRequeue | null;
+}
+
+/** A job's next run after a failed, abandoned or handed-back attempt. */
+export interface JobRequeue {
+  runAt: Date;
+  /** The same grace after `runAt` as the job had after its first run time. */
+  startDeadline: Date | null;
+  attempt: number;
+  abandonRetries: number;
 }
 
 export interface JobWakeTimes {

@@ -42,7 +42,11 @@ export interface ScheduleRecord {
   acquiredUntil: Date | null;
   /** Why this schedule cannot be processed (e.g. its trigger cannot be read back); `null` when healthy. */
   brokenReason: string | null;
-  /** Increases on every change of trigger, args or policies; lets a release detect a concurrent edit. */
+  /**
+   * Increases whenever the trigger or the next fire time is changed from outside the fire loop
+   * (a new trigger, a patched `nextFireTime`); a release made for an older revision keeps the new
+   * fire times instead of overwriting them. Other edits (args, policies, pause) leave it alone.
+   */
   revision: number;
   createdAt: Date;
   updatedAt: Date;

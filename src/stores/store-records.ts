@@ -1,4 +1,5 @@
 import { uuidv7 } from '../common/uuid.ts';
+import type { JobRequeue } from './data-store.ts';
 import type { ExecutionRecord, JobRecord } from './records.ts';
 
 /**
@@ -70,4 +71,20 @@ function notStartedExecution(
     node,
     attempt: job.attempt,
   };
+}
+
+/** A job's next run; its start deadline keeps the same grace after the new run time. */
+export function jobRequeue(job: JobRecord, runAt: number, attempt: number, abandonRetries: number): JobRequeue {
+  const grace = job.startDeadline === null ? null : job.startDeadline.getTime() - job.runAt.getTime();
+  return {
+    runAt: new Date(runAt),
+    startDeadline: grace === null ? null : new Date(runAt + grace),
+    attempt,
+    abandonRetries,
+  };
+}
+
+/** After a node died mid-run: run again at once while the abandonment budget lasts, else finish. */
+export function abandonedRequeue(job: JobRecord, now: number): JobRequeue | null {
+  return job.abandonRetries > 0 ? jobRequeue(job, now, job.attempt + 1, job.abandonRetries - 1) : null;
 }

@@ -5,7 +5,7 @@
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  /** Calls `callback` once after `delayMs`; returns a handle for `clearTimer`. */
+  /** Calls `callback` once after `delayMs`, never synchronously; returns a handle for `clearTimer`. */
   setTimer(callback: () => void, delayMs: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
 }
@@ -33,18 +33,23 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(callback, delayMs) {
     const timer: SystemTimer = { timeout: undefined, immediate: undefined };
-    const dueAt = Date.now() + Math.max(0, delayMs);
+    const delay = Math.max(0, delayMs);
+    const dueWall = Date.now() + delay;
+    // Elapsed time is measured on the monotonic clock: a wall clock stepped back (NTP, a resumed
+    // VM) must not hold a timer, let alone spin on it until the wall clock catches up.
+    const dueMono = performance.now() + delay;
     const finish = (): void => {
       timer.immediate = undefined;
-      if (Date.now() >= dueAt) callback();
+      if (Date.now() >= dueWall || performance.now() >= dueMono + EARLY_MS) callback();
       else timer.immediate = setImmediate(finish);
     };
     const arm = (): void => {
       timer.timeout = undefined;
-      const remaining = dueAt - Date.now();
+      const remaining = dueMono - performance.now();
       if (remaining > MAX_TIMEOUT_MS) timer.timeout = setTimeout(arm, MAX_TIMEOUT_MS);
       else if (remaining > EARLY_MS) timer.timeout = setTimeout(finish, remaining - EARLY_MS);
-      else finish();
+      // Never call back synchronously: the caller may not have finished setting up.
+      else timer.immediate = setImmediate(finish);
     };
     arm();
     return timer as unknown as TimerHandle;

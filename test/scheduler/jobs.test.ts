@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobFailedError, TaskNotFoundError, ValidationError } from '../../src/errors.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { interval } from '../../src/triggers/index.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -72,6 +73,27 @@ describe('one-off jobs', () => {
     expect(history[0]?.error).toMatchObject({ name: 'Error', message: 'down' });
     expect(history[0]?.error?.stack).toContain('down');
     expect((await scheduler.getJobs()).items).toEqual([]);
+  });
+
+  it('retries a scheduled run that failed after running longer than its misfire grace time', async () => {
+    make();
+    scheduler.task(
+      'slow-then-fail',
+      async (ctx) => {
+        await ctx.sleep('2m');
+        if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} failed`);
+        return 'done';
+      },
+      { retry: { attempts: 3, backoff: '5s' } },
+    );
+    await scheduler.addSchedule('slow-then-fail', interval({ hours: 1 }), { id: 'hourly', misfireGraceTime: '1m' });
+    await scheduler.start();
+    await scheduler.advance('10m');
+    expect((await scheduler.history()).map((e) => [e.attempt, e.outcome, (e.startedAt?.getTime() ?? 0) - T0])).toEqual([
+      [1, 'failed', 0],
+      [2, 'failed', 125_000],
+      [3, 'succeeded', 250_000],
+    ]);
   });
 
   it('succeeds on a retry and reports the attempt to the task', async () => {

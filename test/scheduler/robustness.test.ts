@@ -89,7 +89,67 @@ describe('faults in tasks and listeners', () => {
     expect((await scheduler.history()).map((e) => [e.outcome, e.durationMs])).toEqual([['abandoned', 5_000]]);
     expect(signalReason).toMatchObject({ kind: 'shutdown' });
     const [job] = (await scheduler.getJobs()).items;
-    expect(job).toMatchObject({ id, status: 'pending', attempt: 2, abandonRetries: 1 });
+    // Handed back without spending its abandonment budget: a deploy is not the job's fault.
+    expect(job).toMatchObject({ id, status: 'pending', attempt: 2, abandonRetries: 2 });
+  });
+
+  it('stops cleanly when stop() is called while start() is still running', async () => {
+    scheduler = createTestScheduler({ now: T0 });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 's' });
+    const starting = scheduler.start();
+    await scheduler.stop();
+    await starting;
+    expect(scheduler.state).toBe('stopped');
+    const before = (await scheduler.history()).length; // the fire due at start may have run
+    await scheduler.advance('10s');
+    expect(await scheduler.history()).toHaveLength(before);
+    expect(scheduler.clock.pendingTimers).toBe(0);
+  });
+
+  it('records a job as failed when the executor itself throws, and frees its slot', async () => {
+    scheduler = createTestScheduler({
+      now: T0,
+      maxConcurrentJobs: 1,
+      executor: {
+        run: () => {
+          throw new Error('executor broke');
+        },
+      },
+    });
+    scheduler.task('work', () => 'never runs');
+    await scheduler.start();
+    await scheduler.addJob('work');
+    await scheduler.addJob('work');
+    await scheduler.runDue();
+    expect((await scheduler.history()).map((e) => [e.outcome, e.error?.message])).toEqual([
+      ['failed', 'executor broke'],
+      ['failed', 'executor broke'],
+    ]);
+    expect((await scheduler.getJobs()).items).toEqual([]);
+  });
+
+  it('wakes the job loop only after a finished job is released, so max-instances slots are seen free', async () => {
+    // A store whose release takes a real round trip, like a SQL store's.
+    class SlowReleaseStore extends MemoryStore {
+      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
+        await new Promise((resolve) => setImmediate(resolve));
+        return super.releaseJob(...args);
+      }
+    }
+    scheduler = createTestScheduler({ now: T0, store: new SlowReleaseStore() });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 10 }), { id: 's', coalesce: 'all', maxInstances: 1 });
+    await scheduler.clock.advanceTo(T0 + 40_000); // down: five fires are due
+    await scheduler.start();
+    await scheduler.runDue();
+    expect((await scheduler.history()).map((e) => [e.outcome, ((e.fireTime?.getTime() ?? 0) - T0) / 1000])).toEqual([
+      ['succeeded', 0],
+      ['succeeded', 10],
+      ['succeeded', 20],
+      ['succeeded', 30],
+      ['succeeded', 40],
+    ]);
   });
 
   it("re-runs a dead node's job after its lease expires", async () => {

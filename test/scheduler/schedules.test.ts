@@ -132,9 +132,9 @@ describe('schedules on the test scheduler', () => {
     await scheduler.advance('10m');
     await scheduler.runScheduleNow('s');
     await scheduler.runDue();
-    expect((await scheduler.history()).map((e) => e.fireTime?.toISOString())).toEqual([
-      '2030-01-07T00:00:00.000Z',
-      '2030-01-07T00:10:00.000Z',
+    expect((await scheduler.history()).map((e) => [e.fireTime?.toISOString() ?? null, e.runAt.toISOString()])).toEqual([
+      ['2030-01-07T00:00:00.000Z', '2030-01-07T00:00:00.000Z'],
+      [null, '2030-01-07T00:10:00.000Z'],
     ]);
     expect((await scheduler.getSchedule('s'))?.nextFireTime?.toISOString()).toBe('2030-01-07T01:00:00.000Z');
     await expect(scheduler.runScheduleNow('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
@@ -149,6 +149,27 @@ describe('schedules on the test scheduler', () => {
     });
     expect(updated.nextFireTime?.toISOString()).toBe('2030-01-07T06:30:00.000Z');
     expect(updated.maxInstances).toBe(2);
+  });
+
+  it('stores an explicit null misfire grace time as "no limit"', async () => {
+    make();
+    await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 's', misfireGraceTime: null });
+    expect((await scheduler.getSchedule('s'))?.misfireGraceTime).toBeNull();
+  });
+
+  it('fires once when a replica re-declares the schedule while this node processes it', async () => {
+    make();
+    await scheduler.addSchedule('tick', cron('0 9 * * *', { timezone: 'UTC' }), { id: 's' });
+    await scheduler.start();
+    const redeclare = scheduler.on('job.added', () => {
+      redeclare();
+      void scheduler.addSchedule('tick', cron('0 9 * * *', { timezone: 'UTC' }), { id: 's', args: { v: 2 } });
+    });
+    await scheduler.advance('2d');
+    expect((await scheduler.history()).map((e) => e.fireTime?.toISOString())).toEqual([
+      '2030-01-07T09:00:00.000Z',
+      '2030-01-08T09:00:00.000Z',
+    ]);
   });
 
   it('rejects bad input with typed errors that name the thing', async () => {

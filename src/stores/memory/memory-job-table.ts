@@ -1,7 +1,7 @@
 import { type HeapItem, IndexedHeap } from '../../common/indexed-heap.ts';
 import type { JsonValue } from '../../common/json-value.ts';
 import { cloneJson } from '../../common/json-value.ts';
-import type { TaskLimit } from '../data-store.ts';
+import type { JobRequeue, TaskLimit } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
 import type { JobRecord, JobStatus } from '../records.ts';
@@ -132,12 +132,13 @@ export class MemoryJobTable {
   }
 
   /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */
-  finish(id: string, requeue: { runAt: Date; attempt: number; abandonRetries: number } | null | undefined): void {
+  finish(id: string, requeue: JobRequeue | null | undefined): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     if (entry.status === 'running') this.stopRunning(entry);
     if (requeue) {
       entry.runAt = requeue.runAt.getTime();
+      entry.startDeadline = requeue.startDeadline?.getTime() ?? null;
       entry.attempt = requeue.attempt;
       entry.abandonRetries = requeue.abandonRetries;
       entry.cancelRequested = false;
@@ -199,11 +200,17 @@ export class MemoryJobTable {
     return earliest;
   }
 
-  nextRunTime(tasks: readonly string[]): number | null {
+  /**
+   * The earliest run time after `after` among pending jobs of tasks not at their cap. A task at
+   * its cap is left out: the job that frees a slot wakes the loop. (Due jobs of other tasks have
+   * all been handed out, or the loop is out of slots and waits for one to free.)
+   */
+  nextRunTime(tasks: readonly TaskLimit[], after: number): number | null {
     let earliest: number | null = null;
     for (const task of tasks) {
-      const top = this.pendingByTask.get(task)?.peek();
-      if (top !== undefined && (earliest === null || top.runAt < earliest)) earliest = top.runAt;
+      if (this.taskFull(task)) continue;
+      const top = this.pendingByTask.get(task.name)?.peek();
+      if (top !== undefined && top.runAt > after && (earliest === null || top.runAt < earliest)) earliest = top.runAt;
     }
     return earliest;
   }

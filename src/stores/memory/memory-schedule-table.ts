@@ -85,8 +85,8 @@ export class MemoryScheduleTable {
       existing.trigger = schedule.trigger;
       existing.next = schedule.nextFireTime === null ? null : schedule.nextFireTime.getTime();
       existing.brokenReason = null;
+      existing.revision++;
     }
-    existing.revision++;
     existing.updatedAt = now;
     this.place(existing);
     return { outcome: 'replaced', schedule: toRecord(existing) };
@@ -105,7 +105,7 @@ export class MemoryScheduleTable {
     if (patch.maxJitter !== undefined) entry.maxJitter = patch.maxJitter;
     if (patch.nextFireTime !== undefined) entry.next = patch.nextFireTime?.getTime() ?? null;
     if (patch.brokenReason !== undefined) entry.brokenReason = patch.brokenReason;
-    entry.revision++;
+    if (patch.trigger !== undefined || patch.nextFireTime !== undefined) entry.revision++;
     entry.updatedAt = now;
     this.place(entry);
     return toRecord(entry);
@@ -199,7 +199,10 @@ export class MemoryScheduleTable {
   nextFireTime(): number | null {
     let earliest = this.due.peek()?.next ?? null;
     for (const entry of this.leased) {
-      if (entry.next !== null && (earliest === null || entry.next < earliest)) earliest = entry.next;
+      if (entry.next === null || entry.paused || entry.brokenReason !== null) continue;
+      // Its holder moves it on; if the holder dies, the lease expiry is when it can be taken over.
+      const at = Math.max(entry.next, entry.acquiredUntil);
+      if (earliest === null || at < earliest) earliest = at;
     }
     return earliest;
   }

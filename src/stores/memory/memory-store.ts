@@ -19,10 +19,16 @@ import type {
   SchedulePatch,
   ScheduleRelease,
   StoreContext,
+  TaskLimit,
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
-import { abandonedExecution, cancelledBeforeStartExecution, skippedExecution } from '../store-records.ts';
+import {
+  abandonedExecution,
+  abandonedRequeue,
+  cancelledBeforeStartExecution,
+  skippedExecution,
+} from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
 import { MemoryScheduleTable } from './memory-schedule-table.ts';
@@ -179,8 +185,8 @@ export class MemoryStore implements DataStore {
     return held;
   }
 
-  async nextJobTimes(tasks: readonly string[], _after: Date): Promise<JobWakeTimes> {
-    const runAt = this.jobs.nextRunTime(tasks);
+  async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
+    const runAt = this.jobs.nextRunTime(tasks, after.getTime());
     const leaseExpiry = this.jobs.earliestLeaseExpiry();
     return {
       runAt: runAt === null ? null : new Date(runAt),
@@ -198,10 +204,7 @@ export class MemoryStore implements DataStore {
     const executions: ExecutionRecord[] = [];
     for (const job of this.jobs.expired(now)) {
       const execution = abandonedExecution(job, timestamp);
-      const requeue =
-        job.abandonRetries > 0
-          ? { runAt: timestamp, attempt: job.attempt + 1, abandonRetries: job.abandonRetries - 1 }
-          : null;
+      const requeue = abandonedRequeue(job, now);
       this.jobs.finish(job.id, requeue);
       this.executions.append(execution);
       executions.push(execution);

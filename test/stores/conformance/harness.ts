@@ -29,7 +29,7 @@ export async function startOnVirtualClock(store: DataStore): Promise<StoreHarnes
   const broker = new LocalEventBroker();
   const events: KairosEvent[] = [];
   broker.subscribe((event) => events.push(event));
-  await store.start({ events: broker, clock, logger: silentLogger });
+  await store.start({ events: broker, clock, logger: silentLogger, wake: () => {} });
   return {
     store,
     now: () => clock.now(),

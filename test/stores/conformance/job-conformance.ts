@@ -46,7 +46,7 @@ export function jobConformance(factory: StoreFactory): void {
       });
       const second = await acquire('n2', 10);
       expect(second.jobs.map((j) => j.id)).toEqual([late.id]);
-      expect(await h.store.nextJobTimes(['task-a'], second.now)).toEqual({
+      expect(await h.store.nextJobTimes(TASKS, second.now)).toEqual({
         runAt: new Date(T0 + 1000),
         leaseExpiry: new Date(T0 + 30_000),
       });
@@ -108,7 +108,7 @@ export function jobConformance(factory: StoreFactory): void {
           outcome: 'failed',
           error: { name: 'Error', message: 'boom', stack: null },
         }),
-        requeue: { runAt: retryAt, attempt: 2, abandonRetries: 2 },
+        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2 },
       });
       const [pending] = (await h.store.getJobs({})).items;
       expect(pending).toMatchObject({
@@ -165,7 +165,7 @@ export function jobConformance(factory: StoreFactory): void {
     });
 
     it('reaps expired jobs as abandoned and re-queues them while the abandonment budget lasts', async () => {
-      const job = jobFixture({ abandonRetries: 1 });
+      const job = jobFixture({ abandonRetries: 1, startDeadline: new Date(T0 + 60_000) });
       await h.store.addJob(job);
       await acquire('dead', 10, TASKS, 1000);
       await h.advance(999);
@@ -180,7 +180,14 @@ export function jobConformance(factory: StoreFactory): void {
         startedAt: new Date(T0),
       });
       const [again] = (await acquire('n2', 10, TASKS, 1000)).jobs;
-      expect(again).toMatchObject({ id: job.id, attempt: 2, abandonRetries: 0 });
+      // Re-run at once, with the same grace after its new run time.
+      expect(again).toMatchObject({
+        id: job.id,
+        attempt: 2,
+        abandonRetries: 0,
+        runAt: new Date(T0 + 1000),
+        startDeadline: new Date(T0 + 61_000),
+      });
       await h.advance(1000);
       const [second] = await h.store.reapAbandoned();
       expect(second).toMatchObject({ attempt: 2, outcome: 'abandoned' });

@@ -47,7 +47,7 @@ export function scheduleConformance(factory: StoreFactory): void {
       const replaced = await h.store.addSchedule(scheduleFixture('s1', { task: 'task-b' }), 'replace');
       expect(replaced.outcome).toBe('replaced');
       expect(replaced.schedule.task).toBe('task-b');
-      expect(replaced.schedule.revision).toBe(2);
+      expect(replaced.schedule.revision).toBe(1); // the trigger did not change
     });
 
     it('keeps fire-time state when replaced with an unchanged trigger, resets it when the trigger changes', async () => {
@@ -95,7 +95,11 @@ export function scheduleConformance(factory: StoreFactory): void {
         args: [1, 2],
         paused: true,
       });
-      expect(updated).toMatchObject({ maxInstances: 3, args: [1, 2], paused: true, revision: 2 });
+      expect(updated).toMatchObject({ maxInstances: 3, args: [1, 2], paused: true, revision: 1 });
+      const retriggered = await h.store.updateSchedule('s1', {
+        trigger: { type: 'interval', seconds: 5, timezone: 'UTC' },
+      });
+      expect(retriggered.revision).toBe(2);
       await h.store.updateSchedule('s1', { paused: false });
       const types = h.events.map((event) => event.type);
       expect(types).toContain('schedule.paused');
@@ -254,6 +258,30 @@ export function scheduleConformance(factory: StoreFactory): void {
       const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
       expect(schedule?.nextFireTime).toEqual(new Date(T0 + 5_000));
       expect(schedule?.acquiredBy).toBeNull();
+    });
+
+    it('keeps the fire times of a release when an unchanged trigger is re-declared meanwhile', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      const { schedules } = await h.store.acquireSchedules('n1', 30_000, 10);
+      // Another replica declares the same schedule while n1 holds it.
+      await h.store.addSchedule(scheduleFixture('s1', { args: { n: 2 } }), 'replace');
+      await h.store.releaseSchedules('n1', [
+        {
+          scheduleId: 's1',
+          revision: schedules[0]?.revision ?? 0,
+          nextFireTime: new Date(T0 + 60_000),
+          lastFireTime: new Date(T0),
+          jobs: [],
+          missed: [],
+        },
+      ]);
+      expect((await h.store.getSchedules({ ids: ['s1'] })).items[0]?.nextFireTime).toEqual(new Date(T0 + 60_000));
+    });
+
+    it('reports a schedule leased by another node no earlier than its lease expiry', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 30_000));
     });
 
     it('marks a schedule broken on release and stops handing it out', async () => {
