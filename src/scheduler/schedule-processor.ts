@@ -31,25 +31,13 @@ export class ScheduleProcessor {
 
   private release(schedule: ScheduleRecord, now: number): ScheduleRelease {
     const base = { scheduleId: schedule.id, revision: schedule.revision };
+    if (schedule.brokenReason !== null) return this.broken(schedule, schedule.brokenReason);
     let plan: FirePlan;
     try {
       const trigger = this.runtime.triggers.get(schedule.trigger);
       plan = planFires(trigger, (schedule.nextFireTime as Date).getTime(), now, schedule);
     } catch (error) {
-      // One unreadable schedule must not stop the others: mark it broken, visibly, and keep it.
-      const reason = `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`;
-      this.runtime.logger.error(
-        { scheduleId: schedule.id, reason },
-        'schedule is broken and will not fire until fixed',
-      );
-      return {
-        ...base,
-        nextFireTime: schedule.nextFireTime,
-        lastFireTime: schedule.lastFireTime,
-        jobs: [],
-        missed: [],
-        brokenReason: reason,
-      };
+      return this.broken(schedule, `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`);
     }
     return {
       ...base,
@@ -57,6 +45,20 @@ export class ScheduleProcessor {
       lastFireTime: plan.lastFireTime === null ? schedule.lastFireTime : new Date(plan.lastFireTime),
       jobs: plan.run.map((fireTime) => this.job(schedule, fireTime, now)),
       missed: this.missed(schedule, plan, now),
+    };
+  }
+
+  /** One unreadable schedule must not stop the others: it is marked broken, visibly, and kept. */
+  private broken(schedule: ScheduleRecord, reason: string): ScheduleRelease {
+    this.runtime.logger.error({ scheduleId: schedule.id, reason }, 'schedule is broken and will not fire until fixed');
+    return {
+      scheduleId: schedule.id,
+      revision: schedule.revision,
+      nextFireTime: schedule.nextFireTime,
+      lastFireTime: schedule.lastFireTime,
+      jobs: [],
+      missed: [],
+      brokenReason: reason,
     };
   }
 

@@ -13,7 +13,7 @@ import type { EventBroker } from '../events/event-broker.ts';
 import type { KairosEvent, KairosEventType } from '../events/event-types.ts';
 import { LocalEventBroker } from '../events/local-event-broker.ts';
 import { AsyncExecutor } from '../executors/async-executor.ts';
-import type { DataStore, SchedulePatch } from '../stores/data-store.ts';
+import type { DataStore, SchedulePatch, StoreContext } from '../stores/data-store.ts';
 import { MemoryStore } from '../stores/memory/memory-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../stores/queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../stores/records.ts';
@@ -66,6 +66,7 @@ export class Scheduler {
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
   private starting: Promise<void> | null = null;
+  private readonly storeContext: StoreContext;
   private storeStarting: Promise<void> | null = null;
   /** Set once the store has started, so the hot paths skip awaiting `storeStarting`. */
   private storeStarted = false;
@@ -112,6 +113,7 @@ export class Scheduler {
       },
     };
     this.runtime = runtime;
+    this.storeContext = { events, clock, logger, wake: () => this.wakeLoops() };
     this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
@@ -233,6 +235,40 @@ export class Scheduler {
     if (!this.storeStarted) await this.storeReady();
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
+  }
+
+  /**
+   * Adds a job inside the application's own synchronous SQLite transaction (`tx`: its
+   * better-sqlite3 or node:sqlite connection, inside `db.transaction(() => ...)`): the job exists
+   * only if that transaction commits, and then starts at once. Needs `await scheduler.ready()` first.
+   */
+  addJobSync(task: string, options: AddJobOptions & { tx: unknown }): string {
+    this.requireTask(task);
+    const store = this.syncStore('addJobSync');
+    const job = jobFromOptions(task, options, this.now(), this.runtime);
+    store.addJobSync(job, options?.tx);
+    return job.id;
+  }
+
+  /** `addSchedule` inside the application's own synchronous SQLite transaction; see `addJobSync`. */
+  addScheduleSync(task: string, trigger: TriggerInput, options: AddScheduleOptions & { tx: unknown }): string {
+    this.requireTask(task);
+    const store = this.syncStore('addScheduleSync');
+    const compiled = toTrigger(trigger, this.timezone);
+    const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
+    return store.addScheduleSync(schedule, conflictPolicy(options.conflict), options?.tx).schedule.id;
+  }
+
+  private syncStore(method: string): Required<Pick<DataStore, 'addJobSync' | 'addScheduleSync'>> {
+    const { store } = this.runtime;
+    if (store.addJobSync === undefined || store.addScheduleSync === undefined) {
+      throw new SchedulerStateError(
+        `${method} needs a store with synchronous transactions (SqliteStore); use addJob/addSchedule with { tx } instead`,
+      );
+    }
+    if (!this.storeStarted)
+      throw new SchedulerStateError(`${method} needs the store opened first: await scheduler.ready()`);
+    return store as Required<Pick<DataStore, 'addJobSync' | 'addScheduleSync'>>;
   }
 
   /** Adds a job and waits for its final outcome: resolves with its result, rejects with `JobFailedError`. */
@@ -386,12 +422,20 @@ export class Scheduler {
     if (timer !== undefined) clock.clearTimer(timer);
   }
 
+  /**
+   * Opens the store and applies its migrations without starting to process anything. Data
+   * methods do this on first use; the synchronous transactional methods (`addJobSync`) need it done.
+   */
+  ready(): Promise<void> {
+    return this.storeReady();
+  }
+
   /** Starts the store (migrations, listeners) once, on first use. */
   protected storeReady(): Promise<void> {
     this.storeStarting ??= (async () => {
-      const { events, store, clock, logger } = this.runtime;
+      const { events, store } = this.runtime;
       await events.start();
-      await store.start({ events, clock, logger, wake: () => this.wakeLoops() });
+      await store.start(this.storeContext);
       this.storeStarted = true;
     })().catch((error: unknown) => {
       this.storeStarting = null;
@@ -404,7 +448,7 @@ export class Scheduler {
     if (this.storeStarting === null) return;
     this.storeStarting = null;
     this.storeStarted = false;
-    await this.runtime.store.stop();
+    await this.runtime.store.stop(this.storeContext);
     await this.runtime.events.stop();
   }
 

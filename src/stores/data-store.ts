@@ -19,7 +19,8 @@ import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from './rec
 export interface DataStore {
   /** Applies migrations, wires listeners. `context.clock` is the clock of stores that have none of their own. */
   start(context: StoreContext): Promise<void>;
-  stop(): Promise<void>;
+  /** Undoes `start(context)`; a store shared by several schedulers closes when the last one stops. */
+  stop(context?: StoreContext): Promise<void>;
   /** The broker that reaches every node of this store when the user gives none (e.g. one shared in-process broker). */
   defaultEventBroker?(): EventBroker;
 
@@ -40,8 +41,13 @@ export interface DataStore {
    */
   nextScheduleFireTime(): Promise<Date | null>;
 
+  /** Stores whose transactions are synchronous (SQLite): add on the caller's open transaction `tx`. */
+  addScheduleSync?(schedule: NewSchedule, conflict: ConflictPolicy, tx: unknown): AddScheduleResult;
+
   // --- jobs
   addJob(job: JobRecord, tx?: unknown): Promise<void>;
+  /** Stores whose transactions are synchronous (SQLite): add on the caller's open transaction `tx`. */
+  addJobSync?(job: JobRecord, tx: unknown): void;
   /** Leases up to `limit` due pending jobs of `tasks`, honouring each schedule's `maxInstances` and each task's `maxRunningJobs`. */
   acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs>;
   /** Records the execution and finishes the job (or puts it back pending when `requeue` is given). False when `node` no longer held it (the execution is still recorded). */

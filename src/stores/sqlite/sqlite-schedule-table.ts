@@ -43,7 +43,7 @@ export class SqliteScheduleTable {
     const triggerChanged = existing.trigger !== trigger;
     db.run(
       `UPDATE ${this.t} SET task = ?, args = ?, misfire_grace_time = ?, coalesce = ?, max_instances = ?, max_jitter = ?,
-         paused = ?, trigger = ?, next_fire_time = ?, broken_reason = ?, revision = revision + 1, updated_at = ?
+         paused = ?, trigger = ?, next_fire_time = ?, broken_reason = ?, revision = revision + ?, updated_at = ?
        WHERE id = ?`,
       schedule.task,
       JSON.stringify(schedule.args),
@@ -55,6 +55,7 @@ export class SqliteScheduleTable {
       trigger,
       triggerChanged ? ms(schedule.nextFireTime) : existing.next_fire_time,
       triggerChanged ? null : existing.broken_reason,
+      triggerChanged ? 1 : 0,
       now,
       schedule.id,
     );
@@ -86,7 +87,9 @@ export class SqliteScheduleTable {
     if (patch.nextFireTime !== undefined) set('next_fire_time', ms(patch.nextFireTime));
     if (patch.brokenReason !== undefined) set('broken_reason', patch.brokenReason);
     set('updated_at', now);
-    db.run(`UPDATE ${this.t} SET ${sets.join(', ')}, revision = revision + 1 WHERE id = ?`, ...values, id);
+    // Only a new trigger or next fire time makes a release in flight stale (see ScheduleRecord.revision).
+    const bump = patch.trigger !== undefined || patch.nextFireTime !== undefined ? 1 : 0;
+    db.run(`UPDATE ${this.t} SET ${sets.join(', ')}, revision = revision + ? WHERE id = ?`, ...values, bump, id);
     return { before, after: this.get(db, id) as ScheduleRecord };
   }
 
@@ -189,12 +192,16 @@ export class SqliteScheduleTable {
   }
 
   nextFireTime(db: SqliteConnection): number | null {
-    return (
-      db.get<{ next: number | null }>(
-        `SELECT min(next_fire_time) AS next FROM ${this.t}
-         WHERE paused = 0 AND broken_reason IS NULL AND next_fire_time IS NOT NULL`,
-      )?.next ?? null
-    );
+    const healthy = 'paused = 0 AND broken_reason IS NULL AND next_fire_time IS NOT NULL';
+    const free = db.get<{ next: number | null }>(
+      `SELECT min(next_fire_time) AS next FROM ${this.t} WHERE ${healthy} AND acquired_by IS NULL`,
+    )?.next;
+    // A leased schedule is moved on by its holder; if the holder dies, its lease expiry is when it can be taken over.
+    const leased = db.get<{ next: number | null }>(
+      `SELECT min(max(next_fire_time, acquired_until)) AS next FROM ${this.t} WHERE ${healthy} AND acquired_by IS NOT NULL`,
+    )?.next;
+    const times = [free, leased].filter((time): time is number => typeof time === 'number');
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   private row(db: SqliteConnection, id: string): ScheduleRow | undefined {

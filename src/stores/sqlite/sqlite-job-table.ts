@@ -1,0 +1,258 @@
+import type { JobRequeue, LeaseStatus, TaskLimit } from '../data-store.ts';
+import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
+import type { JobQuery, Page } from '../queries.ts';
+import type { JobRecord } from '../records.ts';
+import type { SqliteConnection, SqlValue } from './sqlite-connection.ts';
+import { JOB_INSERT_COLUMNS, type JobRow, jobFromRow, jobValues, ms } from './sqlite-rows.ts';
+
+/** Candidates read per round of an acquire, beyond the jobs wanted (some may be held back by caps). */
+const CANDIDATE_SLACK = 50;
+const MAX_CANDIDATE_ROUNDS = 5;
+
+const placeholders = (count: number): string => Array.from({ length: count }, () => '?').join(', ');
+
+/**
+ * Jobs in SQLite. Every method runs inside the caller's transaction; acquires run under
+ * `BEGIN IMMEDIATE`, so their counting of running jobs (max instances, task caps) is exact even
+ * with several processes on one file.
+ */
+export class SqliteJobTable {
+  private readonly t: string;
+
+  constructor(prefix: string) {
+    this.t = `${prefix}jobs`;
+  }
+
+  /** Inserts a pending job; with `ignoreDuplicate`, false instead of an error when its (schedule, fire time) exists. */
+  insert(db: SqliteConnection, job: JobRecord, ignoreDuplicate: boolean): boolean {
+    const verb = ignoreDuplicate ? 'INSERT OR IGNORE' : 'INSERT';
+    return (
+      db.run(
+        `${verb} INTO ${this.t} (${JOB_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        ...jobValues(job),
+      ) > 0
+    );
+  }
+
+  /** Jobs of the schedule pending or running (finished jobs are deleted). */
+  activeCount(db: SqliteConnection, scheduleId: string): number {
+    return db.get<{ n: number }>(`SELECT count(*) AS n FROM ${this.t} WHERE schedule_id = ?`, scheduleId)?.n ?? 0;
+  }
+
+  acquire(
+    db: SqliteConnection,
+    node: string,
+    leaseMs: number,
+    limit: number,
+    tasks: readonly TaskLimit[],
+    now: number,
+  ): JobRecord[] {
+    if (tasks.length === 0) return [];
+    const taskRunning = this.runningByTask(db, tasks);
+    const open = tasks.filter(
+      (task) => task.maxRunningJobs === null || (taskRunning.get(task.name) ?? 0) < task.maxRunningJobs,
+    );
+    if (open.length === 0) return [];
+    const caps = new Map(open.map((task) => [task.name, task.maxRunningJobs]));
+    const scheduleRunning = new Map<string, number>();
+    const picked: JobRow[] = [];
+    let after: [number, string] | null = null;
+    for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
+      const names = [...caps.keys()];
+      if (names.length === 0) break;
+      const rows = db.all<JobRow>(
+        `SELECT * FROM ${this.t}
+         WHERE status = 'pending' AND run_at <= ? AND task IN (${placeholders(names.length)})
+           ${after ? 'AND (run_at > ? OR (run_at = ? AND id > ?))' : ''}
+         ORDER BY run_at, id LIMIT ?`,
+        now,
+        ...names,
+        ...(after ? [after[0], after[0], after[1]] : []),
+        limit - picked.length + CANDIDATE_SLACK,
+      );
+      if (rows.length === 0) break;
+      this.loadScheduleRunning(db, rows, scheduleRunning);
+      for (const row of rows) {
+        if (picked.length >= limit) break;
+        const cap = caps.get(row.task);
+        if (cap === undefined) continue; // its task reached its cap during this acquire
+        if (
+          row.schedule_id !== null &&
+          row.max_instances !== null &&
+          (scheduleRunning.get(row.schedule_id) ?? 0) >= row.max_instances
+        )
+          continue;
+        picked.push(row);
+        if (row.schedule_id !== null)
+          scheduleRunning.set(row.schedule_id, (scheduleRunning.get(row.schedule_id) ?? 0) + 1);
+        const running = (taskRunning.get(row.task) ?? 0) + 1;
+        taskRunning.set(row.task, running);
+        if (cap !== null && running >= cap) caps.delete(row.task);
+      }
+      const last = rows.at(-1) as JobRow;
+      after = [last.run_at, last.id];
+    }
+    if (picked.length === 0) return [];
+    const until = now + leaseMs;
+    const ids = picked.map((row) => row.id);
+    db.run(
+      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ? WHERE id IN (${placeholders(ids.length)})`,
+      node,
+      until,
+      now,
+      ...ids,
+    );
+    return picked.map((row) =>
+      jobFromRow({ ...row, status: 'running', acquired_by: node, acquired_until: until, started_at: now }),
+    );
+  }
+
+  /** Finishes (deletes) or re-queues a job this node holds; false if it does not hold it. */
+  finish(db: SqliteConnection, node: string, jobId: string, requeue: JobRequeue | null | undefined): boolean {
+    if (!requeue) {
+      return db.run(`DELETE FROM ${this.t} WHERE id = ? AND status = 'running' AND acquired_by = ?`, jobId, node) > 0;
+    }
+    return this.requeue(db, jobId, requeue, `AND status = 'running' AND acquired_by = ?`, node) > 0;
+  }
+
+  requeue(
+    db: SqliteConnection,
+    jobId: string,
+    requeue: JobRequeue,
+    condition = '',
+    ...conditionValues: SqlValue[]
+  ): number {
+    return db.run(
+      `UPDATE ${this.t} SET status = 'pending', run_at = ?, start_deadline = ?, attempt = ?, abandon_retries = ?,
+         cancel_requested = 0, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+       WHERE id = ? ${condition}`,
+      requeue.runAt.getTime(),
+      ms(requeue.startDeadline),
+      requeue.attempt,
+      requeue.abandonRetries,
+      jobId,
+      ...conditionValues,
+    );
+  }
+
+  delete(db: SqliteConnection, jobId: string): void {
+    db.run(`DELETE FROM ${this.t} WHERE id = ?`, jobId);
+  }
+
+  nextRunTime(db: SqliteConnection, tasks: readonly TaskLimit[], after: number): number | null {
+    const running = this.runningByTask(db, tasks);
+    const open = tasks
+      .filter((task) => task.maxRunningJobs === null || (running.get(task.name) ?? 0) < task.maxRunningJobs)
+      .map((task) => task.name);
+    if (open.length === 0) return null;
+    return (
+      db.get<{ next: number | null }>(
+        `SELECT min(run_at) AS next FROM ${this.t} WHERE status = 'pending' AND run_at > ? AND task IN (${placeholders(open.length)})`,
+        after,
+        ...open,
+      )?.next ?? null
+    );
+  }
+
+  earliestLeaseExpiry(db: SqliteConnection): number | null {
+    return (
+      db.get<{ next: number | null }>(`SELECT min(acquired_until) AS next FROM ${this.t} WHERE status = 'running'`)
+        ?.next ?? null
+    );
+  }
+
+  extend(db: SqliteConnection, node: string, leaseMs: number, ids: readonly string[], now: number): LeaseStatus {
+    if (ids.length === 0) return { lost: [], cancelRequested: [] };
+    const held = db.all<{ id: string; cancel_requested: number }>(
+      `UPDATE ${this.t} SET acquired_until = ?
+       WHERE status = 'running' AND acquired_by = ? AND id IN (${placeholders(ids.length)})
+       RETURNING id, cancel_requested`,
+      now + leaseMs,
+      node,
+      ...ids,
+    );
+    const heldIds = new Set(held.map((row) => row.id));
+    return {
+      lost: ids.filter((id) => !heldIds.has(id)),
+      cancelRequested: held.filter((row) => row.cancel_requested === 1).map((row) => row.id),
+    };
+  }
+
+  expired(db: SqliteConnection, now: number): JobRecord[] {
+    return db
+      .all<JobRow>(`SELECT * FROM ${this.t} WHERE status = 'running' AND acquired_until <= ?`, now)
+      .map(jobFromRow);
+  }
+
+  get(db: SqliteConnection, id: string): JobRecord | undefined {
+    const row = db.get<JobRow>(`SELECT * FROM ${this.t} WHERE id = ?`, id);
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  markCancelRequested(db: SqliteConnection, id: string): void {
+    db.run(`UPDATE ${this.t} SET cancel_requested = 1 WHERE id = ? AND status = 'running'`, id);
+  }
+
+  query(db: SqliteConnection, query: JobQuery): Page<JobRecord> {
+    const limit = pageLimit(query.limit);
+    const where: string[] = [];
+    const values: SqlValue[] = [];
+    if (query.cursor) {
+      const [runAt, id] = decodeCursor(query.cursor, ['number', 'string'] as const);
+      where.push('(run_at > ? OR (run_at = ? AND id > ?))');
+      values.push(runAt, runAt, id);
+    }
+    if (query.ids !== undefined) {
+      if (query.ids.length === 0) return { items: [], nextCursor: null };
+      where.push(`id IN (${placeholders(query.ids.length)})`);
+      values.push(...query.ids);
+    }
+    if (query.task !== undefined) {
+      where.push('task = ?');
+      values.push(query.task);
+    }
+    if (query.scheduleId !== undefined) {
+      where.push('schedule_id = ?');
+      values.push(query.scheduleId);
+    }
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      values.push(query.status);
+    }
+    const rows = db.all<JobRow>(
+      `SELECT * FROM ${this.t} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY run_at, id LIMIT ?`,
+      ...values,
+      limit + 1,
+    );
+    const items = rows.slice(0, limit).map(jobFromRow);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor([last.runAt.getTime(), last.id]) : null };
+  }
+
+  private runningByTask(db: SqliteConnection, tasks: readonly TaskLimit[]): Map<string, number> {
+    const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
+    if (capped.length === 0) return new Map();
+    const rows = db.all<{ task: string; n: number }>(
+      `SELECT task, count(*) AS n FROM ${this.t} WHERE status = 'running' AND task IN (${placeholders(capped.length)}) GROUP BY task`,
+      ...capped,
+    );
+    return new Map(rows.map((row) => [row.task, row.n]));
+  }
+
+  private loadScheduleRunning(db: SqliteConnection, rows: readonly JobRow[], counts: Map<string, number>): void {
+    const ids = [
+      ...new Set(
+        rows
+          .filter((row) => row.schedule_id !== null && row.max_instances !== null && !counts.has(row.schedule_id))
+          .map((row) => row.schedule_id as string),
+      ),
+    ];
+    if (ids.length === 0) return;
+    for (const id of ids) counts.set(id, 0);
+    const running = db.all<{ schedule_id: string; n: number }>(
+      `SELECT schedule_id, count(*) AS n FROM ${this.t} WHERE status = 'running' AND schedule_id IN (${placeholders(ids.length)}) GROUP BY schedule_id`,
+      ...ids,
+    );
+    for (const row of running) counts.set(row.schedule_id, row.n);
+  }
+}

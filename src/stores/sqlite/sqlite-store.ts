@@ -1,0 +1,554 @@
+import { KairosError, SchedulerStateError, ValidationError } from '../../errors.ts';
+import type { EventBroker } from '../../events/event-broker.ts';
+import { executionEvent, type KairosEvent } from '../../events/event-types.ts';
+import { LocalEventBroker } from '../../events/local-event-broker.ts';
+import { type Clock, systemClock } from '../../time/clock.ts';
+import { type Duration, parseDuration } from '../../time/duration.ts';
+import type {
+  AcquiredJobs,
+  AcquiredSchedules,
+  AcquireJobsOptions,
+  AddScheduleResult,
+  CancelResult,
+  ConflictPolicy,
+  DataStore,
+  JobRelease,
+  JobWakeTimes,
+  LeaseStatus,
+  NewSchedule,
+  ReleasedSchedules,
+  SchedulePatch,
+  ScheduleRelease,
+  StoreContext,
+  TaskLimit,
+} from '../data-store.ts';
+import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
+import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
+import {
+  abandonedExecution,
+  abandonedRequeue,
+  cancelledBeforeStartExecution,
+  skippedExecution,
+} from '../store-records.ts';
+import { ChangeWatcher } from './change-watcher.ts';
+import { assertConnection, openSibling, openSqlite, type SqliteDriverChoice } from './open-sqlite.ts';
+import {
+  type BetterSqlite3Database,
+  type NodeSqliteDatabase,
+  type SqliteConnection,
+  storeErrorFrom,
+  wrapConnection,
+} from './sqlite-connection.ts';
+import { SqliteHistoryTable } from './sqlite-history-table.ts';
+import { SqliteJobTable } from './sqlite-job-table.ts';
+import { migrate } from './sqlite-migrations.ts';
+import { SqliteScheduleTable } from './sqlite-schedule-table.ts';
+
+export interface SqliteStoreOptions {
+  /** The database file (created if missing), or ':memory:'. Give this or `database`. */
+  path?: string;
+  /** The application's own connection (better-sqlite3 `Database` or `node:sqlite` `DatabaseSync`): the jobs live in its file. */
+  database?: BetterSqlite3Database | NodeSqliteDatabase;
+  /** (Default: 'auto': better-sqlite3 when installed, else Node's built-in `node:sqlite`.) */
+  driver?: SqliteDriverChoice;
+  /** Prefix of Kairos's tables, so they sit beside the application's. (Default: 'kairos_'.) */
+  tablePrefix?: string;
+  /** How long a statement waits for another connection's write lock. (Default: '5s'.) */
+  busyTimeout?: Duration;
+  /** How often changes by other processes are looked for (a cheap `PRAGMA data_version`). (Default: '200ms'.) */
+  watchInterval?: Duration;
+  /** Switch the file to write-ahead logging, which lets readers and the writer work at once. (Default: true.) */
+  wal?: boolean;
+}
+
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
+
+/**
+ * Kairos's embedded default: everything in one SQLite file, safe for several processes on one
+ * machine (a PM2 cluster), with history and transactional enqueue on the application's own
+ * connection. Writes are `BEGIN IMMEDIATE` transactions: SQLite runs one writer at a time, so a
+ * lease taken or a job counted inside one is exact across processes.
+ */
+export class SqliteStore implements DataStore {
+  private readonly options: Required<Pick<SqliteStoreOptions, 'driver' | 'tablePrefix' | 'wal'>> & {
+    path: string | null;
+    database: BetterSqlite3Database | NodeSqliteDatabase | null;
+    busyTimeoutMs: number;
+    watchIntervalMs: number;
+  };
+  private readonly schedules: SqliteScheduleTable;
+  private readonly jobs: SqliteJobTable;
+  private readonly history: SqliteHistoryTable;
+  private readonly broker = new LocalEventBroker();
+  private readonly contexts = new Set<StoreContext>();
+  private readonly appConnections = new WeakMap<object, SqliteConnection>();
+  private db: SqliteConnection | null = null;
+  private ownsConnection = true;
+  private watcher: ChangeWatcher | null = null;
+  private clock: Clock = systemClock;
+
+  constructor(options: SqliteStoreOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError('SqliteStore options', options, 'must be an object like { path: "kairos.db" }');
+    }
+    const hasPath = options.path !== undefined;
+    const hasDatabase = options.database !== undefined;
+    if (hasPath === hasDatabase) {
+      throw new ValidationError('SqliteStore options', options, 'need exactly one of `path` and `database`');
+    }
+    if (hasPath && (typeof options.path !== 'string' || options.path.length === 0)) {
+      throw new ValidationError('SqliteStore path', options.path, 'must be a non-empty file path or ":memory:"');
+    }
+    const tablePrefix = options.tablePrefix ?? 'kairos_';
+    if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
+      throw new ValidationError(
+        'SqliteStore tablePrefix',
+        tablePrefix,
+        'must be 1-31 letters, digits or _ (not starting with a digit)',
+      );
+    }
+    const driver = options.driver ?? 'auto';
+    if (!['auto', 'better-sqlite3', 'node:sqlite'].includes(driver)) {
+      throw new ValidationError('SqliteStore driver', driver, "must be 'auto', 'better-sqlite3' or 'node:sqlite'");
+    }
+    this.options = {
+      path: options.path ?? null,
+      database: hasDatabase ? assertConnection(options.database) : null,
+      driver,
+      tablePrefix,
+      wal: options.wal ?? true,
+      busyTimeoutMs: parseDuration('SqliteStore busyTimeout', options.busyTimeout ?? '5s'),
+      watchIntervalMs: Math.max(10, parseDuration('SqliteStore watchInterval', options.watchInterval ?? '200ms')),
+    };
+    this.schedules = new SqliteScheduleTable(tablePrefix);
+    this.jobs = new SqliteJobTable(tablePrefix);
+    this.history = new SqliteHistoryTable(tablePrefix);
+  }
+
+  /** Opens the database and applies migrations (also what `kairos migrate` does); returns the versions applied. */
+  migrate(): number[] {
+    const db = this.connection();
+    try {
+      return migrate(db, this.options.tablePrefix);
+    } catch (error) {
+      if (error instanceof KairosError) throw error;
+      throw storeErrorFrom(error, 'apply migrations', db.path);
+    }
+  }
+
+  async start(context: StoreContext): Promise<void> {
+    const first = this.contexts.size === 0;
+    this.contexts.add(context);
+    if (!first) return;
+    this.clock = context.clock;
+    try {
+      this.migrate();
+      const db = this.connection();
+      if (db.path !== null) {
+        this.watcher = new ChangeWatcher(
+          db,
+          this.options.watchIntervalMs,
+          () => this.wakeAll(),
+          (error) => context.logger.warn({ error: String(error) }, 'SqliteStore: could not look for changes'),
+        );
+        this.watcher.start();
+      }
+    } catch (error) {
+      this.contexts.delete(context);
+      this.close();
+      throw error;
+    }
+  }
+
+  async stop(context?: StoreContext): Promise<void> {
+    if (context !== undefined) this.contexts.delete(context);
+    else this.contexts.clear();
+    if (this.contexts.size === 0) this.close();
+  }
+
+  defaultEventBroker(): EventBroker {
+    return this.broker;
+  }
+
+  // --- schedules
+
+  async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
+    if (tx !== undefined) return this.addScheduleSync(schedule, conflict, tx);
+    const result = this.write('add a schedule', (db, now) => this.schedules.add(db, schedule, conflict, now));
+    if (result.outcome !== 'kept')
+      this.publishSchedule(result.outcome === 'added' ? 'schedule.added' : 'schedule.updated', result.schedule);
+    return result;
+  }
+
+  /** Adds a schedule on the application's connection, inside its open transaction. */
+  addScheduleSync(schedule: NewSchedule, conflict: ConflictPolicy, tx: unknown): AddScheduleResult {
+    const db = this.transactionOf(tx);
+    try {
+      return this.schedules.add(db, schedule, conflict, this.now());
+    } catch (error) {
+      if (error instanceof KairosError) throw error;
+      throw storeErrorFrom(error, 'add a schedule in the application transaction', db.path);
+    } finally {
+      this.lookAfterCommit();
+    }
+  }
+
+  async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
+    const { before, after } = this.write('update a schedule', (db, now) => this.schedules.update(db, id, patch, now));
+    const type =
+      before.paused !== after.paused ? (after.paused ? 'schedule.paused' : 'schedule.resumed') : 'schedule.updated';
+    this.publishSchedule(type, after);
+    return after;
+  }
+
+  async removeSchedules(ids: string[]): Promise<string[]> {
+    const removed = this.write('remove schedules', (db) => this.schedules.remove(db, ids));
+    for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
+    return removed;
+  }
+
+  async getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>> {
+    return this.read('list schedules', (db) => this.schedules.query(db, query));
+  }
+
+  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+    return this.write('acquire schedules', (db, now) => ({
+      now: new Date(now),
+      schedules: this.schedules.acquire(db, node, leaseMs, limit, now),
+    }));
+  }
+
+  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
+    const result = this.write('release schedules', (db, now) => {
+      const released: ReleasedSchedules = { jobs: [], executions: [] };
+      for (const release of releases) {
+        const held = this.schedules.heldBy(db, node, release.scheduleId);
+        if (held === undefined) continue; // removed meanwhile, or its lease was taken over
+        if (release.jobs.length > 0) {
+          if (this.jobs.activeCount(db, release.scheduleId) >= held.maxInstances) {
+            for (const job of release.jobs) released.executions.push(skippedExecution(job, node, new Date(now)));
+          } else {
+            for (const job of release.jobs) if (this.jobs.insert(db, job, true)) released.jobs.push(job);
+          }
+        }
+        released.executions.push(...release.missed);
+        this.schedules.release(
+          db,
+          node,
+          release.scheduleId,
+          {
+            revision: release.revision,
+            next: release.nextFireTime,
+            last: release.lastFireTime,
+            brokenReason: release.brokenReason,
+          },
+          now,
+        );
+      }
+      for (const execution of released.executions) this.history.append(db, execution);
+      return released;
+    });
+    const timestamp = this.date();
+    for (const job of result.jobs) this.publishJobAdded(job, timestamp);
+    for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
+    return result;
+  }
+
+  async nextScheduleFireTime(): Promise<Date | null> {
+    const next = this.read('find the next fire time', (db) => this.schedules.nextFireTime(db));
+    return next === null ? null : new Date(next);
+  }
+
+  // --- jobs
+
+  async addJob(job: JobRecord, tx?: unknown): Promise<void> {
+    if (tx !== undefined) return this.addJobSync(job, tx);
+    this.write('add a job', (db) => this.jobs.insert(db, job, false));
+    this.publishJobAdded(job, this.date());
+  }
+
+  /**
+   * Adds a job on the application's connection, inside its open (synchronous) transaction: the
+   * job exists only if that transaction commits. No `job.added` event is published, since a
+   * rolled-back job must never be announced; the commit itself wakes the schedulers.
+   */
+  addJobSync(job: JobRecord, tx: unknown): void {
+    const db = this.transactionOf(tx);
+    try {
+      this.jobs.insert(db, job, false);
+    } catch (error) {
+      if (error instanceof KairosError) throw error;
+      throw storeErrorFrom(error, 'add a job in the application transaction', db.path);
+    } finally {
+      this.lookAfterCommit();
+    }
+  }
+
+  async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
+    return this.write('acquire jobs', (db, now) => ({
+      now: new Date(now),
+      jobs: this.jobs.acquire(db, node, options.leaseMs, options.limit, options.tasks, now),
+    }));
+  }
+
+  async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
+    const held = this.write('record a job run', (db) => {
+      this.history.append(db, release.execution);
+      return this.jobs.finish(db, node, jobId, release.requeue);
+    });
+    this.publish(
+      executionEvent(release.execution, (held && release.requeue?.runAt) || null, release.execution.finishedAt),
+    );
+    return held;
+  }
+
+  async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
+    return this.read('find the next job time', (db) => {
+      const runAt = this.jobs.nextRunTime(db, tasks, after.getTime());
+      const leaseExpiry = this.jobs.earliestLeaseExpiry(db);
+      return {
+        runAt: runAt === null ? null : new Date(runAt),
+        leaseExpiry: leaseExpiry === null ? null : new Date(leaseExpiry),
+      };
+    });
+  }
+
+  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
+    return this.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobIds, now));
+  }
+
+  async reapAbandoned(): Promise<ExecutionRecord[]> {
+    const reaped = this.write('take over abandoned jobs', (db, now) => {
+      const done: Array<{ execution: ExecutionRecord; retryAt: Date | null }> = [];
+      for (const job of this.jobs.expired(db, now)) {
+        const execution = abandonedExecution(job, new Date(now));
+        const requeue = abandonedRequeue(job, now);
+        if (requeue) this.jobs.requeue(db, job.id, requeue);
+        else this.jobs.delete(db, job.id);
+        this.history.append(db, execution);
+        done.push({ execution, retryAt: requeue?.runAt ?? null });
+      }
+      return done;
+    });
+    const timestamp = this.date();
+    for (const { execution, retryAt } of reaped) this.publish(executionEvent(execution, retryAt, timestamp));
+    return reaped.map((entry) => entry.execution);
+  }
+
+  async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
+    return this.read('list jobs', (db) => this.jobs.query(db, query));
+  }
+
+  async requestCancel(jobId: string, node: string): Promise<CancelResult> {
+    const result = this.write('cancel a job', (db, now): CancelResult => {
+      const job = this.jobs.get(db, jobId);
+      if (job === undefined) return { status: 'not_found' };
+      if (job.status === 'pending') {
+        this.jobs.delete(db, jobId);
+        const execution = cancelledBeforeStartExecution(job, node, new Date(now));
+        this.history.append(db, execution);
+        return { status: 'cancelled', execution };
+      }
+      this.jobs.markCancelRequested(db, jobId);
+      return { status: 'requested', node: job.acquiredBy };
+    });
+    if (result.status === 'cancelled') this.publish(executionEvent(result.execution, null, this.date()));
+    if (result.status === 'requested')
+      this.publish({ type: 'job.cancel_requested', timestamp: this.date(), jobId, node: result.node });
+    return result;
+  }
+
+  // --- history and nodes
+
+  async getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+    return this.read('list executions', (db) => this.history.query(db, query));
+  }
+
+  async pruneExecutions(olderThan: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // One transaction per chunk: other processes get the write lock in between.
+      const deleted = this.write('prune executions', (db) => this.history.pruneChunk(db, olderThan.getTime()));
+      total += deleted;
+      if (deleted === 0) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async heartbeat(node: NodeInfo): Promise<void> {
+    this.write('heartbeat', (db, now) => this.history.heartbeat(db, node, now));
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    this.write('leave the cluster', (db) => this.history.removeNode(db, nodeId));
+  }
+
+  async getNodes(): Promise<NodeInfo[]> {
+    return this.read('list nodes', (db) => this.history.nodes(db));
+  }
+
+  // --- plumbing
+
+  private connection(): SqliteConnection {
+    if (this.db !== null) return this.db;
+    const { path, database, driver, busyTimeoutMs, wal } = this.options;
+    if (database !== null) {
+      const sibling = openSibling(database, busyTimeoutMs);
+      this.ownsConnection = sibling !== null;
+      this.db = sibling ?? wrapConnection(database);
+    } else {
+      this.db = openSqlite(path as string, driver, busyTimeoutMs);
+      this.ownsConnection = true;
+    }
+    const db = this.db;
+    try {
+      db.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
+      if (wal && db.path !== null) db.get('PRAGMA journal_mode = WAL');
+      // WAL + NORMAL: a commit survives a crash of the process; only a power loss can lose the last ones.
+      db.exec('PRAGMA synchronous = NORMAL');
+    } catch (error) {
+      this.close();
+      throw storeErrorFrom(error, 'prepare the database', db.path);
+    }
+    return db;
+  }
+
+  private close(): void {
+    this.watcher?.stop();
+    this.watcher = null;
+    if (this.db !== null && this.ownsConnection) {
+      try {
+        this.db.close();
+      } catch {
+        // Already closed by the application; nothing left to release.
+      }
+    }
+    this.db = null;
+  }
+
+  private started(action: string): SqliteConnection {
+    if (this.db === null || this.contexts.size === 0) {
+      throw new SchedulerStateError(
+        `SqliteStore cannot ${action} before it is started (await scheduler.ready() or scheduler.start())`,
+      );
+    }
+    return this.db;
+  }
+
+  /** One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean. */
+  private write<T>(action: string, work: (db: SqliteConnection, now: number) => T): T {
+    const db = this.started(action);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const result = work(db, this.now());
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (db.inTransaction()) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // The rollback failing too leaves nothing more to undo here.
+        }
+      }
+      if (error instanceof KairosError) throw error;
+      throw storeErrorFrom(error, action, db.path);
+    }
+  }
+
+  private read<T>(action: string, work: (db: SqliteConnection) => T): T {
+    const db = this.started(action);
+    try {
+      return work(db);
+    } catch (error) {
+      if (error instanceof KairosError) throw error;
+      throw storeErrorFrom(error, action, db.path);
+    }
+  }
+
+  /** The application's connection, checked to be inside a transaction on this store's database. */
+  private transactionOf(tx: unknown): SqliteConnection {
+    const db = this.started('write in an application transaction');
+    let connection = typeof tx === 'object' && tx !== null ? this.appConnections.get(tx) : undefined;
+    if (connection === undefined) {
+      connection = wrapConnection(assertTransactionHandle(tx));
+      this.appConnections.set(tx as object, connection);
+    }
+    if (!connection.inTransaction()) {
+      throw new ValidationError(
+        'tx',
+        'a connection outside a transaction',
+        'must be inside an open transaction: better-sqlite3 and node:sqlite transactions are synchronous, so call addJobSync/addScheduleSync inside db.transaction(() => { ... })',
+      );
+    }
+    if (connection.path !== db.path && connection !== db) {
+      throw new ValidationError(
+        'tx',
+        connection.path ?? ':memory:',
+        `must be a connection to this store's database (${db.path ?? ':memory:'})`,
+      );
+    }
+    return connection;
+  }
+
+  /** After the application's synchronous transaction ends, look at once whether it committed. */
+  private lookAfterCommit(): void {
+    const watcher = this.watcher;
+    if (watcher !== null) setImmediate(() => watcher.check());
+    else setImmediate(() => this.wakeAll());
+  }
+
+  private wakeAll(): void {
+    for (const context of this.contexts) context.wake();
+  }
+
+  private now(): number {
+    return this.clock.now();
+  }
+
+  private date(): Date {
+    return new Date(this.now());
+  }
+
+  private publish(event: KairosEvent): void {
+    const brokers = new Set([...this.contexts].map((context) => context.events));
+    for (const broker of brokers) broker.publish(event);
+  }
+
+  private publishSchedule(
+    type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
+    schedule: ScheduleRecord,
+  ): void {
+    this.publish({
+      type,
+      timestamp: schedule.updatedAt,
+      scheduleId: schedule.id,
+      task: schedule.task,
+      nextFireTime: schedule.nextFireTime,
+    });
+  }
+
+  private publishJobAdded(job: JobRecord, timestamp: Date): void {
+    this.publish({
+      type: 'job.added',
+      timestamp,
+      jobId: job.id,
+      task: job.task,
+      scheduleId: job.scheduleId,
+      fireTime: job.fireTime,
+      runAt: job.runAt,
+    });
+  }
+}
+
+function assertTransactionHandle(tx: unknown): BetterSqlite3Database | NodeSqliteDatabase {
+  try {
+    return assertConnection(tx);
+  } catch {
+    throw new ValidationError(
+      'tx',
+      tx,
+      "must be the application's better-sqlite3 Database or node:sqlite DatabaseSync (inside a transaction)",
+    );
+  }
+}
