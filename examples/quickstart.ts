@@ -1,11 +1,15 @@
 /**
- * The quick start: a scheduler with a few schedules that prints every execution as it happens.
- * Run it with `npm start`; stop it with Ctrl-C (it shuts down gracefully).
- * KAIROS_EXAMPLE_SECONDS=N stops it after N seconds.
+ * The quick start: a scheduler with a few schedules on a SQLite file, printing every execution as
+ * it happens. Run it with `npm start`; stop it with Ctrl-C (it shuts down gracefully) and start it
+ * again: the schedules and the history are still there, and fires missed while it was down are
+ * caught up (coalesced). KAIROS_EXAMPLE_SECONDS=N stops it after N seconds;
+ * KAIROS_EXAMPLE_DB chooses the file (default: kairos-example.db).
  */
 import { cron, type ExecutionRecord, interval, Scheduler } from 'kairos';
+import { SqliteStore } from 'kairos/sqlite';
 
-const scheduler = new Scheduler({ timezone: 'UTC' });
+const path = process.env.KAIROS_EXAMPLE_DB ?? 'kairos-example.db';
+const scheduler = new Scheduler({ timezone: 'UTC', store: new SqliteStore({ path }) });
 
 scheduler.task('heartbeat', () => 'alive');
 scheduler.task('report', async (ctx) => {
@@ -22,6 +26,15 @@ scheduler.task(
 );
 scheduler.task('send-email', async (_ctx, args: { to: string }) => `sent to ${args.to}`);
 
+const earlier = await scheduler.getExecutions({ limit: 1 });
+const known = await scheduler.getSchedules();
+console.log(
+  earlier.items.length === 0
+    ? `Fresh database ${path}.`
+    : `Reopened ${path}: ${known.items.length} schedules kept; last run recorded at ${earlier.items[0]?.finishedAt.toISOString()}.`,
+);
+
+// Declared at every start under fixed ids: updated in place, history kept, never duplicated.
 await scheduler.addSchedule('heartbeat', interval({ seconds: 2 }), { id: 'heartbeat' });
 await scheduler.addSchedule('report', cron('*/10 * * * * *'), { id: 'report-every-10s' });
 await scheduler.addSchedule('flaky-sync', interval({ seconds: 5 }), { id: 'flaky-sync' });

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { type CliCommand, type CliIo, ExitCode } from './cli-command.ts';
+import { migrateCommand } from './migrate-command.ts';
 import { nextCommand } from './next-command.ts';
 
 /** Every subcommand, by name. Add new ones here; the dispatcher stays as thin as it is. */
-const commands: readonly CliCommand[] = [nextCommand];
+const commands: readonly CliCommand[] = [nextCommand, migrateCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));

@@ -44,6 +44,19 @@ export class Maintenance {
     await tick;
   }
 
+  /**
+   * Renews the leases of running jobs and learns of cancellations and lost leases. Also called when
+   * another process changed the store, so a cancel from another node arrives within moments.
+   */
+  async renewLeases(): Promise<void> {
+    const { store, node, options } = this.runtime;
+    const ids = this.runner.runningIds();
+    if (ids.length === 0) return;
+    const status = await store.extendLeases(node, options.leaseMs, ids);
+    for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+    for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+  }
+
   private arm(): void {
     if (!this.running) return;
     this.timer = this.runtime.clock.setTimer(
@@ -57,13 +70,7 @@ export class Maintenance {
 
   private async work(): Promise<void> {
     const { store, node, options, clock } = this.runtime;
-    await this.step('renew leases', async () => {
-      const ids = this.runner.runningIds();
-      if (ids.length === 0) return;
-      const status = await store.extendLeases(node, options.leaseMs, ids);
-      for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
-      for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
-    });
+    await this.step('renew leases', () => this.renewLeases());
     await this.step('heartbeat', () =>
       store.heartbeat({
         id: node,

@@ -457,6 +457,9 @@ export class Scheduler {
     if (this.currentState !== 'running') return;
     this.scheduleLoop.timer.wake();
     this.jobLoop.timer.wake();
+    if (this.runner.runningCount > 0) {
+      this.maintenance.renewLeases().catch((error: unknown) => this.runtime.reportError('renew leases', error));
+    }
   }
 
   protected now(): number {

@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDatabases } from '../stores/sqlite/sqlite-test-files.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const files = tempDatabases('migrate-cli');
+afterAll(() => files.cleanup());
+const kairos = (...args: string[]) =>
+  spawnSync(process.execPath, ['--conditions=kairos-source', 'src/cli/main.ts', 'migrate', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+
+describe('kairos migrate', () => {
+  it('creates the tables, then reports the database up to date', () => {
+    const path = files.path('fresh.db');
+    const first = kairos('--sqlite', path, '--prefix', 'app_jobs_');
+    expect(first.stdout).toBe(`${path}: applied migration(s) 1; schema version 1\n`);
+    expect(first.status).toBe(0);
+    expect(kairos('--sqlite', path, '--prefix', 'app_jobs_').stdout).toBe(`${path}: up to date (schema version 1)\n`);
+    const Database = createRequire(import.meta.url)('better-sqlite3');
+    const db = new Database(path);
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all()
+      .map((row: { name: string }) => row.name);
+    db.close();
+    expect(tables).toEqual([
+      'app_jobs_executions',
+      'app_jobs_jobs',
+      'app_jobs_meta',
+      'app_jobs_nodes',
+      'app_jobs_schedules',
+    ]);
+  });
+
+  it('fails with a clear message on a file that is not a database, and on bad usage', () => {
+    const path = files.path('not-a-db.db');
+    writeFileSync(path, 'hello\n'.repeat(100));
+    const result = kairos('--sqlite', path);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/is not a SQLite database, or it is corrupt/);
+    const usage = kairos();
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/--sqlite kairos\.db/);
+    expect(kairos('--sqlite', path, '--prefix', '1bad').status).toBe(2);
+  });
+});
