@@ -31,6 +31,7 @@ import {
   skippedExecution,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
+import { WriteBatcher } from './write-batcher.ts';
 import { assertConnection, openSibling, openSqlite, type SqliteDriverChoice } from './open-sqlite.ts';
 import {
   type BetterSqlite3Database,
@@ -86,6 +87,8 @@ export class SqliteStore implements DataStore {
   private ownsConnection = true;
   private watcher: ChangeWatcher | null = null;
   private clock: Clock = systemClock;
+  /** Job releases of one event-loop turn share a transaction (see WriteBatcher). */
+  private readonly releases = new WriteBatcher(() => this.started('record a job run'), 'record a job run');
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -292,7 +295,8 @@ export class SqliteStore implements DataStore {
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    const held = this.write('record a job run', (db) => {
+    this.started('record a job run');
+    const held = await this.releases.write((db) => {
       this.history.append(db, release.execution);
       return this.jobs.finish(db, node, jobId, release.requeue);
     });

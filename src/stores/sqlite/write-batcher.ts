@@ -1,0 +1,93 @@
+import { KairosError } from '../../errors.ts';
+import { type SqliteConnection, storeErrorFrom } from './sqlite-connection.ts';
+
+interface Pending {
+  work: (db: SqliteConnection) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_BATCH = 500;
+
+/**
+ * Groups writes made in the same turn of the event loop into one transaction. A commit writes
+ * every page it touched to the WAL, so a job release alone (an execution row, a job row, and
+ * their indexes) costs a dozen page writes; a hundred releases in one commit share them. Each
+ * write keeps its own atomicity through a savepoint: one failing write is undone alone.
+ */
+export class WriteBatcher {
+  private readonly db: () => SqliteConnection;
+  private readonly action: string;
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(db: () => SqliteConnection, action: string) {
+    this.db = db;
+    this.action = action;
+  }
+
+  write<T>(work: (db: SqliteConnection) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.queue.length >= MAX_BATCH) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    let db: SqliteConnection;
+    try {
+      db = this.db();
+      db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      for (const item of batch) item.reject(this.wrap(error, null));
+      return;
+    }
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    for (const item of batch) {
+      try {
+        db.exec('SAVEPOINT kairos_write');
+        const value = item.work(db);
+        db.exec('RELEASE kairos_write');
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        try {
+          db.exec('ROLLBACK TO kairos_write');
+          db.exec('RELEASE kairos_write');
+        } catch {
+          // The transaction is gone; the commit below fails and reports it for everyone.
+        }
+        outcomes.push({ ok: false, error });
+      }
+    }
+    try {
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.inTransaction()) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // Nothing more to undo.
+        }
+      }
+      for (const item of batch) item.reject(this.wrap(error, db.path));
+      return;
+    }
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok) item.resolve(outcome.value);
+      else item.reject(this.wrap(outcome?.error, db.path));
+    });
+  }
+
+  private wrap(error: unknown, path: string | null): unknown {
+    return error instanceof KairosError ? error : storeErrorFrom(error, this.action, path);
+  }
+}
