@@ -1,7 +1,4 @@
-import { hostname } from 'node:os';
 import { assertJsonValue } from '../common/json-value.ts';
-import { consoleLogger, type Logger } from '../common/logger.ts';
-import { uuidv7 } from '../common/uuid.ts';
 import {
   JobFailedError,
   ScheduleNotFoundError,
@@ -9,17 +6,13 @@ import {
   TaskNotFoundError,
   ValidationError,
 } from '../errors.ts';
-import type { EventBroker } from '../events/event-broker.ts';
 import type { KairosEvent, KairosEventType } from '../events/event-types.ts';
-import { LocalEventBroker } from '../events/local-event-broker.ts';
 import { AsyncExecutor } from '../executors/async-executor.ts';
-import type { DataStore, SchedulePatch, StoreContext } from '../stores/data-store.ts';
-import { MemoryStore } from '../stores/memory/memory-store.ts';
+import type { DataStore, SchedulePatch } from '../stores/data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../stores/queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../stores/records.ts';
-import { type Clock, systemClock } from '../time/clock.ts';
+import type { Clock } from '../time/clock.ts';
 import { type Duration, parseDuration } from '../time/duration.ts';
-import { ActivityTracker } from './activity-tracker.ts';
 import { EventSubscriptions } from './event-subscriptions.ts';
 import { type AddJobOptions, jobFromOptions, newJobRecord } from './job-input.ts';
 import { JobProcessor } from './job-processor.ts';
@@ -38,16 +31,11 @@ import {
   validateScheduleId,
 } from './schedule-input.ts';
 import { ScheduleProcessor } from './schedule-processor.ts';
-import { resolveOptions, type SchedulerOptions } from './scheduler-options.ts';
+import type { SchedulerOptions } from './scheduler-options.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
-import {
-  type RegisteredTask,
-  type TaskFunction,
-  type TaskOptions,
-  TaskRegistry,
-  validateTaskName,
-} from './task-registry.ts';
-import { TriggerCache } from './trigger-cache.ts';
+import { type RegisteredTask, type TaskFunction, type TaskOptions, validateTaskName } from './task-registry.ts';
+import { createRuntime } from './create-runtime.ts';
+import { StoreSession } from './store-session.ts';
 import { FinalOutcome } from './final-outcome.ts';
 
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
@@ -66,54 +54,15 @@ export class Scheduler {
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
   private starting: Promise<void> | null = null;
-  private readonly storeContext: StoreContext;
-  private storeStarting: Promise<void> | null = null;
-  /** Set once the store has started, so the hot paths skip awaiting `storeStarting`. */
-  private storeStarted = false;
+  private readonly session: StoreSession;
   private stopping: Promise<void> | null = null;
 
   constructor(options: SchedulerOptions = {}) {
-    const resolved = resolveOptions(options);
-    const store: DataStore = options.store ?? new MemoryStore();
-    const clock: Clock = options.clock ?? systemClock;
-    const logger: Logger = options.logger ?? consoleLogger('warn');
-    const events: EventBroker = options.eventBroker ?? store.defaultEventBroker?.() ?? new LocalEventBroker();
-    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
-    if (typeof this.nodeId !== 'string' || this.nodeId.length === 0 || this.nodeId.length > 200) {
-      throw new ValidationError('Scheduler nodeId', this.nodeId, 'must be a string of 1-200 characters');
-    }
-    const runtime: SchedulerRuntime = {
-      node: this.nodeId,
-      clock,
-      store,
-      events,
-      logger,
-      tasks: new TaskRegistry(),
-      triggers: new TriggerCache(),
-      activity: new ActivityTracker(),
-      options: resolved,
-      random: options.random ?? Math.random,
-      reportError: (operation, error) => {
-        const described = {
-          name: error instanceof Error ? error.name : 'Error',
-          message: error instanceof Error ? error.message : String(error),
-        };
-        try {
-          logger.error({ node: this.nodeId, operation, error: described }, `${operation} failed; will retry`);
-        } catch {
-          // A logger that throws must not turn a survived failure into a fatal one.
-        }
-        events.publish({
-          type: 'scheduler.error',
-          timestamp: new Date(clock.now()),
-          node: this.nodeId,
-          operation,
-          error: described,
-        });
-      },
-    };
+    const runtime = createRuntime(options);
+    const { clock, logger } = runtime;
     this.runtime = runtime;
-    this.storeContext = { events, clock, logger, wake: () => this.wakeLoops() };
+    this.nodeId = runtime.node;
+    this.session = new StoreSession(runtime, () => this.wakeLoops());
     this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
@@ -121,7 +70,7 @@ export class Scheduler {
         clock,
         logger,
         activity: runtime.activity,
-        pollIntervalMs: resolved.pollIntervalMs,
+        pollIntervalMs: runtime.options.pollIntervalMs,
         pass,
         onError: (error) => runtime.reportError(name, error),
       });
@@ -157,18 +106,18 @@ export class Scheduler {
     const compiled = toTrigger(trigger, this.timezone);
     const conflict = conflictPolicy(options.conflict);
     const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
     return result.schedule.id;
   }
 
   async getSchedule(id: string): Promise<ScheduleRecord | null> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
   }
 
   async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.getSchedules(query);
   }
 
@@ -187,24 +136,24 @@ export class Scheduler {
       patch.nextFireTime = firstFireTime(trigger, this.now());
       patch.brokenReason = null;
     }
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.updateSchedule(id, patch);
   }
 
   /** Stops a schedule from firing. Fires that fall due while paused are caught up on resume, per misfire and coalesce. */
   async pauseSchedule(id: string): Promise<ScheduleRecord> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: true });
   }
 
   async resumeSchedule(id: string): Promise<ScheduleRecord> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: false });
   }
 
   /** Removes a schedule (its history stays); false if it did not exist. */
   async removeSchedule(id: string): Promise<boolean> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return (await this.runtime.store.removeSchedules([validateScheduleId(id)])).length === 1;
   }
 
@@ -232,7 +181,7 @@ export class Scheduler {
   async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
     this.requireTask(task);
     const job = jobFromOptions(task, options, this.now(), this.runtime);
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
   }
@@ -266,7 +215,7 @@ export class Scheduler {
         `${method} needs a store with synchronous transactions (SqliteStore); use addJob/addSchedule with { tx } instead`,
       );
     }
-    if (!this.storeStarted)
+    if (!this.session.ready)
       throw new SchedulerStateError(`${method} needs the store opened first: await scheduler.ready()`);
     return store as Required<Pick<DataStore, 'addJobSync' | 'addScheduleSync'>>;
   }
@@ -275,7 +224,7 @@ export class Scheduler {
   async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
     this.requireTask(task);
     const job = jobFromOptions(task, options, this.now(), this.runtime);
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     const outcome = new FinalOutcome(this.runtime, job.id);
     try {
       await this.runtime.store.addJob(job);
@@ -289,18 +238,18 @@ export class Scheduler {
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return (await this.runtime.store.getJobs({ ids: [id], limit: 1 })).items[0] ?? null;
   }
 
   async getJobs(query: JobQuery = {}): Promise<Page<JobRecord>> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.getJobs(query);
   }
 
   /** Cancels a pending job at once, or asks the node running it to abort it (cluster-wide). */
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     const result = await this.runtime.store.requestCancel(id, this.nodeId);
     if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     return result.status;
@@ -308,7 +257,7 @@ export class Scheduler {
 
   /** Execution history, newest first, filtered and paged. */
   async getExecutions(query: ExecutionQuery = {}): Promise<Page<ExecutionRecord>> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.getExecutions(query);
   }
 
@@ -320,12 +269,12 @@ export class Scheduler {
         : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
     if (Number.isNaN(olderThan.getTime()))
       throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.pruneExecutions(olderThan);
   }
 
   async getNodes(): Promise<NodeInfo[]> {
-    if (!this.storeStarted) await this.storeReady();
+    if (!this.session.ready) await this.storeReady();
     return this.runtime.store.getNodes();
   }
 
@@ -353,7 +302,7 @@ export class Scheduler {
 
   private async startUp(): Promise<void> {
     try {
-      if (!this.storeStarted) await this.storeReady();
+      if (!this.session.ready) await this.storeReady();
       this.subscriptions.start();
       await this.maintenance.start();
       this.scheduleLoop.start();
@@ -430,26 +379,13 @@ export class Scheduler {
     return this.storeReady();
   }
 
-  /** Starts the store (migrations, listeners) once, on first use. */
+  /** Opens the store (migrations, listeners) once, on first use. */
   protected storeReady(): Promise<void> {
-    this.storeStarting ??= (async () => {
-      const { events, store } = this.runtime;
-      await events.start();
-      await store.start(this.storeContext);
-      this.storeStarted = true;
-    })().catch((error: unknown) => {
-      this.storeStarting = null;
-      throw error;
-    });
-    return this.storeStarting;
+    return this.session.open();
   }
 
-  private async stopStore(): Promise<void> {
-    if (this.storeStarting === null) return;
-    this.storeStarting = null;
-    this.storeStarted = false;
-    await this.runtime.store.stop(this.storeContext);
-    await this.runtime.events.stop();
+  private stopStore(): Promise<void> {
+    return this.session.close();
   }
 
   /** Another node changed something the store could not tell us about precisely: look again. */

@@ -105,4 +105,19 @@ describe('SqliteStore persistence across restarts', () => {
     ]);
     await last.stop();
   });
+
+  it('prunes history older than the retention by itself', async () => {
+    const path = files.path(`db-${++counter}.db`);
+    const scheduler = createTestScheduler({ now: T0, store: new SqliteStore({ path }), retention: '1d' });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ hours: 1 }), { id: 'hourly' });
+    await scheduler.start();
+    await scheduler.advance('3d');
+    const history = await scheduler.history();
+    // Pruned hourly: at most a day (plus the hour since the last prune) is left.
+    expect(history.length).toBeGreaterThanOrEqual(24);
+    expect(history.length).toBeLessThanOrEqual(26);
+    expect((history[0]?.finishedAt.getTime() ?? 0) >= T0 + 2 * 86_400_000 - 3_600_000).toBe(true);
+    await scheduler.stop();
+  });
 });

@@ -1,0 +1,38 @@
+import type { StoreContext } from '../stores/data-store.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+/**
+ * The scheduler's use of its store and broker: opened once on first use (migrations, listeners),
+ * closed on stop. `ready` is a plain flag so the hot paths skip awaiting a settled promise.
+ */
+export class StoreSession {
+  ready = false;
+  private readonly runtime: SchedulerRuntime;
+  private readonly context: StoreContext;
+  private opening: Promise<void> | null = null;
+
+  constructor(runtime: SchedulerRuntime, wake: () => void) {
+    this.runtime = runtime;
+    this.context = { events: runtime.events, clock: runtime.clock, logger: runtime.logger, wake };
+  }
+
+  open(): Promise<void> {
+    this.opening ??= (async () => {
+      await this.runtime.events.start();
+      await this.runtime.store.start(this.context);
+      this.ready = true;
+    })().catch((error: unknown) => {
+      this.opening = null;
+      throw error;
+    });
+    return this.opening;
+  }
+
+  async close(): Promise<void> {
+    if (this.opening === null) return;
+    this.opening = null;
+    this.ready = false;
+    await this.runtime.store.stop(this.context);
+    await this.runtime.events.stop();
+  }
+}
