@@ -5,6 +5,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cron, interval, triggerFromJSON } from '../../dist/index.js';
 import { createTestScheduler } from '../../dist/testing/index.js';
+import { SqliteStore } from '../../dist/sqlite.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const scheduler = createTestScheduler({ now: '2030-01-07T00:00:00Z' });
 scheduler.task('tick', (ctx) => ctx.fireTime?.toISOString());
@@ -41,4 +45,26 @@ const cli = execFileSync(
   },
 );
 assert.equal(cli.trim(), '2030-01-01T06:00:00+00:00\n2030-01-01T12:00:00+00:00');
+// The SQLite store on both drivers, through a restart.
+const dir = mkdtempSync(join(tmpdir(), 'kairos-smoke-'));
+for (const driver of ['node:sqlite', 'better-sqlite3']) {
+  const path = join(dir, `${driver.replace(':', '-')}.db`);
+  for (const start of ['2030-01-07T00:00:00Z', '2030-01-07T01:00:00Z']) {
+    const s = createTestScheduler({ now: start, store: new SqliteStore({ path, driver }) });
+    s.task('tick', () => 'ok');
+    await s.addSchedule('tick', interval({ minutes: 30 }), { id: 'half-hourly' });
+    await s.start();
+    await s.runDue();
+    await s.stop();
+  }
+  const s = createTestScheduler({ now: '2030-01-07T01:00:00Z', store: new SqliteStore({ path, driver }) });
+  // 00:00 on the first start, then the 00:30 fire missed while down coalesced into the 01:00 one.
+  assert.deepEqual(
+    (await s.history()).map((e) => e.fireTime.toISOString()),
+    ['2030-01-07T00:00:00.000Z', '2030-01-07T01:00:00.000Z'],
+  );
+  await s.stop();
+}
+rmSync(dir, { recursive: true, force: true });
+
 console.log(`smoke ok on Node ${process.version}`);
