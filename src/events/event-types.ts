@@ -1,4 +1,4 @@
-import type { ExecutionRecord } from '../stores/records.ts';
+import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../stores/records.ts';
 
 /**
  * Events, namespaced by what they are about. Data events (`schedule.*`, `job.added`, execution
@@ -84,5 +84,51 @@ export function executionEvent(execution: ExecutionRecord, retryAt: Date | null,
     scheduleId: execution.scheduleId,
     execution,
     retryAt,
+  };
+}
+
+/** Builds the event announcing a schedule change (stamped with the schedule's `updatedAt`). */
+export function scheduleEvent(
+  type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
+  schedule: ScheduleRecord,
+): KairosEvent {
+  return {
+    type,
+    timestamp: schedule.updatedAt,
+    scheduleId: schedule.id,
+    task: schedule.task,
+    nextFireTime: schedule.nextFireTime,
+  };
+}
+
+/** The event for an `addSchedule` result: added, updated by a replace, or none when kept. */
+export function scheduleAddEvent(result: {
+  outcome: 'added' | 'replaced' | 'kept';
+  schedule: ScheduleRecord;
+}): KairosEvent | null {
+  if (result.outcome === 'kept') return null;
+  return scheduleEvent(result.outcome === 'added' ? 'schedule.added' : 'schedule.updated', result.schedule);
+}
+
+/** `schedule.paused`, `schedule.resumed` or `schedule.updated`, from a schedule before and after an update. */
+export function scheduleUpdateEvent(before: ScheduleRecord | undefined, after: ScheduleRecord): KairosEvent {
+  const type =
+    before !== undefined && before.paused !== after.paused
+      ? after.paused
+        ? 'schedule.paused'
+        : 'schedule.resumed'
+      : 'schedule.updated';
+  return scheduleEvent(type, after);
+}
+
+export function jobAddedEvent(job: JobRecord, timestamp: Date): KairosEvent {
+  return {
+    type: 'job.added',
+    timestamp,
+    jobId: job.id,
+    task: job.task,
+    scheduleId: job.scheduleId,
+    fireTime: job.fireTime,
+    runAt: job.runAt,
   };
 }

@@ -1,6 +1,12 @@
 import { ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
-import { executionEvent, type KairosEvent } from '../../events/event-types.ts';
+import {
+  executionEvent,
+  jobAddedEvent,
+  type KairosEvent,
+  scheduleAddEvent,
+  scheduleUpdateEvent,
+} from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import type { Clock } from '../../time/clock.ts';
 import type {
@@ -77,26 +83,15 @@ export class MemoryStore implements DataStore {
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     rejectTransaction(tx);
     const result = this.schedules.add(schedule, conflict, this.now());
-    if (result.outcome !== 'kept') {
-      this.publishSchedule(
-        result.outcome === 'added' ? 'schedule.added' : 'schedule.updated',
-        result.schedule,
-        result.schedule.updatedAt,
-      );
-    }
+    const event = scheduleAddEvent(result);
+    if (event !== null) this.publish(event);
     return result;
   }
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     const before = this.schedules.get(id);
     const updated = this.schedules.update(id, patch, this.now());
-    const type =
-      before && before.paused !== updated.paused
-        ? updated.paused
-          ? 'schedule.paused'
-          : 'schedule.resumed'
-        : 'schedule.updated';
-    this.publishSchedule(type, updated, updated.updatedAt);
+    this.publish(scheduleUpdateEvent(before, updated));
     return updated;
   }
 
@@ -145,7 +140,7 @@ export class MemoryStore implements DataStore {
     }
     for (const execution of result.executions) this.executions.append(execution);
     const timestamp = new Date(now);
-    for (const job of result.jobs) this.publishJobAdded(job, timestamp);
+    for (const job of result.jobs) this.publish(jobAddedEvent(job, timestamp));
     for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
     return result;
   }
@@ -164,7 +159,7 @@ export class MemoryStore implements DataStore {
         'is already used by another job (or its schedule already has a job for that fire time)',
       );
     }
-    this.publishJobAdded(job, this.date());
+    this.publish(jobAddedEvent(job, this.date()));
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
@@ -262,32 +257,6 @@ export class MemoryStore implements DataStore {
 
   private publish(event: KairosEvent): void {
     this.events.publish(event);
-  }
-
-  private publishSchedule(
-    type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
-    schedule: ScheduleRecord,
-    timestamp: Date,
-  ): void {
-    this.publish({
-      type,
-      timestamp,
-      scheduleId: schedule.id,
-      task: schedule.task,
-      nextFireTime: schedule.nextFireTime,
-    });
-  }
-
-  private publishJobAdded(job: JobRecord, timestamp: Date): void {
-    this.publish({
-      type: 'job.added',
-      timestamp,
-      jobId: job.id,
-      task: job.task,
-      scheduleId: job.scheduleId,
-      fireTime: job.fireTime,
-      runAt: job.runAt,
-    });
   }
 }
 

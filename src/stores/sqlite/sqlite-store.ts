@@ -1,6 +1,12 @@
 import { KairosError, SchedulerStateError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
-import { executionEvent, type KairosEvent } from '../../events/event-types.ts';
+import {
+  executionEvent,
+  jobAddedEvent,
+  type KairosEvent,
+  scheduleAddEvent,
+  scheduleUpdateEvent,
+} from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import { type Clock, systemClock } from '../../time/clock.ts';
 import { type Duration, parseDuration } from '../../time/duration.ts';
@@ -178,8 +184,8 @@ export class SqliteStore implements DataStore {
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     if (tx !== undefined) return this.addScheduleSync(schedule, conflict, tx);
     const result = this.write('add a schedule', (db, now) => this.schedules.add(db, schedule, conflict, now));
-    if (result.outcome !== 'kept')
-      this.publishSchedule(result.outcome === 'added' ? 'schedule.added' : 'schedule.updated', result.schedule);
+    const event = scheduleAddEvent(result);
+    if (event !== null) this.publish(event);
     return result;
   }
 
@@ -198,9 +204,7 @@ export class SqliteStore implements DataStore {
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     const { before, after } = this.write('update a schedule', (db, now) => this.schedules.update(db, id, patch, now));
-    const type =
-      before.paused !== after.paused ? (after.paused ? 'schedule.paused' : 'schedule.resumed') : 'schedule.updated';
-    this.publishSchedule(type, after);
+    this.publish(scheduleUpdateEvent(before, after));
     return after;
   }
 
@@ -252,7 +256,7 @@ export class SqliteStore implements DataStore {
       return released;
     });
     const timestamp = this.date();
-    for (const job of result.jobs) this.publishJobAdded(job, timestamp);
+    for (const job of result.jobs) this.publish(jobAddedEvent(job, timestamp));
     for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
     return result;
   }
@@ -267,7 +271,7 @@ export class SqliteStore implements DataStore {
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
     if (tx !== undefined) return this.addJobSync(job, tx);
     this.write('add a job', (db) => this.jobs.insert(db, job, false));
-    this.publishJobAdded(job, this.date());
+    this.publish(jobAddedEvent(job, this.date()));
   }
 
   /**
@@ -517,31 +521,6 @@ export class SqliteStore implements DataStore {
   private publish(event: KairosEvent): void {
     const brokers = new Set([...this.contexts].map((context) => context.events));
     for (const broker of brokers) broker.publish(event);
-  }
-
-  private publishSchedule(
-    type: 'schedule.added' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed',
-    schedule: ScheduleRecord,
-  ): void {
-    this.publish({
-      type,
-      timestamp: schedule.updatedAt,
-      scheduleId: schedule.id,
-      task: schedule.task,
-      nextFireTime: schedule.nextFireTime,
-    });
-  }
-
-  private publishJobAdded(job: JobRecord, timestamp: Date): void {
-    this.publish({
-      type: 'job.added',
-      timestamp,
-      jobId: job.id,
-      task: job.task,
-      scheduleId: job.scheduleId,
-      fireTime: job.fireTime,
-      runAt: job.runAt,
-    });
   }
 }
 
