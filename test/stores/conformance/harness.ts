@@ -29,6 +29,8 @@ export async function startOnVirtualClock(store: DataStore): Promise<StoreHarnes
   const broker = new LocalEventBroker();
   const events: KairosEvent[] = [];
   broker.subscribe((event) => events.push(event));
+  // Stores that judge time by their database's clock take the test's clock instead.
+  (store as { useClockForTests?: (clock: VirtualClock) => void }).useClockForTests?.(clock);
   await store.start({ events: broker, clock, logger: silentLogger, wake: () => {} });
   return {
     store,

@@ -1,0 +1,20 @@
+import { KairosError, StoreError } from '../../errors.ts';
+
+/** A `pg` error as a `StoreError` that says what it means for the user. */
+export function pgStoreError(error: unknown, action: string): KairosError {
+  if (error instanceof KairosError) return error;
+  const code = (error as { code?: string } | null)?.code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  let meaning = 'the database reported an error';
+  if (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(
+      code,
+    ) ||
+    /terminat|Connection|connect/i.test(message)
+  ) {
+    meaning = 'the database is unreachable or restarting';
+  } else if (code === '53100') meaning = 'the database server is out of disk space';
+  else if (code === '42P01' || code === '3F000') meaning = "Kairos's tables are missing (was the schema dropped?)";
+  else if (code === '40P01') meaning = 'a deadlock was detected';
+  return new StoreError(`PostgresStore: could not ${action}: ${meaning} (${message})`, { cause: error });
+}

@@ -1,0 +1,41 @@
+/**
+ * The part of `pg` (node-postgres) Kairos uses, declared structurally so `pg` stays an optional
+ * peer dependency: the application installs it and passes its pool, or Kairos loads it on demand.
+ */
+export interface PgQueryResult<Row> {
+  rows: Row[];
+  rowCount: number | null;
+}
+
+/** Anything that runs a query: a `pg.Pool`, a `pg.Client`, a `PoolClient` inside `BEGIN`. */
+export interface PgQueryable {
+  query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<PgQueryResult<Row>>;
+}
+
+export interface PgPoolClient extends PgQueryable {
+  release(error?: Error | boolean): void;
+}
+
+export interface PgPool extends PgQueryable {
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** A dedicated connection for LISTEN. */
+export interface PgClient extends PgQueryable {
+  connect(): Promise<unknown>;
+  end(): Promise<void>;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
+  removeAllListeners(event?: string): unknown;
+}
+
+export interface PgModule {
+  Pool: new (config: { connectionString?: string; max?: number; application_name?: string }) => PgPool;
+  Client: new (config: { connectionString?: string; application_name?: string }) => PgClient;
+}
+
+export function isQueryable(value: unknown): value is PgQueryable {
+  return typeof value === 'object' && value !== null && typeof (value as PgQueryable).query === 'function';
+}

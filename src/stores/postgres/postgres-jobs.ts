@@ -1,0 +1,140 @@
+import type { JobRelease, JobRequeue, TaskLimit } from '../data-store.ts';
+import type { JobRecord } from '../records.ts';
+import { EXECUTION_COLUMNS, EXECUTION_RECORDSET, executionsJson, type JobRow, jobFromRow } from './pg-rows.ts';
+import type { PgQueryable } from './pg-types.ts';
+
+/** Candidates read beyond the jobs wanted, since caps may hold some back. */
+const CANDIDATE_SLACK = 50;
+
+/**
+ * Job acquisition on PostgreSQL. Candidates are claimed with `FOR UPDATE SKIP LOCKED`, so nodes
+ * never wait on each other. Cluster-wide caps (a schedule's `maxInstances`, a task's
+ * `maxRunningJobs`) need a count that no other node changes meanwhile: a transaction-scoped
+ * advisory lock per schedule or task serialises just those decisions; a node that cannot take the
+ * lock at once leaves those jobs to the node that holds it.
+ */
+export async function acquireJobs(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  leaseMs: number,
+  limit: number,
+  tasks: readonly TaskLimit[],
+): Promise<JobRecord[]> {
+  if (tasks.length === 0) return [];
+  const { rows: candidates } = await client.query<JobRow>(
+    `SELECT * FROM ${s}.jobs WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
+     ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [tasks.map((task) => task.name), limit + CANDIDATE_SLACK],
+  );
+  if (candidates.length === 0) return [];
+  const taskCaps = new Map(
+    tasks.filter((task) => task.maxRunningJobs !== null).map((task) => [task.name, task.maxRunningJobs as number]),
+  );
+  const cappedTasks = [...new Set(candidates.filter((job) => taskCaps.has(job.task)).map((job) => job.task))];
+  const cappedSchedules = [
+    ...new Set(
+      candidates
+        .filter((job) => job.schedule_id !== null && job.max_instances !== null)
+        .map((job) => job.schedule_id as string),
+    ),
+  ];
+  const running = new Map<string, number>();
+  const locked = new Set<string>();
+  if (cappedTasks.length > 0 || cappedSchedules.length > 0) {
+    const keys = [...cappedTasks.map((task) => `task:${task}`), ...cappedSchedules.map((id) => `schedule:${id}`)];
+    const { rows: locks } = await client.query<{ key: string; locked: boolean }>(
+      `SELECT key, pg_try_advisory_xact_lock(hashtext('kairos:' || key)) AS locked FROM unnest($1::text[]) AS key`,
+      [keys],
+    );
+    for (const row of locks) if (row.locked) locked.add(row.key);
+    // Counted in a statement of its own: its snapshot is taken after the locks are held, so it
+    // sees every acquire committed by the node that held a lock before us.
+    const { rows: counts } = await client.query<{ key: string; running: number }>(
+      `SELECT 'task:' || task AS key, count(*)::int AS running FROM ${s}.jobs
+         WHERE status = 'running' AND task = ANY($1::text[]) GROUP BY task
+       UNION ALL
+       SELECT 'schedule:' || schedule_id, count(*)::int FROM ${s}.jobs
+         WHERE status = 'running' AND schedule_id = ANY($2::text[]) GROUP BY schedule_id`,
+      [cappedTasks, cappedSchedules],
+    );
+    for (const row of counts) running.set(row.key, row.running);
+  }
+  const picked: JobRow[] = [];
+  for (const job of candidates) {
+    if (picked.length >= limit) break;
+    const taskKey = `task:${job.task}`;
+    const cap = taskCaps.get(job.task);
+    if (cap !== undefined && (!locked.has(taskKey) || (running.get(taskKey) ?? 0) >= cap)) continue;
+    const scheduleKey = job.schedule_id !== null && job.max_instances !== null ? `schedule:${job.schedule_id}` : null;
+    if (
+      scheduleKey !== null &&
+      (!locked.has(scheduleKey) || (running.get(scheduleKey) ?? 0) >= (job.max_instances as number))
+    )
+      continue;
+    picked.push(job);
+    if (cap !== undefined) running.set(taskKey, (running.get(taskKey) ?? 0) + 1);
+    if (scheduleKey !== null) running.set(scheduleKey, (running.get(scheduleKey) ?? 0) + 1);
+  }
+  if (picked.length === 0) return [];
+  const { rows } = await client.query<JobRow>(
+    `UPDATE ${s}.jobs SET status = 'running', acquired_by = $2, acquired_until = ${now} + $3 * interval '1 millisecond', started_at = ${now}
+     WHERE id = ANY($1::text[]) RETURNING *`,
+    [picked.map((job) => job.id), node, leaseMs],
+  );
+  const order = new Map(picked.map((job, index) => [job.id, index]));
+  return rows.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0)).map(jobFromRow);
+}
+
+export interface PendingRelease {
+  node: string;
+  jobId: string;
+  release: JobRelease;
+}
+
+/**
+ * Records a batch of finished runs in one statement (hence one transaction): the executions, the
+ * finished jobs deleted, the retried ones put back. Only rows the releasing node still holds are
+ * touched. Returns the ids of the jobs that were still held.
+ */
+export async function releaseJobs(
+  client: PgQueryable,
+  s: string,
+  batch: readonly PendingRelease[],
+): Promise<Set<string>> {
+  const finished = batch.filter((item) => !item.release.requeue).map((item) => ({ id: item.jobId, node: item.node }));
+  const requeued = batch
+    .filter((item) => item.release.requeue)
+    .map((item) => requeueRow(item.jobId, item.node, item.release.requeue as JobRequeue));
+  const { rows } = await client.query<{ id: string }>(
+    `WITH ex AS (
+       INSERT INTO ${s}.executions (${EXECUTION_COLUMNS})
+       SELECT id, job_id, schedule_id, task, COALESCE(args, 'null'::json), fire_time, run_at, started_at, finished_at,
+         duration_ms, outcome, error_name, error_message, error_stack, COALESCE(result, 'null'::json), node, attempt
+       FROM json_to_recordset($1::json) AS r(${EXECUTION_RECORDSET})
+       ON CONFLICT (id) DO NOTHING),
+     fin AS (
+       DELETE FROM ${s}.jobs j USING json_to_recordset($2::json) AS r(id text, node text)
+       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node RETURNING j.id),
+     req AS (
+       UPDATE ${s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
+         abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+       FROM json_to_recordset($3::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer, abandon_retries integer)
+       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node RETURNING j.id)
+     SELECT id FROM fin UNION ALL SELECT id FROM req`,
+    [executionsJson(batch.map((item) => item.release.execution)), JSON.stringify(finished), JSON.stringify(requeued)],
+  );
+  return new Set(rows.map((row) => row.id));
+}
+
+export function requeueRow(id: string, node: string | null, requeue: JobRequeue) {
+  return {
+    id,
+    node,
+    run_at: requeue.runAt.toISOString(),
+    start_deadline: requeue.startDeadline?.toISOString() ?? null,
+    attempt: requeue.attempt,
+    abandon_retries: requeue.abandonRetries,
+  };
+}

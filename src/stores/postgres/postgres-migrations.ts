@@ -1,0 +1,138 @@
+import { StoreError } from '../../errors.ts';
+import type { PgPool } from './pg-types.ts';
+
+/**
+ * Versioned schema changes. Many nodes may start at once: a session advisory lock (keyed by the
+ * schema name) lets one apply them while the others wait, then find nothing left to do. Never
+ * edit a released migration: add the next one.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> = [
+  {
+    version: 1,
+    up: (s) => `
+      CREATE TABLE ${s}.schedules (
+        id text PRIMARY KEY,
+        task text NOT NULL,
+        trigger json NOT NULL,
+        args json NOT NULL,
+        paused boolean NOT NULL DEFAULT false,
+        misfire_grace_time bigint,
+        coalesce_policy text NOT NULL,
+        max_instances integer NOT NULL,
+        max_jitter bigint NOT NULL,
+        next_fire_time timestamptz,
+        last_fire_time timestamptz,
+        acquired_by text,
+        acquired_until timestamptz,
+        broken_reason text,
+        revision integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX schedules_due ON ${s}.schedules (next_fire_time)
+        WHERE NOT paused AND broken_reason IS NULL AND next_fire_time IS NOT NULL;
+
+      CREATE TABLE ${s}.jobs (
+        id text PRIMARY KEY,
+        task text NOT NULL,
+        args json NOT NULL,
+        schedule_id text,
+        fire_time timestamptz,
+        run_at timestamptz NOT NULL,
+        start_deadline timestamptz,
+        attempt integer NOT NULL,
+        max_attempts integer NOT NULL,
+        abandon_retries integer NOT NULL,
+        max_instances integer,
+        status text NOT NULL DEFAULT 'pending',
+        acquired_by text,
+        acquired_until timestamptz,
+        started_at timestamptz,
+        cancel_requested boolean NOT NULL DEFAULT false,
+        created_at timestamptz NOT NULL
+      );
+      CREATE UNIQUE INDEX jobs_fire ON ${s}.jobs (schedule_id, fire_time)
+        WHERE schedule_id IS NOT NULL AND fire_time IS NOT NULL;
+      CREATE INDEX jobs_pending ON ${s}.jobs (run_at) WHERE status = 'pending';
+      CREATE INDEX jobs_running ON ${s}.jobs (acquired_until) WHERE status = 'running';
+      CREATE INDEX jobs_schedule ON ${s}.jobs (schedule_id) WHERE schedule_id IS NOT NULL;
+
+      CREATE TABLE ${s}.executions (
+        id text PRIMARY KEY,
+        job_id text NOT NULL,
+        schedule_id text,
+        task text NOT NULL,
+        args json NOT NULL,
+        fire_time timestamptz,
+        run_at timestamptz NOT NULL,
+        started_at timestamptz,
+        finished_at timestamptz NOT NULL,
+        duration_ms bigint,
+        outcome text NOT NULL,
+        error_name text,
+        error_message text,
+        error_stack text,
+        result json NOT NULL,
+        node text,
+        attempt integer NOT NULL
+      );
+      CREATE INDEX executions_finished ON ${s}.executions (finished_at, id);
+      CREATE INDEX executions_schedule ON ${s}.executions (schedule_id, finished_at, id);
+      CREATE INDEX executions_task ON ${s}.executions (task, finished_at, id);
+      CREATE INDEX executions_job ON ${s}.executions (job_id);
+
+      CREATE TABLE ${s}.nodes (
+        id text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        started_at timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL,
+        running_jobs integer NOT NULL
+      );
+    `,
+  },
+];
+
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+/** Brings the schema up to date; returns the versions applied. `schema` is already a quoted identifier. */
+export async function migratePostgres(pool: PgPool, schema: string, schemaName: string): Promise<number[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const { rows } = await client.query<{ version: number | null }>(
+        `SELECT max(version) AS version FROM ${schema}.migrations`,
+      );
+      const current = rows[0]?.version ?? 0;
+      if (current > POSTGRES_SCHEMA_VERSION) {
+        throw new StoreError(
+          `PostgresStore: schema ${schemaName} is at version ${current}, newer than this Kairos knows (${POSTGRES_SCHEMA_VERSION}); upgrade Kairos`,
+        );
+      }
+      const applied: number[] = [];
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= current) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.up(schema));
+          await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+        applied.push(migration.version);
+      }
+      return applied;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
+    }
+  } finally {
+    client.release();
+  }
+}

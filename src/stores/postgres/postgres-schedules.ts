@@ -1,0 +1,265 @@
+import { ConflictError, ScheduleNotFoundError } from '../../errors.ts';
+import type {
+  AddScheduleResult,
+  ConflictPolicy,
+  NewSchedule,
+  ReleasedSchedules,
+  SchedulePatch,
+  ScheduleRelease,
+} from '../data-store.ts';
+import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
+import type { Page, ScheduleQuery } from '../queries.ts';
+import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../records.ts';
+import { skippedExecution } from '../store-records.ts';
+import {
+  EXECUTION_COLUMNS,
+  EXECUTION_RECORDSET,
+  executionsJson,
+  JOB_COLUMNS,
+  JOB_RECORDSET,
+  jobsJson,
+  type ScheduleRow,
+  scheduleFromRow,
+} from './pg-rows.ts';
+import type { PgQueryable } from './pg-types.ts';
+
+/** Schedule statements; each function runs on the caller's client, inside its transaction where it needs one. */
+export async function addSchedule(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  schedule: NewSchedule,
+  conflict: ConflictPolicy,
+): Promise<AddScheduleResult> {
+  const trigger = JSON.stringify(schedule.trigger);
+  const values = [
+    schedule.id,
+    schedule.task,
+    trigger,
+    JSON.stringify(schedule.args),
+    schedule.paused ?? null,
+    schedule.misfireGraceTime,
+    schedule.coalesce,
+    schedule.maxInstances,
+    schedule.maxJitter,
+    schedule.nextFireTime,
+  ];
+  const inserted = await client.query<ScheduleRow>(
+    `INSERT INTO ${s}.schedules (id, task, trigger, args, paused, misfire_grace_time, coalesce_policy, max_instances, max_jitter,
+       next_fire_time, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, COALESCE($5, false), $6, $7, $8, $9, $10, ${now}, ${now})
+     ON CONFLICT (id) DO NOTHING RETURNING *`,
+    values,
+  );
+  if (inserted.rows[0] !== undefined) return { outcome: 'added', schedule: scheduleFromRow(inserted.rows[0]) };
+  if (conflict === 'error') throw new ConflictError(schedule.id);
+  if (conflict === 'keep') {
+    const existing = await getSchedule(client, s, schedule.id);
+    if (existing === undefined) return addSchedule(client, s, now, schedule, conflict); // removed meanwhile
+    return { outcome: 'kept', schedule: existing };
+  }
+  // Replace in place. The trigger is compared as stored text (json keeps it as written): an
+  // unchanged trigger keeps the fire-time state, a changed one takes the new next fire time.
+  const replaced = await client.query<ScheduleRow>(
+    `UPDATE ${s}.schedules SET task = $2, args = $4::json, paused = COALESCE($5, paused), misfire_grace_time = $6,
+       coalesce_policy = $7, max_instances = $8, max_jitter = $9,
+       next_fire_time = CASE WHEN trigger::text = $3::text THEN next_fire_time ELSE $10 END,
+       broken_reason = CASE WHEN trigger::text = $3::text THEN broken_reason ELSE NULL END,
+       revision = revision + CASE WHEN trigger::text = $3::text THEN 0 ELSE 1 END,
+       trigger = $3::json, updated_at = ${now}
+     WHERE id = $1 RETURNING *`,
+    values,
+  );
+  if (replaced.rows[0] === undefined) return addSchedule(client, s, now, schedule, conflict);
+  return { outcome: 'replaced', schedule: scheduleFromRow(replaced.rows[0]) };
+}
+
+const PATCH_COLUMNS: ReadonlyArray<[keyof SchedulePatch, string, (value: never) => unknown]> = [
+  ['task', 'task', (v) => v],
+  ['trigger', 'trigger', (v) => JSON.stringify(v)],
+  ['args', 'args', (v) => JSON.stringify(v)],
+  ['paused', 'paused', (v) => v],
+  ['misfireGraceTime', 'misfire_grace_time', (v) => v],
+  ['coalesce', 'coalesce_policy', (v) => v],
+  ['maxInstances', 'max_instances', (v) => v],
+  ['maxJitter', 'max_jitter', (v) => v],
+  ['nextFireTime', 'next_fire_time', (v) => v],
+  ['brokenReason', 'broken_reason', (v) => v],
+];
+
+export async function updateSchedule(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  id: string,
+  patch: SchedulePatch,
+): Promise<{ before: ScheduleRecord; after: ScheduleRecord }> {
+  const sets: string[] = [];
+  const values: unknown[] = [id];
+  for (const [key, column, convert] of PATCH_COLUMNS) {
+    if (patch[key] === undefined) continue;
+    values.push(convert(patch[key] as never));
+    sets.push(`${column} = $${values.length}`);
+  }
+  const bump = patch.trigger !== undefined || patch.nextFireTime !== undefined ? 1 : 0;
+  const { rows } = await client.query<ScheduleRow & { was_paused: boolean }>(
+    `UPDATE ${s}.schedules n SET ${[...sets, `updated_at = ${now}`, `revision = n.revision + ${bump}`].join(', ')}
+     FROM (SELECT id, paused AS was_paused FROM ${s}.schedules WHERE id = $1 FOR UPDATE) o
+     WHERE n.id = o.id RETURNING n.*, o.was_paused`,
+    values,
+  );
+  const row = rows[0];
+  if (row === undefined) throw new ScheduleNotFoundError(id);
+  const after = scheduleFromRow(row);
+  return { before: { ...after, paused: row.was_paused }, after };
+}
+
+export async function getSchedule(client: PgQueryable, s: string, id: string): Promise<ScheduleRecord | undefined> {
+  const { rows } = await client.query<ScheduleRow>(`SELECT * FROM ${s}.schedules WHERE id = $1`, [id]);
+  return rows[0] === undefined ? undefined : scheduleFromRow(rows[0]);
+}
+
+export async function querySchedules(
+  client: PgQueryable,
+  s: string,
+  query: ScheduleQuery,
+): Promise<Page<ScheduleRecord>> {
+  const limit = pageLimit(query.limit);
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    values.push(value);
+    where.push(sql.replace('?', `$${values.length}`));
+  };
+  if (query.cursor) add('id COLLATE "C" > ?', decodeCursor(query.cursor, ['string'] as const)[0]);
+  if (query.ids !== undefined) add('id = ANY(?::text[])', query.ids);
+  if (query.task !== undefined) add('task = ?', query.task);
+  if (query.paused !== undefined) add('paused = ?', query.paused);
+  values.push(limit + 1);
+  const { rows } = await client.query<ScheduleRow>(
+    `SELECT * FROM ${s}.schedules ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id COLLATE "C" LIMIT $${values.length}`,
+    values,
+  );
+  const items = rows.slice(0, limit).map(scheduleFromRow);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null };
+}
+
+export async function acquireSchedules(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  leaseMs: number,
+  limit: number,
+): Promise<{ now: Date; schedules: ScheduleRecord[] }> {
+  const { rows } = await client.query<ScheduleRow & { store_now: Date }>(
+    `WITH due AS (
+       SELECT id FROM ${s}.schedules
+       WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now}
+         AND (acquired_by IS NULL OR acquired_until <= ${now})
+       ORDER BY next_fire_time LIMIT $3 FOR UPDATE SKIP LOCKED),
+     taken AS (
+       UPDATE ${s}.schedules t SET acquired_by = $1, acquired_until = ${now} + $2 * interval '1 millisecond'
+       FROM due WHERE t.id = due.id RETURNING t.*)
+     SELECT ${now} AS store_now, taken.* FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
+    [node, leaseMs, limit],
+  );
+  const storeNow = rows[0]?.store_now ?? new Date();
+  return { now: storeNow, schedules: rows.filter((row) => row.id !== null).map(scheduleFromRow) };
+}
+
+/** Set-based: every held schedule's jobs, skipped and missed records and next fire time, in a few statements. */
+export async function releaseSchedules(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  releases: readonly ScheduleRelease[],
+): Promise<ReleasedSchedules> {
+  const { rows: held } = await client.query<{ id: string; max_instances: number; active: number; store_now: Date }>(
+    `SELECT sc.id, sc.max_instances, ${now} AS store_now,
+       (SELECT count(*)::int FROM ${s}.jobs j WHERE j.schedule_id = sc.id) AS active
+     FROM ${s}.schedules sc WHERE sc.id = ANY($1::text[]) AND sc.acquired_by = $2 FOR UPDATE OF sc`,
+    [releases.map((release) => release.scheduleId), node],
+  );
+  const heldById = new Map(held.map((row) => [row.id, row]));
+  const storeNow = held[0]?.store_now ?? new Date();
+  const jobs: JobRecord[] = [];
+  const executions: ExecutionRecord[] = [];
+  for (const release of releases) {
+    const row = heldById.get(release.scheduleId);
+    if (row === undefined) continue; // removed meanwhile, or its lease was taken over
+    if (release.jobs.length > 0) {
+      if (row.active >= row.max_instances) {
+        for (const job of release.jobs) executions.push(skippedExecution(job, node, storeNow));
+      } else jobs.push(...release.jobs);
+    }
+    executions.push(...release.missed);
+  }
+  let insertedJobs: JobRecord[] = [];
+  if (jobs.length > 0) {
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO ${s}.jobs (${JOB_COLUMNS})
+       SELECT id, task, COALESCE(args, 'null'::json), schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts,
+         abandon_retries, max_instances, created_at
+       FROM json_to_recordset($1::json) AS r(${JOB_RECORDSET})
+       ON CONFLICT (schedule_id, fire_time) WHERE schedule_id IS NOT NULL AND fire_time IS NOT NULL DO NOTHING
+       RETURNING id`,
+      [jobsJson(jobs)],
+    );
+    const ids = new Set(rows.map((row) => row.id));
+    insertedJobs = jobs.filter((job) => ids.has(job.id));
+  }
+  if (executions.length > 0) await insertExecutions(client, s, executions);
+  const updates = releases
+    .filter((release) => heldById.has(release.scheduleId))
+    .map((release) => ({
+      id: release.scheduleId,
+      revision: release.revision,
+      next: release.nextFireTime?.toISOString() ?? null,
+      last: release.lastFireTime?.toISOString() ?? null,
+      set_broken: release.brokenReason !== undefined,
+      broken: release.brokenReason ?? null,
+    }));
+  if (updates.length > 0) {
+    // A concurrent edit (a new revision) already set the fire times of its new trigger: keep them.
+    await client.query(
+      `UPDATE ${s}.schedules sc SET
+         next_fire_time = CASE WHEN sc.revision = r.revision THEN r.next ELSE sc.next_fire_time END,
+         last_fire_time = COALESCE(r.last, sc.last_fire_time),
+         broken_reason = CASE WHEN r.set_broken THEN r.broken ELSE sc.broken_reason END,
+         acquired_by = NULL, acquired_until = NULL, updated_at = ${now}
+       FROM json_to_recordset($1::json) AS r(id text, revision integer, next timestamptz, last timestamptz, set_broken boolean, broken text)
+       WHERE sc.id = r.id AND sc.acquired_by = $2`,
+      [JSON.stringify(updates), node],
+    );
+  }
+  return { jobs: insertedJobs, executions };
+}
+
+export async function insertExecutions(
+  client: PgQueryable,
+  s: string,
+  executions: readonly ExecutionRecord[],
+): Promise<void> {
+  await client.query(
+    `INSERT INTO ${s}.executions (${EXECUTION_COLUMNS})
+     SELECT id, job_id, schedule_id, task, COALESCE(args, 'null'::json), fire_time, run_at, started_at, finished_at, duration_ms,
+       outcome, error_name, error_message, error_stack, COALESCE(result, 'null'::json), node, attempt
+     FROM json_to_recordset($1::json) AS r(${EXECUTION_RECORDSET})
+     ON CONFLICT (id) DO NOTHING`,
+    [executionsJson(executions)],
+  );
+}
+
+export async function nextScheduleFireTime(client: PgQueryable, s: string): Promise<Date | null> {
+  const { rows } = await client.query<{ next: Date | null }>(
+    `SELECT LEAST(
+       (SELECT min(next_fire_time) FROM ${s}.schedules
+          WHERE NOT paused AND broken_reason IS NULL AND next_fire_time IS NOT NULL AND acquired_by IS NULL),
+       (SELECT min(GREATEST(next_fire_time, acquired_until)) FROM ${s}.schedules
+          WHERE NOT paused AND broken_reason IS NULL AND next_fire_time IS NOT NULL AND acquired_by IS NOT NULL)) AS next`,
+  );
+  return rows[0]?.next ?? null;
+}

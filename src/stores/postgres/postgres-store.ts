@@ -1,0 +1,525 @@
+import { createRequire } from 'node:module';
+import { KairosError, StoreError, ValidationError } from '../../errors.ts';
+import type { EventBroker } from '../../events/event-broker.ts';
+import {
+  executionEvent,
+  jobAddedEvent,
+  type KairosEvent,
+  scheduleAddEvent,
+  scheduleUpdateEvent,
+} from '../../events/event-types.ts';
+import { consoleLogger } from '../../common/logger.ts';
+import type { Clock } from '../../time/clock.ts';
+import type {
+  AcquiredJobs,
+  AcquiredSchedules,
+  AcquireJobsOptions,
+  AddScheduleResult,
+  CancelResult,
+  ConflictPolicy,
+  DataStore,
+  JobRelease,
+  JobWakeTimes,
+  LeaseStatus,
+  NewSchedule,
+  ReleasedSchedules,
+  SchedulePatch,
+  ScheduleRelease,
+  StoreContext,
+  TaskLimit,
+} from '../data-store.ts';
+import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
+import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
+import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
+import { pgStoreError } from './pg-errors.ts';
+import { JOB_COLUMNS, JOB_RECORDSET, type JobRow, jobFromRow, jobsJson } from './pg-rows.ts';
+import { isQueryable, type PgModule, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
+import { acquireJobs, type PendingRelease, releaseJobs, requeueRow } from './postgres-jobs.ts';
+import { PostgresEventBroker } from './postgres-event-broker.ts';
+import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
+import { migratePostgres } from './postgres-migrations.ts';
+import * as schedules from './postgres-schedules.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:5432/db`. Give this or `pool`. */
+  connectionString?: string;
+  /** An existing `pg` Pool of the application. */
+  pool?: PgPool;
+  /** Schema of Kairos's tables, created if missing. (Default: 'kairos'.) */
+  schema?: string;
+  /** Connections in the pool Kairos creates from `connectionString`. (Default: 10.) */
+  poolSize?: number;
+}
+
+const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+const require = createRequire(import.meta.url);
+
+/**
+ * Many nodes, one PostgreSQL database (DESIGN §6). Due schedules and jobs are claimed in batches
+ * with `FOR UPDATE SKIP LOCKED` under leases judged by the database's clock; a fire's jobs and the
+ * schedule's next fire time are written in one transaction; releases only touch rows the caller
+ * still holds. Events travel between nodes over LISTEN/NOTIFY (see `PostgresEventBroker`).
+ */
+export class PostgresStore implements DataStore {
+  readonly schemaName: string;
+  private readonly s: string;
+  private readonly pool: PgPool;
+  private readonly ownsPool: boolean;
+  private readonly broker: PostgresEventBroker;
+  private readonly connectionString: string | undefined;
+  private readonly contexts = new Set<StoreContext>();
+  private migrated: Promise<void> | null = null;
+  /** Testing aid: a clock that replaces the database's (`useClockForTests`). */
+  private testClock: Clock | null = null;
+  private releaseQueue: Array<PendingRelease & { resolve(held: boolean): void; reject(error: unknown): void }> = [];
+  private releaseScheduled = false;
+
+  constructor(options: PostgresStoreOptions) {
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      (options.connectionString === undefined) === (options.pool === undefined)
+    ) {
+      throw new ValidationError('PostgresStore options', options, 'need exactly one of `connectionString` and `pool`');
+    }
+    const schema = options.schema ?? 'kairos';
+    if (typeof schema !== 'string' || !SCHEMA.test(schema)) {
+      throw new ValidationError('PostgresStore schema', schema, 'must be a lower-case identifier (letters, digits, _)');
+    }
+    this.schemaName = schema;
+    this.s = `"${schema}"`;
+    this.connectionString = options.connectionString;
+    if (options.pool !== undefined) {
+      if (!isQueryable(options.pool) || typeof options.pool.connect !== 'function') {
+        throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
+      }
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else {
+      if (typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
+        throw new ValidationError(
+          'PostgresStore connectionString',
+          options.connectionString,
+          'must be a postgres:// URL',
+        );
+      }
+      this.pool = new (loadPg().Pool)({
+        connectionString: options.connectionString,
+        max: options.poolSize ?? 10,
+        application_name: 'kairos',
+      });
+      this.ownsPool = true;
+    }
+    // An idle pooled connection that dies (a database restart) must not crash the process.
+    this.pool.on('error', () => {});
+    this.broker = new PostgresEventBroker({
+      pool: this.pool,
+      connect: () => this.listenClient(),
+      channel: `kairos_${schema}`,
+      logger: consoleLogger('warn'),
+    });
+  }
+
+  defaultEventBroker(): EventBroker {
+    return this.broker;
+  }
+
+  /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
+  async migrate(): Promise<number[]> {
+    try {
+      return await migratePostgres(this.pool, this.s, this.schemaName);
+    } catch (error) {
+      throw pgStoreError(error, 'apply migrations');
+    }
+  }
+
+  async start(context: StoreContext): Promise<void> {
+    this.contexts.add(context);
+    this.migrated ??= this.migrate().then(
+      () => undefined,
+      (error: unknown) => {
+        this.migrated = null;
+        throw error;
+      },
+    );
+    try {
+      await this.migrated;
+    } catch (error) {
+      this.contexts.delete(context);
+      throw error;
+    }
+  }
+
+  async stop(context?: StoreContext): Promise<void> {
+    if (context !== undefined) this.contexts.delete(context);
+    else this.contexts.clear();
+    if (this.contexts.size > 0) return;
+    await this.flushReleases();
+    this.migrated = null;
+    if (this.ownsPool) {
+      await this.pool.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Testing aid: judge time by `clock` instead of the database's clock, so a test can move it
+   * (the conformance suite runs every store on a virtual clock). Never for production: the point
+   * of the database clock is that nodes' clocks do not matter.
+   */
+  useClockForTests(clock: Clock): void {
+    this.testClock = clock;
+  }
+
+  /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
+  private get now(): string {
+    return this.testClock === null ? 'now()' : `'${new Date(this.testClock.now()).toISOString()}'::timestamptz`;
+  }
+
+  // --- schedules
+
+  async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
+    if (tx !== undefined) {
+      const client = this.transactionClient(tx);
+      const result = await this.run('add a schedule', () =>
+        schedules.addSchedule(client, this.s, this.now, schedule, conflict),
+      );
+      const event = scheduleAddEvent(result);
+      if (event !== null) await this.notifyInTransaction(client, event);
+      return result;
+    }
+    const result = await this.run('add a schedule', () =>
+      schedules.addSchedule(this.pool, this.s, this.now, schedule, conflict),
+    );
+    const event = scheduleAddEvent(result);
+    if (event !== null) this.publish(event);
+    return result;
+  }
+
+  async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
+    const { before, after } = await this.transaction('update a schedule', (client) =>
+      schedules.updateSchedule(client, this.s, this.now, id, patch),
+    );
+    this.publish(scheduleUpdateEvent(before, after));
+    return after;
+  }
+
+  async removeSchedules(ids: string[]): Promise<string[]> {
+    const { rows } = await this.run('remove schedules', () =>
+      this.pool.query<{ id: string }>(`DELETE FROM ${this.s}.schedules WHERE id = ANY($1::text[]) RETURNING id`, [ids]),
+    );
+    const removed = rows.map((row) => row.id);
+    for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: new Date(), scheduleId });
+    return removed;
+  }
+
+  async getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>> {
+    return this.run('list schedules', () => schedules.querySchedules(this.pool, this.s, query));
+  }
+
+  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+    return this.run('acquire schedules', () =>
+      schedules.acquireSchedules(this.pool, this.s, this.now, node, leaseMs, limit),
+    );
+  }
+
+  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
+    if (releases.length === 0) return { jobs: [], executions: [] };
+    const result = await this.transaction('release schedules', (client) =>
+      schedules.releaseSchedules(client, this.s, this.now, node, releases),
+    );
+    const timestamp = new Date();
+    for (const job of result.jobs) this.publish(jobAddedEvent(job, timestamp));
+    for (const execution of result.executions) this.publish(executionEvent(execution, null, timestamp));
+    return result;
+  }
+
+  async nextScheduleFireTime(): Promise<Date | null> {
+    return this.run('find the next fire time', () => schedules.nextScheduleFireTime(this.pool, this.s));
+  }
+
+  // --- jobs
+
+  async addJob(job: JobRecord, tx?: unknown): Promise<void> {
+    const client = tx === undefined ? this.pool : this.transactionClient(tx);
+    const { rowCount } = await this.run('add a job', () =>
+      client.query(
+        `INSERT INTO ${this.s}.jobs (${JOB_COLUMNS})
+         SELECT id, task, COALESCE(args, 'null'::json), schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts,
+           abandon_retries, max_instances, created_at
+         FROM json_to_recordset($1::json) AS r(${JOB_RECORDSET})
+         ON CONFLICT DO NOTHING`,
+        [jobsJson([job])],
+      ),
+    );
+    if (rowCount === 0) {
+      throw new ValidationError(
+        'job id',
+        job.id,
+        'is already used by another job (or its schedule already has a job for that fire time)',
+      );
+    }
+    // In the caller's transaction the announcement (and the wake-up of every node) goes out on commit.
+    if (tx !== undefined) await this.notifyInTransaction(client, jobAddedEvent(job, new Date()));
+    else this.publish(jobAddedEvent(job, new Date()));
+  }
+
+  async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
+    return this.transaction('acquire jobs', async (client) => {
+      const { rows } = await client.query<{ now: Date }>(`SELECT ${this.now} AS now`);
+      const jobs = await acquireJobs(client, this.s, this.now, node, options.leaseMs, options.limit, options.tasks);
+      return { now: rows[0]?.now ?? new Date(), jobs };
+    });
+  }
+
+  /** Releases made in the same event-loop turn go to the database as one statement. */
+  releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.releaseQueue.push({ node, jobId, release, resolve, reject });
+      if (!this.releaseScheduled) {
+        this.releaseScheduled = true;
+        setImmediate(() => void this.flushReleases());
+      }
+    });
+  }
+
+  private async flushReleases(): Promise<void> {
+    this.releaseScheduled = false;
+    const batch = this.releaseQueue;
+    this.releaseQueue = [];
+    if (batch.length === 0) return;
+    try {
+      const held = await this.run('record job runs', () => releaseJobs(this.pool, this.s, batch));
+      for (const item of batch) {
+        const wasHeld = held.has(item.jobId);
+        item.resolve(wasHeld);
+        this.publish(
+          executionEvent(
+            item.release.execution,
+            (wasHeld && item.release.requeue?.runAt) || null,
+            item.release.execution.finishedAt,
+          ),
+        );
+      }
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+
+  async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
+    const { rows } = await this.run('find the next job time', () =>
+      this.pool.query<{ run_at: Date | null; lease_expiry: Date | null }>(
+        `SELECT
+           (SELECT min(run_at) FROM ${this.s}.jobs j WHERE j.status = 'pending' AND j.run_at > $1 AND j.task = ANY($2::text[])
+              AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::int[]) AS cap(task, max)
+                WHERE cap.task = j.task AND (SELECT count(*) FROM ${this.s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max)
+           ) AS run_at,
+           (SELECT min(acquired_until) FROM ${this.s}.jobs WHERE status = 'running') AS lease_expiry`,
+        [
+          after,
+          tasks.map((task) => task.name),
+          tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name),
+          tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.maxRunningJobs),
+        ],
+      ),
+    );
+    return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };
+  }
+
+  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
+    if (jobIds.length === 0) return { lost: [], cancelRequested: [] };
+    const { rows } = await this.run('renew leases', () =>
+      this.pool.query<{ id: string; cancel_requested: boolean }>(
+        `UPDATE ${this.s}.jobs SET acquired_until = ${this.now} + $3 * interval '1 millisecond'
+         WHERE id = ANY($1::text[]) AND status = 'running' AND acquired_by = $2 RETURNING id, cancel_requested`,
+        [jobIds, node, leaseMs],
+      ),
+    );
+    const held = new Set(rows.map((row) => row.id));
+    return {
+      lost: jobIds.filter((id) => !held.has(id)),
+      cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.id),
+    };
+  }
+
+  async reapAbandoned(): Promise<ExecutionRecord[]> {
+    const reaped = await this.transaction('take over abandoned jobs', async (client) => {
+      const { rows } = await client.query<JobRow & { store_now: Date }>(
+        `SELECT *, ${this.now} AS store_now FROM ${this.s}.jobs WHERE status = 'running' AND acquired_until <= ${this.now}
+         ORDER BY acquired_until LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+      );
+      if (rows.length === 0) return [];
+      const now = rows[0]?.store_now as Date;
+      const done = rows.map((row) => {
+        const job = jobFromRow(row);
+        return { job, execution: abandonedExecution(job, now), requeue: abandonedRequeue(job, now.getTime()) };
+      });
+      await schedules.insertExecutions(
+        client,
+        this.s,
+        done.map((entry) => entry.execution),
+      );
+      const requeued = done
+        .filter((entry) => entry.requeue !== null)
+        .map((entry) => requeueRow(entry.job.id, null, entry.requeue as NonNullable<typeof entry.requeue>));
+      if (requeued.length > 0) {
+        await client.query(
+          `UPDATE ${this.s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
+             abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+           FROM json_to_recordset($1::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer, abandon_retries integer)
+           WHERE j.id = r.id`,
+          [JSON.stringify(requeued)],
+        );
+      }
+      const finished = done.filter((entry) => entry.requeue === null).map((entry) => entry.job.id);
+      if (finished.length > 0) await client.query(`DELETE FROM ${this.s}.jobs WHERE id = ANY($1::text[])`, [finished]);
+      return done;
+    });
+    for (const entry of reaped)
+      this.publish(executionEvent(entry.execution, entry.requeue?.runAt ?? null, entry.execution.finishedAt));
+    return reaped.map((entry) => entry.execution);
+  }
+
+  async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
+    return this.run('list jobs', () => queryJobs(this.pool, this.s, query));
+  }
+
+  async requestCancel(jobId: string, node: string): Promise<CancelResult> {
+    const result = await this.transaction('cancel a job', async (client): Promise<CancelResult> => {
+      const { rows } = await client.query<JobRow & { store_now: Date }>(
+        `SELECT *, ${this.now} AS store_now FROM ${this.s}.jobs WHERE id = $1 FOR UPDATE`,
+        [jobId],
+      );
+      const row = rows[0];
+      if (row === undefined) return { status: 'not_found' };
+      if (row.status === 'pending') {
+        const execution = cancelledBeforeStartExecution(jobFromRow(row), node, row.store_now);
+        await client.query(`DELETE FROM ${this.s}.jobs WHERE id = $1`, [jobId]);
+        await schedules.insertExecutions(client, this.s, [execution]);
+        return { status: 'cancelled', execution };
+      }
+      await client.query(`UPDATE ${this.s}.jobs SET cancel_requested = true WHERE id = $1`, [jobId]);
+      return { status: 'requested', node: row.acquired_by };
+    });
+    if (result.status === 'cancelled')
+      this.publish(executionEvent(result.execution, null, result.execution.finishedAt));
+    if (result.status === 'requested')
+      this.publish({ type: 'job.cancel_requested', timestamp: new Date(), jobId, node: result.node });
+    return result;
+  }
+
+  // --- history and nodes
+
+  async getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+    return this.run('list executions', () => queryExecutions(this.pool, this.s, query));
+  }
+
+  async pruneExecutions(olderThan: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // In chunks, so a large prune never holds many row locks or bloats one transaction.
+      const { rowCount } = await this.run('prune executions', () =>
+        this.pool.query(
+          `DELETE FROM ${this.s}.executions WHERE id IN (SELECT id FROM ${this.s}.executions WHERE finished_at < $1 LIMIT 5000)`,
+          [olderThan],
+        ),
+      );
+      total += rowCount ?? 0;
+      if (!rowCount) return total;
+    }
+  }
+
+  async heartbeat(node: NodeInfo): Promise<void> {
+    await this.run('heartbeat', () => heartbeat(this.pool, this.s, this.now, node));
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    await this.run('leave the cluster', () => this.pool.query(`DELETE FROM ${this.s}.nodes WHERE id = $1`, [nodeId]));
+  }
+
+  async getNodes(): Promise<NodeInfo[]> {
+    return this.run('list nodes', () => nodes(this.pool, this.s));
+  }
+
+  // --- plumbing
+
+  private async run<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw pgStoreError(error, action);
+    }
+  }
+
+  private async transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    let client: PgPoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw pgStoreError(error, action);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      let broken = false;
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true; // the connection itself failed; do not return it to the pool
+      }
+      client.release(broken);
+      throw error instanceof KairosError ? error : pgStoreError(error, action);
+    }
+  }
+
+  private transactionClient(tx: unknown): PgQueryable {
+    if (!isQueryable(tx)) {
+      throw new ValidationError(
+        'tx',
+        tx,
+        'must be a pg client inside BEGIN (or an ORM transaction through a kairos/postgres adapter such as fromKysely(trx))',
+      );
+    }
+    return tx;
+  }
+
+  private async notifyInTransaction(client: PgQueryable, event: KairosEvent): Promise<void> {
+    await this.run('announce in the transaction', () =>
+      client.query('SELECT pg_notify($1, $2)', [
+        `kairos_${this.schemaName}`,
+        this.broker.serializeForTransaction(event),
+      ]),
+    );
+  }
+
+  private publish(event: KairosEvent): void {
+    const brokers = new Set([...this.contexts].map((context) => context.events));
+    if (brokers.size === 0) brokers.add(this.broker);
+    for (const broker of brokers) broker.publish(event);
+  }
+
+  private listenClient() {
+    const pg = loadPg();
+    if (this.connectionString === undefined) {
+      // With an application pool, LISTEN needs its own connection with the pool's settings.
+      const options = (this.pool as unknown as { options?: Record<string, unknown> }).options ?? {};
+      return new pg.Client({ ...options, application_name: 'kairos-listen' });
+    }
+    return new pg.Client({ connectionString: this.connectionString, application_name: 'kairos-listen' });
+  }
+}
+
+let pgModule: PgModule | undefined;
+
+function loadPg(): PgModule {
+  if (pgModule !== undefined) return pgModule;
+  try {
+    pgModule = require('pg') as PgModule;
+    return pgModule;
+  } catch (error) {
+    throw new StoreError('PostgresStore: the pg driver is not installed. Run `npm install pg`.', { cause: error });
+  }
+}
