@@ -13,7 +13,47 @@ const CANDIDATE_SLACK = 50;
  * advisory lock per schedule or task serialises just those decisions; a node that cannot take the
  * lock at once leaves those jobs to the node that holds it.
  */
-export async function acquireJobs(
+/**
+ * The fast path, one statement: claims due jobs that no cap applies to (one-off jobs of uncapped
+ * tasks), and says whether capped jobs are due too (those need `acquireCappedJobs`).
+ */
+export async function acquireUncappedJobs(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  leaseMs: number,
+  limit: number,
+  tasks: readonly TaskLimit[],
+): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean }> {
+  const names = tasks.map((task) => task.name);
+  const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
+  const { rows } = await client.query<JobRow & { store_now: Date; capped_due: boolean }>(
+    `WITH claim AS (
+       SELECT id FROM ${s}.jobs
+       WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
+         AND NOT (task = ANY($2::text[]))
+       ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),
+     taken AS (
+       UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
+         started_at = ${now}
+       FROM claim WHERE j.id = claim.id RETURNING j.*)
+     SELECT ${now} AS store_now,
+       EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
+         AND (max_instances IS NOT NULL OR task = ANY($2::text[]))) AS capped_due,
+       taken.*
+     FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
+    [names, capped, limit, node, leaseMs],
+  );
+  const first = rows[0];
+  const jobs = rows
+    .filter((row) => row.id !== null)
+    .map(jobFromRow)
+    .sort((a, b) => a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1));
+  return { now: first?.store_now ?? new Date(), jobs, cappedDue: first?.capped_due ?? false };
+}
+
+export async function acquireCappedJobs(
   client: PgQueryable,
   s: string,
   now: string,

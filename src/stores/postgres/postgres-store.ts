@@ -34,7 +34,13 @@ import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } f
 import { pgStoreError } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, type JobRow, jobFromRow, jobsJson } from './pg-rows.ts';
 import { isQueryable, type PgModule, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
-import { acquireJobs, type PendingRelease, releaseJobs, requeueRow } from './postgres-jobs.ts';
+import {
+  acquireCappedJobs,
+  acquireUncappedJobs,
+  type PendingRelease,
+  releaseJobs,
+  requeueRow,
+} from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
 import { migratePostgres } from './postgres-migrations.ts';
@@ -73,6 +79,8 @@ export class PostgresStore implements DataStore {
   private testClock: Clock | null = null;
   private releaseQueue: Array<PendingRelease & { resolve(held: boolean): void; reject(error: unknown): void }> = [];
   private releaseScheduled = false;
+  /** Capped jobs were due but not all handed out at the last acquire. */
+  private cappedWaiting = false;
 
   constructor(options: PostgresStoreOptions) {
     if (
@@ -155,6 +163,7 @@ export class PostgresStore implements DataStore {
     else this.contexts.clear();
     if (this.contexts.size > 0) return;
     await this.flushReleases();
+    await this.broker.stop(); // sends its last notifications while the pool is still open
     this.migrated = null;
     if (this.ownsPool) {
       await this.pool.end().catch(() => undefined);
@@ -264,10 +273,24 @@ export class PostgresStore implements DataStore {
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
+    const { leaseMs, limit, tasks } = options;
+    // While capped jobs wait, uncapped ones take at most half the slots, so a flood of one-off
+    // jobs cannot starve scheduled ones (which are capped by max instances).
+    const uncappedLimit = this.cappedWaiting ? Math.floor(limit / 2) : limit;
+    const fast =
+      uncappedLimit > 0
+        ? await this.run('acquire jobs', () =>
+            acquireUncappedJobs(this.pool, this.s, this.now, node, leaseMs, uncappedLimit, tasks),
+          )
+        : { now: new Date(), jobs: [], cappedDue: true };
+    this.cappedWaiting = fast.cappedDue;
+    const room = limit - fast.jobs.length;
+    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs };
     return this.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.now} AS now`);
-      const jobs = await acquireJobs(client, this.s, this.now, node, options.leaseMs, options.limit, options.tasks);
-      return { now: rows[0]?.now ?? new Date(), jobs };
+      const capped = await acquireCappedJobs(client, this.s, this.now, node, leaseMs, room, tasks);
+      this.cappedWaiting = capped.length === room;
+      return { now: rows[0]?.now ?? fast.now, jobs: [...fast.jobs, ...capped] };
     });
   }
 
