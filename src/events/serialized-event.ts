@@ -1,3 +1,4 @@
+import type { ExecutionRecord } from '../stores/records.ts';
 import type { KairosEvent } from './event-types.ts';
 
 /** PostgreSQL NOTIFY payloads must stay under 8,000 bytes. */
@@ -6,37 +7,58 @@ export const MAX_PAYLOAD_BYTES = 7_900;
 const DATE_KEYS = new Set(['timestamp', 'nextFireTime', 'runAt', 'fireTime', 'startedAt', 'finishedAt', 'retryAt']);
 
 /**
- * An event as text for another node. Big executions (long stacks, large arguments or results) are
- * trimmed so the payload fits; listeners that need the whole record read it from the store.
+ * Events travel between nodes in packs: `<origin>|<JSON array of events>`, each pack under the
+ * NOTIFY size limit. The origin comes first so a node can drop the echo of its own notifications
+ * without parsing them. Execution events travel without the execution's arguments, result and
+ * stack (a listener that needs those reads the record from the store), which keeps a busy
+ * cluster's event traffic small.
  */
-export function serializeEvent(origin: string, event: KairosEvent): string {
-  let text = JSON.stringify({ o: origin, e: event });
-  if (Buffer.byteLength(text) <= MAX_PAYLOAD_BYTES || !('execution' in event)) return text;
-  const execution = {
+export function packEvents(origin: string, events: readonly KairosEvent[]): string[] {
+  const packs: string[] = [];
+  let current: string[] = [];
+  let size = origin.length + 3;
+  for (const event of events) {
+    const text = JSON.stringify(compact(event));
+    const bytes = Buffer.byteLength(text) + 1;
+    if (bytes + origin.length + 3 > MAX_PAYLOAD_BYTES) continue; // cannot happen once compacted; never send a broken pack
+    if (size + bytes > MAX_PAYLOAD_BYTES && current.length > 0) {
+      packs.push(`${origin}|[${current.join(',')}]`);
+      current = [];
+      size = origin.length + 3;
+    }
+    current.push(text);
+    size += bytes;
+  }
+  if (current.length > 0) packs.push(`${origin}|[${current.join(',')}]`);
+  return packs;
+}
+
+/** The events of a pack, dates revived; none for a pack from `ownOrigin` or anything malformed. */
+export function unpackEvents(payload: string, ownOrigin: string): KairosEvent[] {
+  const bar = payload.indexOf('|');
+  if (bar <= 0 || payload.slice(0, bar) === ownOrigin) return [];
+  try {
+    const parsed = JSON.parse(payload.slice(bar + 1), (key, value) =>
+      DATE_KEYS.has(key) && typeof value === 'string' ? new Date(value) : value,
+    ) as unknown;
+    if (!Array.isArray(parsed)) return [];
+    return parsed.filter((event): event is KairosEvent => typeof event?.type === 'string');
+  } catch {
+    return [];
+  }
+}
+
+function compact(event: KairosEvent): KairosEvent {
+  if (!('execution' in event)) return event;
+  const execution: ExecutionRecord = {
     ...event.execution,
     args: null,
     result: null,
-    error: event.execution.error && { ...event.execution.error, stack: null },
+    error: event.execution.error && {
+      name: event.execution.error.name,
+      message: event.execution.error.message.slice(0, 500),
+      stack: null,
+    },
   };
-  text = JSON.stringify({ o: origin, e: { ...event, execution }, trimmed: true });
-  if (Buffer.byteLength(text) <= MAX_PAYLOAD_BYTES) return text;
-  const message = execution.error?.message.slice(0, 1000) ?? '';
-  return JSON.stringify({
-    o: origin,
-    e: { ...event, execution: { ...execution, error: execution.error && { ...execution.error, message } } },
-    trimmed: true,
-  });
-}
-
-/** The event back from its text, dates revived; null for anything that is not one. */
-export function deserializeEvent(text: string): { origin: string; event: KairosEvent } | null {
-  try {
-    const parsed = JSON.parse(text, (key, value) =>
-      DATE_KEYS.has(key) && typeof value === 'string' ? new Date(value) : value,
-    ) as { o?: unknown; e?: { type?: unknown } };
-    if (typeof parsed.o !== 'string' || typeof parsed.e?.type !== 'string') return null;
-    return { origin: parsed.o, event: parsed.e as KairosEvent };
-  } catch {
-    return null;
-  }
+  return { ...event, execution };
 }

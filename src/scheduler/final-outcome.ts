@@ -12,6 +12,7 @@ export class FinalOutcome {
   private readonly runtime: SchedulerRuntime;
   private readonly jobId: string;
   private resolve: (execution: ExecutionRecord) => void = () => {};
+  private reject: (error: unknown) => void = () => {};
   private unsubscribe: () => void;
   private timer: TimerHandle | null = null;
   private done = false;
@@ -19,8 +20,9 @@ export class FinalOutcome {
   constructor(runtime: SchedulerRuntime, jobId: string) {
     this.runtime = runtime;
     this.jobId = jobId;
-    this.promise = new Promise((resolve) => {
+    this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
+      this.reject = reject;
     });
     this.unsubscribe = runtime.events.subscribe((event) => {
       if ('execution' in event && event.jobId === jobId && event.retryAt === null) this.finish(event.execution);
@@ -32,6 +34,13 @@ export class FinalOutcome {
     this.done = true;
     this.unsubscribe();
     if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
+  }
+
+  /** Stops waiting: the scheduler is stopping and would otherwise be kept alive by the look-ups. */
+  abandon(error: Error): void {
+    if (this.done) return;
+    this.cancel();
+    this.reject(error);
   }
 
   private finish(execution: ExecutionRecord): void {

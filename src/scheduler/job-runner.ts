@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { assertJsonValue, type JsonValue } from '../common/json-value.ts';
 import { uuidv7 } from '../common/uuid.ts';
 import type { Executor } from '../executors/executor.ts';
-import type { JobRelease } from '../stores/data-store.ts';
+import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import { JobInterruption } from './job-context.ts';
@@ -38,6 +38,11 @@ export class JobRunner {
 
   runningIds(): string[] {
     return [...this.running.keys()];
+  }
+
+  /** The attempts this node runs, as leased (the fence for renewals). */
+  runningLeases(): LeaseRef[] {
+    return [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
   }
 
   start(job: JobRecord): void {
@@ -110,6 +115,8 @@ export class JobRunner {
     try {
       if (timer !== null) clock.clearTimer(timer);
       this.running.delete(job.id);
+      // The slot is free now: jobs no cap applies to can be claimed while this one is recorded.
+      this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
         logger.warn(
           { jobId: job.id, task: job.task },
@@ -119,7 +126,7 @@ export class JobRunner {
       }
       await this.release(job, this.conclude(job, settlement, startedAt));
     } finally {
-      // Only now: the store must see the job finished (a max-instances slot free) before the loop looks.
+      // Again once recorded: only now does the store see a max-instances or task-cap slot free.
       this.onSlotFreed();
       this.runtime.activity.leave();
     }

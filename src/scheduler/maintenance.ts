@@ -44,17 +44,33 @@ export class Maintenance {
     await tick;
   }
 
-  /**
-   * Renews the leases of running jobs and learns of cancellations and lost leases. Also called when
-   * another process changed the store, so a cancel from another node arrives within moments.
-   */
+  /** Renews the leases of running jobs and learns of cancellations and lost leases. */
   async renewLeases(): Promise<void> {
     const { store, node, options } = this.runtime;
-    const ids = this.runner.runningIds();
-    if (ids.length === 0) return;
-    const status = await store.extendLeases(node, options.leaseMs, ids);
+    const leases = this.runner.runningLeases();
+    if (leases.length === 0) return;
+    const status = await store.extendLeases(node, options.leaseMs, leases);
     for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
     for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
+  }
+
+  /**
+   * Looks (reading only) whether someone asked to cancel a job running here. Called when another
+   * process changed the store, so a cancel from another node arrives within moments; a write here
+   * would itself wake every other process, and they would answer in kind.
+   */
+  async checkCancellations(): Promise<void> {
+    const leases = this.runner.runningLeases();
+    if (leases.length === 0) return;
+    const { items } = await this.runtime.store.getJobs({
+      ids: leases.map((lease) => lease.id),
+      limit: Math.min(1000, leases.length),
+    });
+    for (const job of items) {
+      if (job.cancelRequested && job.acquiredBy === this.runtime.node) {
+        this.runner.interrupt(job.id, 'cancelled', 'cancelled on request');
+      }
+    }
   }
 
   private arm(): void {

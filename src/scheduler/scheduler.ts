@@ -55,6 +55,8 @@ export class Scheduler {
   private currentState: SchedulerState = 'stopped';
   private starting: Promise<void> | null = null;
   private readonly session: StoreSession;
+  /** `runJob` calls still waiting for an outcome; given up on when the scheduler stops. */
+  private readonly waiting = new Set<FinalOutcome>();
   private stopping: Promise<void> | null = null;
 
   constructor(options: SchedulerOptions = {}) {
@@ -226,13 +228,15 @@ export class Scheduler {
     const job = jobFromOptions(task, options, this.now(), this.runtime);
     if (!this.session.ready) await this.storeReady();
     const outcome = new FinalOutcome(this.runtime, job.id);
+    this.waiting.add(outcome);
+    let execution: ExecutionRecord;
     try {
       await this.runtime.store.addJob(job);
-    } catch (error) {
+      execution = await outcome.promise;
+    } finally {
       outcome.cancel();
-      throw error;
+      this.waiting.delete(outcome);
     }
-    const execution = await outcome.promise;
     if (execution.outcome === 'succeeded') return execution.result as Result;
     throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
   }
@@ -332,6 +336,7 @@ export class Scheduler {
     // A stop() during start() waits for the start to finish, then stops what it started.
     await this.starting?.catch(() => undefined);
     if (this.currentState === 'stopped') {
+      this.abandonWaiting();
       await this.stopStore();
       return;
     }
@@ -355,8 +360,19 @@ export class Scheduler {
       timestamp: new Date(this.now()),
       node: this.nodeId,
     });
+    this.abandonWaiting();
     await this.stopStore();
     this.currentState = 'stopped';
+  }
+
+  private abandonWaiting(): void {
+    for (const outcome of this.waiting) {
+      outcome.abandon(
+        new SchedulerStateError(
+          'stopped while runJob was waiting; the job is still stored and will run when a node takes it',
+        ),
+      );
+    }
   }
 
   private async waitForRunningJobs(timeoutMs: number): Promise<void> {
@@ -394,7 +410,9 @@ export class Scheduler {
     this.scheduleLoop.timer.wake();
     this.jobLoop.timer.wake();
     if (this.runner.runningCount > 0) {
-      this.maintenance.renewLeases().catch((error: unknown) => this.runtime.reportError('renew leases', error));
+      this.maintenance
+        .checkCancellations()
+        .catch((error: unknown) => this.runtime.reportError('look for cancellations', error));
     }
   }
 

@@ -50,7 +50,12 @@ export interface DataStore {
   addJobSync?(job: JobRecord, tx: unknown): void;
   /** Leases up to `limit` due pending jobs of `tasks`, honouring each schedule's `maxInstances` and each task's `maxRunningJobs`. */
   acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs>;
-  /** Records the execution and finishes the job (or puts it back pending when `requeue` is given). False when `node` no longer held it (the execution is still recorded). */
+  /**
+   * Records the execution and finishes the job (or puts it back pending when `requeue` is given).
+   * Fenced by node and attempt (`release.execution.attempt`): a late release of an earlier attempt
+   * never touches the job's next attempt. False when the attempt was no longer held (the execution
+   * is still recorded).
+   */
   releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean>;
   /**
    * When the job loop must look again: the earliest `runAt` strictly after `after` (the time of
@@ -59,7 +64,8 @@ export interface DataStore {
    * re-run. Due jobs held back by a cap are not reported: finishing jobs wake the loop for them.
    */
   nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes>;
-  extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus>;
+  /** Renews the leases of the given attempts this node still holds; an attempt taken over meanwhile is `lost`. */
+  extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus>;
   /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
   reapAbandoned(): Promise<ExecutionRecord[]>;
   getJobs(query: JobQuery): Promise<Page<JobRecord>>;
@@ -172,6 +178,12 @@ export interface JobRequeue {
   startDeadline: Date | null;
   attempt: number;
   abandonRetries: number;
+}
+
+/** One attempt of a job, as leased: the fence for renewals and releases. */
+export interface LeaseRef {
+  id: string;
+  attempt: number;
 }
 
 export interface JobWakeTimes {

@@ -40,13 +40,14 @@ const EXPECTED = 'is not a duration: expected milliseconds (a number >= 0) or a 
 /** Converts a `Duration` to milliseconds, or throws a `ValidationError` naming `field`. */
 export function parseDuration(field: string, value: unknown): number {
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && value >= 0) return value;
+    // Whole milliseconds: stores keep integers, and nothing here is finer than a millisecond.
+    if (Number.isFinite(value) && value >= 0) return Math.round(value);
     throw new ValidationError(field, value, EXPECTED);
   }
   if (typeof value !== 'string') throw new ValidationError(field, value, EXPECTED);
   const text = value.trim().toLowerCase();
   if (text === '' || text.length > 100) throw new ValidationError(field, value, EXPECTED);
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text));
   PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;

@@ -1,7 +1,7 @@
 import { type HeapItem, IndexedHeap } from '../../common/indexed-heap.ts';
 import type { JsonValue } from '../../common/json-value.ts';
 import { cloneJson } from '../../common/json-value.ts';
-import type { JobRequeue, TaskLimit } from '../data-store.ts';
+import type { JobRequeue, LeaseRef, TaskLimit } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
 import type { JobRecord, JobStatus } from '../records.ts';
@@ -126,9 +126,9 @@ export class MemoryJobTable {
     return acquired;
   }
 
-  isHeldBy(node: string, id: string): boolean {
+  isHeldBy(node: string, id: string, attempt: number): boolean {
     const entry = this.entries.get(id);
-    return entry !== undefined && entry.status === 'running' && entry.acquiredBy === node;
+    return entry !== undefined && entry.status === 'running' && entry.acquiredBy === node && entry.attempt === attempt;
   }
 
   /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */
@@ -166,14 +166,14 @@ export class MemoryJobTable {
   extend(
     node: string,
     leaseMs: number,
-    ids: readonly string[],
+    jobs: readonly LeaseRef[],
     now: number,
   ): { lost: string[]; cancelRequested: string[] } {
     const lost: string[] = [];
     const cancelRequested: string[] = [];
-    for (const id of ids) {
+    for (const { id, attempt } of jobs) {
       const entry = this.entries.get(id);
-      if (entry === undefined || entry.status !== 'running' || entry.acquiredBy !== node) {
+      if (entry === undefined || entry.status !== 'running' || entry.acquiredBy !== node || entry.attempt !== attempt) {
         lost.push(id);
         continue;
       }

@@ -19,6 +19,7 @@ import type {
   DataStore,
   JobRelease,
   JobWakeTimes,
+  LeaseRef,
   LeaseStatus,
   NewSchedule,
   ReleasedSchedules,
@@ -171,7 +172,7 @@ export class MemoryStore implements DataStore {
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    const held = this.jobs.isHeldBy(node, jobId);
+    const held = this.jobs.isHeldBy(node, jobId, release.execution.attempt);
     if (held) this.jobs.finish(jobId, release.requeue);
     this.executions.append(release.execution);
     this.publish(
@@ -189,8 +190,8 @@ export class MemoryStore implements DataStore {
     };
   }
 
-  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
-    return this.jobs.extend(node, leaseMs, jobIds, this.now());
+  async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
+    return this.jobs.extend(node, leaseMs, jobs, this.now());
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {

@@ -3,7 +3,7 @@ import { uuidv7 } from '../../common/uuid.ts';
 import type { EventBroker, EventListener } from '../../events/event-broker.ts';
 import type { KairosEvent } from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
-import { deserializeEvent, serializeEvent } from '../../events/serialized-event.ts';
+import { packEvents, unpackEvents } from '../../events/serialized-event.ts';
 import type { PgClient, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
@@ -29,7 +29,7 @@ export class PostgresEventBroker implements EventBroker {
   private readonly options: PostgresEventBrokerOptions;
   private readonly local = new LocalEventBroker();
   private listener: PgClient | null = null;
-  private outbox: string[] = [];
+  private outbox: KairosEvent[] = [];
   private flushScheduled = false;
   private running = false;
   private retryMs = FIRST_RETRY_MS;
@@ -66,7 +66,7 @@ export class PostgresEventBroker implements EventBroker {
   publish(event: KairosEvent): void {
     this.local.publish(event);
     if (!this.running) return;
-    this.outbox.push(serializeEvent(this.origin, event));
+    this.outbox.push(event);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => void this.flush());
@@ -83,9 +83,9 @@ export class PostgresEventBroker implements EventBroker {
     return () => this.reconnectListeners.delete(listener);
   }
 
-  /** A notification text for the caller's own transaction, delivered to every node on commit. */
+  /** A notification text for the caller's own transaction, delivered to every node (this one too) on commit. */
   serializeForTransaction(event: KairosEvent): string {
-    return serializeEvent(`tx:${this.origin}`, event);
+    return packEvents(`tx:${this.origin}`, [event])[0] ?? '';
   }
 
   private async flush(): Promise<void> {
@@ -111,9 +111,7 @@ export class PostgresEventBroker implements EventBroker {
     const client = this.options.connect();
     client.on('notification', (message) => {
       if (message.channel !== this.options.channel || message.payload === undefined) return;
-      const decoded = deserializeEvent(message.payload);
-      if (decoded === null || decoded.origin === this.origin) return;
-      this.local.publish(decoded.event);
+      for (const event of unpackEvents(message.payload, this.origin)) this.local.publish(event);
     });
     const lost = (error?: Error) => {
       if (this.listener !== client) return;

@@ -5,6 +5,7 @@ import type { PgQueryable } from './pg-types.ts';
 
 /** Candidates read beyond the jobs wanted, since caps may hold some back. */
 const CANDIDATE_SLACK = 50;
+const MAX_CANDIDATE_ROUNDS = 5;
 
 /**
  * Job acquisition on PostgreSQL. Candidates are claimed with `FOR UPDATE SKIP LOCKED`, so nodes
@@ -39,8 +40,10 @@ export async function acquireUncappedJobs(
          started_at = ${now}
        FROM claim WHERE j.id = claim.id RETURNING j.*)
      SELECT ${now} AS store_now,
-       EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
-         AND (max_instances IS NOT NULL OR task = ANY($2::text[]))) AS capped_due,
+       (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
+          AND task = ANY($1::text[]))
+        ${capped.length === 0 ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
+       ) AS capped_due,
        taken.*
      FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
     [names, capped, limit, node, leaseMs],
@@ -63,59 +66,83 @@ export async function acquireCappedJobs(
   tasks: readonly TaskLimit[],
 ): Promise<JobRecord[]> {
   if (tasks.length === 0) return [];
-  const { rows: candidates } = await client.query<JobRow>(
-    `SELECT * FROM ${s}.jobs WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
-     ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-    [tasks.map((task) => task.name), limit + CANDIDATE_SLACK],
-  );
-  if (candidates.length === 0) return [];
   const taskCaps = new Map(
     tasks.filter((task) => task.maxRunningJobs !== null).map((task) => [task.name, task.maxRunningJobs as number]),
   );
-  const cappedTasks = [...new Set(candidates.filter((job) => taskCaps.has(job.task)).map((job) => job.task))];
-  const cappedSchedules = [
-    ...new Set(
-      candidates
-        .filter((job) => job.schedule_id !== null && job.max_instances !== null)
-        .map((job) => job.schedule_id as string),
-    ),
-  ];
   const running = new Map<string, number>();
   const locked = new Set<string>();
-  if (cappedTasks.length > 0 || cappedSchedules.length > 0) {
-    const keys = [...cappedTasks.map((task) => `task:${task}`), ...cappedSchedules.map((id) => `schedule:${id}`)];
-    const { rows: locks } = await client.query<{ key: string; locked: boolean }>(
-      `SELECT key, pg_try_advisory_xact_lock(hashtext('kairos:' || key)) AS locked FROM unnest($1::text[]) AS key`,
-      [keys],
-    );
-    for (const row of locks) if (row.locked) locked.add(row.key);
-    // Counted in a statement of its own: its snapshot is taken after the locks are held, so it
-    // sees every acquire committed by the node that held a lock before us.
-    const { rows: counts } = await client.query<{ key: string; running: number }>(
-      `SELECT 'task:' || task AS key, count(*)::int AS running FROM ${s}.jobs
-         WHERE status = 'running' AND task = ANY($1::text[]) GROUP BY task
-       UNION ALL
-       SELECT 'schedule:' || schedule_id, count(*)::int FROM ${s}.jobs
-         WHERE status = 'running' AND schedule_id = ANY($2::text[]) GROUP BY schedule_id`,
-      [cappedTasks, cappedSchedules],
-    );
-    for (const row of counts) running.set(row.key, row.running);
-  }
+  const known = new Set<string>();
+  /** Schedules and tasks that reached their cap within this acquire: later rounds leave their jobs out. */
+  const saturated = new Set<string>();
   const picked: JobRow[] = [];
-  for (const job of candidates) {
-    if (picked.length >= limit) break;
-    const taskKey = `task:${job.task}`;
-    const cap = taskCaps.get(job.task);
-    if (cap !== undefined && (!locked.has(taskKey) || (running.get(taskKey) ?? 0) >= cap)) continue;
-    const scheduleKey = job.schedule_id !== null && job.max_instances !== null ? `schedule:${job.schedule_id}` : null;
-    if (
-      scheduleKey !== null &&
-      (!locked.has(scheduleKey) || (running.get(scheduleKey) ?? 0) >= (job.max_instances as number))
-    )
-      continue;
-    picked.push(job);
-    if (cap !== undefined) running.set(taskKey, (running.get(taskKey) ?? 0) + 1);
-    if (scheduleKey !== null) running.set(scheduleKey, (running.get(scheduleKey) ?? 0) + 1);
+  let after: [Date, string] | null = null;
+  for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
+    const { rows: candidates } = await client.query<JobRow>(
+      `SELECT * FROM ${s}.jobs AS c WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
+         AND ($3::timestamptz IS NULL OR (run_at, id COLLATE "C") > ($3, $4 COLLATE "C"))
+         AND NOT (('schedule:' || COALESCE(schedule_id, '')) = ANY($5::text[]) OR ('task:' || task) = ANY($5::text[]))
+         -- Jobs of a schedule already at max instances wait; they must not crowd out due jobs behind them.
+         AND (max_instances IS NULL OR (SELECT count(*) FROM ${s}.jobs AS r
+               WHERE r.schedule_id = c.schedule_id AND r.status = 'running') < max_instances)
+       ORDER BY run_at, id COLLATE "C" LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [
+        tasks.map((task) => task.name),
+        limit - picked.length + CANDIDATE_SLACK,
+        after?.[0] ?? null,
+        after?.[1] ?? null,
+        [...saturated],
+      ],
+    );
+    if (candidates.length === 0) break;
+    const last = candidates.at(-1) as JobRow;
+    after = [last.run_at, last.id];
+    const keys = [
+      ...new Set([
+        ...candidates.filter((job) => taskCaps.has(job.task)).map((job) => `task:${job.task}`),
+        ...candidates
+          .filter((job) => job.schedule_id !== null && job.max_instances !== null)
+          .map((job) => `schedule:${job.schedule_id}`),
+      ]),
+    ].filter((key) => !known.has(key));
+    if (keys.length > 0) {
+      for (const key of keys) known.add(key);
+      const { rows: locks } = await client.query<{ key: string; locked: boolean }>(
+        `SELECT key, pg_try_advisory_xact_lock(hashtext('kairos:' || key)) AS locked FROM unnest($1::text[]) AS key`,
+        [keys],
+      );
+      for (const row of locks) if (row.locked) locked.add(row.key);
+      // Counted in a statement of its own: its snapshot is taken after the locks are held, so it
+      // sees every acquire committed by the node that held a lock before us.
+      const { rows: counts } = await client.query<{ key: string; running: number }>(
+        `SELECT 'task:' || task AS key, count(*)::int AS running FROM ${s}.jobs
+           WHERE status = 'running' AND ('task:' || task) = ANY($1::text[]) GROUP BY task
+         UNION ALL
+         SELECT 'schedule:' || schedule_id, count(*)::int FROM ${s}.jobs
+           WHERE status = 'running' AND ('schedule:' || schedule_id) = ANY($1::text[]) GROUP BY schedule_id`,
+        [keys],
+      );
+      for (const row of counts) running.set(row.key, row.running);
+    }
+    for (const job of candidates) {
+      if (picked.length >= limit) break;
+      const taskKey = `task:${job.task}`;
+      const cap = taskCaps.get(job.task);
+      if (cap !== undefined && (!locked.has(taskKey) || (running.get(taskKey) ?? 0) >= cap)) {
+        saturated.add(taskKey);
+        continue;
+      }
+      const scheduleKey = job.schedule_id !== null && job.max_instances !== null ? `schedule:${job.schedule_id}` : null;
+      if (
+        scheduleKey !== null &&
+        (!locked.has(scheduleKey) || (running.get(scheduleKey) ?? 0) >= (job.max_instances as number))
+      ) {
+        saturated.add(scheduleKey);
+        continue;
+      }
+      picked.push(job);
+      if (cap !== undefined) running.set(taskKey, (running.get(taskKey) ?? 0) + 1);
+      if (scheduleKey !== null) running.set(scheduleKey, (running.get(scheduleKey) ?? 0) + 1);
+    }
   }
   if (picked.length === 0) return [];
   const { rows } = await client.query<JobRow>(
@@ -143,10 +170,15 @@ export async function releaseJobs(
   s: string,
   batch: readonly PendingRelease[],
 ): Promise<Set<string>> {
-  const finished = batch.filter((item) => !item.release.requeue).map((item) => ({ id: item.jobId, node: item.node }));
+  const finished = batch
+    .filter((item) => !item.release.requeue)
+    .map((item) => ({ id: item.jobId, node: item.node, attempt: item.release.execution.attempt }));
   const requeued = batch
     .filter((item) => item.release.requeue)
-    .map((item) => requeueRow(item.jobId, item.node, item.release.requeue as JobRequeue));
+    .map((item) => ({
+      ...requeueRow(item.jobId, item.node, item.release.requeue as JobRequeue),
+      held_attempt: item.release.execution.attempt,
+    }));
   const { rows } = await client.query<{ id: string }>(
     `WITH ex AS (
        INSERT INTO ${s}.executions (${EXECUTION_COLUMNS})
@@ -155,13 +187,14 @@ export async function releaseJobs(
        FROM json_to_recordset($1::json) AS r(${EXECUTION_RECORDSET})
        ON CONFLICT (id) DO NOTHING),
      fin AS (
-       DELETE FROM ${s}.jobs j USING json_to_recordset($2::json) AS r(id text, node text)
-       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node RETURNING j.id),
+       DELETE FROM ${s}.jobs j USING json_to_recordset($2::json) AS r(id text, node text, attempt integer)
+       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
      req AS (
        UPDATE ${s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
          abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
-       FROM json_to_recordset($3::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer, abandon_retries integer)
-       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node RETURNING j.id)
+       FROM json_to_recordset($3::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
+         abandon_retries integer, held_attempt integer)
+       WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node AND j.attempt = r.held_attempt RETURNING j.id)
      SELECT id FROM fin UNION ALL SELECT id FROM req`,
     [executionsJson(batch.map((item) => item.release.execution)), JSON.stringify(finished), JSON.stringify(requeued)],
   );

@@ -31,6 +31,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> 
       );
       CREATE INDEX schedules_due ON ${s}.schedules (next_fire_time)
         WHERE NOT paused AND broken_reason IS NULL AND next_fire_time IS NOT NULL;
+      CREATE INDEX schedules_leased ON ${s}.schedules (acquired_until) WHERE acquired_by IS NOT NULL;
 
       CREATE TABLE ${s}.jobs (
         id text PRIMARY KEY,
@@ -53,7 +54,8 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> 
       );
       CREATE UNIQUE INDEX jobs_fire ON ${s}.jobs (schedule_id, fire_time)
         WHERE schedule_id IS NOT NULL AND fire_time IS NOT NULL;
-      CREATE INDEX jobs_pending ON ${s}.jobs (run_at) WHERE status = 'pending';
+      CREATE INDEX jobs_pending ON ${s}.jobs (run_at, id) WHERE status = 'pending';
+      CREATE INDEX jobs_pending_capped ON ${s}.jobs (run_at, id) WHERE status = 'pending' AND max_instances IS NOT NULL;
       CREATE INDEX jobs_running ON ${s}.jobs (acquired_until) WHERE status = 'running';
       CREATE INDEX jobs_schedule ON ${s}.jobs (schedule_id) WHERE schedule_id IS NOT NULL;
 
@@ -77,7 +79,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> 
         attempt integer NOT NULL
       );
       CREATE INDEX executions_finished ON ${s}.executions (finished_at, id);
-      CREATE INDEX executions_schedule ON ${s}.executions (schedule_id, finished_at, id);
+      CREATE INDEX executions_schedule ON ${s}.executions (schedule_id, finished_at, id) WHERE schedule_id IS NOT NULL;
       CREATE INDEX executions_task ON ${s}.executions (task, finished_at, id);
       CREATE INDEX executions_job ON ${s}.executions (job_id);
 

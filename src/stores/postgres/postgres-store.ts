@@ -20,6 +20,7 @@ import type {
   DataStore,
   JobRelease,
   JobWakeTimes,
+  LeaseRef,
   LeaseStatus,
   NewSchedule,
   ReleasedSchedules,
@@ -348,18 +349,20 @@ export class PostgresStore implements DataStore {
     return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };
   }
 
-  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
-    if (jobIds.length === 0) return { lost: [], cancelRequested: [] };
+  async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
+    if (jobs.length === 0) return { lost: [], cancelRequested: [] };
     const { rows } = await this.run('renew leases', () =>
       this.pool.query<{ id: string; cancel_requested: boolean }>(
-        `UPDATE ${this.s}.jobs SET acquired_until = ${this.now} + $3 * interval '1 millisecond'
-         WHERE id = ANY($1::text[]) AND status = 'running' AND acquired_by = $2 RETURNING id, cancel_requested`,
-        [jobIds, node, leaseMs],
+        `UPDATE ${this.s}.jobs j SET acquired_until = ${this.now} + $4 * interval '1 millisecond'
+         FROM unnest($1::text[], $2::int[]) AS l(id, attempt)
+         WHERE j.id = l.id AND j.attempt = l.attempt AND j.status = 'running' AND j.acquired_by = $3
+         RETURNING j.id, j.cancel_requested`,
+        [jobs.map((job) => job.id), jobs.map((job) => job.attempt), node, leaseMs],
       ),
     );
     const held = new Set(rows.map((row) => row.id));
     return {
-      lost: jobIds.filter((id) => !held.has(id)),
+      lost: jobs.filter((job) => !held.has(job.id)).map((job) => job.id),
       cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.id),
     };
   }

@@ -98,9 +98,16 @@ export function wrapConnection(database: BetterSqlite3Database | NodeSqliteDatab
   };
 }
 
+/** The file of a node:sqlite connection: `location()` where Node has it, else SQLite's own answer. */
 function fileOf(database: NodeSqliteDatabase): string | null {
-  const location = typeof database.location === 'function' ? database.location() : null;
-  return location === '' || location === ':memory:' ? null : location;
+  let location: string | null | undefined = typeof database.location === 'function' ? database.location() : undefined;
+  if (location === undefined) {
+    const main = (database.prepare('PRAGMA database_list').all() as Array<{ name: string; file: string }>).find(
+      (row) => row.name === 'main',
+    );
+    location = main?.file ?? null;
+  }
+  return location === null || location === '' || location === ':memory:' ? null : location;
 }
 
 /** Translates a driver error into a `StoreError` that says what it means for the user. */

@@ -27,9 +27,9 @@ export class SqliteHistoryTable {
   /** Idempotent: a release retried after a failure that did commit must not fail on its own record. */
   append(db: SqliteConnection, execution: ExecutionRecord): void {
     db.run(
-      `INSERT OR IGNORE INTO ${this.executionsTable} (${EXECUTION_COLUMNS}) VALUES (${EXECUTION_COLUMNS.split(',')
+      `INSERT INTO ${this.executionsTable} (${EXECUTION_COLUMNS}) VALUES (${EXECUTION_COLUMNS.split(',')
         .map(() => '?')
-        .join(', ')})`,
+        .join(', ')}) ON CONFLICT (id) DO NOTHING`,
       ...executionValues(execution),
     );
   }

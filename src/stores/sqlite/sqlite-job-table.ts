@@ -1,4 +1,4 @@
-import type { JobRequeue, LeaseStatus, TaskLimit } from '../data-store.ts';
+import type { JobRequeue, LeaseRef, LeaseStatus, TaskLimit } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
 import type { JobRecord } from '../records.ts';
@@ -23,12 +23,11 @@ export class SqliteJobTable {
     this.t = `${prefix}jobs`;
   }
 
-  /** Inserts a pending job; with `ignoreDuplicate`, false instead of an error when its (schedule, fire time) exists. */
-  insert(db: SqliteConnection, job: JobRecord, ignoreDuplicate: boolean): boolean {
-    const verb = ignoreDuplicate ? 'INSERT OR IGNORE' : 'INSERT';
+  /** Inserts a pending job; false when its id, or its (schedule, fire time), is taken already. */
+  insert(db: SqliteConnection, job: JobRecord): boolean {
     return (
       db.run(
-        `${verb} INTO ${this.t} (${JOB_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        `INSERT INTO ${this.t} (${JOB_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING`,
         ...jobValues(job),
       ) > 0
     );
@@ -56,18 +55,26 @@ export class SqliteJobTable {
     const caps = new Map(open.map((task) => [task.name, task.maxRunningJobs]));
     const scheduleRunning = new Map<string, number>();
     const picked: JobRow[] = [];
+    /** Schedules that reached max instances within this acquire: later rounds leave their jobs out. */
+    const saturated = new Set<string>();
     let after: [number, string] | null = null;
     for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
       const names = [...caps.keys()];
       if (names.length === 0) break;
+      const full = [...saturated];
       const rows = db.all<JobRow>(
         `SELECT * FROM ${this.t}
          WHERE status = 'pending' AND run_at <= ? AND task IN (${placeholders(names.length)})
            ${after ? 'AND (run_at > ? OR (run_at = ? AND id > ?))' : ''}
+           ${full.length > 0 ? `AND (schedule_id IS NULL OR schedule_id NOT IN (${placeholders(full.length)}))` : ''}
+           -- Jobs of a schedule already at max instances wait; they must not crowd out due jobs behind them.
+           AND (max_instances IS NULL OR (SELECT count(*) FROM ${this.t} AS r
+                 WHERE r.schedule_id = ${this.t}.schedule_id AND r.status = 'running') < max_instances)
          ORDER BY run_at, id LIMIT ?`,
         now,
         ...names,
         ...(after ? [after[0], after[0], after[1]] : []),
+        ...full,
         limit - picked.length + CANDIDATE_SLACK,
       );
       if (rows.length === 0) break;
@@ -80,8 +87,10 @@ export class SqliteJobTable {
           row.schedule_id !== null &&
           row.max_instances !== null &&
           (scheduleRunning.get(row.schedule_id) ?? 0) >= row.max_instances
-        )
+        ) {
+          saturated.add(row.schedule_id);
           continue;
+        }
         picked.push(row);
         if (row.schedule_id !== null)
           scheduleRunning.set(row.schedule_id, (scheduleRunning.get(row.schedule_id) ?? 0) + 1);
@@ -107,12 +116,17 @@ export class SqliteJobTable {
     );
   }
 
-  /** Finishes (deletes) or re-queues a job this node holds; false if it does not hold it. */
-  finish(db: SqliteConnection, node: string, jobId: string, requeue: JobRequeue | null | undefined): boolean {
-    if (!requeue) {
-      return db.run(`DELETE FROM ${this.t} WHERE id = ? AND status = 'running' AND acquired_by = ?`, jobId, node) > 0;
-    }
-    return this.requeue(db, jobId, requeue, `AND status = 'running' AND acquired_by = ?`, node) > 0;
+  /** Finishes (deletes) or re-queues the attempt this node holds; false if it no longer holds that attempt. */
+  finish(
+    db: SqliteConnection,
+    node: string,
+    jobId: string,
+    attempt: number,
+    requeue: JobRequeue | null | undefined,
+  ): boolean {
+    const held = `AND status = 'running' AND acquired_by = ? AND attempt = ?`;
+    if (!requeue) return db.run(`DELETE FROM ${this.t} WHERE id = ? ${held}`, jobId, node, attempt) > 0;
+    return this.requeue(db, jobId, requeue, held, node, attempt) > 0;
   }
 
   requeue(
@@ -161,21 +175,22 @@ export class SqliteJobTable {
     );
   }
 
-  extend(db: SqliteConnection, node: string, leaseMs: number, ids: readonly string[], now: number): LeaseStatus {
-    if (ids.length === 0) return { lost: [], cancelRequested: [] };
-    const held = db.all<{ id: string; cancel_requested: number }>(
-      `UPDATE ${this.t} SET acquired_until = ?
-       WHERE status = 'running' AND acquired_by = ? AND id IN (${placeholders(ids.length)})
-       RETURNING id, cancel_requested`,
-      now + leaseMs,
-      node,
-      ...ids,
-    );
-    const heldIds = new Set(held.map((row) => row.id));
-    return {
-      lost: ids.filter((id) => !heldIds.has(id)),
-      cancelRequested: held.filter((row) => row.cancel_requested === 1).map((row) => row.id),
-    };
+  extend(db: SqliteConnection, node: string, leaseMs: number, jobs: readonly LeaseRef[], now: number): LeaseStatus {
+    const lost: string[] = [];
+    const cancelRequested: string[] = [];
+    for (const { id, attempt } of jobs) {
+      const row = db.get<{ cancel_requested: number }>(
+        `UPDATE ${this.t} SET acquired_until = ? WHERE id = ? AND status = 'running' AND acquired_by = ? AND attempt = ?
+         RETURNING cancel_requested`,
+        now + leaseMs,
+        id,
+        node,
+        attempt,
+      );
+      if (row === undefined) lost.push(id);
+      else if (row.cancel_requested === 1) cancelRequested.push(id);
+    }
+    return { lost, cancelRequested };
   }
 
   expired(db: SqliteConnection, now: number): JobRecord[] {

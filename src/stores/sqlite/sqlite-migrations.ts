@@ -31,6 +31,7 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (p: string) => string }> 
       ) STRICT;
       CREATE INDEX ${p}schedules_due ON ${p}schedules (next_fire_time)
         WHERE paused = 0 AND broken_reason IS NULL AND next_fire_time IS NOT NULL;
+      CREATE INDEX ${p}schedules_leased ON ${p}schedules (acquired_until) WHERE acquired_by IS NOT NULL;
 
       CREATE TABLE ${p}jobs (
         id TEXT PRIMARY KEY,
@@ -99,7 +100,7 @@ const MARKER = 'kairos';
 /** Brings the schema up to date; returns the versions it applied. */
 export function migrate(db: SqliteConnection, prefix: string): number[] {
   const meta = `${prefix}meta`;
-  db.exec('BEGIN IMMEDIATE');
+  db.exec('BEGIN IMMEDIATE'); // if this throws, there is no transaction of ours to roll back
   try {
     db.exec(`CREATE TABLE IF NOT EXISTS ${meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     const marker = db.get<{ value: string }>(`SELECT value FROM ${meta} WHERE key = 'schema'`)?.value;

@@ -198,7 +198,9 @@ export class SqliteScheduleTable {
     )?.next;
     // A leased schedule is moved on by its holder; if the holder dies, its lease expiry is when it can be taken over.
     const leased = db.get<{ next: number | null }>(
-      `SELECT min(max(next_fire_time, acquired_until)) AS next FROM ${this.t} WHERE ${healthy} AND acquired_by IS NOT NULL`,
+      // INDEXED BY: the planner would otherwise walk every schedule through the due index.
+      `SELECT min(max(next_fire_time, acquired_until)) AS next FROM ${this.t} INDEXED BY ${this.t}_leased
+       WHERE ${healthy} AND acquired_by IS NOT NULL`,
     )?.next;
     const times = [free, leased].filter((time): time is number => typeof time === 'number');
     return times.length === 0 ? null : Math.min(...times);

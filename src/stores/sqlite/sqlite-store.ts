@@ -1,4 +1,4 @@
-import { KairosError, SchedulerStateError, ValidationError } from '../../errors.ts';
+import { KairosError, SchedulerStateError, StoreError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -20,6 +20,7 @@ import type {
   DataStore,
   JobRelease,
   JobWakeTimes,
+  LeaseRef,
   LeaseStatus,
   NewSchedule,
   ReleasedSchedules,
@@ -94,7 +95,7 @@ export class SqliteStore implements DataStore {
   private watcher: ChangeWatcher | null = null;
   private clock: Clock = systemClock;
   /** Job releases of one event-loop turn share a transaction (see WriteBatcher). */
-  private readonly releases = new WriteBatcher(() => this.started('record a job run'), 'record a job run');
+  private readonly releases = new WriteBatcher(() => this.openConnection('record a job run'), 'record a job run');
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -235,7 +236,7 @@ export class SqliteStore implements DataStore {
           if (this.jobs.activeCount(db, release.scheduleId) >= held.maxInstances) {
             for (const job of release.jobs) released.executions.push(skippedExecution(job, node, new Date(now)));
           } else {
-            for (const job of release.jobs) if (this.jobs.insert(db, job, true)) released.jobs.push(job);
+            for (const job of release.jobs) if (this.jobs.insert(db, job)) released.jobs.push(job);
           }
         }
         released.executions.push(...release.missed);
@@ -270,7 +271,7 @@ export class SqliteStore implements DataStore {
 
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
     if (tx !== undefined) return this.addJobSync(job, tx);
-    this.write('add a job', (db) => this.jobs.insert(db, job, false));
+    if (!this.write('add a job', (db) => this.jobs.insert(db, job))) throw duplicateJob(job);
     this.publish(jobAddedEvent(job, this.date()));
   }
 
@@ -281,14 +282,16 @@ export class SqliteStore implements DataStore {
    */
   addJobSync(job: JobRecord, tx: unknown): void {
     const db = this.transactionOf(tx);
+    let inserted: boolean;
     try {
-      this.jobs.insert(db, job, false);
+      inserted = this.jobs.insert(db, job);
     } catch (error) {
       if (error instanceof KairosError) throw error;
       throw storeErrorFrom(error, 'add a job in the application transaction', db.path);
     } finally {
       this.lookAfterCommit();
     }
+    if (!inserted) throw duplicateJob(job);
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
@@ -302,7 +305,7 @@ export class SqliteStore implements DataStore {
     this.started('record a job run');
     const held = await this.releases.write((db) => {
       this.history.append(db, release.execution);
-      return this.jobs.finish(db, node, jobId, release.requeue);
+      return this.jobs.finish(db, node, jobId, release.execution.attempt, release.requeue);
     });
     this.publish(
       executionEvent(release.execution, (held && release.requeue?.runAt) || null, release.execution.finishedAt),
@@ -321,8 +324,8 @@ export class SqliteStore implements DataStore {
     });
   }
 
-  async extendLeases(node: string, leaseMs: number, jobIds: readonly string[]): Promise<LeaseStatus> {
-    return this.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobIds, now));
+  async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
+    return this.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobs, now));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
@@ -422,6 +425,8 @@ export class SqliteStore implements DataStore {
   }
 
   private close(): void {
+    // Runs recorded in this turn must reach the file before it closes.
+    if (this.db !== null) this.releases.flush();
     this.watcher?.stop();
     this.watcher = null;
     if (this.db !== null && this.ownsConnection) {
@@ -434,10 +439,16 @@ export class SqliteStore implements DataStore {
     this.db = null;
   }
 
+  /** The connection while it is open, even during `stop()` (when the last scheduler has already left). */
+  private openConnection(action: string): SqliteConnection {
+    if (this.db === null) throw new SchedulerStateError(`SqliteStore cannot ${action}: it is closed`);
+    return this.db;
+  }
+
   private started(action: string): SqliteConnection {
     if (this.db === null || this.contexts.size === 0) {
       throw new SchedulerStateError(
-        `SqliteStore cannot ${action} before it is started (await scheduler.ready() or scheduler.start())`,
+        `SqliteStore cannot ${action}: it is not open (not started yet, or stopped; await scheduler.ready() or scheduler.start())`,
       );
     }
     return this.db;
@@ -446,13 +457,17 @@ export class SqliteStore implements DataStore {
   /** One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean. */
   private write<T>(action: string, work: (db: SqliteConnection, now: number) => T): T {
     const db = this.started(action);
+    this.refuseOpenApplicationTransaction(db, action);
+    let began = false;
     try {
       db.exec('BEGIN IMMEDIATE');
+      began = true;
       const result = work(db, this.now());
       db.exec('COMMIT');
       return result;
     } catch (error) {
-      if (db.inTransaction()) {
+      // Roll back only our own transaction, never one the application has open on a shared connection.
+      if (began && db.inTransaction()) {
         try {
           db.exec('ROLLBACK');
         } catch {
@@ -462,6 +477,32 @@ export class SqliteStore implements DataStore {
       if (error instanceof KairosError) throw error;
       throw storeErrorFrom(error, action, db.path);
     }
+  }
+
+  /**
+   * A write while the application's connection holds a transaction open across an `await` would
+   * wait for a lock only the application can release: on a shared connection it would even run
+   * inside the application's transaction. Refused with the reason instead.
+   */
+  private refuseOpenApplicationTransaction(db: SqliteConnection, action: string): void {
+    const app = this.options.database;
+    if (app === null) return;
+    const appConnection = this.appConnection(app);
+    if (!appConnection.inTransaction()) return;
+    throw new StoreError(
+      `SqliteStore: could not ${action}: the application's connection has a transaction open, and Kairos's write would ${
+        appConnection === db ? 'run inside it' : 'wait for its lock'
+      }. Use addJobSync/addScheduleSync with { tx } inside the transaction, or call Kairos after it ends`,
+    );
+  }
+
+  private appConnection(database: BetterSqlite3Database | NodeSqliteDatabase): SqliteConnection {
+    let connection = this.appConnections.get(database);
+    if (connection === undefined) {
+      connection = wrapConnection(database);
+      this.appConnections.set(database, connection);
+    }
+    return connection;
   }
 
   private read<T>(action: string, work: (db: SqliteConnection) => T): T {
@@ -477,11 +518,7 @@ export class SqliteStore implements DataStore {
   /** The application's connection, checked to be inside a transaction on this store's database. */
   private transactionOf(tx: unknown): SqliteConnection {
     const db = this.started('write in an application transaction');
-    let connection = typeof tx === 'object' && tx !== null ? this.appConnections.get(tx) : undefined;
-    if (connection === undefined) {
-      connection = wrapConnection(assertTransactionHandle(tx));
-      this.appConnections.set(tx as object, connection);
-    }
+    const connection = this.appConnection(assertTransactionHandle(tx));
     if (!connection.inTransaction()) {
       throw new ValidationError(
         'tx',
@@ -522,6 +559,14 @@ export class SqliteStore implements DataStore {
     const brokers = new Set([...this.contexts].map((context) => context.events));
     for (const broker of brokers) broker.publish(event);
   }
+}
+
+function duplicateJob(job: JobRecord): ValidationError {
+  return new ValidationError(
+    'job id',
+    job.id,
+    'is already used by another job (or its schedule already has a job for that fire time)',
+  );
 }
 
 function assertTransactionHandle(tx: unknown): BetterSqlite3Database | NodeSqliteDatabase {

@@ -37,11 +37,15 @@ export class WriteBatcher {
     });
   }
 
-  private flush(): void {
+  /** Writes everything queued now (e.g. before the connection closes). */
+  flush(): void {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0) return;
+    if (batch.length > 0) this.commit(batch);
+  }
+
+  private commit(batch: Pending[]): void {
     let db: SqliteConnection;
     try {
       db = this.db();
@@ -51,13 +55,20 @@ export class WriteBatcher {
       return;
     }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-    for (const item of batch) {
+    for (const [index, item] of batch.entries()) {
       try {
         db.exec('SAVEPOINT kairos_write');
         const value = item.work(db);
         db.exec('RELEASE kairos_write');
         outcomes.push({ ok: true, value });
       } catch (error) {
+        if (!db.inTransaction()) {
+          // Some errors (SQLITE_FULL, SQLITE_IOERR) end the whole transaction: everything before
+          // this item was rolled back too. Fail this one and write the others again.
+          item.reject(this.wrap(error, db.path));
+          this.commit([...batch.slice(0, index), ...batch.slice(index + 1)]);
+          return;
+        }
         try {
           db.exec('ROLLBACK TO kairos_write');
           db.exec('RELEASE kairos_write');

@@ -79,6 +79,26 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await acquire('n2')).jobs).toHaveLength(1);
     });
 
+    it('does not let jobs held back by max instances crowd out other due jobs', async () => {
+      for (let i = 0; i < 400; i++) {
+        await h.store.addJob(
+          jobFixture({
+            scheduleId: 's1',
+            fireTime: new Date(T0 - 400_000 + i),
+            runAt: new Date(T0 - 400_000 + i),
+            maxInstances: 1,
+          }),
+        );
+      }
+      const other = jobFixture({ runAt: new Date(T0) });
+      await h.store.addJob(other);
+      const first = await acquire('n1', 10);
+      // One job of the capped schedule, and the other due job (in no particular order).
+      expect(first.jobs).toHaveLength(2);
+      expect(first.jobs.filter((j) => j.scheduleId === 's1')).toHaveLength(1);
+      expect(first.jobs.some((j) => j.id === other.id)).toBe(true);
+    });
+
     it('finishes a job on release and records its execution', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
@@ -149,7 +169,12 @@ export function jobConformance(factory: StoreFactory): void {
       await h.store.addJob(b);
       await acquire('n1', 10, TASKS, 1000);
       await h.advance(900);
-      expect(await h.store.extendLeases('n1', 1000, [a.id, 'gone'])).toEqual({
+      expect(
+        await h.store.extendLeases('n1', 1000, [
+          { id: a.id, attempt: 1 },
+          { id: 'gone', attempt: 1 },
+        ]),
+      ).toEqual({
         lost: ['gone'],
         cancelRequested: [],
       });
@@ -158,10 +183,28 @@ export function jobConformance(factory: StoreFactory): void {
       const reaped = await h.store.reapAbandoned();
       expect(reaped.map((e) => e.jobId)).toEqual([b.id]);
       expect(await h.store.requestCancel(a.id, 'n9')).toEqual({ status: 'requested', node: 'n1' });
-      expect(await h.store.extendLeases('n1', 1000, [a.id])).toEqual({
+      expect(await h.store.extendLeases('n1', 1000, [{ id: a.id, attempt: 1 }])).toEqual({
         lost: [],
         cancelRequested: [a.id],
       });
+    });
+
+    it('fences releases and renewals by attempt: a late release of attempt 1 never touches attempt 2', async () => {
+      const job = jobFixture();
+      await h.store.addJob(job);
+      await acquire('n1', 10, TASKS, 1000);
+      await h.advance(1000);
+      await h.store.reapAbandoned(); // n1 looked dead: attempt 1 abandoned, attempt 2 queued
+      const [second] = (await acquire('n1', 10, TASKS, 30_000)).jobs; // the same node takes attempt 2
+      expect(second?.attempt).toBe(2);
+      expect(await h.store.extendLeases('n1', 30_000, [{ id: job.id, attempt: 1 }])).toEqual({
+        lost: [job.id],
+        cancelRequested: [],
+      });
+      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job, { attempt: 1 }) })).toBe(false);
+      expect((await h.store.getJobs({})).items[0]).toMatchObject({ id: job.id, status: 'running', attempt: 2 });
+      expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job, { attempt: 2 }) })).toBe(true);
+      expect((await h.store.getJobs({})).items).toEqual([]);
     });
 
     it('reaps expired jobs as abandoned and re-queues them while the abandonment budget lasts', async () => {

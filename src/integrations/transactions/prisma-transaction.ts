@@ -1,0 +1,53 @@
+import { ValidationError } from '../../errors.ts';
+import type { PgQueryable, PgQueryResult } from '../../stores/postgres/pg-types.ts';
+
+/** The part of a Prisma interactive-transaction client (PostgreSQL) the adapter uses, declared structurally. */
+export interface PrismaTransactionLike {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
+}
+
+/** `SELECT pg_notify(...)` returns a `void` column, which Prisma's `$queryRaw` cannot read. */
+const VOID_SELECT = /^\s*SELECT\s+pg_notify\s*\(/i;
+const RETURNS_ROWS = /^\s*(?:SELECT|WITH|VALUES|TABLE|SHOW)\b|\bRETURNING\b/i;
+
+/**
+ * Kairos statements on a Prisma interactive transaction: `addJob(task, { tx: fromPrisma(tx) })`
+ * inside `prisma.$transaction(async (tx) => ...)`. Needs the transaction client (`tx`), not
+ * `prisma` itself, and the PostgreSQL provider (with or without a driver adapter).
+ *
+ * Prisma's raw API either returns rows (`$queryRawUnsafe`) or a count (`$executeRawUnsafe`), never
+ * both, so the adapter chooses by the statement: a SELECT or a statement with RETURNING goes through
+ * `$queryRawUnsafe` and its row count is the number of rows; any other statement (Kairos's `INSERT
+ * ... ON CONFLICT DO NOTHING`, whose count tells a new job from a duplicate), and `SELECT
+ * pg_notify(...)`, goes through `$executeRawUnsafe`, which returns the affected count. Both take
+ * Kairos's `$1` parameters as they are. Rows come back as Prisma reads them (bigint as `BigInt`,
+ * json parsed, timestamptz as `Date`), which Kairos's row readers accept.
+ */
+export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
+  if (typeof tx?.$queryRawUnsafe !== 'function' || typeof tx.$executeRawUnsafe !== 'function') {
+    throw new ValidationError(
+      'fromPrisma(tx)',
+      tx,
+      'must be a Prisma transaction client: the `tx` of prisma.$transaction(async (tx) => ...)',
+    );
+  }
+  // The interactive-transaction client leaves out $connect/$disconnect; the root client has them.
+  if (typeof (tx as { $connect?: unknown }).$connect === 'function') {
+    throw new ValidationError(
+      'fromPrisma(tx)',
+      'PrismaClient',
+      'is the client itself, outside any transaction: pass the `tx` of prisma.$transaction(async (tx) => ...)',
+    );
+  }
+  return {
+    async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
+      if (RETURNS_ROWS.test(text) && !VOID_SELECT.test(text)) {
+        const rows = await tx.$queryRawUnsafe<Row[]>(text, ...values);
+        return { rows, rowCount: rows.length };
+      }
+      const rowCount = await tx.$executeRawUnsafe(text, ...values);
+      return { rows: [], rowCount };
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// A raw `pg` client inside BEGIN is a Kairos `tx` as it is: no adapter.
+import pg from 'pg';
+import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
+import { transactionAdapterSuite } from './transaction-adapter-suite.ts';
+
+transactionAdapterSuite({
+  name: 'raw pg',
+  raw: true,
+  async open(schema) {
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    return {
+      async transaction(work) {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await work({
+            insertDataset: async (id, rows) => {
+              await client.query(`INSERT INTO "${schema}".datasets (id, rows) VALUES ($1, $2)`, [id, rows]);
+            },
+            tx: client,
+          });
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        } finally {
+          client.release();
+        }
+      },
+      close: () => pool.end(),
+    };
+  },
+});
