@@ -4,6 +4,7 @@ import { SQLITE_SCHEMA_VERSION, type SqliteDriverChoice, SqliteStore } from '../
 import { type CliCommand, type CliIo, ExitCode } from './cli-command.ts';
 
 const HELP = `Usage: kairos migrate --sqlite PATH [--prefix kairos_] [--driver auto|better-sqlite3|node:sqlite]
+       kairos migrate --postgres URL [--schema kairos]
 
 Creates or upgrades Kairos's tables (stores also do this when they start; run it by hand to
 migrate before deploying, or to check a database). Safe to run while schedulers use the file.
@@ -11,6 +12,8 @@ migrate before deploying, or to check a database). Safe to run while schedulers 
   --sqlite PATH    the SQLite database file
   --prefix P       table prefix (default: kairos_)
   --driver D       SQLite driver (default: auto, better-sqlite3 when installed)
+  --postgres URL   the PostgreSQL database (postgres://user@host:5432/db)
+  --schema S       PostgreSQL schema of Kairos's tables (default: kairos)
 
 Exit codes: 0 ok, 1 the database could not be migrated (message on stderr), 2 bad usage.
 `;
@@ -22,7 +25,7 @@ export const migrateCommand: CliCommand = {
 };
 
 async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
-  let values: { sqlite?: string; prefix?: string; driver?: string; help?: boolean };
+  let values: { sqlite?: string; prefix?: string; driver?: string; postgres?: string; schema?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...args],
@@ -30,6 +33,8 @@ async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
         sqlite: { type: 'string' },
         prefix: { type: 'string' },
         driver: { type: 'string' },
+        postgres: { type: 'string' },
+        schema: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -41,10 +46,13 @@ async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(HELP);
     return ExitCode.ok;
   }
-  if (values.sqlite === undefined) {
-    io.stderr.write(`kairos migrate: give the database, e.g. --sqlite kairos.db\n\n${HELP}`);
+  if ((values.sqlite === undefined) === (values.postgres === undefined)) {
+    io.stderr.write(
+      `kairos migrate: give one database, e.g. --sqlite kairos.db or --postgres postgres://...\n\n${HELP}`,
+    );
     return ExitCode.usage;
   }
+  if (values.postgres !== undefined) return migratePostgres(values.postgres, values.schema, io);
   try {
     const store = new SqliteStore({
       path: values.sqlite,
@@ -63,5 +71,26 @@ async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
     if (!(error instanceof KairosError)) throw error;
     io.stderr.write(`kairos migrate: ${error.message}\n`);
     return error.code === 'INVALID_ARGUMENT' ? ExitCode.usage : ExitCode.failure;
+  }
+}
+
+async function migratePostgres(connectionString: string, schema: string | undefined, io: CliIo): Promise<number> {
+  const { PostgresStore, POSTGRES_SCHEMA_VERSION } = await import('../postgres.ts');
+  let store: InstanceType<typeof PostgresStore> | undefined;
+  try {
+    store = new PostgresStore({ connectionString, ...(schema === undefined ? {} : { schema }), poolSize: 1 });
+    const applied = await store.migrate();
+    io.stdout.write(
+      applied.length === 0
+        ? `schema ${store.schemaName}: up to date (version ${POSTGRES_SCHEMA_VERSION})\n`
+        : `schema ${store.schemaName}: applied migration(s) ${applied.join(', ')}; version ${POSTGRES_SCHEMA_VERSION}\n`,
+    );
+    return ExitCode.ok;
+  } catch (error) {
+    if (!(error instanceof KairosError)) throw error;
+    io.stderr.write(`kairos migrate: ${error.message}\n`);
+    return error.code === 'INVALID_ARGUMENT' ? ExitCode.usage : ExitCode.failure;
+  } finally {
+    await store?.stop();
   }
 }

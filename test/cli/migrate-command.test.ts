@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from '../stores/postgres/pg-test-database.ts';
 import { tempDatabases } from '../stores/sqlite/sqlite-test-files.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +36,23 @@ describe('kairos migrate', () => {
       'app_jobs_nodes',
       'app_jobs_schedules',
     ]);
+  });
+
+  it('migrates a PostgreSQL schema, then reports it up to date', async () => {
+    const schema = freshSchema('cli');
+    try {
+      expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
+        `schema ${schema}: applied migration(s) 1; version 1\n`,
+      );
+      expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
+        `schema ${schema}: up to date (version 1)\n`,
+      );
+      const refused = kairos('--postgres', 'postgres://postgres@127.0.0.1:1/test');
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/the database is unreachable/);
+    } finally {
+      await dropSchemas([schema]);
+    }
   });
 
   it('fails with a clear message on a file that is not a database, and on bad usage', () => {
