@@ -33,6 +33,10 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
     activity: new ActivityTracker(),
     options: resolved,
     random: options.random ?? Math.random,
+    skewMs: 0,
+    storeNow() {
+      return clock.now() + this.skewMs;
+    },
     reportError(operation, error) {
       const described = {
         name: error instanceof Error ? error.name : 'Error',

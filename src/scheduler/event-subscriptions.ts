@@ -32,15 +32,20 @@ export class EventSubscriptions {
     this.unsubscribe = null;
   }
 
+  /** Event times are the store's; the timers run on this node's clock. */
+  private nodeTime(storeTime: Date): number {
+    return storeTime.getTime() - this.runtime.skewMs;
+  }
+
   private handle(event: KairosEvent): void {
     switch (event.type) {
       case 'job.added':
-        if (this.runtime.tasks.has(event.task)) this.jobTimer.wakeIfBefore(event.runAt.getTime());
+        if (this.runtime.tasks.has(event.task)) this.jobTimer.wakeIfBefore(this.nodeTime(event.runAt));
         return;
       case 'schedule.added':
       case 'schedule.updated':
       case 'schedule.resumed':
-        if (event.nextFireTime !== null) this.scheduleTimer.wakeIfBefore(event.nextFireTime.getTime());
+        if (event.nextFireTime !== null) this.scheduleTimer.wakeIfBefore(this.nodeTime(event.nextFireTime));
         return;
       case 'job.cancel_requested':
         this.runner.interrupt(event.jobId, 'cancelled', 'cancelled on request');
@@ -51,7 +56,7 @@ export class EventSubscriptions {
       case 'job.cancelled':
       case 'job.abandoned':
         if (!this.runtime.tasks.has(event.task)) return;
-        if (event.retryAt !== null) this.jobTimer.wakeIfBefore(event.retryAt.getTime());
+        if (event.retryAt !== null) this.jobTimer.wakeIfBefore(this.nodeTime(event.retryAt));
         // A job that ended may have held the last free slot of its schedule or task.
         else if (event.execution.node !== this.runtime.node) this.jobTimer.wake();
         return;

@@ -25,7 +25,10 @@ export class FinalOutcome {
       this.reject = reject;
     });
     this.unsubscribe = runtime.events.subscribe((event) => {
-      if ('execution' in event && event.jobId === jobId && event.retryAt === null) this.finish(event.execution);
+      if (!('execution' in event) || event.jobId !== jobId || event.retryAt !== null) return;
+      // Events from other nodes travel without the result: read the full record from the store.
+      if (event.execution.node === runtime.node) this.finish(event.execution);
+      else void this.look();
     });
     this.arm();
   }
@@ -51,10 +54,14 @@ export class FinalOutcome {
 
   private arm(): void {
     if (this.done) return;
-    this.timer = this.runtime.clock.setTimer(() => void this.look(), this.runtime.options.pollIntervalMs);
+    this.timer = this.runtime.clock.setTimer(() => {
+      this.timer = null;
+      void this.look();
+    }, this.runtime.options.pollIntervalMs);
   }
 
   private async look(): Promise<void> {
+    if (this.done) return;
     try {
       const { store } = this.runtime;
       const pending = (await store.getJobs({ ids: [this.jobId], limit: 1 })).items.length > 0;
@@ -65,6 +72,6 @@ export class FinalOutcome {
     } catch (error) {
       this.runtime.reportError(`look up the outcome of job ${this.jobId}`, error);
     }
-    this.arm();
+    if (this.timer === null) this.arm();
   }
 }

@@ -13,8 +13,6 @@ export class JobProcessor {
   private readonly runner: JobRunner;
   /** The earliest lease expiry of a running job, in store time: reap then, not a poll later. */
   private leaseExpiry: number | null = null;
-  /** Store clock minus node clock, from the last acquire. */
-  private skew = 0;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner) {
     this.runtime = runtime;
@@ -22,8 +20,9 @@ export class JobProcessor {
   }
 
   async pass(): Promise<PassResult> {
-    const { store, node, options, tasks, clock } = this.runtime;
-    if (this.leaseExpiry !== null && clock.now() + this.skew >= this.leaseExpiry) {
+    const { runtime } = this;
+    const { store, node, options, tasks, clock } = runtime;
+    if (this.leaseExpiry !== null && runtime.storeNow() >= this.leaseExpiry) {
       this.leaseExpiry = null;
       await store.reapAbandoned();
     }
@@ -37,7 +36,7 @@ export class JobProcessor {
       limit,
       tasks: tasks.limits(),
     });
-    this.skew = now.getTime() - clock.now();
+    this.runtime.skewMs = now.getTime() - clock.now();
     for (const job of jobs) this.dispatch(job, now);
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);

@@ -9,7 +9,9 @@ import { JobInterruption } from './job-context.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
-const RELEASE_ATTEMPTS = 3;
+/** Back-off between attempts to record a run while the store is unreachable. */
+const RELEASE_RETRY_FIRST_MS = 100;
+const RELEASE_RETRY_MAX_MS = 2_000;
 
 /**
  * Runs one job: context, timeout, cancellation, the execution record and the retry decision.
@@ -21,6 +23,9 @@ export class JobRunner {
   private readonly executor: Executor;
   private readonly onSlotFreed: () => void;
   private readonly running = new Map<string, RunningJob>();
+  private readonly recording = new Map<string, JobRecord>();
+  private readonly recordings = new Set<Promise<void>>();
+  private givingUp = false;
 
   constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void) {
     this.runtime = runtime;
@@ -41,8 +46,25 @@ export class JobRunner {
   }
 
   /** The attempts this node runs, as leased (the fence for renewals). */
+  /**
+   * The attempts this node holds, as leased (the fence for renewals): those running, and those
+   * whose run is still being recorded (while the store is unreachable, say) — their leases must
+   * not lapse, or another node would run them again.
+   */
   runningLeases(): LeaseRef[] {
-    return [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
+    const leases = [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
+    for (const job of this.recording.values()) leases.push({ id: job.id, attempt: job.attempt });
+    return leases;
+  }
+
+  /** Resolves once every run finished so far is recorded (or given up on). */
+  async allRecorded(): Promise<void> {
+    while (this.recordings.size > 0) await Promise.all(this.recordings);
+  }
+
+  /** Stops retrying to record runs (shutdown): their leases lapse and the jobs are run again elsewhere. */
+  giveUpRecording(): void {
+    this.givingUp = true;
   }
 
   start(job: JobRecord): void {
@@ -215,19 +237,38 @@ export class JobRunner {
     };
   }
 
-  /** Records the run. If the store is unreachable even after retries, the job's lease will expire and it is re-run (at least once). */
-  private async release(job: JobRecord, release: JobRelease): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
-        return;
-      } catch (error) {
-        if (attempt >= RELEASE_ATTEMPTS) {
-          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
+  /**
+   * Records the run, retrying for as long as the store is unreachable (a database restart):
+   * meanwhile the job's lease is renewed with the others, so no other node runs it again. Only a
+   * shutdown gives up, and then the lease lapses and the job is re-run elsewhere (at least once).
+   */
+  private release(job: JobRecord, release: JobRelease): Promise<void> {
+    const recording = this.record(job, release).finally(() => this.recordings.delete(recording));
+    this.recordings.add(recording);
+    return recording;
+  }
+
+  private async record(job: JobRecord, release: JobRelease): Promise<void> {
+    this.recording.set(job.id, job);
+    try {
+      for (let wait = RELEASE_RETRY_FIRST_MS; ; wait = Math.min(RELEASE_RETRY_MAX_MS, wait * 2)) {
+        try {
+          await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
           return;
+        } catch (error) {
+          if (this.givingUp) {
+            this.runtime.reportError(
+              `record the ${release.execution.outcome} run of job ${job.id} (giving up: stopping)`,
+              error,
+            );
+            return;
+          }
+          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
+          await delay(wait); // real time: a store outage is not something the virtual clock models
         }
-        await delay(100 * attempt); // real time: a store outage is not something the virtual clock models
       }
+    } finally {
+      this.recording.delete(job.id);
     }
   }
 }

@@ -20,6 +20,7 @@ export class ScheduleProcessor {
   async pass(): Promise<PassResult> {
     const { store, node, options } = this.runtime;
     const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize);
+    this.runtime.skewMs = now.getTime() - this.runtime.clock.now();
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
       await store.releaseSchedules(node, releases);

@@ -36,6 +36,13 @@ export interface SchedulerRuntime {
   readonly activity: ActivityTracker;
   readonly options: ResolvedOptions;
   random(): number;
+  /**
+   * The store's clock minus this node's, as last seen (0 until the store has answered). Lease and
+   * due times are the store's; a node whose clock is off converts with this.
+   */
+  skewMs: number;
+  /** The store's time, estimated from this node's clock and `skewMs`. */
+  storeNow(): number;
   /** Logs an internal failure the scheduler survived and tells listeners (`scheduler.error`). */
   reportError(operation: string, error: unknown): void;
 }

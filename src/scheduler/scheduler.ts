@@ -347,7 +347,11 @@ export class Scheduler {
     for (const id of this.runner.runningIds()) {
       this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');
     }
-    await Promise.all([...this.runner.runningJobs()].map((running) => running.done));
+    const done = [...this.runner.runningJobs()].map((running) => running.done);
+    // Runs still being recorded (the store unreachable) get the shutdown timeout once more.
+    await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), this.runtime.options.shutdownTimeoutMs);
+    this.runner.giveUpRecording();
+    await Promise.all([...done, this.runner.allRecorded()]);
     await this.maintenance.stop();
     this.subscriptions.stop();
     try {
@@ -378,12 +382,17 @@ export class Scheduler {
   private async waitForRunningJobs(timeoutMs: number): Promise<void> {
     const running = [...this.runner.runningJobs()].map((job) => job.done);
     if (running.length === 0) return;
+    await this.waitFor(Promise.all(running), timeoutMs);
+  }
+
+  /** Waits for `work`, at most `timeoutMs` on the scheduler's clock. */
+  private async waitFor(work: Promise<unknown>, timeoutMs: number): Promise<void> {
     const { clock } = this.runtime;
     let timer: ReturnType<Clock['setTimer']> | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = clock.setTimer(resolve, timeoutMs);
     });
-    await Promise.race([Promise.all(running), timeout]);
+    await Promise.race([work, timeout]);
     if (timer !== undefined) clock.clearTimer(timer);
   }
 
@@ -416,8 +425,9 @@ export class Scheduler {
     }
   }
 
+  /** Now on the store's clock (as far as this node knows it): schedules and jobs are in its time. */
   protected now(): number {
-    return this.runtime.clock.now();
+    return this.runtime.storeNow();
   }
 
   private requireTask(task: unknown): asserts task is string {

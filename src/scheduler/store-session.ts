@@ -20,6 +20,9 @@ export class StoreSession {
     this.opening ??= (async () => {
       await this.runtime.events.start();
       await this.runtime.store.start(this.context);
+      // A store with a clock of its own (a database): learn how far this node's clock is off.
+      const storeNow = await this.runtime.store.now?.();
+      if (storeNow !== undefined) this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
       this.ready = true;
     })().catch((error: unknown) => {
       this.opening = null;

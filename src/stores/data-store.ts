@@ -21,6 +21,8 @@ export interface DataStore {
   start(context: StoreContext): Promise<void>;
   /** Undoes `start(context)`; a store shared by several schedulers closes when the last one stops. */
   stop(context?: StoreContext): Promise<void>;
+  /** The store's clock, for stores that judge time by their own (a database). (Default: the context's clock.) */
+  now?(): Promise<Date>;
   /** The broker that reaches every node of this store when the user gives none (e.g. one shared in-process broker). */
   defaultEventBroker?(): EventBroker;
 

@@ -83,7 +83,7 @@ export class MemoryStore implements DataStore {
 
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     rejectTransaction(tx);
-    const result = this.schedules.add(schedule, conflict, this.now());
+    const result = this.schedules.add(schedule, conflict, this.clockNow());
     const event = scheduleAddEvent(result);
     if (event !== null) this.publish(event);
     return result;
@@ -91,7 +91,7 @@ export class MemoryStore implements DataStore {
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     const before = this.schedules.get(id);
-    const updated = this.schedules.update(id, patch, this.now());
+    const updated = this.schedules.update(id, patch, this.clockNow());
     this.publish(scheduleUpdateEvent(before, updated));
     return updated;
   }
@@ -107,12 +107,12 @@ export class MemoryStore implements DataStore {
   }
 
   async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
-    const now = this.now();
+    const now = this.clockNow();
     return { now: new Date(now), schedules: this.schedules.acquire(node, leaseMs, limit, now) };
   }
 
   async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
-    const now = this.now();
+    const now = this.clockNow();
     const result: ReleasedSchedules = { jobs: [], executions: [] };
     for (const release of releases) {
       const held = this.schedules.heldBy(node, release.scheduleId);
@@ -164,7 +164,7 @@ export class MemoryStore implements DataStore {
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
-    const now = this.now();
+    const now = this.clockNow();
     return {
       now: new Date(now),
       jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now),
@@ -191,11 +191,11 @@ export class MemoryStore implements DataStore {
   }
 
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    return this.jobs.extend(node, leaseMs, jobs, this.now());
+    return this.jobs.extend(node, leaseMs, jobs, this.clockNow());
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
-    const now = this.now();
+    const now = this.clockNow();
     const timestamp = new Date(now);
     const executions: ExecutionRecord[] = [];
     for (const job of this.jobs.expired(now)) {
@@ -248,12 +248,12 @@ export class MemoryStore implements DataStore {
     return [...this.nodes.values()].map((node) => ({ ...node }));
   }
 
-  private now(): number {
+  private clockNow(): number {
     return this.clock ? this.clock.now() : Date.now();
   }
 
   private date(): Date {
-    return new Date(this.now());
+    return new Date(this.clockNow());
   }
 
   private publish(event: KairosEvent): void {

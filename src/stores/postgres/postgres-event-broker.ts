@@ -96,7 +96,7 @@ export class PostgresEventBroker implements EventBroker {
     try {
       await this.options.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
         this.options.channel,
-        batch,
+        packEvents(this.origin, batch),
       ]);
     } catch (error) {
       // Best effort by design: other nodes' polls still find the work.

@@ -129,6 +129,13 @@ export class PostgresStore implements DataStore {
     });
   }
 
+  async now(): Promise<Date> {
+    const { rows } = await this.run('read the database clock', () =>
+      this.pool.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`),
+    );
+    return rows[0]?.now ?? new Date();
+  }
+
   defaultEventBroker(): EventBroker {
     return this.broker;
   }
@@ -181,7 +188,7 @@ export class PostgresStore implements DataStore {
   }
 
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
-  private get now(): string {
+  private get nowSql(): string {
     return this.testClock === null ? 'now()' : `'${new Date(this.testClock.now()).toISOString()}'::timestamptz`;
   }
 
@@ -191,14 +198,14 @@ export class PostgresStore implements DataStore {
     if (tx !== undefined) {
       const client = this.transactionClient(tx);
       const result = await this.run('add a schedule', () =>
-        schedules.addSchedule(client, this.s, this.now, schedule, conflict),
+        schedules.addSchedule(client, this.s, this.nowSql, schedule, conflict),
       );
       const event = scheduleAddEvent(result);
       if (event !== null) await this.notifyInTransaction(client, event);
       return result;
     }
     const result = await this.run('add a schedule', () =>
-      schedules.addSchedule(this.pool, this.s, this.now, schedule, conflict),
+      schedules.addSchedule(this.pool, this.s, this.nowSql, schedule, conflict),
     );
     const event = scheduleAddEvent(result);
     if (event !== null) this.publish(event);
@@ -207,7 +214,7 @@ export class PostgresStore implements DataStore {
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     const { before, after } = await this.transaction('update a schedule', (client) =>
-      schedules.updateSchedule(client, this.s, this.now, id, patch),
+      schedules.updateSchedule(client, this.s, this.nowSql, id, patch),
     );
     this.publish(scheduleUpdateEvent(before, after));
     return after;
@@ -228,14 +235,14 @@ export class PostgresStore implements DataStore {
 
   async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
     return this.run('acquire schedules', () =>
-      schedules.acquireSchedules(this.pool, this.s, this.now, node, leaseMs, limit),
+      schedules.acquireSchedules(this.pool, this.s, this.nowSql, node, leaseMs, limit),
     );
   }
 
   async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
     if (releases.length === 0) return { jobs: [], executions: [] };
     const result = await this.transaction('release schedules', (client) =>
-      schedules.releaseSchedules(client, this.s, this.now, node, releases),
+      schedules.releaseSchedules(client, this.s, this.nowSql, node, releases),
     );
     const timestamp = new Date();
     for (const job of result.jobs) this.publish(jobAddedEvent(job, timestamp));
@@ -281,15 +288,15 @@ export class PostgresStore implements DataStore {
     const fast =
       uncappedLimit > 0
         ? await this.run('acquire jobs', () =>
-            acquireUncappedJobs(this.pool, this.s, this.now, node, leaseMs, uncappedLimit, tasks),
+            acquireUncappedJobs(this.pool, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks),
           )
         : { now: new Date(), jobs: [], cappedDue: true };
     this.cappedWaiting = fast.cappedDue;
     const room = limit - fast.jobs.length;
     if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs };
     return this.transaction('acquire jobs', async (client) => {
-      const { rows } = await client.query<{ now: Date }>(`SELECT ${this.now} AS now`);
-      const capped = await acquireCappedJobs(client, this.s, this.now, node, leaseMs, room, tasks);
+      const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);
+      const capped = await acquireCappedJobs(client, this.s, this.nowSql, node, leaseMs, room, tasks);
       this.cappedWaiting = capped.length === room;
       return { now: rows[0]?.now ?? fast.now, jobs: [...fast.jobs, ...capped] };
     });
@@ -353,7 +360,7 @@ export class PostgresStore implements DataStore {
     if (jobs.length === 0) return { lost: [], cancelRequested: [] };
     const { rows } = await this.run('renew leases', () =>
       this.pool.query<{ id: string; cancel_requested: boolean }>(
-        `UPDATE ${this.s}.jobs j SET acquired_until = ${this.now} + $4 * interval '1 millisecond'
+        `UPDATE ${this.s}.jobs j SET acquired_until = ${this.nowSql} + $4 * interval '1 millisecond'
          FROM unnest($1::text[], $2::int[]) AS l(id, attempt)
          WHERE j.id = l.id AND j.attempt = l.attempt AND j.status = 'running' AND j.acquired_by = $3
          RETURNING j.id, j.cancel_requested`,
@@ -370,7 +377,7 @@ export class PostgresStore implements DataStore {
   async reapAbandoned(): Promise<ExecutionRecord[]> {
     const reaped = await this.transaction('take over abandoned jobs', async (client) => {
       const { rows } = await client.query<JobRow & { store_now: Date }>(
-        `SELECT *, ${this.now} AS store_now FROM ${this.s}.jobs WHERE status = 'running' AND acquired_until <= ${this.now}
+        `SELECT *, ${this.nowSql} AS store_now FROM ${this.s}.jobs WHERE status = 'running' AND acquired_until <= ${this.nowSql}
          ORDER BY acquired_until LIMIT 1000 FOR UPDATE SKIP LOCKED`,
       );
       if (rows.length === 0) return [];
@@ -412,7 +419,7 @@ export class PostgresStore implements DataStore {
   async requestCancel(jobId: string, node: string): Promise<CancelResult> {
     const result = await this.transaction('cancel a job', async (client): Promise<CancelResult> => {
       const { rows } = await client.query<JobRow & { store_now: Date }>(
-        `SELECT *, ${this.now} AS store_now FROM ${this.s}.jobs WHERE id = $1 FOR UPDATE`,
+        `SELECT *, ${this.nowSql} AS store_now FROM ${this.s}.jobs WHERE id = $1 FOR UPDATE`,
         [jobId],
       );
       const row = rows[0];
@@ -455,7 +462,7 @@ export class PostgresStore implements DataStore {
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
-    await this.run('heartbeat', () => heartbeat(this.pool, this.s, this.now, node));
+    await this.run('heartbeat', () => heartbeat(this.pool, this.s, this.nowSql, node));
   }
 
   async removeNode(nodeId: string): Promise<void> {

@@ -194,7 +194,7 @@ export class SqliteStore implements DataStore {
   addScheduleSync(schedule: NewSchedule, conflict: ConflictPolicy, tx: unknown): AddScheduleResult {
     const db = this.transactionOf(tx);
     try {
-      return this.schedules.add(db, schedule, conflict, this.now());
+      return this.schedules.add(db, schedule, conflict, this.clockNow());
     } catch (error) {
       if (error instanceof KairosError) throw error;
       throw storeErrorFrom(error, 'add a schedule in the application transaction', db.path);
@@ -462,7 +462,7 @@ export class SqliteStore implements DataStore {
     try {
       db.exec('BEGIN IMMEDIATE');
       began = true;
-      const result = work(db, this.now());
+      const result = work(db, this.clockNow());
       db.exec('COMMIT');
       return result;
     } catch (error) {
@@ -547,12 +547,12 @@ export class SqliteStore implements DataStore {
     for (const context of this.contexts) context.wake();
   }
 
-  private now(): number {
+  private clockNow(): number {
     return this.clock.now();
   }
 
   private date(): Date {
-    return new Date(this.now());
+    return new Date(this.clockNow());
   }
 
   private publish(event: KairosEvent): void {
