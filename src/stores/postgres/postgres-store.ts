@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { KairosError, StoreError, ValidationError } from '../../errors.ts';
+import { KairosError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -31,19 +30,15 @@ import type {
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
-import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
 import { pgStoreError } from './pg-errors.ts';
-import { JOB_COLUMNS, JOB_RECORDSET, type JobRow, jobFromRow, jobsJson } from './pg-rows.ts';
-import { isQueryable, type PgModule, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
-import {
-  acquireCappedJobs,
-  acquireUncappedJobs,
-  type PendingRelease,
-  releaseJobs,
-  requeueRow,
-} from './postgres-jobs.ts';
+import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
+import { listenClient, loadPg } from './pg-driver.ts';
+import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
+import { TurnBatcher } from './turn-batcher.ts';
+import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
+import * as leases from './postgres-leases.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import * as schedules from './postgres-schedules.ts';
 
@@ -59,7 +54,6 @@ export interface PostgresStoreOptions {
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
-const require = createRequire(import.meta.url);
 
 /**
  * Many nodes, one PostgreSQL database (DESIGN §6). Due schedules and jobs are claimed in batches
@@ -78,8 +72,7 @@ export class PostgresStore implements DataStore {
   private migrated: Promise<void> | null = null;
   /** Testing aid: a clock that replaces the database's (`useClockForTests`). */
   private testClock: Clock | null = null;
-  private releaseQueue: Array<PendingRelease & { resolve(held: boolean): void; reject(error: unknown): void }> = [];
-  private releaseScheduled = false;
+  private readonly releases = new TurnBatcher<PendingRelease, boolean>((batch) => this.recordRuns(batch));
   /** Capped jobs were due but not all handed out at the last acquire. */
   private cappedWaiting = false;
 
@@ -123,7 +116,7 @@ export class PostgresStore implements DataStore {
     this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
       pool: this.pool,
-      connect: () => this.listenClient(),
+      connect: () => listenClient(this.pool, this.connectionString),
       channel: `kairos_${schema}`,
       logger: consoleLogger('warn'),
     });
@@ -170,7 +163,7 @@ export class PostgresStore implements DataStore {
     if (context !== undefined) this.contexts.delete(context);
     else this.contexts.clear();
     if (this.contexts.size > 0) return;
-    await this.flushReleases();
+    await this.releases.flush();
     await this.broker.stop(); // sends its last notifications while the pool is still open
     this.migrated = null;
     if (this.ownsPool) {
@@ -304,140 +297,51 @@ export class PostgresStore implements DataStore {
 
   /** Releases made in the same event-loop turn go to the database as one statement. */
   releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.releaseQueue.push({ node, jobId, release, resolve, reject });
-      if (!this.releaseScheduled) {
-        this.releaseScheduled = true;
-        setImmediate(() => void this.flushReleases());
-      }
-    });
-  }
-
-  private async flushReleases(): Promise<void> {
-    this.releaseScheduled = false;
-    const batch = this.releaseQueue;
-    this.releaseQueue = [];
-    if (batch.length === 0) return;
-    try {
-      const held = await this.run('record job runs', () => releaseJobs(this.pool, this.s, batch));
-      for (const item of batch) {
-        const wasHeld = held.has(item.jobId);
-        item.resolve(wasHeld);
-        this.publish(
-          executionEvent(
-            item.release.execution,
-            (wasHeld && item.release.requeue?.runAt) || null,
-            item.release.execution.finishedAt,
-          ),
-        );
-      }
-    } catch (error) {
-      for (const item of batch) item.reject(error);
-    }
+    return this.releases.add({ node, jobId, release });
   }
 
   async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
-    const { rows } = await this.run('find the next job time', () =>
-      this.pool.query<{ run_at: Date | null; lease_expiry: Date | null }>(
-        `SELECT
-           (SELECT min(run_at) FROM ${this.s}.jobs j WHERE j.status = 'pending' AND j.run_at > $1 AND j.task = ANY($2::text[])
-              AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::int[]) AS cap(task, max)
-                WHERE cap.task = j.task AND (SELECT count(*) FROM ${this.s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max)
-           ) AS run_at,
-           (SELECT min(acquired_until) FROM ${this.s}.jobs WHERE status = 'running') AS lease_expiry`,
-        [
-          after,
-          tasks.map((task) => task.name),
-          tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name),
-          tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.maxRunningJobs),
-        ],
-      ),
-    );
-    return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };
+    return this.run('find the next job time', () => leases.nextJobTimes(this.pool, this.s, tasks, after));
   }
 
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    if (jobs.length === 0) return { lost: [], cancelRequested: [] };
-    const { rows } = await this.run('renew leases', () =>
-      this.pool.query<{ id: string; cancel_requested: boolean }>(
-        `UPDATE ${this.s}.jobs j SET acquired_until = ${this.nowSql} + $4 * interval '1 millisecond'
-         FROM unnest($1::text[], $2::int[]) AS l(id, attempt)
-         WHERE j.id = l.id AND j.attempt = l.attempt AND j.status = 'running' AND j.acquired_by = $3
-         RETURNING j.id, j.cancel_requested`,
-        [jobs.map((job) => job.id), jobs.map((job) => job.attempt), node, leaseMs],
-      ),
-    );
-    const held = new Set(rows.map((row) => row.id));
-    return {
-      lost: jobs.filter((job) => !held.has(job.id)).map((job) => job.id),
-      cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.id),
-    };
+    return this.run('renew leases', () => leases.extendLeases(this.pool, this.s, this.nowSql, node, leaseMs, jobs));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
-    const reaped = await this.transaction('take over abandoned jobs', async (client) => {
-      const { rows } = await client.query<JobRow & { store_now: Date }>(
-        `SELECT *, ${this.nowSql} AS store_now FROM ${this.s}.jobs WHERE status = 'running' AND acquired_until <= ${this.nowSql}
-         ORDER BY acquired_until LIMIT 1000 FOR UPDATE SKIP LOCKED`,
-      );
-      if (rows.length === 0) return [];
-      const now = rows[0]?.store_now as Date;
-      const done = rows.map((row) => {
-        const job = jobFromRow(row);
-        return { job, execution: abandonedExecution(job, now), requeue: abandonedRequeue(job, now.getTime()) };
-      });
-      await schedules.insertExecutions(
-        client,
-        this.s,
-        done.map((entry) => entry.execution),
-      );
-      const requeued = done
-        .filter((entry) => entry.requeue !== null)
-        .map((entry) => requeueRow(entry.job.id, null, entry.requeue as NonNullable<typeof entry.requeue>));
-      if (requeued.length > 0) {
-        await client.query(
-          `UPDATE ${this.s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
-             abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
-           FROM json_to_recordset($1::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer, abandon_retries integer)
-           WHERE j.id = r.id`,
-          [JSON.stringify(requeued)],
-        );
-      }
-      const finished = done.filter((entry) => entry.requeue === null).map((entry) => entry.job.id);
-      if (finished.length > 0) await client.query(`DELETE FROM ${this.s}.jobs WHERE id = ANY($1::text[])`, [finished]);
-      return done;
-    });
+    const reaped = await this.transaction('take over abandoned jobs', (client) =>
+      leases.reapAbandoned(client, this.s, this.nowSql),
+    );
     for (const entry of reaped)
-      this.publish(executionEvent(entry.execution, entry.requeue?.runAt ?? null, entry.execution.finishedAt));
+      this.publish(executionEvent(entry.execution, entry.retryAt, entry.execution.finishedAt));
     return reaped.map((entry) => entry.execution);
+  }
+
+  async requestCancel(jobId: string, node: string): Promise<CancelResult> {
+    const result = await this.transaction('cancel a job', (client) =>
+      leases.requestCancel(client, this.s, this.nowSql, jobId, node),
+    );
+    if (result.status === 'cancelled')
+      this.publish(executionEvent(result.execution, null, result.execution.finishedAt));
+    if (result.status === 'requested') {
+      this.publish({ type: 'job.cancel_requested', timestamp: new Date(), jobId, node: result.node });
+    }
+    return result;
   }
 
   async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
     return this.run('list jobs', () => queryJobs(this.pool, this.s, query));
   }
 
-  async requestCancel(jobId: string, node: string): Promise<CancelResult> {
-    const result = await this.transaction('cancel a job', async (client): Promise<CancelResult> => {
-      const { rows } = await client.query<JobRow & { store_now: Date }>(
-        `SELECT *, ${this.nowSql} AS store_now FROM ${this.s}.jobs WHERE id = $1 FOR UPDATE`,
-        [jobId],
-      );
-      const row = rows[0];
-      if (row === undefined) return { status: 'not_found' };
-      if (row.status === 'pending') {
-        const execution = cancelledBeforeStartExecution(jobFromRow(row), node, row.store_now);
-        await client.query(`DELETE FROM ${this.s}.jobs WHERE id = $1`, [jobId]);
-        await schedules.insertExecutions(client, this.s, [execution]);
-        return { status: 'cancelled', execution };
-      }
-      await client.query(`UPDATE ${this.s}.jobs SET cancel_requested = true WHERE id = $1`, [jobId]);
-      return { status: 'requested', node: row.acquired_by };
+  /** One statement for a turn's releases; then their events, each with its retry time if still held. */
+  private async recordRuns(batch: readonly PendingRelease[]): Promise<boolean[]> {
+    const held = await this.run('record job runs', () => releaseJobs(this.pool, this.s, batch));
+    return batch.map((item) => {
+      const wasHeld = held.has(item.jobId);
+      const { execution, requeue } = item.release;
+      this.publish(executionEvent(execution, (wasHeld && requeue?.runAt) || null, execution.finishedAt));
+      return wasHeld;
     });
-    if (result.status === 'cancelled')
-      this.publish(executionEvent(result.execution, null, result.execution.finishedAt));
-    if (result.status === 'requested')
-      this.publish({ type: 'job.cancel_requested', timestamp: new Date(), jobId, node: result.node });
-    return result;
   }
 
   // --- history and nodes
@@ -532,27 +436,5 @@ export class PostgresStore implements DataStore {
     const brokers = new Set([...this.contexts].map((context) => context.events));
     if (brokers.size === 0) brokers.add(this.broker);
     for (const broker of brokers) broker.publish(event);
-  }
-
-  private listenClient() {
-    const pg = loadPg();
-    if (this.connectionString === undefined) {
-      // With an application pool, LISTEN needs its own connection with the pool's settings.
-      const options = (this.pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-      return new pg.Client({ ...options, application_name: 'kairos-listen' });
-    }
-    return new pg.Client({ connectionString: this.connectionString, application_name: 'kairos-listen' });
-  }
-}
-
-let pgModule: PgModule | undefined;
-
-function loadPg(): PgModule {
-  if (pgModule !== undefined) return pgModule;
-  try {
-    pgModule = require('pg') as PgModule;
-    return pgModule;
-  } catch (error) {
-    throw new StoreError('PostgresStore: the pg driver is not installed. Run `npm install pg`.', { cause: error });
   }
 }

@@ -1,4 +1,4 @@
-import { KairosError, SchedulerStateError, StoreError, ValidationError } from '../../errors.ts';
+import { KairosError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -38,15 +38,10 @@ import {
   skippedExecution,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
+import { SqliteAccess } from './sqlite-access.ts';
 import { WriteBatcher } from './write-batcher.ts';
-import { assertConnection, openSibling, openSqlite, type SqliteDriverChoice } from './open-sqlite.ts';
-import {
-  type BetterSqlite3Database,
-  type NodeSqliteDatabase,
-  type SqliteConnection,
-  storeErrorFrom,
-  wrapConnection,
-} from './sqlite-connection.ts';
+import { assertConnection, type SqliteDriverChoice } from './open-sqlite.ts';
+import { type BetterSqlite3Database, type NodeSqliteDatabase, storeErrorFrom } from './sqlite-connection.ts';
 import { SqliteHistoryTable } from './sqlite-history-table.ts';
 import { SqliteJobTable } from './sqlite-job-table.ts';
 import { migrate } from './sqlite-migrations.ts';
@@ -89,13 +84,14 @@ export class SqliteStore implements DataStore {
   private readonly history: SqliteHistoryTable;
   private readonly broker = new LocalEventBroker();
   private readonly contexts = new Set<StoreContext>();
-  private readonly appConnections = new WeakMap<object, SqliteConnection>();
-  private db: SqliteConnection | null = null;
-  private ownsConnection = true;
+  private readonly access: SqliteAccess;
   private watcher: ChangeWatcher | null = null;
   private clock: Clock = systemClock;
   /** Job releases of one event-loop turn share a transaction (see WriteBatcher). */
-  private readonly releases = new WriteBatcher(() => this.openConnection('record a job run'), 'record a job run');
+  private readonly releases = new WriteBatcher(
+    () => this.access.openConnection('record a job run'),
+    'record a job run',
+  );
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -130,6 +126,11 @@ export class SqliteStore implements DataStore {
       busyTimeoutMs: parseDuration('SqliteStore busyTimeout', options.busyTimeout ?? '5s'),
       watchIntervalMs: Math.max(10, parseDuration('SqliteStore watchInterval', options.watchInterval ?? '200ms')),
     };
+    this.access = new SqliteAccess(
+      this.options,
+      () => this.contexts.size > 0,
+      () => this.clockNow(),
+    );
     this.schedules = new SqliteScheduleTable(tablePrefix);
     this.jobs = new SqliteJobTable(tablePrefix);
     this.history = new SqliteHistoryTable(tablePrefix);
@@ -137,7 +138,7 @@ export class SqliteStore implements DataStore {
 
   /** Opens the database and applies migrations (also what `kairos migrate` does); returns the versions applied. */
   migrate(): number[] {
-    const db = this.connection();
+    const db = this.access.connection();
     try {
       return migrate(db, this.options.tablePrefix);
     } catch (error) {
@@ -153,7 +154,7 @@ export class SqliteStore implements DataStore {
     this.clock = context.clock;
     try {
       this.migrate();
-      const db = this.connection();
+      const db = this.access.connection();
       if (db.path !== null) {
         this.watcher = new ChangeWatcher(
           db,
@@ -184,7 +185,7 @@ export class SqliteStore implements DataStore {
 
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     if (tx !== undefined) return this.addScheduleSync(schedule, conflict, tx);
-    const result = this.write('add a schedule', (db, now) => this.schedules.add(db, schedule, conflict, now));
+    const result = this.access.write('add a schedule', (db, now) => this.schedules.add(db, schedule, conflict, now));
     const event = scheduleAddEvent(result);
     if (event !== null) this.publish(event);
     return result;
@@ -192,7 +193,7 @@ export class SqliteStore implements DataStore {
 
   /** Adds a schedule on the application's connection, inside its open transaction. */
   addScheduleSync(schedule: NewSchedule, conflict: ConflictPolicy, tx: unknown): AddScheduleResult {
-    const db = this.transactionOf(tx);
+    const db = this.access.transactionOf(tx);
     try {
       return this.schedules.add(db, schedule, conflict, this.clockNow());
     } catch (error) {
@@ -204,30 +205,32 @@ export class SqliteStore implements DataStore {
   }
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
-    const { before, after } = this.write('update a schedule', (db, now) => this.schedules.update(db, id, patch, now));
+    const { before, after } = this.access.write('update a schedule', (db, now) =>
+      this.schedules.update(db, id, patch, now),
+    );
     this.publish(scheduleUpdateEvent(before, after));
     return after;
   }
 
   async removeSchedules(ids: string[]): Promise<string[]> {
-    const removed = this.write('remove schedules', (db) => this.schedules.remove(db, ids));
+    const removed = this.access.write('remove schedules', (db) => this.schedules.remove(db, ids));
     for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
     return removed;
   }
 
   async getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>> {
-    return this.read('list schedules', (db) => this.schedules.query(db, query));
+    return this.access.read('list schedules', (db) => this.schedules.query(db, query));
   }
 
   async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
-    return this.write('acquire schedules', (db, now) => ({
+    return this.access.write('acquire schedules', (db, now) => ({
       now: new Date(now),
       schedules: this.schedules.acquire(db, node, leaseMs, limit, now),
     }));
   }
 
   async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
-    const result = this.write('release schedules', (db, now) => {
+    const result = this.access.write('release schedules', (db, now) => {
       const released: ReleasedSchedules = { jobs: [], executions: [] };
       for (const release of releases) {
         const held = this.schedules.heldBy(db, node, release.scheduleId);
@@ -263,7 +266,7 @@ export class SqliteStore implements DataStore {
   }
 
   async nextScheduleFireTime(): Promise<Date | null> {
-    const next = this.read('find the next fire time', (db) => this.schedules.nextFireTime(db));
+    const next = this.access.read('find the next fire time', (db) => this.schedules.nextFireTime(db));
     return next === null ? null : new Date(next);
   }
 
@@ -271,7 +274,7 @@ export class SqliteStore implements DataStore {
 
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
     if (tx !== undefined) return this.addJobSync(job, tx);
-    if (!this.write('add a job', (db) => this.jobs.insert(db, job))) throw duplicateJob(job);
+    if (!this.access.write('add a job', (db) => this.jobs.insert(db, job))) throw duplicateJob(job);
     this.publish(jobAddedEvent(job, this.date()));
   }
 
@@ -281,7 +284,7 @@ export class SqliteStore implements DataStore {
    * rolled-back job must never be announced; the commit itself wakes the schedulers.
    */
   addJobSync(job: JobRecord, tx: unknown): void {
-    const db = this.transactionOf(tx);
+    const db = this.access.transactionOf(tx);
     let inserted: boolean;
     try {
       inserted = this.jobs.insert(db, job);
@@ -295,14 +298,14 @@ export class SqliteStore implements DataStore {
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
-    return this.write('acquire jobs', (db, now) => ({
+    return this.access.write('acquire jobs', (db, now) => ({
       now: new Date(now),
       jobs: this.jobs.acquire(db, node, options.leaseMs, options.limit, options.tasks, now),
     }));
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    this.started('record a job run');
+    this.access.started('record a job run');
     const held = await this.releases.write((db) => {
       this.history.append(db, release.execution);
       return this.jobs.finish(db, node, jobId, release.execution.attempt, release.requeue);
@@ -314,7 +317,7 @@ export class SqliteStore implements DataStore {
   }
 
   async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
-    return this.read('find the next job time', (db) => {
+    return this.access.read('find the next job time', (db) => {
       const runAt = this.jobs.nextRunTime(db, tasks, after.getTime());
       const leaseExpiry = this.jobs.earliestLeaseExpiry(db);
       return {
@@ -325,11 +328,11 @@ export class SqliteStore implements DataStore {
   }
 
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    return this.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobs, now));
+    return this.access.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobs, now));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
-    const reaped = this.write('take over abandoned jobs', (db, now) => {
+    const reaped = this.access.write('take over abandoned jobs', (db, now) => {
       const done: Array<{ execution: ExecutionRecord; retryAt: Date | null }> = [];
       for (const job of this.jobs.expired(db, now)) {
         const execution = abandonedExecution(job, new Date(now));
@@ -347,11 +350,11 @@ export class SqliteStore implements DataStore {
   }
 
   async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
-    return this.read('list jobs', (db) => this.jobs.query(db, query));
+    return this.access.read('list jobs', (db) => this.jobs.query(db, query));
   }
 
   async requestCancel(jobId: string, node: string): Promise<CancelResult> {
-    const result = this.write('cancel a job', (db, now): CancelResult => {
+    const result = this.access.write('cancel a job', (db, now): CancelResult => {
       const job = this.jobs.get(db, jobId);
       if (job === undefined) return { status: 'not_found' };
       if (job.status === 'pending') {
@@ -372,14 +375,14 @@ export class SqliteStore implements DataStore {
   // --- history and nodes
 
   async getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    return this.read('list executions', (db) => this.history.query(db, query));
+    return this.access.read('list executions', (db) => this.history.query(db, query));
   }
 
   async pruneExecutions(olderThan: Date): Promise<number> {
     let total = 0;
     for (;;) {
       // One transaction per chunk: other processes get the write lock in between.
-      const deleted = this.write('prune executions', (db) => this.history.pruneChunk(db, olderThan.getTime()));
+      const deleted = this.access.write('prune executions', (db) => this.history.pruneChunk(db, olderThan.getTime()));
       total += deleted;
       if (deleted === 0) return total;
       await new Promise((resolve) => setImmediate(resolve));
@@ -387,153 +390,25 @@ export class SqliteStore implements DataStore {
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
-    this.write('heartbeat', (db, now) => this.history.heartbeat(db, node, now));
+    this.access.write('heartbeat', (db, now) => this.history.heartbeat(db, node, now));
   }
 
   async removeNode(nodeId: string): Promise<void> {
-    this.write('leave the cluster', (db) => this.history.removeNode(db, nodeId));
+    this.access.write('leave the cluster', (db) => this.history.removeNode(db, nodeId));
   }
 
   async getNodes(): Promise<NodeInfo[]> {
-    return this.read('list nodes', (db) => this.history.nodes(db));
+    return this.access.read('list nodes', (db) => this.history.nodes(db));
   }
 
   // --- plumbing
 
-  private connection(): SqliteConnection {
-    if (this.db !== null) return this.db;
-    const { path, database, driver, busyTimeoutMs, wal } = this.options;
-    if (database !== null) {
-      const sibling = openSibling(database, busyTimeoutMs);
-      this.ownsConnection = sibling !== null;
-      this.db = sibling ?? wrapConnection(database);
-    } else {
-      this.db = openSqlite(path as string, driver, busyTimeoutMs);
-      this.ownsConnection = true;
-    }
-    const db = this.db;
-    try {
-      db.exec(`PRAGMA busy_timeout = ${Math.floor(busyTimeoutMs)}`);
-      if (wal && db.path !== null) db.get('PRAGMA journal_mode = WAL');
-      // WAL + NORMAL: a commit survives a crash of the process; only a power loss can lose the last ones.
-      db.exec('PRAGMA synchronous = NORMAL');
-    } catch (error) {
-      this.close();
-      throw storeErrorFrom(error, 'prepare the database', db.path);
-    }
-    return db;
-  }
-
   private close(): void {
     // Runs recorded in this turn must reach the file before it closes.
-    if (this.db !== null) this.releases.flush();
+    if (this.access.isOpen) this.releases.flush();
     this.watcher?.stop();
     this.watcher = null;
-    if (this.db !== null && this.ownsConnection) {
-      try {
-        this.db.close();
-      } catch {
-        // Already closed by the application; nothing left to release.
-      }
-    }
-    this.db = null;
-  }
-
-  /** The connection while it is open, even during `stop()` (when the last scheduler has already left). */
-  private openConnection(action: string): SqliteConnection {
-    if (this.db === null) throw new SchedulerStateError(`SqliteStore cannot ${action}: it is closed`);
-    return this.db;
-  }
-
-  private started(action: string): SqliteConnection {
-    if (this.db === null || this.contexts.size === 0) {
-      throw new SchedulerStateError(
-        `SqliteStore cannot ${action}: it is not open (not started yet, or stopped; await scheduler.ready() or scheduler.start())`,
-      );
-    }
-    return this.db;
-  }
-
-  /** One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean. */
-  private write<T>(action: string, work: (db: SqliteConnection, now: number) => T): T {
-    const db = this.started(action);
-    this.refuseOpenApplicationTransaction(db, action);
-    let began = false;
-    try {
-      db.exec('BEGIN IMMEDIATE');
-      began = true;
-      const result = work(db, this.clockNow());
-      db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      // Roll back only our own transaction, never one the application has open on a shared connection.
-      if (began && db.inTransaction()) {
-        try {
-          db.exec('ROLLBACK');
-        } catch {
-          // The rollback failing too leaves nothing more to undo here.
-        }
-      }
-      if (error instanceof KairosError) throw error;
-      throw storeErrorFrom(error, action, db.path);
-    }
-  }
-
-  /**
-   * A write while the application's connection holds a transaction open across an `await` would
-   * wait for a lock only the application can release: on a shared connection it would even run
-   * inside the application's transaction. Refused with the reason instead.
-   */
-  private refuseOpenApplicationTransaction(db: SqliteConnection, action: string): void {
-    const app = this.options.database;
-    if (app === null) return;
-    const appConnection = this.appConnection(app);
-    if (!appConnection.inTransaction()) return;
-    throw new StoreError(
-      `SqliteStore: could not ${action}: the application's connection has a transaction open, and Kairos's write would ${
-        appConnection === db ? 'run inside it' : 'wait for its lock'
-      }. Use addJobSync/addScheduleSync with { tx } inside the transaction, or call Kairos after it ends`,
-    );
-  }
-
-  private appConnection(database: BetterSqlite3Database | NodeSqliteDatabase): SqliteConnection {
-    let connection = this.appConnections.get(database);
-    if (connection === undefined) {
-      connection = wrapConnection(database);
-      this.appConnections.set(database, connection);
-    }
-    return connection;
-  }
-
-  private read<T>(action: string, work: (db: SqliteConnection) => T): T {
-    const db = this.started(action);
-    try {
-      return work(db);
-    } catch (error) {
-      if (error instanceof KairosError) throw error;
-      throw storeErrorFrom(error, action, db.path);
-    }
-  }
-
-  /** The application's connection, checked to be inside a transaction on this store's database. */
-  private transactionOf(tx: unknown): SqliteConnection {
-    const db = this.started('write in an application transaction');
-    const connection = this.appConnection(assertTransactionHandle(tx));
-    if (!connection.inTransaction()) {
-      throw new ValidationError(
-        'tx',
-        'a connection outside a transaction',
-        'must be inside an open transaction: better-sqlite3 and node:sqlite transactions are synchronous, so call addJobSync/addScheduleSync inside db.transaction(() => { ... })',
-      );
-    }
-    if (connection.path !== db.path && connection !== db) {
-      throw new ValidationError(
-        'tx',
-        connection.path ?? ':memory:',
-        `must be a connection to this store's database (${db.path ?? ':memory:'})`,
-      );
-    }
-    return connection;
+    this.access.close();
   }
 
   /** After the application's synchronous transaction ends, look at once whether it committed. */
@@ -567,16 +442,4 @@ function duplicateJob(job: JobRecord): ValidationError {
     job.id,
     'is already used by another job (or its schedule already has a job for that fire time)',
   );
-}
-
-function assertTransactionHandle(tx: unknown): BetterSqlite3Database | NodeSqliteDatabase {
-  try {
-    return assertConnection(tx);
-  } catch {
-    throw new ValidationError(
-      'tx',
-      tx,
-      "must be the application's better-sqlite3 Database or node:sqlite DatabaseSync (inside a transaction)",
-    );
-  }
 }

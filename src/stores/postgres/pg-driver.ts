@@ -1,0 +1,27 @@
+import { createRequire } from 'node:module';
+import { StoreError } from '../../errors.ts';
+import type { PgClient, PgModule, PgPool } from './pg-types.ts';
+
+const require = createRequire(import.meta.url);
+let pgModule: PgModule | undefined;
+
+/** `pg`, loaded on first use: it is the application's optional dependency, not Kairos's. */
+export function loadPg(): PgModule {
+  if (pgModule !== undefined) return pgModule;
+  try {
+    pgModule = require('pg') as PgModule;
+    return pgModule;
+  } catch (error) {
+    throw new StoreError('PostgresStore: the pg driver is not installed. Run `npm install pg`.', { cause: error });
+  }
+}
+
+/** A dedicated connection for LISTEN, with the pool's settings (or the connection string). */
+export function listenClient(pool: PgPool, connectionString: string | undefined): PgClient {
+  const pg = loadPg();
+  if (connectionString === undefined) {
+    const options = (pool as unknown as { options?: Record<string, unknown> }).options ?? {};
+    return new pg.Client({ ...options, application_name: 'kairos-listen' });
+  }
+  return new pg.Client({ connectionString, application_name: 'kairos-listen' });
+}

@@ -1,0 +1,113 @@
+import type { CancelResult, JobWakeTimes, LeaseRef, LeaseStatus, TaskLimit } from '../data-store.ts';
+import type { ExecutionRecord } from '../records.ts';
+import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
+import { type JobRow, jobFromRow } from './pg-rows.ts';
+import type { PgQueryable } from './pg-types.ts';
+import { requeueRow } from './postgres-jobs.ts';
+import { insertExecutions } from './postgres-schedules.ts';
+
+/** Lease keeping on PostgreSQL: wake times, renewals, take-over of dead nodes' jobs, cancellation. */
+export async function nextJobTimes(
+  client: PgQueryable,
+  s: string,
+  tasks: readonly TaskLimit[],
+  after: Date,
+): Promise<JobWakeTimes> {
+  const capped = tasks.filter((task) => task.maxRunningJobs !== null);
+  const { rows } = await client.query<{ run_at: Date | null; lease_expiry: Date | null }>(
+    `SELECT
+       (SELECT min(run_at) FROM ${s}.jobs j WHERE j.status = 'pending' AND j.run_at > $1 AND j.task = ANY($2::text[])
+          AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::int[]) AS cap(task, max)
+            WHERE cap.task = j.task AND (SELECT count(*) FROM ${s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max)
+       ) AS run_at,
+       (SELECT min(acquired_until) FROM ${s}.jobs WHERE status = 'running') AS lease_expiry`,
+    [after, tasks.map((task) => task.name), capped.map((task) => task.name), capped.map((task) => task.maxRunningJobs)],
+  );
+  return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };
+}
+
+export async function extendLeases(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  leaseMs: number,
+  jobs: readonly LeaseRef[],
+): Promise<LeaseStatus> {
+  if (jobs.length === 0) return { lost: [], cancelRequested: [] };
+  const { rows } = await client.query<{ id: string; cancel_requested: boolean }>(
+    `UPDATE ${s}.jobs j SET acquired_until = ${now} + $4 * interval '1 millisecond'
+     FROM unnest($1::text[], $2::int[]) AS l(id, attempt)
+     WHERE j.id = l.id AND j.attempt = l.attempt AND j.status = 'running' AND j.acquired_by = $3
+     RETURNING j.id, j.cancel_requested`,
+    [jobs.map((job) => job.id), jobs.map((job) => job.attempt), node, leaseMs],
+  );
+  const held = new Set(rows.map((row) => row.id));
+  return {
+    lost: jobs.filter((job) => !held.has(job.id)).map((job) => job.id),
+    cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.id),
+  };
+}
+
+/** Jobs whose lease expired: their attempt recorded `abandoned`, then re-queued or finished. Inside the caller's transaction. */
+export async function reapAbandoned(
+  client: PgQueryable,
+  s: string,
+  now: string,
+): Promise<Array<{ execution: ExecutionRecord; retryAt: Date | null }>> {
+  const { rows } = await client.query<JobRow & { store_now: Date }>(
+    `SELECT *, ${now} AS store_now FROM ${s}.jobs WHERE status = 'running' AND acquired_until <= ${now}
+     ORDER BY acquired_until LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+  );
+  if (rows.length === 0) return [];
+  const storeNow = rows[0]?.store_now as Date;
+  const done = rows.map((row) => {
+    const job = jobFromRow(row);
+    return { job, execution: abandonedExecution(job, storeNow), requeue: abandonedRequeue(job, storeNow.getTime()) };
+  });
+  await insertExecutions(
+    client,
+    s,
+    done.map((entry) => entry.execution),
+  );
+  const requeued = done.flatMap((entry) =>
+    entry.requeue === null ? [] : [requeueRow(entry.job.id, null, entry.requeue)],
+  );
+  if (requeued.length > 0) {
+    await client.query(
+      `UPDATE ${s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
+         abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+       FROM json_to_recordset($1::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
+         abandon_retries integer)
+       WHERE j.id = r.id`,
+      [JSON.stringify(requeued)],
+    );
+  }
+  const finished = done.filter((entry) => entry.requeue === null).map((entry) => entry.job.id);
+  if (finished.length > 0) await client.query(`DELETE FROM ${s}.jobs WHERE id = ANY($1::text[])`, [finished]);
+  return done.map((entry) => ({ execution: entry.execution, retryAt: entry.requeue?.runAt ?? null }));
+}
+
+/** A pending job is removed and recorded `cancelled`; a running one is flagged. Inside the caller's transaction. */
+export async function requestCancel(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  jobId: string,
+  node: string,
+): Promise<CancelResult> {
+  const { rows } = await client.query<JobRow & { store_now: Date }>(
+    `SELECT *, ${now} AS store_now FROM ${s}.jobs WHERE id = $1 FOR UPDATE`,
+    [jobId],
+  );
+  const row = rows[0];
+  if (row === undefined) return { status: 'not_found' };
+  if (row.status === 'pending') {
+    const execution = cancelledBeforeStartExecution(jobFromRow(row), node, row.store_now);
+    await client.query(`DELETE FROM ${s}.jobs WHERE id = $1`, [jobId]);
+    await insertExecutions(client, s, [execution]);
+    return { status: 'cancelled', execution };
+  }
+  await client.query(`UPDATE ${s}.jobs SET cancel_requested = true WHERE id = $1`, [jobId]);
+  return { status: 'requested', node: row.acquired_by };
+}
