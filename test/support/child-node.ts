@@ -1,6 +1,7 @@
 // A Kairos node as a real OS process, seen from a test: spawn a fixture script (see
-// test/stores/postgres/fixtures/node-process.ts) with its JSON config, follow its output, wait for
-// it, stop it gracefully or kill it. Store-independent: the fixture decides what store it opens.
+// test/stores/postgres/fixtures/node-process.ts and test/stores/sqlite/fixtures/node-process.ts)
+// with its JSON config, follow its output, wait for it, stop it gracefully or kill it.
+// Store-independent: the fixture decides what store it opens.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -202,6 +203,11 @@ export interface FireCheckOptions {
    * gaps and `missed`/`skipped` records are allowed (misfire and coalesce rules).
    */
   mode: 'exactly-once' | 'at-most-once';
+  /**
+   * Every task body run must belong to a schedule: a run without one is a problem. (Default: such
+   * runs, of jobs added directly, are not checked.)
+   */
+  everyRunScheduled?: boolean;
 }
 
 const iso = (ms: number | null) => (ms === null ? 'null' : new Date(ms).toISOString());
@@ -265,7 +271,11 @@ export function checkFires(
   for (const r of records) if (r.outcome === 'succeeded') recorded.set(`${r.scheduleId} @ ${iso(r.fireTime)}`, r.node);
   const ran = new Map<string, string[]>();
   for (const run of runs) {
-    if (run.scheduleId === null) continue;
+    if (run.scheduleId === null) {
+      if (options.everyRunScheduled)
+        problems.push(`task body ran outside any schedule: ${run.task} job ${run.jobId} on ${run.node}`);
+      continue;
+    }
     const key = `${run.scheduleId} @ ${run.fireTime}`;
     ran.set(key, [...(ran.get(key) ?? []), `${run.node} (attempt ${run.attempt})`]);
   }
