@@ -6,12 +6,29 @@ import type { ExecutionRecord, JobRecord } from './records.ts';
  * Execution records that stores write on their own account (a fire over `maxInstances`, a job
  * whose node died, a job cancelled before it started). Shared so every store writes them alike.
  */
-export function skippedExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {
+function skippedExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {
   return notStartedExecution(job, node, now, 'skipped', {
     name: 'MaxInstancesReached',
     message: `schedule ${JSON.stringify(job.scheduleId)} already has ${job.maxInstances} job(s) pending or running (maxInstances)`,
     stack: null,
   });
+}
+
+/**
+ * The max-instances rule at fire time, alike in every store. It counts jobs already pending or
+ * running; a batch under the limit is admitted whole (coalesce 'all' may add several, which then
+ * run one after another), a batch at or over it is skipped whole, each job leaving a skipped
+ * execution.
+ */
+export function admitFiredJobs(
+  jobs: JobRecord[],
+  activeJobs: number,
+  maxInstances: number,
+  node: string | null,
+  now: Date,
+): { admitted: JobRecord[]; skipped: ExecutionRecord[] } {
+  if (activeJobs < maxInstances) return { admitted: jobs, skipped: [] };
+  return { admitted: [], skipped: jobs.map((job) => skippedExecution(job, node, now)) };
 }
 
 export function cancelledBeforeStartExecution(job: JobRecord, node: string | null, now: Date): ExecutionRecord {

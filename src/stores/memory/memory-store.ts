@@ -34,7 +34,7 @@ import {
   abandonedExecution,
   abandonedRequeue,
   cancelledBeforeStartExecution,
-  skippedExecution,
+  admitFiredJobs,
 } from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
@@ -118,13 +118,10 @@ export class MemoryStore implements DataStore {
       const held = this.schedules.heldBy(node, release.scheduleId);
       if (held === undefined) continue; // removed meanwhile, or its lease was taken over
       if (release.jobs.length > 0) {
-        // Max instances counts jobs already pending or running; the new batch is inserted whole
-        // (coalesce 'all' may add several, which then run one after another).
-        if (this.jobs.activeCount(release.scheduleId) >= held.maxInstances) {
-          for (const job of release.jobs) result.executions.push(skippedExecution(job, node, new Date(now)));
-        } else {
-          for (const job of release.jobs) if (this.jobs.add(job)) result.jobs.push(job);
-        }
+        const active = this.jobs.activeCount(release.scheduleId);
+        const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
+        result.executions.push(...skipped);
+        for (const job of admitted) if (this.jobs.add(job)) result.jobs.push(job);
       }
       result.executions.push(...release.missed);
       this.schedules.release(

@@ -10,7 +10,7 @@ import type {
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../records.ts';
-import { skippedExecution } from '../store-records.ts';
+import { admitFiredJobs } from '../store-records.ts';
 import {
   EXECUTION_COLUMNS,
   EXECUTION_RECORDSET,
@@ -191,9 +191,9 @@ export async function releaseSchedules(
     const row = heldById.get(release.scheduleId);
     if (row === undefined) continue; // removed meanwhile, or its lease was taken over
     if (release.jobs.length > 0) {
-      if (row.active >= row.max_instances) {
-        for (const job of release.jobs) executions.push(skippedExecution(job, node, storeNow));
-      } else jobs.push(...release.jobs);
+      const { admitted, skipped } = admitFiredJobs(release.jobs, row.active, row.max_instances, node, storeNow);
+      executions.push(...skipped);
+      jobs.push(...admitted);
     }
     executions.push(...release.missed);
   }

@@ -35,7 +35,7 @@ import {
   abandonedExecution,
   abandonedRequeue,
   cancelledBeforeStartExecution,
-  skippedExecution,
+  admitFiredJobs,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { SqliteAccess } from './sqlite-access.ts';
@@ -236,11 +236,10 @@ export class SqliteStore implements DataStore {
         const held = this.schedules.heldBy(db, node, release.scheduleId);
         if (held === undefined) continue; // removed meanwhile, or its lease was taken over
         if (release.jobs.length > 0) {
-          if (this.jobs.activeCount(db, release.scheduleId) >= held.maxInstances) {
-            for (const job of release.jobs) released.executions.push(skippedExecution(job, node, new Date(now)));
-          } else {
-            for (const job of release.jobs) if (this.jobs.insert(db, job)) released.jobs.push(job);
-          }
+          const active = this.jobs.activeCount(db, release.scheduleId);
+          const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
+          released.executions.push(...skipped);
+          for (const job of admitted) if (this.jobs.insert(db, job)) released.jobs.push(job);
         }
         released.executions.push(...release.missed);
         this.schedules.release(
