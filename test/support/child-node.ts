@@ -1,7 +1,8 @@
 // A Kairos node as a real OS process, seen from a test: spawn a fixture script (see
 // test/stores/postgres/fixtures/node-process.ts and test/stores/sqlite/fixtures/node-process.ts)
 // with its JSON config, follow its output, wait for it, stop it gracefully or kill it.
-// Store-independent: the fixture decides what store it opens.
+// Store-independent: the fixture decides what store it opens. The fixture side of this protocol
+// (recording runs, ready/stopped lines) is test/support/child-node-fixture.ts.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
