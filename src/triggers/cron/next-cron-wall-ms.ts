@@ -1,11 +1,4 @@
-import {
-  civilFromDays,
-  daysFromCivil,
-  MS_PER_DAY,
-  MS_PER_HOUR,
-  MS_PER_MINUTE,
-  MS_PER_SECOND,
-} from '../../time/wall-time.ts';
+import { MS_PER_SECOND, wallMsFromFields, wallTimeFromMs } from '../../time/wall-time.ts';
 import { type CronSpec, monthDayMask } from './cron-spec.ts';
 import { nextValue } from './cron-value-set.ts';
 
@@ -31,13 +24,7 @@ const CALENDAR_CYCLE_YEARS = 400;
  */
 export function nextCronWallMs(spec: CronSpec, afterWallMs: number): number | null {
   const start = Math.floor(afterWallMs / MS_PER_SECOND) * MS_PER_SECOND + MS_PER_SECOND;
-  const startDays = Math.floor(start / MS_PER_DAY);
-  let rest = start - startDays * MS_PER_DAY;
-  let { year, month, day } = civilFromDays(startDays);
-  let hour = Math.floor(rest / MS_PER_HOUR);
-  rest -= hour * MS_PER_HOUR;
-  let minute = Math.floor(rest / MS_PER_MINUTE);
-  let second = Math.floor((rest - minute * MS_PER_MINUTE) / MS_PER_SECOND);
+  let { year, month, day, hour, minute, second } = wallTimeFromMs(start);
 
   const lastYear = spec.year === null ? year + CALENDAR_CYCLE_YEARS + 1 : MAX_CRON_YEAR;
   const monthNext = spec.month.next;
@@ -130,11 +117,6 @@ export function nextCronWallMs(spec: CronSpec, afterWallMs: number): number | nu
       second = 0;
       continue;
     }
-    return (
-      daysFromCivil(year, month, day) * MS_PER_DAY +
-      hour * MS_PER_HOUR +
-      minute * MS_PER_MINUTE +
-      nextSecond * MS_PER_SECOND
-    );
+    return wallMsFromFields({ year, month, day, hour, minute, second: nextSecond, millisecond: 0 });
   }
 }
