@@ -13,10 +13,16 @@ export class JobProcessor {
   private readonly runner: JobRunner;
   /** The earliest lease expiry of a running job, in store time: reap then, not a poll later. */
   private leaseExpiry: number | null = null;
+  /** Slots promised to an acquire (or a fire) in flight, so two of them never overfill the node. */
+  private reserved = 0;
+  /** The last pass found no free slot. */
+  private starved = false;
+  private readonly wake: () => void;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner) {
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, wake: () => void) {
     this.runtime = runtime;
     this.runner = runner;
+    this.wake = wake;
   }
 
   async pass(): Promise<PassResult> {
@@ -26,18 +32,19 @@ export class JobProcessor {
       this.leaseExpiry = null;
       await store.reapAbandoned();
     }
-    const free = options.maxConcurrentJobs - this.runner.runningCount;
-    if (free <= 0) return null; // a finishing job wakes the loop
+    if (this.freeSlots() <= 0) {
+      this.starved = true;
+      return null; // a finishing job, or slots a fire did not use, wake the loop
+    }
+    this.starved = false;
     const names = tasks.names();
     if (names.length === 0) return null;
-    const limit = Math.min(free, options.batchSize);
-    const { now, jobs } = await store.acquireJobs(node, {
-      leaseMs: options.leaseMs,
-      limit,
-      tasks: tasks.limits(),
-    });
+    const limit = this.reserve(options.batchSize);
+    const { now, jobs } = await store
+      .acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() })
+      .finally(() => this.unreserve(limit));
     this.runtime.skewMs = now.getTime() - clock.now();
-    for (const job of jobs) this.dispatch(job, now);
+    this.startLeased(jobs, now);
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
@@ -46,6 +53,32 @@ export class JobProcessor {
       this.leaseExpiry ?? Number.POSITIVE_INFINITY,
     );
     return wakeAt === Number.POSITIVE_INFINITY ? null : wakeAt - now.getTime();
+  }
+
+  /** Slots neither running a job nor promised to an acquire in flight. */
+  freeSlots(): number {
+    return this.runtime.options.maxConcurrentJobs - this.runner.runningCount - this.reserved;
+  }
+
+  /** Promises up to `wanted` free slots to an acquire; give them back with `unreserve` once its jobs started. */
+  reserve(wanted: number): number {
+    const granted = Math.max(0, Math.min(wanted, this.freeSlots()));
+    this.reserved += granted;
+    return granted;
+  }
+
+  /** Gives back reserved slots; a pass that found none free is woken to use them. */
+  unreserve(count: number): void {
+    this.reserved -= count;
+    if (this.starved && count > 0) {
+      this.starved = false;
+      this.wake();
+    }
+  }
+
+  /** Starts jobs leased to this node (by an acquire, or as they were fired here). */
+  startLeased(jobs: readonly JobRecord[], now: Date): void {
+    for (const job of jobs) this.dispatch(job, now);
   }
 
   private dispatch(job: JobRecord, now: Date): void {

@@ -76,8 +76,8 @@ export class Scheduler {
         pass,
         onError: (error) => runtime.reportError(name, error),
       });
-    const scheduleProcessor = new ScheduleProcessor(runtime);
-    const jobProcessor = new JobProcessor(runtime, this.runner);
+    const jobProcessor = new JobProcessor(runtime, this.runner, () => this.jobLoop.timer.wake());
+    const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
     this.maintenance = new Maintenance(runtime, this.runner);

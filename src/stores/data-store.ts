@@ -35,8 +35,13 @@ export interface DataStore {
   getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>>;
   /** Leases up to `limit` due, unpaused, healthy schedules nobody else holds. */
   acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules>;
-  /** For each held schedule: inserts its jobs (or records them `skipped` past `maxInstances`), records `missed` fires, sets its fire times, drops the lease. */
-  releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules>;
+  /**
+   * For each held schedule: inserts its jobs (or records them `skipped` past `maxInstances`),
+   * records `missed` fires, sets its fire times, drops the lease. With `start`, the first
+   * admitted job of a schedule whose id is listed and that is due is leased to `node` in the
+   * same transaction, and returned in `started`.
+   */
+  releaseSchedules(node: string, releases: ScheduleRelease[], start?: StartFiredJobs): Promise<ReleasedSchedules>;
   /**
    * When the schedule loop must look again: the earliest `nextFireTime` of an unpaused, healthy
    * schedule; for one leased by another node, not before its lease expires (its holder moves it on).
@@ -144,8 +149,21 @@ export interface ScheduleRelease {
   brokenReason?: string | null;
 }
 
+/**
+ * Fired jobs the releasing node runs itself, because it has the task and free slots: leased to it
+ * as they are inserted, so no other node can take them and no acquire is spent on them. One job
+ * per schedule at most (the first admitted), which keeps a schedule within `maxInstances`: it was
+ * admitted because fewer than that were pending or running.
+ */
+export interface StartFiredJobs {
+  leaseMs: number;
+  jobIds: ReadonlySet<string>;
+}
+
 export interface ReleasedSchedules {
   jobs: JobRecord[];
+  /** The jobs of `jobs` leased to the releasing node (see `StartFiredJobs`), as leased. */
+  started: JobRecord[];
   /** `missed` and `skipped` executions written by the release. */
   executions: ExecutionRecord[];
 }

@@ -23,6 +23,24 @@ describe('schedules on the test scheduler', () => {
     return scheduler;
   }
 
+  it('starts fired jobs on the firing node without overfilling it: maxConcurrentJobs holds with both loops starting jobs', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 3 });
+    const running = { now: 0, peak: 0 };
+    scheduler.task('slow', async (ctx) => {
+      running.now++;
+      running.peak = Math.max(running.peak, running.now);
+      await ctx.sleep('10s');
+      running.now--;
+    });
+    for (let i = 0; i < 5; i++) await scheduler.addSchedule('slow', interval({ minutes: 1 }), { id: `s${i}` });
+    for (let i = 0; i < 4; i++) await scheduler.addJob('slow');
+    await scheduler.start();
+    await scheduler.advance('30s');
+    // 9 jobs, 3 at a time, 10 s each: all done within 30 s, never more than 3 at once.
+    expect((await scheduler.history()).filter((e) => e.outcome === 'succeeded')).toHaveLength(9);
+    expect(running.peak).toBe(3);
+  });
+
   it('runs an interval schedule at exact fire times, in order', async () => {
     make();
     await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 'every-minute' });

@@ -112,18 +112,20 @@ export class MemoryJobTable {
         else this.blockedBySchedule.set(best.scheduleId as string, [best]);
         continue;
       }
-      best.status = 'running';
-      best.acquiredBy = node;
-      best.acquiredUntil = now + leaseMs;
-      best.startedAt = now;
-      this.running.add(best);
-      increment(this.runningByTask, best.task, 1);
-      if (best.scheduleId !== null) increment(this.runningBySchedule, best.scheduleId, 1);
-      acquired.push(toRecord(best));
+      acquired.push(this.startRunning(best, node, leaseMs, now));
       const task = open.get(bestHeap) as TaskLimit;
       if (this.taskFull(task)) open.delete(bestHeap);
     }
     return acquired;
+  }
+
+  /** Leases one pending, due job to `node` by id (a fired job its node starts itself); null if it cannot. */
+  claim(id: string, node: string, leaseMs: number, now: number): JobRecord | null {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.status !== 'pending' || entry.runAt > now) return null;
+    const heap = this.pendingByTask.get(entry.task);
+    if (heap === undefined || !heap.remove(entry)) return null; // held back by its schedule's cap
+    return this.startRunning(entry, node, leaseMs, now);
   }
 
   isHeldBy(node: string, id: string, attempt: number): boolean {
@@ -253,6 +255,17 @@ export class MemoryJobTable {
       entry.maxInstances !== null &&
       (this.runningBySchedule.get(entry.scheduleId) ?? 0) >= entry.maxInstances
     );
+  }
+
+  private startRunning(entry: JobEntry, node: string, leaseMs: number, now: number): JobRecord {
+    entry.status = 'running';
+    entry.acquiredBy = node;
+    entry.acquiredUntil = now + leaseMs;
+    entry.startedAt = now;
+    this.running.add(entry);
+    increment(this.runningByTask, entry.task, 1);
+    if (entry.scheduleId !== null) increment(this.runningBySchedule, entry.scheduleId, 1);
+    return toRecord(entry);
   }
 
   private makePending(entry: JobEntry): void {

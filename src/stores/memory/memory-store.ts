@@ -25,6 +25,7 @@ import type {
   ReleasedSchedules,
   SchedulePatch,
   ScheduleRelease,
+  StartFiredJobs,
   StoreContext,
   TaskLimit,
 } from '../data-store.ts';
@@ -111,9 +112,13 @@ export class MemoryStore implements DataStore {
     return { now: new Date(now), schedules: this.schedules.acquire(node, leaseMs, limit, now) };
   }
 
-  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
+  async releaseSchedules(
+    node: string,
+    releases: ScheduleRelease[],
+    start?: StartFiredJobs,
+  ): Promise<ReleasedSchedules> {
     const now = this.clockNow();
-    const result: ReleasedSchedules = { jobs: [], executions: [] };
+    const result: ReleasedSchedules = { jobs: [], executions: [], started: [] };
     for (const release of releases) {
       const held = this.schedules.heldBy(node, release.scheduleId);
       if (held === undefined) continue; // removed meanwhile, or its lease was taken over
@@ -121,7 +126,11 @@ export class MemoryStore implements DataStore {
         const active = this.jobs.activeCount(release.scheduleId);
         const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
         result.executions.push(...skipped);
-        for (const job of admitted) if (this.jobs.add(job)) result.jobs.push(job);
+        const added = admitted.filter((job) => this.jobs.add(job));
+        result.jobs.push(...added);
+        const first = added[0];
+        const started = first && start?.jobIds.has(first.id) && this.jobs.claim(first.id, node, start.leaseMs, now);
+        if (started) result.started.push(started);
       }
       result.executions.push(...release.missed);
       this.schedules.release(

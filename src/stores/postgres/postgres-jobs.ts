@@ -30,15 +30,17 @@ export async function acquireUncappedJobs(
   const names = tasks.map((task) => task.name);
   const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
   const { rows } = await client.query<JobRow & { store_now: Date; capped_due: boolean }>(
-    `WITH claim AS (
-       SELECT id FROM ${s}.jobs
-       WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
-         AND NOT (task = ANY($2::text[]))
-       ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),
-     taken AS (
+    // The claimed ids go in as an array, so the update finds its rows through the primary key (a
+    // join with the CTE lets the planner pick a scan of the whole table).
+    `WITH taken AS (
        UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
          started_at = ${now}
-       FROM claim WHERE j.id = claim.id RETURNING j.*)
+       WHERE j.id = ANY(ARRAY(
+         SELECT id FROM ${s}.jobs
+         WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
+           AND NOT (task = ANY($2::text[]))
+         ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED))
+       RETURNING j.*)
      SELECT ${now} AS store_now,
        (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
           AND task = ANY($1::text[]))

@@ -6,6 +6,7 @@ import type {
   ReleasedSchedules,
   SchedulePatch,
   ScheduleRelease,
+  StartFiredJobs,
 } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { Page, ScheduleQuery } from '../queries.ts';
@@ -154,14 +155,15 @@ export async function acquireSchedules(
   limit: number,
 ): Promise<{ now: Date; schedules: ScheduleRecord[] }> {
   const { rows } = await client.query<ScheduleRow & { store_now: Date }>(
-    `WITH due AS (
-       SELECT id FROM ${s}.schedules
-       WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now}
-         AND (acquired_by IS NULL OR acquired_until <= ${now})
-       ORDER BY next_fire_time LIMIT $3 FOR UPDATE SKIP LOCKED),
-     taken AS (
+    // The due ids go in as an array, so the update finds its rows through the primary key.
+    `WITH taken AS (
        UPDATE ${s}.schedules t SET acquired_by = $1, acquired_until = ${now} + $2 * interval '1 millisecond'
-       FROM due WHERE t.id = due.id RETURNING t.*)
+       WHERE t.id = ANY(ARRAY(
+         SELECT id FROM ${s}.schedules
+         WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now}
+           AND (acquired_by IS NULL OR acquired_until <= ${now})
+         ORDER BY next_fire_time LIMIT $3 FOR UPDATE SKIP LOCKED))
+       RETURNING t.*)
      SELECT ${now} AS store_now, taken.* FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
     [node, leaseMs, limit],
   );
@@ -176,6 +178,7 @@ export async function releaseSchedules(
   now: string,
   node: string,
   releases: readonly ScheduleRelease[],
+  start?: StartFiredJobs,
 ): Promise<ReleasedSchedules> {
   const { rows: held } = await client.query<{ id: string; max_instances: number; active: number; store_now: Date }>(
     `SELECT sc.id, sc.max_instances, ${now} AS store_now,
@@ -186,6 +189,8 @@ export async function releaseSchedules(
   const heldById = new Map(held.map((row) => [row.id, row]));
   const storeNow = held[0]?.store_now ?? new Date();
   const jobs: JobRecord[] = [];
+  /** The first admitted job of each schedule, when its node starts it itself. */
+  const startIds: string[] = [];
   const executions: ExecutionRecord[] = [];
   for (const release of releases) {
     const row = heldById.get(release.scheduleId);
@@ -194,22 +199,40 @@ export async function releaseSchedules(
       const { admitted, skipped } = admitFiredJobs(release.jobs, row.active, row.max_instances, node, storeNow);
       executions.push(...skipped);
       jobs.push(...admitted);
+      const first = admitted[0];
+      if (first !== undefined && start?.jobIds.has(first.id)) startIds.push(first.id);
     }
     executions.push(...release.missed);
   }
   let insertedJobs: JobRecord[] = [];
+  const started: JobRecord[] = [];
   if (jobs.length > 0) {
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO ${s}.jobs (${JOB_COLUMNS})
+    // Jobs the node starts itself are inserted already leased to it (see `StartFiredJobs`).
+    const { rows } = await client.query<{ id: string; acquired_until: Date | null; started_at: Date | null }>(
+      `INSERT INTO ${s}.jobs (${JOB_COLUMNS}, status, acquired_by, acquired_until, started_at)
        SELECT id, task, COALESCE(args, 'null'::json), schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts,
-         abandon_retries, max_instances, created_at
-       FROM json_to_recordset($1::json) AS r(${JOB_RECORDSET})
+         abandon_retries, max_instances, created_at, CASE WHEN s.start THEN 'running' ELSE 'pending' END,
+         CASE WHEN s.start THEN $3 END, CASE WHEN s.start THEN ${now} + $4 * interval '1 millisecond' END,
+         CASE WHEN s.start THEN ${now} END
+       FROM json_to_recordset($1::json) AS r(${JOB_RECORDSET}),
+         LATERAL (SELECT r.id = ANY($2::text[]) AND r.run_at <= ${now} AS start) AS s
        ON CONFLICT (schedule_id, fire_time) WHERE schedule_id IS NOT NULL AND fire_time IS NOT NULL DO NOTHING
-       RETURNING id`,
-      [jobsJson(jobs)],
+       RETURNING id, acquired_until, started_at`,
+      [jobsJson(jobs), startIds, node, start?.leaseMs ?? 0],
     );
-    const ids = new Set(rows.map((row) => row.id));
-    insertedJobs = jobs.filter((job) => ids.has(job.id));
+    const inserted = new Map(rows.map((row) => [row.id, row]));
+    insertedJobs = jobs.filter((job) => inserted.has(job.id));
+    for (const job of insertedJobs) {
+      const row = inserted.get(job.id);
+      if (row?.started_at == null) continue;
+      started.push({
+        ...job,
+        status: 'running',
+        acquiredBy: node,
+        acquiredUntil: row.acquired_until,
+        startedAt: row.started_at,
+      });
+    }
   }
   if (executions.length > 0) await insertExecutions(client, s, executions);
   const updates = releases
@@ -235,7 +258,7 @@ export async function releaseSchedules(
       [JSON.stringify(updates), node],
     );
   }
-  return { jobs: insertedJobs, executions };
+  return { jobs: insertedJobs, executions, started };
 }
 
 export async function insertExecutions(

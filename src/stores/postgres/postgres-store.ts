@@ -25,6 +25,7 @@ import type {
   ReleasedSchedules,
   SchedulePatch,
   ScheduleRelease,
+  StartFiredJobs,
   StoreContext,
   TaskLimit,
 } from '../data-store.ts';
@@ -35,6 +36,7 @@ import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
+import { preparingPool, StatementNames } from './prepared-statements.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
@@ -51,6 +53,11 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Connections in the pool Kairos creates from `connectionString`. (Default: 10.) */
   poolSize?: number;
+  /**
+   * Send statements as named prepared statements, parsed and planned once per connection.
+   * Turn off behind PgBouncer in transaction mode older than 1.21. (Default: true.)
+   */
+  preparedStatements?: boolean;
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -65,6 +72,8 @@ export class PostgresStore implements DataStore {
   readonly schemaName: string;
   private readonly s: string;
   private readonly pool: PgPool;
+  /** `pool`, sending named statements (unless turned off, or a test clock puts changing literals in the SQL). */
+  private readonly preparedPool: PgPool;
   private readonly ownsPool: boolean;
   private readonly broker: PostgresEventBroker;
   private readonly connectionString: string | undefined;
@@ -112,6 +121,11 @@ export class PostgresStore implements DataStore {
       });
       this.ownsPool = true;
     }
+    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+      throw new ValidationError('PostgresStore preparedStatements', options.preparedStatements, 'must be true or false');
+    }
+    this.preparedPool =
+      options.preparedStatements === false ? this.pool : preparingPool(this.pool, new StatementNames());
     // An idle pooled connection that dies (a database restart) must not crash the process.
     this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
@@ -124,7 +138,7 @@ export class PostgresStore implements DataStore {
 
   async now(): Promise<Date> {
     const { rows } = await this.run('read the database clock', () =>
-      this.pool.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`),
+      this.db.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`),
     );
     return rows[0]?.now ?? new Date();
   }
@@ -180,6 +194,11 @@ export class PostgresStore implements DataStore {
     this.testClock = clock;
   }
 
+  /** Where statements go. */
+  private get db(): PgPool {
+    return this.testClock === null ? this.preparedPool : this.pool;
+  }
+
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
   private get nowSql(): string {
     return this.testClock === null ? 'now()' : `'${new Date(this.testClock.now()).toISOString()}'::timestamptz`;
@@ -198,7 +217,7 @@ export class PostgresStore implements DataStore {
       return result;
     }
     const result = await this.run('add a schedule', () =>
-      schedules.addSchedule(this.pool, this.s, this.nowSql, schedule, conflict),
+      schedules.addSchedule(this.db, this.s, this.nowSql, schedule, conflict),
     );
     const event = scheduleAddEvent(result);
     if (event !== null) this.publish(event);
@@ -215,7 +234,7 @@ export class PostgresStore implements DataStore {
 
   async removeSchedules(ids: string[]): Promise<string[]> {
     const { rows } = await this.run('remove schedules', () =>
-      this.pool.query<{ id: string }>(`DELETE FROM ${this.s}.schedules WHERE id = ANY($1::text[]) RETURNING id`, [ids]),
+      this.db.query<{ id: string }>(`DELETE FROM ${this.s}.schedules WHERE id = ANY($1::text[]) RETURNING id`, [ids]),
     );
     const removed = rows.map((row) => row.id);
     for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: new Date(), scheduleId });
@@ -223,19 +242,23 @@ export class PostgresStore implements DataStore {
   }
 
   async getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>> {
-    return this.run('list schedules', () => schedules.querySchedules(this.pool, this.s, query));
+    return this.run('list schedules', () => schedules.querySchedules(this.db, this.s, query));
   }
 
   async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
     return this.run('acquire schedules', () =>
-      schedules.acquireSchedules(this.pool, this.s, this.nowSql, node, leaseMs, limit),
+      schedules.acquireSchedules(this.db, this.s, this.nowSql, node, leaseMs, limit),
     );
   }
 
-  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
-    if (releases.length === 0) return { jobs: [], executions: [] };
+  async releaseSchedules(
+    node: string,
+    releases: ScheduleRelease[],
+    start?: StartFiredJobs,
+  ): Promise<ReleasedSchedules> {
+    if (releases.length === 0) return { jobs: [], executions: [], started: [] };
     const result = await this.transaction('release schedules', (client) =>
-      schedules.releaseSchedules(client, this.s, this.nowSql, node, releases),
+      schedules.releaseSchedules(client, this.s, this.nowSql, node, releases, start),
     );
     const timestamp = new Date();
     for (const job of result.jobs) this.publish(jobAddedEvent(job, timestamp));
@@ -244,13 +267,13 @@ export class PostgresStore implements DataStore {
   }
 
   async nextScheduleFireTime(): Promise<Date | null> {
-    return this.run('find the next fire time', () => schedules.nextScheduleFireTime(this.pool, this.s));
+    return this.run('find the next fire time', () => schedules.nextScheduleFireTime(this.db, this.s));
   }
 
   // --- jobs
 
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
-    const client = tx === undefined ? this.pool : this.transactionClient(tx);
+    const client = tx === undefined ? this.db : this.transactionClient(tx);
     const { rowCount } = await this.run('add a job', () =>
       client.query(
         `INSERT INTO ${this.s}.jobs (${JOB_COLUMNS})
@@ -281,7 +304,7 @@ export class PostgresStore implements DataStore {
     const fast =
       uncappedLimit > 0
         ? await this.run('acquire jobs', () =>
-            acquireUncappedJobs(this.pool, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks),
+            acquireUncappedJobs(this.db, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks),
           )
         : { now: new Date(), jobs: [], cappedDue: true };
     this.cappedWaiting = fast.cappedDue;
@@ -301,11 +324,11 @@ export class PostgresStore implements DataStore {
   }
 
   async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
-    return this.run('find the next job time', () => leases.nextJobTimes(this.pool, this.s, tasks, after));
+    return this.run('find the next job time', () => leases.nextJobTimes(this.db, this.s, tasks, after));
   }
 
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    return this.run('renew leases', () => leases.extendLeases(this.pool, this.s, this.nowSql, node, leaseMs, jobs));
+    return this.run('renew leases', () => leases.extendLeases(this.db, this.s, this.nowSql, node, leaseMs, jobs));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
@@ -330,12 +353,12 @@ export class PostgresStore implements DataStore {
   }
 
   async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
-    return this.run('list jobs', () => queryJobs(this.pool, this.s, query));
+    return this.run('list jobs', () => queryJobs(this.db, this.s, query));
   }
 
   /** One statement for a turn's releases; then their events, each with its retry time if still held. */
   private async recordRuns(batch: readonly PendingRelease[]): Promise<boolean[]> {
-    const held = await this.run('record job runs', () => releaseJobs(this.pool, this.s, batch));
+    const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, batch));
     return batch.map((item) => {
       const wasHeld = held.has(item.jobId);
       const { execution, requeue } = item.release;
@@ -347,7 +370,7 @@ export class PostgresStore implements DataStore {
   // --- history and nodes
 
   async getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    return this.run('list executions', () => queryExecutions(this.pool, this.s, query));
+    return this.run('list executions', () => queryExecutions(this.db, this.s, query));
   }
 
   async pruneExecutions(olderThan: Date): Promise<number> {
@@ -355,7 +378,7 @@ export class PostgresStore implements DataStore {
     for (;;) {
       // In chunks, so a large prune never holds many row locks or bloats one transaction.
       const { rowCount } = await this.run('prune executions', () =>
-        this.pool.query(
+        this.db.query(
           `DELETE FROM ${this.s}.executions WHERE id IN (SELECT id FROM ${this.s}.executions WHERE finished_at < $1 LIMIT 5000)`,
           [olderThan],
         ),
@@ -366,15 +389,15 @@ export class PostgresStore implements DataStore {
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
-    await this.run('heartbeat', () => heartbeat(this.pool, this.s, this.nowSql, node));
+    await this.run('heartbeat', () => heartbeat(this.db, this.s, this.nowSql, node));
   }
 
   async removeNode(nodeId: string): Promise<void> {
-    await this.run('leave the cluster', () => this.pool.query(`DELETE FROM ${this.s}.nodes WHERE id = $1`, [nodeId]));
+    await this.run('leave the cluster', () => this.db.query(`DELETE FROM ${this.s}.nodes WHERE id = $1`, [nodeId]));
   }
 
   async getNodes(): Promise<NodeInfo[]> {
-    return this.run('list nodes', () => nodes(this.pool, this.s));
+    return this.run('list nodes', () => nodes(this.db, this.s));
   }
 
   // --- plumbing
@@ -390,7 +413,7 @@ export class PostgresStore implements DataStore {
   private async transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
     let client: PgPoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.db.connect();
     } catch (error) {
       throw pgStoreError(error, action);
     }

@@ -116,6 +116,20 @@ export class SqliteJobTable {
     );
   }
 
+  /** Leases one pending, due job to `node` by id (a fired job its node starts itself); null if it cannot. */
+  claim(db: SqliteConnection, id: string, node: string, leaseMs: number, now: number): JobRecord | null {
+    const row = db.get<JobRow>(
+      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ?
+       WHERE id = ? AND status = 'pending' AND run_at <= ? RETURNING *`,
+      node,
+      now + leaseMs,
+      now,
+      id,
+      now,
+    );
+    return row === undefined ? null : jobFromRow(row);
+  }
+
   /** Finishes (deletes) or re-queues the attempt this node holds; false if it no longer holds that attempt. */
   finish(
     db: SqliteConnection,

@@ -26,6 +26,7 @@ import type {
   ReleasedSchedules,
   SchedulePatch,
   ScheduleRelease,
+  StartFiredJobs,
   StoreContext,
   TaskLimit,
 } from '../data-store.ts';
@@ -229,9 +230,13 @@ export class SqliteStore implements DataStore {
     }));
   }
 
-  async releaseSchedules(node: string, releases: ScheduleRelease[]): Promise<ReleasedSchedules> {
+  async releaseSchedules(
+    node: string,
+    releases: ScheduleRelease[],
+    start?: StartFiredJobs,
+  ): Promise<ReleasedSchedules> {
     const result = this.access.write('release schedules', (db, now) => {
-      const released: ReleasedSchedules = { jobs: [], executions: [] };
+      const released: ReleasedSchedules = { jobs: [], executions: [], started: [] };
       for (const release of releases) {
         const held = this.schedules.heldBy(db, node, release.scheduleId);
         if (held === undefined) continue; // removed meanwhile, or its lease was taken over
@@ -239,7 +244,11 @@ export class SqliteStore implements DataStore {
           const active = this.jobs.activeCount(db, release.scheduleId);
           const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
           released.executions.push(...skipped);
-          for (const job of admitted) if (this.jobs.insert(db, job)) released.jobs.push(job);
+          const added = admitted.filter((job) => this.jobs.insert(db, job));
+          released.jobs.push(...added);
+          const first = added[0];
+          const started = first && start?.jobIds.has(first.id) && this.jobs.claim(db, first.id, node, start.leaseMs, now);
+          if (started) released.started.push(started);
         }
         released.executions.push(...release.missed);
         this.schedules.release(

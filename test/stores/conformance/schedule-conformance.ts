@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, ScheduleNotFoundError } from '../../../src/errors.ts';
-import { jobFixture, type StoreFactory, type StoreHarness, scheduleFixture, T0 } from './harness.ts';
+import type { JobRecord } from '../../../src/stores/records.ts';
+import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, scheduleFixture, T0 } from './harness.ts';
 
 export function scheduleConformance(factory: StoreFactory): void {
   describe('schedules', () => {
@@ -195,6 +196,57 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect((await h.store.getJobs({})).items.map((j) => j.id)).toEqual([job.id]);
       expect(h.events.some((event) => event.type === 'job.added' && event.jobId === job.id)).toBe(true);
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 60_000));
+    });
+
+    it('leases the first due fired job of a schedule to the firing node when asked, and only that one', async () => {
+      await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 3 }), 'error');
+      await h.store.addSchedule(scheduleFixture('s2'), 'error');
+      await h.store.addSchedule(scheduleFixture('s3'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      const fired = (scheduleId: string, fireTime: number, runAt = fireTime) =>
+        jobFixture({ scheduleId, fireTime: new Date(fireTime), runAt: new Date(runAt), maxInstances: 3 });
+      // s1 fires twice (coalesce 'all'); s2 once with jitter into the future; s3 once, not asked for.
+      const s1Jobs = [fired('s1', T0 - 1000), fired('s1', T0)];
+      const s2Job = fired('s2', T0, T0 + 5000);
+      const s3Job = fired('s3', T0);
+      const release = (scheduleId: string, jobs: typeof s1Jobs) => ({
+        scheduleId,
+        revision: 1,
+        nextFireTime: new Date(T0 + 60_000),
+        lastFireTime: new Date(T0),
+        jobs,
+        missed: [],
+      });
+      const released = await h.store.releaseSchedules(
+        'n1',
+        [release('s1', s1Jobs), release('s2', [s2Job]), release('s3', [s3Job])],
+        { leaseMs: 30_000, jobIds: new Set([s1Jobs[0]?.id, s1Jobs[1]?.id, s2Job.id] as string[]) },
+      );
+      expect(released.jobs).toHaveLength(4);
+      expect(released.started.map((job) => job.id)).toEqual([s1Jobs[0]?.id]);
+      expect(released.started[0]).toMatchObject({
+        status: 'running',
+        acquiredBy: 'n1',
+        acquiredUntil: new Date(T0 + 30_000),
+        startedAt: new Date(T0),
+      });
+      const stored = new Map((await h.store.getJobs({})).items.map((job) => [job.id, job]));
+      expect(stored.get(s1Jobs[0]?.id as string)).toMatchObject({ status: 'running', acquiredBy: 'n1' });
+      for (const job of [s1Jobs[1], s2Job, s3Job]) {
+        expect(stored.get(job?.id as string)).toMatchObject({ status: 'pending', acquiredBy: null });
+      }
+      // The leased job counts as running: another node cannot acquire it.
+      const acquired = await h.store.acquireJobs('n2', {
+        leaseMs: 30_000,
+        limit: 10,
+        tasks: [{ name: 'task-a', maxRunningJobs: null }],
+      });
+      expect(acquired.jobs.map((job) => job.id)).not.toContain(s1Jobs[0]?.id);
+      expect(
+        await h.store.releaseJob('n1', s1Jobs[0]?.id as string, {
+          execution: executionFixture(released.started[0] as JobRecord),
+        }),
+      ).toBe(true);
     });
 
     it('never makes two jobs for one (schedule, fire time)', async () => {

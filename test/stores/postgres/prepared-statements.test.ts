@@ -1,0 +1,52 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../src/errors.ts';
+import { PostgresStore } from '../../../src/postgres.ts';
+import { jobFixture } from '../conformance/harness.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+/** Names of the prepared statements a store's connections hold, read from the server. */
+async function preparedOn(pool: pg.Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
+  return rows.map((row) => row.name);
+}
+
+describe('PostgresStore prepared statements', () => {
+  it('names its statements, and recovers when a migration changes a prepared statement’s columns', async () => {
+    const schema = freshSchema('prep');
+    schemas.push(schema);
+    // One connection, so the statements prepared on it are the ones we can see.
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const store = new PostgresStore({ pool, schema });
+    await store.migrate();
+    await store.addJob(jobFixture({ runAt: new Date(Date.now() - 1000) }));
+    expect((await store.getJobs({})).items).toHaveLength(1);
+    expect((await preparedOn(pool)).some((name) => name.startsWith('kairos_0_'))).toBe(true);
+    // A newer node adds a column: `SELECT *` statements prepared before now return other columns.
+    await pool.query(`ALTER TABLE "${schema}".jobs ADD COLUMN added_later integer`);
+    expect((await store.getJobs({})).items).toHaveLength(1);
+    expect((await preparedOn(pool)).some((name) => name.startsWith('kairos_1_'))).toBe(true);
+    await pool.end();
+  });
+
+  it('sends plain statements when told to (PgBouncer in transaction mode)', async () => {
+    const schema = freshSchema('plain');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const store = new PostgresStore({ pool, schema, preparedStatements: false });
+    await store.migrate();
+    await store.addJob(jobFixture());
+    expect((await store.getJobs({})).items).toHaveLength(1);
+    expect(await preparedOn(pool)).toEqual([]);
+    await pool.end();
+  });
+
+  it('rejects a preparedStatements option that is not a boolean', () => {
+    expect(
+      () => new PostgresStore({ connectionString: TEST_DATABASE_URL, preparedStatements: 'yes' as never }),
+    ).toThrow(ValidationError);
+  });
+});
