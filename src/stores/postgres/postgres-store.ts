@@ -122,7 +122,11 @@ export class PostgresStore implements DataStore {
       this.ownsPool = true;
     }
     if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
-      throw new ValidationError('PostgresStore preparedStatements', options.preparedStatements, 'must be true or false');
+      throw new ValidationError(
+        'PostgresStore preparedStatements',
+        options.preparedStatements,
+        'must be true or false',
+      );
     }
     this.preparedPool =
       options.preparedStatements === false ? this.pool : preparingPool(this.pool, new StatementNames());

@@ -247,7 +247,8 @@ export class SqliteStore implements DataStore {
           const added = admitted.filter((job) => this.jobs.insert(db, job));
           released.jobs.push(...added);
           const first = added[0];
-          const started = first && start?.jobIds.has(first.id) && this.jobs.claim(db, first.id, node, start.leaseMs, now);
+          const started =
+            first && start?.jobIds.has(first.id) && this.jobs.claim(db, first.id, node, start.leaseMs, now);
           if (started) released.started.push(started);
         }
         released.executions.push(...release.missed);
