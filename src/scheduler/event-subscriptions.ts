@@ -45,7 +45,9 @@ export class EventSubscriptions {
       case 'schedule.added':
       case 'schedule.updated':
       case 'schedule.resumed':
-        if (event.nextFireTime !== null) this.scheduleTimer.wakeIfBefore(this.nodeTime(event.nextFireTime));
+        if (event.nextFireTime !== null) {
+          this.scheduleTimer.wakeIfBefore(this.nodeTime(event.nextFireTime) - this.runtime.options.fireAheadMs);
+        }
         return;
       case 'job.cancel_requested':
         this.runner.interrupt(event.jobId, 'cancelled', 'cancelled on request');

@@ -76,9 +76,13 @@ export class JobProcessor {
     }
   }
 
-  /** Starts jobs leased to this node (by an acquire, or as they were fired here). */
+  /** Starts jobs leased to this node (by an acquire, or as they were fired here); one fired ahead waits for its run time. */
   startLeased(jobs: readonly JobRecord[], now: Date): void {
-    for (const job of jobs) this.dispatch(job, now);
+    for (const job of jobs) {
+      const wait = job.runAt.getTime() - now.getTime();
+      if (wait > 0) this.runner.hold(job, wait);
+      else this.dispatch(job, now);
+    }
   }
 
   private dispatch(job: JobRecord, now: Date): void {

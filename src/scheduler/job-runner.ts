@@ -5,6 +5,7 @@ import type { Executor } from '../executors/executor.ts';
 import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
 import { jobRequeue } from '../stores/store-records.ts';
+import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
@@ -23,6 +24,8 @@ export class JobRunner {
   private readonly executor: Executor;
   private readonly onSlotFreed: () => void;
   private readonly running = new Map<string, RunningJob>();
+  /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
+  private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
   private readonly recording = new Map<string, JobRecord>();
   private readonly recordings = new Set<Promise<void>>();
   private givingUp = false;
@@ -33,8 +36,9 @@ export class JobRunner {
     this.onSlotFreed = onSlotFreed;
   }
 
+  /** Slots taken: jobs running, and jobs held for their run time. */
   get runningCount(): number {
-    return this.running.size;
+    return this.running.size + this.held.size;
   }
 
   runningJobs(): IterableIterator<RunningJob> {
@@ -53,6 +57,7 @@ export class JobRunner {
    */
   runningLeases(): LeaseRef[] {
     const leases = [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
+    for (const { job } of this.held.values()) leases.push({ id: job.id, attempt: job.attempt });
     for (const job of this.recording.values()) leases.push({ id: job.id, attempt: job.attempt });
     return leases;
   }
@@ -82,8 +87,40 @@ export class JobRunner {
     );
   }
 
-  /** Interrupts a running job; false if this node is not running it (or it was already interrupted). */
+  /** Starts a job leased to this node when its run time comes, `delayMs` from now on this node's clock. */
+  hold(job: JobRecord, delayMs: number): void {
+    const timer = this.runtime.clock.setTimer(() => {
+      this.held.delete(job.id);
+      this.start(job);
+    }, delayMs);
+    this.held.set(job.id, { job, timer });
+  }
+
+  /** Hands back every held job (shutdown): pending again for its run time, nothing recorded. */
+  handBackHeld(): void {
+    for (const id of [...this.held.keys()]) this.interrupt(id, 'shutdown', 'handed back before its run time');
+  }
+
+  /** Interrupts a running or held job; false if this node has no such job (or it was already interrupted). */
   interrupt(jobId: string, kind: JobInterruption['kind'], message: string): boolean {
+    const waiting = this.held.get(jobId);
+    if (waiting !== undefined) {
+      this.held.delete(jobId);
+      this.runtime.clock.clearTimer(waiting.timer);
+      const { job } = waiting;
+      if (kind === 'cancelled') {
+        this.recordNotRun(job, 'cancelled', {
+          name: 'JobCancelled',
+          message: 'cancelled before it started',
+          stack: null,
+        });
+      } else if (kind === 'shutdown') {
+        const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
+        void this.runtime.activity.track(() => this.release(job, { execution: null, attempt: job.attempt, requeue }));
+      } // lease_lost: another node has the job now
+      this.onSlotFreed();
+      return true;
+    }
     const entry = this.running.get(jobId);
     return entry?.interrupt(new JobInterruption(kind, message)) ?? false;
   }
@@ -257,13 +294,10 @@ export class JobRunner {
           return;
         } catch (error) {
           if (this.givingUp) {
-            this.runtime.reportError(
-              `record the ${release.execution.outcome} run of job ${job.id} (giving up: stopping)`,
-              error,
-            );
+            this.runtime.reportError(`${describeRelease(release)} of job ${job.id} (giving up: stopping)`, error);
             return;
           }
-          this.runtime.reportError(`record the ${release.execution.outcome} run of job ${job.id}`, error);
+          this.runtime.reportError(`${describeRelease(release)} of job ${job.id}`, error);
           await delay(wait); // real time: a store outage is not something the virtual clock models
         }
       }
@@ -271,6 +305,10 @@ export class JobRunner {
       this.recording.delete(job.id);
     }
   }
+}
+
+function describeRelease(release: JobRelease): string {
+  return release.execution === null ? 'hand back the held attempt' : `record the ${release.execution.outcome} run`;
 }
 
 export function describeError(error: unknown): ExecutionError {

@@ -22,7 +22,8 @@ export class ScheduleProcessor {
 
   async pass(): Promise<PassResult> {
     const { store, node, options } = this.runtime;
-    const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize);
+    const ahead = options.fireAheadMs;
+    const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize, ahead);
     this.runtime.skewMs = now.getTime() - this.runtime.clock.now();
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
@@ -30,7 +31,11 @@ export class ScheduleProcessor {
       if (schedules.length === options.batchSize) return 'again';
     }
     const next = await store.nextScheduleFireTime();
-    return next === null ? null : next.getTime() - now.getTime();
+    if (next === null) return null;
+    const untilDue = next.getTime() - now.getTime();
+    // Wake `fireAhead` early to fire ahead. A pass that fired nothing although a schedule is due
+    // within that window found it busy (a job pending or running): it is fired at its time.
+    return schedules.length === 0 && untilDue <= ahead ? untilDue : untilDue - ahead;
   }
 
   /**
@@ -44,7 +49,8 @@ export class ScheduleProcessor {
     const slots = this.jobs.reserve(releases.length);
     for (const release of releases) {
       const job = release.jobs[0];
-      if (jobIds.size >= slots || job === undefined || job.runAt.getTime() > now.getTime()) continue;
+      if (jobIds.size >= slots || job === undefined || job.runAt.getTime() > now.getTime() + options.fireAheadMs)
+        continue;
       const task = tasks.get(job.task);
       if (task !== undefined && task.maxRunningJobs === null) jobIds.add(job.id);
     }
@@ -68,7 +74,9 @@ export class ScheduleProcessor {
     let plan: FirePlan;
     try {
       const trigger = this.runtime.triggers.get(schedule.trigger);
-      plan = planFires(trigger, (schedule.nextFireTime as Date).getTime(), now, schedule);
+      // A schedule fired ahead is planned as at its fire time: nothing is late.
+      const first = (schedule.nextFireTime as Date).getTime();
+      plan = planFires(trigger, first, Math.max(now, first), schedule);
     } catch (error) {
       return this.broken(schedule, `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`);
     }

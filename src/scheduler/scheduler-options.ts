@@ -34,6 +34,14 @@ export interface SchedulerOptions {
   retention?: Duration | null;
   /** Schedules or jobs claimed per store round trip. (Default: 100.) */
   batchSize?: number;
+  /**
+   * How long before its fire time a schedule may be fired: its job is written ahead and waits in
+   * the store, so a burst of schedules due at one instant starts on time instead of queueing
+   * behind the writes. Only schedules with no job pending or running are fired ahead (so
+   * `maxInstances` is judged as at the fire time); others fire at their time. At most half the
+   * lease duration. (Default: 0, fire at the fire time.)
+   */
+  fireAhead?: Duration;
   /** (Default: warnings and errors on `console`.) */
   logger?: Logger;
   /** Random source for jitter and back-off, replaceable for reproducible tests. (Default: `Math.random`.) */
@@ -55,14 +63,23 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     throw new ValidationError('Scheduler options', options, 'must be an object');
   }
   const defaults = options.defaults ?? {};
+  const leaseMs = atLeast(
+    'Scheduler leaseDuration',
+    parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'),
+    100,
+  );
+  const fireAheadMs = parseDuration('Scheduler fireAhead', options.fireAhead ?? 0);
+  if (fireAheadMs > leaseMs / 2) {
+    throw new ValidationError(
+      'Scheduler fireAhead',
+      options.fireAhead,
+      `must be at most half the lease duration (${leaseMs / 2} ms)`,
+    );
+  }
   return {
     timezone: validateTimezone('Scheduler timezone', options.timezone ?? localTimeZoneName()),
     maxConcurrentJobs: positiveInteger('Scheduler maxConcurrentJobs', options.maxConcurrentJobs ?? 100),
-    leaseMs: atLeast(
-      'Scheduler leaseDuration',
-      parseDuration('Scheduler leaseDuration', options.leaseDuration ?? '30s'),
-      100,
-    ),
+    leaseMs,
     pollIntervalMs: atLeast(
       'Scheduler pollInterval',
       parseDuration('Scheduler pollInterval', options.pollInterval ?? '10s'),
@@ -74,6 +91,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
       options.retention === undefined ? '30d' : options.retention,
     ),
     batchSize: positiveInteger('Scheduler batchSize', options.batchSize ?? 100),
+    fireAheadMs,
     defaultAbandonRetries: 2,
     scheduleDefaults: {
       misfireGraceTime: parseOptionalDuration(

@@ -343,6 +343,7 @@ export class Scheduler {
     this.currentState = 'stopping';
     await this.scheduleLoop.stop();
     await this.jobLoop.stop();
+    this.runner.handBackHeld();
     await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
     for (const id of this.runner.runningIds()) {
       this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');

@@ -33,13 +33,17 @@ export interface DataStore {
   /** Returns the ids that existed and were removed. */
   removeSchedules(ids: string[]): Promise<string[]>;
   getSchedules(query: ScheduleQuery): Promise<Page<ScheduleRecord>>;
-  /** Leases up to `limit` due, unpaused, healthy schedules nobody else holds. */
-  acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules>;
+  /**
+   * Leases up to `limit` due, unpaused, healthy schedules nobody else holds, earliest first. With
+   * `aheadMs`, also those due within that much of now that have no job pending or running: they
+   * are fired early, and their jobs wait in the store for their run time.
+   */
+  acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs?: number): Promise<AcquiredSchedules>;
   /**
    * For each held schedule: inserts its jobs (or records them `skipped` past `maxInstances`),
    * records `missed` fires, sets its fire times, drops the lease. With `start`, the first
-   * admitted job of a schedule whose id is listed and that is due is leased to `node` in the
-   * same transaction, and returned in `started`.
+   * admitted job of a schedule, if its id is listed, is leased to `node` in the same transaction
+   * and returned in `started` (its `startedAt` is its run time if that is still ahead).
    */
   releaseSchedules(node: string, releases: ScheduleRelease[], start?: StartFiredJobs): Promise<ReleasedSchedules>;
   /**
@@ -151,9 +155,10 @@ export interface ScheduleRelease {
 
 /**
  * Fired jobs the releasing node runs itself, because it has the task and free slots: leased to it
- * as they are inserted, so no other node can take them and no acquire is spent on them. One job
- * per schedule at most (the first admitted), which keeps a schedule within `maxInstances`: it was
- * admitted because fewer than that were pending or running.
+ * as they are inserted, so no other node can take them and no acquire is spent on them; one fired
+ * ahead waits on that node for its run time. One job per schedule at most (the first admitted),
+ * which keeps a schedule within `maxInstances`: it was admitted because fewer than that were
+ * pending or running.
  */
 export interface StartFiredJobs {
   leaseMs: number;
@@ -185,11 +190,19 @@ export interface AcquiredJobs {
   jobs: JobRecord[];
 }
 
-export interface JobRelease {
-  execution: ExecutionRecord;
-  /** Put the job back as pending (a retry, or a hand-back on shutdown) instead of finishing it. */
-  requeue?: JobRequeue | null;
-}
+export type JobRelease =
+  | {
+      execution: ExecutionRecord;
+      /** Put the job back as pending (a retry, or a hand-back on shutdown) instead of finishing it. */
+      requeue?: JobRequeue | null;
+    }
+  | {
+      /** The job never started (a fired job held for its run time, handed back on shutdown): nothing to record. */
+      execution: null;
+      /** The attempt held (the fence an execution record gives otherwise). */
+      attempt: number;
+      requeue: JobRequeue;
+    };
 
 /** A job's next run after a failed, abandoned or handed-back attempt. */
 export interface JobRequeue {

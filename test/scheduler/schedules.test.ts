@@ -41,6 +41,85 @@ describe('schedules on the test scheduler', () => {
     expect(running.peak).toBe(3);
   });
 
+  it('fires ahead (fireAhead): the job is written before its fire time and starts exactly at it', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    const started: number[] = [];
+    scheduler.task('tick', () => {
+      started.push(scheduler.clock.now());
+    });
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('950ms');
+    // 50 ms before the fire at T0 + 1 s its job is written and leased to this node, which holds it
+    // for its run time; the schedule has moved on.
+    const [waiting] = (await scheduler.getJobs()).items;
+    expect(waiting).toMatchObject({
+      status: 'running',
+      acquiredBy: scheduler.nodeId,
+      fireTime: new Date(Date.parse(T0) + 1000),
+      startedAt: new Date(Date.parse(T0) + 1000),
+    });
+    expect(started).toHaveLength(1);
+    expect((await scheduler.getSchedule('second'))?.nextFireTime).toEqual(new Date(Date.parse(T0) + 2000));
+    await scheduler.advance('3100ms');
+    const history = await scheduler.history();
+    expect(history.map((e) => e.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(history.map((e) => (e.startedAt as Date).getTime() - (e.fireTime as Date).getTime())).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+    expect(started.map((at) => at - Date.parse(T0))).toEqual([0, 1000, 2000, 3000, 4000]);
+  });
+
+  it('records a job held for its run time as cancelled when cancelled, and never runs it', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    let runs = 0;
+    scheduler.task('tick', () => {
+      runs++;
+    });
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('950ms');
+    const [held] = (await scheduler.getJobs()).items;
+    await scheduler.cancelJob(held?.id as string);
+    await scheduler.advance('100ms');
+    expect(runs).toBe(1); // the fire at T0 only
+    const outcomes = (await scheduler.history()).map((e) => [e.fireTime?.getTime(), e.outcome]);
+    expect(outcomes).toContainEqual([Date.parse(T0) + 1000, 'cancelled']);
+  });
+
+  it('hands back a job held for its run time on stop: nothing recorded, and it runs on time after a restart', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('950ms');
+    await scheduler.stop();
+    const [handedBack] = (await scheduler.getJobs()).items;
+    expect(handedBack).toMatchObject({ status: 'pending', acquiredBy: null, attempt: 1 });
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']); // the fire at T0
+    await scheduler.start();
+    await scheduler.advance('100ms');
+    const second = (await scheduler.history()).find((e) => e.jobId === handedBack?.id);
+    expect(second).toMatchObject({ outcome: 'succeeded', attempt: 1, startedAt: new Date(Date.parse(T0) + 1000) });
+  });
+
+  it('does not fire ahead a schedule whose job still runs: max instances is judged at the fire time', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    scheduler.task('long', (ctx) => ctx.sleep('950ms'));
+    await scheduler.addSchedule('long', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('3500ms');
+    const history = await scheduler.history();
+    // Each run ends 50 ms before the next fire: none is skipped, though each was busy 100 ms before.
+    expect(history.map((e) => e.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(history.map((e) => (e.startedAt as Date).getTime() - (e.fireTime as Date).getTime())).toEqual([0, 0, 0]);
+  });
+
+  it('rejects a fireAhead longer than half the lease', () => {
+    expect(() => createTestScheduler({ now: T0, leaseDuration: '1s', fireAhead: '600ms' })).toThrow(/fireAhead/);
+    expect(() => createTestScheduler({ now: T0, fireAhead: -1 })).toThrow(ValidationError);
+  });
+
   it('runs an interval schedule at exact fire times, in order', async () => {
     make();
     await scheduler.addSchedule('tick', interval({ minutes: 1 }), { id: 'every-minute' });

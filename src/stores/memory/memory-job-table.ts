@@ -119,10 +119,10 @@ export class MemoryJobTable {
     return acquired;
   }
 
-  /** Leases one pending, due job to `node` by id (a fired job its node starts itself); null if it cannot. */
+  /** Leases one pending job to `node` by id (a fired job its node starts itself); null if it cannot. */
   claim(id: string, node: string, leaseMs: number, now: number): JobRecord | null {
     const entry = this.entries.get(id);
-    if (entry === undefined || entry.status !== 'pending' || entry.runAt > now) return null;
+    if (entry === undefined || entry.status !== 'pending') return null;
     const heap = this.pendingByTask.get(entry.task);
     if (heap === undefined || !heap.remove(entry)) return null; // held back by its schedule's cap
     return this.startRunning(entry, node, leaseMs, now);
@@ -261,7 +261,7 @@ export class MemoryJobTable {
     entry.status = 'running';
     entry.acquiredBy = node;
     entry.acquiredUntil = now + leaseMs;
-    entry.startedAt = now;
+    entry.startedAt = Math.max(now, entry.runAt); // a job fired ahead starts at its run time
     this.running.add(entry);
     increment(this.runningByTask, entry.task, 1);
     if (entry.scheduleId !== null) increment(this.runningBySchedule, entry.scheduleId, 1);

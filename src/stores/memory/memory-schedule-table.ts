@@ -152,20 +152,34 @@ export class MemoryScheduleTable {
     return { items, nextCursor: more && last ? encodeCursor([last.id]) : null };
   }
 
-  acquire(node: string, leaseMs: number, limit: number, now: number): ScheduleRecord[] {
+  /** Due schedules, and those due within `aheadMs` for which `idle(id)` holds (see `DataStore.acquireSchedules`). */
+  acquire(
+    node: string,
+    leaseMs: number,
+    limit: number,
+    now: number,
+    aheadMs: number,
+    idle: (id: string) => boolean,
+  ): ScheduleRecord[] {
     for (const entry of this.leased) {
       if (entry.acquiredUntil <= now) this.dropLease(entry);
     }
     const acquired: ScheduleRecord[] = [];
+    const notYet: ScheduleEntry[] = [];
     while (acquired.length < limit) {
       const top = this.due.peek();
-      if (top === undefined || (top.next as number) > now) break;
+      if (top === undefined || (top.next as number) > now + aheadMs) break;
       this.due.pop();
+      if ((top.next as number) > now && !idle(top.id)) {
+        notYet.push(top);
+        continue;
+      }
       top.acquiredBy = node;
       top.acquiredUntil = now + leaseMs;
       this.leased.add(top);
       acquired.push(toRecord(top));
     }
+    for (const entry of notYet) this.due.push(entry);
     return acquired;
   }
 

@@ -36,6 +36,7 @@ import {
   abandonedRequeue,
   cancelledBeforeStartExecution,
   admitFiredJobs,
+  releasedAttempt,
 } from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
@@ -107,9 +108,17 @@ export class MemoryStore implements DataStore {
     return this.schedules.query(query);
   }
 
-  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+  async acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs = 0): Promise<AcquiredSchedules> {
     const now = this.clockNow();
-    return { now: new Date(now), schedules: this.schedules.acquire(node, leaseMs, limit, now) };
+    const schedules = this.schedules.acquire(
+      node,
+      leaseMs,
+      limit,
+      now,
+      aheadMs,
+      (id) => this.jobs.activeCount(id) === 0,
+    );
+    return { now: new Date(now), schedules };
   }
 
   async releaseSchedules(
@@ -178,12 +187,12 @@ export class MemoryStore implements DataStore {
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    const held = this.jobs.isHeldBy(node, jobId, release.execution.attempt);
+    const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release));
     if (held) this.jobs.finish(jobId, release.requeue);
-    this.executions.append(release.execution);
-    this.publish(
-      executionEvent(release.execution, (held && release.requeue?.runAt) || null, release.execution.finishedAt),
-    );
+    const { execution } = release;
+    if (execution === null) return held;
+    this.executions.append(execution);
+    this.publish(executionEvent(execution, (held && release.requeue?.runAt) || null, execution.finishedAt));
     return held;
   }
 

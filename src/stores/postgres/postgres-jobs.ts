@@ -1,5 +1,6 @@
 import type { JobRelease, JobRequeue, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
+import { releasedAttempt } from '../store-records.ts';
 import { EXECUTION_COLUMNS, EXECUTION_RECORDSET, executionsJson, type JobRow, jobFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
 
@@ -174,12 +175,12 @@ export async function releaseJobs(
 ): Promise<Set<string>> {
   const finished = batch
     .filter((item) => !item.release.requeue)
-    .map((item) => ({ id: item.jobId, node: item.node, attempt: item.release.execution.attempt }));
+    .map((item) => ({ id: item.jobId, node: item.node, attempt: releasedAttempt(item.release) }));
   const requeued = batch
     .filter((item) => item.release.requeue)
     .map((item) => ({
       ...requeueRow(item.jobId, item.node, item.release.requeue as JobRequeue),
-      held_attempt: item.release.execution.attempt,
+      held_attempt: releasedAttempt(item.release),
     }));
   const { rows } = await client.query<{ id: string }>(
     `WITH ex AS (
@@ -198,7 +199,11 @@ export async function releaseJobs(
          abandon_retries integer, held_attempt integer)
        WHERE j.id = r.id AND j.status = 'running' AND j.acquired_by = r.node AND j.attempt = r.held_attempt RETURNING j.id)
      SELECT id FROM fin UNION ALL SELECT id FROM req`,
-    [executionsJson(batch.map((item) => item.release.execution)), JSON.stringify(finished), JSON.stringify(requeued)],
+    [
+      executionsJson(batch.flatMap((item) => (item.release.execution === null ? [] : [item.release.execution]))),
+      JSON.stringify(finished),
+      JSON.stringify(requeued),
+    ],
   );
   return new Set(rows.map((row) => row.id));
 }

@@ -153,19 +153,21 @@ export async function acquireSchedules(
   node: string,
   leaseMs: number,
   limit: number,
+  aheadMs: number,
 ): Promise<{ now: Date; schedules: ScheduleRecord[] }> {
   const { rows } = await client.query<ScheduleRow & { store_now: Date }>(
     // The due ids go in as an array, so the update finds its rows through the primary key.
     `WITH taken AS (
        UPDATE ${s}.schedules t SET acquired_by = $1, acquired_until = ${now} + $2 * interval '1 millisecond'
        WHERE t.id = ANY(ARRAY(
-         SELECT id FROM ${s}.schedules
-         WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now}
+         SELECT id FROM ${s}.schedules AS c
+         WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now} + $4 * interval '1 millisecond'
+           AND (next_fire_time <= ${now} OR NOT EXISTS (SELECT 1 FROM ${s}.jobs AS j WHERE j.schedule_id = c.id))
            AND (acquired_by IS NULL OR acquired_until <= ${now})
          ORDER BY next_fire_time LIMIT $3 FOR UPDATE SKIP LOCKED))
        RETURNING t.*)
      SELECT ${now} AS store_now, taken.* FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
-    [node, leaseMs, limit],
+    [node, leaseMs, limit, aheadMs],
   );
   const storeNow = rows[0]?.store_now ?? new Date();
   return { now: storeNow, schedules: rows.filter((row) => row.id !== null).map(scheduleFromRow) };
@@ -213,9 +215,9 @@ export async function releaseSchedules(
        SELECT id, task, COALESCE(args, 'null'::json), schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts,
          abandon_retries, max_instances, created_at, CASE WHEN s.start THEN 'running' ELSE 'pending' END,
          CASE WHEN s.start THEN $3 END, CASE WHEN s.start THEN ${now} + $4 * interval '1 millisecond' END,
-         CASE WHEN s.start THEN ${now} END
+         CASE WHEN s.start THEN GREATEST(${now}, r.run_at) END
        FROM json_to_recordset($1::json) AS r(${JOB_RECORDSET}),
-         LATERAL (SELECT r.id = ANY($2::text[]) AND r.run_at <= ${now} AS start) AS s
+         LATERAL (SELECT r.id = ANY($2::text[]) AS start) AS s
        ON CONFLICT (schedule_id, fire_time) WHERE schedule_id IS NOT NULL AND fire_time IS NOT NULL DO NOTHING
        RETURNING id, acquired_until, started_at`,
       [jobsJson(jobs), startIds, node, start?.leaseMs ?? 0],

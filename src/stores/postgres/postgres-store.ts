@@ -249,9 +249,9 @@ export class PostgresStore implements DataStore {
     return this.run('list schedules', () => schedules.querySchedules(this.db, this.s, query));
   }
 
-  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+  async acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs = 0): Promise<AcquiredSchedules> {
     return this.run('acquire schedules', () =>
-      schedules.acquireSchedules(this.db, this.s, this.nowSql, node, leaseMs, limit),
+      schedules.acquireSchedules(this.db, this.s, this.nowSql, node, leaseMs, limit, aheadMs),
     );
   }
 
@@ -366,7 +366,9 @@ export class PostgresStore implements DataStore {
     return batch.map((item) => {
       const wasHeld = held.has(item.jobId);
       const { execution, requeue } = item.release;
-      this.publish(executionEvent(execution, (wasHeld && requeue?.runAt) || null, execution.finishedAt));
+      if (execution !== null) {
+        this.publish(executionEvent(execution, (wasHeld && requeue?.runAt) || null, execution.finishedAt));
+      }
       return wasHeld;
     });
   }

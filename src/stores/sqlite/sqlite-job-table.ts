@@ -17,7 +17,8 @@ const placeholders = (count: number): string => Array.from({ length: count }, ()
  * with several processes on one file.
  */
 export class SqliteJobTable {
-  private readonly t: string;
+  /** The table's name. */
+  readonly t: string;
 
   constructor(prefix: string) {
     this.t = `${prefix}jobs`;
@@ -116,16 +117,16 @@ export class SqliteJobTable {
     );
   }
 
-  /** Leases one pending, due job to `node` by id (a fired job its node starts itself); null if it cannot. */
+  /** Leases one pending job to `node` by id (a fired job its node starts itself); null if it cannot. */
   claim(db: SqliteConnection, id: string, node: string, leaseMs: number, now: number): JobRecord | null {
+    // A job fired ahead starts at its run time.
     const row = db.get<JobRow>(
-      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ?
-       WHERE id = ? AND status = 'pending' AND run_at <= ? RETURNING *`,
+      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = max(?, run_at)
+       WHERE id = ? AND status = 'pending' RETURNING *`,
       node,
       now + leaseMs,
       now,
       id,
-      now,
     );
     return row === undefined ? null : jobFromRow(row);
   }

@@ -137,17 +137,28 @@ export class SqliteScheduleTable {
     return { items, nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null };
   }
 
-  acquire(db: SqliteConnection, node: string, leaseMs: number, limit: number, now: number): ScheduleRecord[] {
+  /** Due schedules, and idle ones due within `aheadMs` (see `DataStore.acquireSchedules`); `jobs` is the jobs table. */
+  acquire(
+    db: SqliteConnection,
+    node: string,
+    leaseMs: number,
+    limit: number,
+    now: number,
+    aheadMs: number,
+    jobs: string,
+  ): ScheduleRecord[] {
     const rows = db.all<ScheduleRow>(
       `UPDATE ${this.t} SET acquired_by = ?, acquired_until = ?
        WHERE id IN (
-         SELECT id FROM ${this.t}
+         SELECT id FROM ${this.t} AS s
          WHERE paused = 0 AND broken_reason IS NULL AND next_fire_time IS NOT NULL AND next_fire_time <= ?
+           AND (next_fire_time <= ? OR NOT EXISTS (SELECT 1 FROM ${jobs} AS j WHERE j.schedule_id = s.id))
            AND (acquired_by IS NULL OR acquired_until <= ?)
          ORDER BY next_fire_time LIMIT ?)
        RETURNING *`,
       node,
       now + leaseMs,
+      now + aheadMs,
       now,
       now,
       limit,

@@ -37,6 +37,7 @@ import {
   abandonedRequeue,
   cancelledBeforeStartExecution,
   admitFiredJobs,
+  releasedAttempt,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { SqliteAccess } from './sqlite-access.ts';
@@ -223,10 +224,10 @@ export class SqliteStore implements DataStore {
     return this.access.read('list schedules', (db) => this.schedules.query(db, query));
   }
 
-  async acquireSchedules(node: string, leaseMs: number, limit: number): Promise<AcquiredSchedules> {
+  async acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs = 0): Promise<AcquiredSchedules> {
     return this.access.write('acquire schedules', (db, now) => ({
       now: new Date(now),
-      schedules: this.schedules.acquire(db, node, leaseMs, limit, now),
+      schedules: this.schedules.acquire(db, node, leaseMs, limit, now, aheadMs, this.jobs.t),
     }));
   }
 
@@ -315,13 +316,14 @@ export class SqliteStore implements DataStore {
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
     this.access.started('record a job run');
+    const { execution } = release;
     const held = await this.releases.write((db) => {
-      this.history.append(db, release.execution);
-      return this.jobs.finish(db, node, jobId, release.execution.attempt, release.requeue);
+      if (execution !== null) this.history.append(db, execution);
+      return this.jobs.finish(db, node, jobId, releasedAttempt(release), release.requeue);
     });
-    this.publish(
-      executionEvent(release.execution, (held && release.requeue?.runAt) || null, release.execution.finishedAt),
-    );
+    if (execution !== null) {
+      this.publish(executionEvent(execution, (held && release.requeue?.runAt) || null, execution.finishedAt));
+    }
     return held;
   }
 

@@ -198,14 +198,14 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(await h.store.nextScheduleFireTime()).toEqual(new Date(T0 + 60_000));
     });
 
-    it('leases the first due fired job of a schedule to the firing node when asked, and only that one', async () => {
+    it('leases the first fired job of a schedule to the firing node when asked, and only that one', async () => {
       await h.store.addSchedule(scheduleFixture('s1', { maxInstances: 3 }), 'error');
       await h.store.addSchedule(scheduleFixture('s2'), 'error');
       await h.store.addSchedule(scheduleFixture('s3'), 'error');
       await h.store.acquireSchedules('n1', 30_000, 10);
       const fired = (scheduleId: string, fireTime: number, runAt = fireTime) =>
         jobFixture({ scheduleId, fireTime: new Date(fireTime), runAt: new Date(runAt), maxInstances: 3 });
-      // s1 fires twice (coalesce 'all'); s2 once with jitter into the future; s3 once, not asked for.
+      // s1 fires twice (coalesce 'all'); s2 once, fired ahead (its run time still to come); s3 once, not asked for.
       const s1Jobs = [fired('s1', T0 - 1000), fired('s1', T0)];
       const s2Job = fired('s2', T0, T0 + 5000);
       const s3Job = fired('s3', T0);
@@ -223,16 +223,22 @@ export function scheduleConformance(factory: StoreFactory): void {
         { leaseMs: 30_000, jobIds: new Set([s1Jobs[0]?.id, s1Jobs[1]?.id, s2Job.id] as string[]) },
       );
       expect(released.jobs).toHaveLength(4);
-      expect(released.started.map((job) => job.id)).toEqual([s1Jobs[0]?.id]);
+      expect(released.started.map((job) => job.id)).toEqual([s1Jobs[0]?.id, s2Job.id]);
       expect(released.started[0]).toMatchObject({
         status: 'running',
         acquiredBy: 'n1',
         acquiredUntil: new Date(T0 + 30_000),
         startedAt: new Date(T0),
       });
+      // A job fired ahead starts at its run time.
+      expect(released.started[1]).toMatchObject({
+        status: 'running',
+        acquiredBy: 'n1',
+        startedAt: new Date(T0 + 5000),
+      });
       const stored = new Map((await h.store.getJobs({})).items.map((job) => [job.id, job]));
       expect(stored.get(s1Jobs[0]?.id as string)).toMatchObject({ status: 'running', acquiredBy: 'n1' });
-      for (const job of [s1Jobs[1], s2Job, s3Job]) {
+      for (const job of [s1Jobs[1], s3Job]) {
         expect(stored.get(job?.id as string)).toMatchObject({ status: 'pending', acquiredBy: null });
       }
       // The leased job counts as running: another node cannot acquire it.
@@ -247,6 +253,18 @@ export function scheduleConformance(factory: StoreFactory): void {
           execution: executionFixture(released.started[0] as JobRecord),
         }),
       ).toBe(true);
+    });
+
+    it('acquires ahead only the schedules due within the window that have no job pending or running', async () => {
+      await h.store.addSchedule(scheduleFixture('due'), 'error');
+      await h.store.addSchedule(scheduleFixture('soon', { nextFireTime: new Date(T0 + 50) }), 'error');
+      await h.store.addSchedule(scheduleFixture('busy', { nextFireTime: new Date(T0 + 40) }), 'error');
+      await h.store.addSchedule(scheduleFixture('later', { nextFireTime: new Date(T0 + 500) }), 'error');
+      await h.store.addJob(jobFixture({ scheduleId: 'busy', fireTime: new Date(T0 - 960), maxInstances: 1 }));
+      expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules.map((x) => x.id)).toEqual(['due']);
+      const ahead = await h.store.acquireSchedules('n2', 30_000, 10, 100);
+      expect(ahead.schedules.map((x) => x.id)).toEqual(['soon']);
+      expect(ahead.now).toEqual(new Date(T0));
     });
 
     it('never makes two jobs for one (schedule, fire time)', async () => {
