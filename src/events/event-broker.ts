@@ -1,3 +1,4 @@
+import type { EventInterest } from './event-interest.ts';
 import type { KairosEvent } from './event-types.ts';
 
 /**
@@ -10,8 +11,12 @@ export interface EventBroker {
   stop(): Promise<void>;
   /** Delivers `event` to every subscriber on every node, this one included. */
   publish(event: KairosEvent): void;
-  /** Returns the function that unsubscribes. */
-  subscribe(listener: EventListener): () => void;
+  /**
+   * Returns the function that unsubscribes. `interest` says which events the listener is for (a
+   * cluster broker sends observation events to a node only while something there listens for
+   * them); the listener may still be called with others. (Default: '*'.)
+   */
+  subscribe(listener: EventListener, interest?: EventInterest): () => void;
 }
 
 export type EventListener = (event: KairosEvent) => void;

@@ -23,6 +23,8 @@ export interface KairosEventMap {
     scheduleId: string | null;
     fireTime: Date | null;
     runAt: Date;
+    /** The node the job was leased to as it was added (a fire that node runs itself); `null`: any node may take it. */
+    leasedTo: string | null;
   };
   'job.started': {
     jobId: string;
@@ -130,5 +132,6 @@ export function jobAddedEvent(job: JobRecord, timestamp: Date): KairosEvent {
     scheduleId: job.scheduleId,
     fireTime: job.fireTime,
     runAt: job.runAt,
+    leasedTo: job.acquiredBy,
   };
 }

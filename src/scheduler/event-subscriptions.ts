@@ -24,7 +24,8 @@ export class EventSubscriptions {
   }
 
   start(): void {
-    this.unsubscribe ??= this.runtime.events.subscribe((event) => this.handle(event));
+    // Only what every node needs (no observation events): those of runs here arrive locally.
+    this.unsubscribe ??= this.runtime.events.subscribe((event) => this.handle(event), []);
   }
 
   stop(): void {
@@ -40,7 +41,9 @@ export class EventSubscriptions {
   private handle(event: KairosEvent): void {
     switch (event.type) {
       case 'job.added':
-        if (this.runtime.tasks.has(event.task)) this.jobTimer.wakeIfBefore(this.nodeTime(event.runAt));
+        if (event.leasedTo === null && this.runtime.tasks.has(event.task)) {
+          this.jobTimer.wakeIfBefore(this.nodeTime(event.runAt));
+        }
         return;
       case 'schedule.added':
       case 'schedule.updated':

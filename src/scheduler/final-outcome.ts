@@ -1,4 +1,5 @@
 import type { TimerHandle } from '../time/clock.ts';
+import { EXECUTION_EVENT_TYPES } from '../events/event-interest.ts';
 import type { ExecutionRecord } from '../stores/records.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -29,7 +30,7 @@ export class FinalOutcome {
       // Events from other nodes travel without the result: read the full record from the store.
       if (event.execution.node === runtime.node) this.finish(event.execution);
       else void this.look();
-    });
+    }, EXECUTION_EVENT_TYPES);
     this.arm();
   }
 

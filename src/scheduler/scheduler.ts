@@ -287,9 +287,12 @@ export class Scheduler {
   on(type: '*', listener: (event: KairosEvent) => void): () => void;
   on(type: string, listener: (event: KairosEvent) => void): () => void {
     if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
-    return this.runtime.events.subscribe((event) => {
-      if (type === '*' || event.type === type) listener(event);
-    });
+    return this.runtime.events.subscribe(
+      (event) => {
+        if (type === '*' || event.type === type) listener(event);
+      },
+      type === '*' ? '*' : [type as KairosEventType],
+    );
   }
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */

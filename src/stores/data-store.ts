@@ -166,6 +166,7 @@ export interface StartFiredJobs {
 }
 
 export interface ReleasedSchedules {
+  /** The jobs inserted, as stored (those in `started` as leased). */
   jobs: JobRecord[];
   /** The jobs of `jobs` leased to the releasing node (see `StartFiredJobs`), as leased. */
   started: JobRecord[];

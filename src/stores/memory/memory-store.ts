@@ -136,10 +136,13 @@ export class MemoryStore implements DataStore {
         const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
         result.executions.push(...skipped);
         const added = admitted.filter((job) => this.jobs.add(job));
-        result.jobs.push(...added);
         const first = added[0];
         const started = first && start?.jobIds.has(first.id) && this.jobs.claim(first.id, node, start.leaseMs, now);
-        if (started) result.started.push(started);
+        if (started) {
+          result.started.push(started);
+          added[0] = started;
+        }
+        result.jobs.push(...added);
       }
       result.executions.push(...release.missed);
       this.schedules.release(

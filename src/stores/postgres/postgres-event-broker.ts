@@ -1,9 +1,11 @@
 import type { Logger } from '../../common/logger.ts';
 import { uuidv7 } from '../../common/uuid.ts';
 import type { EventBroker, EventListener } from '../../events/event-broker.ts';
+import { type EventInterest, isObservation } from '../../events/event-interest.ts';
 import type { KairosEvent } from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import { packEvents, unpackEvents } from '../../events/serialized-event.ts';
+import { ClusterInterest, INTEREST_REPEAT_MS } from './cluster-interest.ts';
 import type { PgClient, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
@@ -22,6 +24,12 @@ export interface PostgresEventBrokerOptions {
  * to the other nodes in batches (one NOTIFY query per event-loop turn); a node ignores the echo of
  * its own. The LISTEN connection is dedicated; when it drops, it is re-made with back-off, and
  * meanwhile the schedulers' slow poll keeps everything moving.
+ *
+ * Observation events (a job started, a run's outcome) are most of a busy cluster's traffic and
+ * only listeners need them, so they go out only while another node listens for their type. Nodes
+ * announce what their listeners want (`<origin>|!<JSON list>`) when it changes, when a node asks
+ * (`<origin>|?`, sent by every node as it connects) and every two minutes; a node that stops
+ * repeating itself is forgotten after five.
  */
 export class PostgresEventBroker implements EventBroker {
   /** Identifies this broker's own notifications, and those written inside transactions. */
@@ -30,6 +38,10 @@ export class PostgresEventBroker implements EventBroker {
   private readonly local = new LocalEventBroker();
   private listener: PgClient | null = null;
   private outbox: KairosEvent[] = [];
+  /** Announcements and questions, sent before the events of the same turn. */
+  private control: string[] = [];
+  private readonly interest = new ClusterInterest();
+  private repeatTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private running = false;
   private retryMs = FIRST_RETRY_MS;
@@ -47,12 +59,21 @@ export class PostgresEventBroker implements EventBroker {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.repeatTimer = setInterval(() => {
+      this.interest.expire(Date.now());
+      if (this.interest.localKeys().length > 0) this.announce();
+    }, INTEREST_REPEAT_MS);
+    this.repeatTimer.unref();
     await this.listen();
   }
 
   async stop(): Promise<void> {
+    // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
+    if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.repeatTimer !== null) clearInterval(this.repeatTimer);
+    this.repeatTimer = null;
     await this.flush();
     const listener = this.listener;
     this.listener = null;
@@ -65,16 +86,18 @@ export class PostgresEventBroker implements EventBroker {
 
   publish(event: KairosEvent): void {
     this.local.publish(event);
-    if (!this.running) return;
+    if (!this.running || (isObservation(event) && !this.interest.wantedElsewhere(event))) return;
     this.outbox.push(event);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => void this.flush());
-    }
+    this.scheduleFlush();
   }
 
-  subscribe(listener: EventListener): () => void {
-    return this.local.subscribe(listener);
+  subscribe(listener: EventListener, interest: EventInterest = '*'): () => void {
+    const unsubscribe = this.local.subscribe(listener);
+    const withdraw = this.interest.add(interest, () => this.announce());
+    return () => {
+      unsubscribe();
+      withdraw();
+    };
   }
 
   /** Called after the LISTEN connection is (re)made: anything may have happened meanwhile. */
@@ -88,15 +111,31 @@ export class PostgresEventBroker implements EventBroker {
     return packEvents(`tx:${this.origin}`, [event])[0] ?? '';
   }
 
+  /** Tells the other nodes which event types this node's listeners want now. */
+  private announce(): void {
+    if (!this.running) return;
+    this.control = this.control.filter((message) => !message.startsWith(`${this.origin}|!`));
+    this.control.push(`${this.origin}|!${JSON.stringify(this.interest.localKeys())}`);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.outbox;
+    const control = this.control;
     this.outbox = [];
-    if (batch.length === 0) return;
+    this.control = [];
+    if (batch.length === 0 && control.length === 0) return;
     try {
       await this.options.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
         this.options.channel,
-        packEvents(this.origin, batch),
+        [...control, ...packEvents(this.origin, batch)],
       ]);
     } catch (error) {
       // Best effort by design: other nodes' polls still find the work.
@@ -111,6 +150,7 @@ export class PostgresEventBroker implements EventBroker {
     const client = this.options.connect();
     client.on('notification', (message) => {
       if (message.channel !== this.options.channel || message.payload === undefined) return;
+      if (this.handleControl(message.payload)) return;
       for (const event of unpackEvents(message.payload, this.origin)) this.local.publish(event);
     });
     const lost = (error?: Error) => {
@@ -130,8 +170,13 @@ export class PostgresEventBroker implements EventBroker {
     try {
       await client.connect();
       await client.query(`LISTEN "${this.options.channel}"`);
+      if (!this.running) throw new Error('stopped while connecting');
       this.listener = client;
       this.retryMs = FIRST_RETRY_MS;
+      // Ask the others what they listen for (they may have announced it while this node was away).
+      this.control.push(`${this.origin}|?`);
+      if (this.interest.localKeys().length > 0) this.announce();
+      else this.scheduleFlush();
       for (const listener of this.reconnectListeners) listener();
     } catch (error) {
       client.removeAllListeners();
@@ -141,6 +186,28 @@ export class PostgresEventBroker implements EventBroker {
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
       this.scheduleRetry();
     }
+  }
+
+  /** Handles an announcement or a question from another node; false for an event pack. */
+  private handleControl(payload: string): boolean {
+    const bar = payload.indexOf('|');
+    const kind = payload[bar + 1];
+    if (bar <= 0 || (kind !== '!' && kind !== '?')) return false;
+    const origin = payload.slice(0, bar);
+    if (origin === this.origin) return true;
+    if (kind === '?') {
+      if (this.interest.localKeys().length > 0) this.announce();
+      return true;
+    }
+    try {
+      const keys = JSON.parse(payload.slice(bar + 2)) as unknown;
+      if (Array.isArray(keys) && keys.every((key) => typeof key === 'string')) {
+        this.interest.setRemote(origin, keys, Date.now());
+      }
+    } catch {
+      // a malformed announcement is ignored; the node repeats it within minutes
+    }
+    return true;
   }
 
   private scheduleRetry(): void {

@@ -223,18 +223,21 @@ export async function releaseSchedules(
       [jobsJson(jobs), startIds, node, start?.leaseMs ?? 0],
     );
     const inserted = new Map(rows.map((row) => [row.id, row]));
-    insertedJobs = jobs.filter((job) => inserted.has(job.id));
-    for (const job of insertedJobs) {
-      const row = inserted.get(job.id);
-      if (row?.started_at == null) continue;
-      started.push({
-        ...job,
-        status: 'running',
-        acquiredBy: node,
-        acquiredUntil: row.acquired_until,
-        startedAt: row.started_at,
+    insertedJobs = jobs
+      .filter((job) => inserted.has(job.id))
+      .map((job) => {
+        const row = inserted.get(job.id);
+        if (row?.started_at == null) return job;
+        const leased: JobRecord = {
+          ...job,
+          status: 'running',
+          acquiredBy: node,
+          acquiredUntil: row.acquired_until,
+          startedAt: row.started_at,
+        };
+        started.push(leased);
+        return leased;
       });
-    }
   }
   if (executions.length > 0) await insertExecutions(client, s, executions);
   const updates = releases

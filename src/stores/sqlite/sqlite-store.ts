@@ -246,11 +246,14 @@ export class SqliteStore implements DataStore {
           const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
           released.executions.push(...skipped);
           const added = admitted.filter((job) => this.jobs.insert(db, job));
-          released.jobs.push(...added);
           const first = added[0];
           const started =
             first && start?.jobIds.has(first.id) && this.jobs.claim(db, first.id, node, start.leaseMs, now);
-          if (started) released.started.push(started);
+          if (started) {
+            released.started.push(started);
+            added[0] = started;
+          }
+          released.jobs.push(...added);
         }
         released.executions.push(...release.missed);
         this.schedules.release(
