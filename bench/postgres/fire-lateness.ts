@@ -1,18 +1,19 @@
 // Scenario (c): 1,000 schedules firing every second on 2 Kairos node processes; lateness of each
 // fire's start (startedAt - fireTime, from the executions table), measured after a warm-up.
+//   fire-lateness.ts <schedules> <seconds> [fireAhead] [maxConcurrentJobs]   (defaults: the scheduler's)
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { percentile, round } from '../bench-report.ts';
 import { BENCH_DATABASE_URL, dropSchema, sleep } from './bench-database.ts';
 
-const [countArg = '1000', secondsArg = '30'] = process.argv.slice(2);
+const [countArg = '1000', secondsArg = '30', fireAhead = '0', maxConcurrentJobs = '100'] = process.argv.slice(2);
 const WARM_UP_S = 10;
 const schema = `bench_fires_${process.pid}`;
 await dropSchema(schema);
 const script = fileURLToPath(new URL('./fire-node.ts', import.meta.url));
 const nodes = [0, 1].map(() =>
-  spawn(process.execPath, ['--conditions=kairos-source', script, schema, countArg], {
+  spawn(process.execPath, ['--conditions=kairos-source', script, schema, countArg, fireAhead, maxConcurrentJobs], {
     stdio: ['ignore', 'pipe', 'inherit'],
   }),
 );
@@ -44,6 +45,8 @@ console.log(
   JSON.stringify({
     schedules: Number(countArg),
     nodes: 2,
+    fireAhead,
+    maxConcurrentJobs: Number(maxConcurrentJobs),
     measuredSeconds: Number(secondsArg) - WARM_UP_S,
     fires: lateness.length,
     perNode: Object.values(perNode),

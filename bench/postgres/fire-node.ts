@@ -4,12 +4,12 @@ import { interval, Scheduler, silentLogger } from 'kairos';
 import { PostgresStore } from 'kairos/postgres';
 import { BENCH_DATABASE_URL } from './bench-database.ts';
 
-const [schema = 'bench_fires', countArg = '1000'] = process.argv.slice(2);
+const [schema = 'bench_fires', countArg = '1000', fireAhead = '0', maxConcurrentJobs = '100'] = process.argv.slice(2);
 const scheduler = new Scheduler({
   store: new PostgresStore({ connectionString: BENCH_DATABASE_URL, schema }),
   logger: silentLogger,
-  fireAhead: process.env.KAIROS_FIRE_AHEAD ?? '300ms',
-  maxConcurrentJobs: Number(process.env.KAIROS_MAX_JOBS ?? 1000),
+  fireAhead,
+  maxConcurrentJobs: Number(maxConcurrentJobs),
 });
 scheduler.task('tick', () => {});
 for (let i = 0; i < Number(countArg); i++) {
