@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import type { KairosEvent } from '../../../src/events/event-types.ts';
@@ -20,6 +21,9 @@ function node(schema: string, name: string, runsTasks: boolean): Scheduler {
   scheduler.task('double', (_ctx, args: { n: number }) => {
     if (!runsTasks) throw new Error(`${name} must not run tasks`);
     return args.n * 2;
+  });
+  scheduler.task('noop', () => {
+    if (!runsTasks) throw new Error(`${name} must not run tasks`);
   });
   return scheduler;
 }
@@ -51,6 +55,72 @@ describe('two PostgreSQL nodes', () => {
     expect(succeeded).toMatchObject({ jobId: id, execution: { node: 'worker', outcome: 'succeeded' } });
     expect(heardOnWeb.some((event) => event.type === 'job.started' && event.jobId === id)).toBe(true);
     expect(await web.runJob('double', { args: { n: 4 } })).toBe(8);
+    await worker.stop();
+    await web.stop();
+  });
+});
+
+// Observation events (job.started, run outcomes) cross to other nodes only while one of them
+// listens for them. A raw LISTEN client on Kairos's channel sees exactly what the nodes send.
+describe('PostgreSQL event traffic follows interest', () => {
+  it('sends job.started and outcomes to other nodes only while one of them listens for them', async () => {
+    const schema = freshSchema('interest');
+    schemas.push(schema);
+    const wire = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await wire.connect();
+    const sent: string[] = [];
+    wire.on('notification', (message) => sent.push(message.payload ?? ''));
+    await wire.query(`LISTEN "kairos_${schema}"`);
+    const sentAbout = (jobId: string, type: string) =>
+      sent.some((payload) => payload.includes(jobId) && payload.includes(`"type":"${type}"`));
+
+    const worker = node(schema, 'worker', true);
+    const web = node(schema, 'web', false);
+    await worker.start();
+    await web.ready();
+
+    // Nobody else listens: the worker keeps its runs to itself; job.added (a job to take) goes out.
+    const quiet = await web.addJob('noop');
+    await until(async () => (await web.getExecutions({ jobId: quiet })).items.length === 1, 'the quiet job ran');
+    await until(() => sentAbout(quiet, 'job.added'), 'job.added was sent');
+    expect(sentAbout(quiet, 'job.started') || sentAbout(quiet, 'job.succeeded')).toBe(false);
+
+    // The web node starts listening: its interest is announced, and the worker sends outcomes.
+    const heard: string[] = [];
+    const off = web.on('job.succeeded', (event) => heard.push(event.jobId));
+    await until(() => sent.some((payload) => payload.includes('|!["job.succeeded"]')), 'the interest was announced');
+    const watched = await web.addJob('noop');
+    await until(() => heard.includes(watched), 'the web node hears the outcome');
+    expect(sentAbout(watched, 'job.started')).toBe(false); // not asked for
+
+    // It stops listening: the withdrawal goes out, and outcomes stay home again.
+    off();
+    await until(() => sent.some((payload) => payload.includes('|![]')), 'the interest was withdrawn');
+    const after = await web.addJob('noop');
+    await until(async () => (await web.getExecutions({ jobId: after })).items.length === 1, 'the last job ran');
+    await until(() => sentAbout(after, 'job.added'), 'job.added was sent');
+    expect(sentAbout(after, 'job.succeeded')).toBe(false);
+
+    // runJob waits for an outcome from another node: it says so, and hears it at once.
+    expect(await web.runJob('noop')).toBeNull();
+
+    await worker.stop();
+    await web.stop();
+    await wire.end();
+  });
+
+  it('a node that connects late learns what the others already listen for', async () => {
+    const schema = freshSchema('late');
+    schemas.push(schema);
+    const web = node(schema, 'web', false);
+    await web.ready();
+    const heard: string[] = [];
+    web.on('job.succeeded', (event) => heard.push(event.jobId));
+    // The worker starts after the announcement went out; it asks, and the web node answers.
+    const worker = node(schema, 'worker', true);
+    await worker.start();
+    const id = await web.addJob('noop');
+    await until(() => heard.includes(id), 'the web node hears the outcome of a run on the late worker');
     await worker.stop();
     await web.stop();
   });
