@@ -79,7 +79,8 @@ export class JobProcessor {
   /** Starts jobs leased to this node (by an acquire, or as they were fired here); one fired ahead waits for its run time. */
   startLeased(jobs: readonly JobRecord[], now: Date): void {
     for (const job of jobs) {
-      const wait = job.runAt.getTime() - now.getTime();
+      // From the store's time now, not `now` (the acquire's): the write since took a while.
+      const wait = job.runAt.getTime() - this.runtime.storeNow();
       if (wait > 0) this.runner.hold(job, wait);
       else this.dispatch(job, now);
     }

@@ -35,8 +35,9 @@ export interface SchedulerOptions {
   /** Schedules or jobs claimed per store round trip. (Default: 100.) */
   batchSize?: number;
   /**
-   * How long before its fire time a schedule may be fired: its job is written ahead and waits in
-   * the store, so a burst of schedules due at one instant starts on time instead of queueing
+   * How long before its fire time a schedule may be fired: its job is written ahead, leased to
+   * this node and held here for its run time (or, if this node cannot run it, left in the store
+   * for any node), so a burst of schedules due at one instant starts on time instead of queueing
    * behind the writes. Only schedules with no job pending or running are fired ahead (so
    * `maxInstances` is judged as at the fire time); others fire at their time. At most half the
    * lease duration. (Default: 0, fire at the fire time.)
