@@ -144,6 +144,21 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await acquire('n1')).jobs.map((j) => j.attempt)).toEqual([2]);
     });
 
+    it('hands back a job that never started: pending again, nothing recorded, fenced by attempt', async () => {
+      const job = jobFixture();
+      await h.store.addJob(job);
+      await acquire('n1');
+      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2 };
+      expect(await h.store.releaseJob('n1', job.id, { execution: null, attempt: 2, requeue })).toBe(false);
+      expect(await h.store.releaseJob('n2', job.id, { execution: null, attempt: 1, requeue })).toBe(false);
+      expect(await h.store.releaseJob('n1', job.id, { execution: null, attempt: 1, requeue })).toBe(true);
+      const [pending] = (await h.store.getJobs({})).items;
+      expect(pending).toMatchObject({ id: job.id, status: 'pending', attempt: 1, acquiredBy: null });
+      expect((await h.store.getExecutions({})).items).toEqual([]);
+      expect(h.events.some((event) => 'execution' in event)).toBe(false);
+      expect((await acquire('n2')).jobs.map((j) => j.id)).toEqual([job.id]);
+    });
+
     it('ignores a release from a node that no longer holds the job but keeps its execution', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
