@@ -346,6 +346,50 @@ describe('PostgresStore with several real processes on one database', () => {
       expect(delay, `re-runs started ${delays.join(', ')} ms after the kill`).toBeLessThan(leaseMs + 1000);
   }, 60_000);
 
+  it('after kill -9 of a node holding a job fired ahead, another node records it abandoned and runs it', async () => {
+    const c = cluster('held');
+    const { s } = c;
+    // A fires 1 s ahead (so it always takes the schedule first); B fires at the fire time.
+    const a = c.node({ nodeId: 'A', leaseDuration: '2s', fireAhead: '1s', schedules: { count: 1, seconds: 10 } });
+    await a.ready();
+    const b = c.node({ nodeId: 'B', leaseDuration: '2s', schedules: { count: 1, seconds: 10 } });
+    await b.ready();
+    const held = async () =>
+      (
+        await query<JobRow & { started_at: Date }>(
+          `SELECT * FROM ${s}.jobs WHERE status = 'running' AND acquired_by = 'A' AND started_at > now()`,
+        )
+      )[0];
+    let job: (JobRow & { started_at: Date }) | undefined;
+    await untilWhileAlive([a, b], async () => (job = await held()) !== undefined, 'A holds a job fired ahead', 15_000);
+    a.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await a.exitedWithin(10_000);
+    const fireTime = (job as JobRow).fire_time as Date;
+    expect(killedAt, 'killed before the fire time').toBeLessThan(fireTime.getTime());
+
+    const history = () =>
+      query<ExecutionRow>(`SELECT * FROM ${s}.executions WHERE job_id = $1 ORDER BY attempt`, [(job as JobRow).id]);
+    await untilWhileAlive(
+      [b],
+      async () => (await history()).some((e) => e.outcome === 'succeeded'),
+      'B runs it',
+      10_000,
+    );
+    await b.terminate();
+    expect(b.stderr, `reported errors:\n${b.describe()}`).toBe('');
+    const records = await history();
+    expect(records.map((e) => [e.outcome, e.node, e.attempt])).toEqual([
+      ['abandoned', 'A', 1],
+      ['succeeded', 'B', 2],
+    ]);
+    // A never ran it; B ran it once, after the fire time and within the lease (2 s) + 1 s of the kill.
+    expect(a.runs().filter((run) => run.jobId === (job as JobRow).id)).toEqual([]);
+    const [rerun] = b.runs().filter((run) => run.jobId === (job as JobRow).id);
+    expect(rerun?.at).toBeGreaterThanOrEqual(fireTime.getTime());
+    expect((rerun?.at ?? Infinity) - killedAt).toBeLessThanOrEqual(2000 + 1000);
+  }, 60_000);
+
   it('a node whose clock is 30 s ahead and one 30 s behind cause no double run: leases follow the database clock', async () => {
     const c = cluster('skew');
     const { s } = c;
