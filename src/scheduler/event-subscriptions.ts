@@ -1,3 +1,4 @@
+import { finishedKey } from '../events/event-interest.ts';
 import type { KairosEvent } from '../events/event-types.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
@@ -15,6 +16,8 @@ export class EventSubscriptions {
   private readonly scheduleTimer: WakeTimer;
   private readonly jobTimer: WakeTimer;
   private unsubscribe: (() => void) | null = null;
+  /** The interest subscribed with, as a key to tell when it changes. */
+  private interestKey = '';
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, scheduleTimer: WakeTimer, jobTimer: WakeTimer) {
     this.runtime = runtime;
@@ -24,8 +27,27 @@ export class EventSubscriptions {
   }
 
   start(): void {
-    // Only what every node needs (no observation events): those of runs here arrive locally.
-    this.unsubscribe ??= this.runtime.events.subscribe((event) => this.handle(event), []);
+    if (this.unsubscribe !== null) return;
+    // No observation events, besides the outcomes of capped tasks' runs (a slot of theirs may be
+    // free now); what follows runs here arrives locally anyway.
+    const interest = this.cappedInterest();
+    this.interestKey = interest.join('\n');
+    this.unsubscribe = this.runtime.events.subscribe((event) => this.handle(event), interest);
+  }
+
+  /** Subscribes anew if the capped tasks changed (a task registered after start). */
+  refresh(): void {
+    if (this.unsubscribe === null) return;
+    if (this.cappedInterest().join('\n') === this.interestKey) return;
+    this.stop();
+    this.start();
+  }
+
+  private cappedInterest(): `finished:${string}`[] {
+    return this.runtime.tasks
+      .limits()
+      .filter((task) => task.maxRunningJobs !== null)
+      .map((task) => finishedKey(task.name));
   }
 
   stop(): void {
@@ -41,7 +63,8 @@ export class EventSubscriptions {
   private handle(event: KairosEvent): void {
     switch (event.type) {
       case 'job.added':
-        if (event.leasedTo === null && this.runtime.tasks.has(event.task)) {
+        // (An older node's event has no leasedTo: a job for any node.)
+        if ((event.leasedTo ?? null) === null && this.runtime.tasks.has(event.task)) {
           this.jobTimer.wakeIfBefore(this.nodeTime(event.runAt));
         }
         return;

@@ -1,3 +1,4 @@
+import type { AcquiredJobs } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { PassResult } from './processing-loop.ts';
@@ -40,11 +41,17 @@ export class JobProcessor {
     const names = tasks.names();
     if (names.length === 0) return null;
     const limit = this.reserve(options.batchSize);
-    const { now, jobs } = await store
-      .acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() })
-      .finally(() => this.unreserve(limit));
+    let acquired: AcquiredJobs;
+    try {
+      acquired = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() });
+    } catch (error) {
+      this.unreserve(limit);
+      throw error;
+    }
+    const { now, jobs } = acquired;
     this.runtime.skewMs = now.getTime() - clock.now();
     this.startLeased(jobs, now);
+    this.unreserve(limit); // after the jobs took their slots, so no one else gets them meanwhile
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
@@ -81,7 +88,7 @@ export class JobProcessor {
     for (const job of jobs) {
       // From the store's time now, not `now` (the acquire's): the write since took a while.
       const wait = job.runAt.getTime() - this.runtime.storeNow();
-      if (wait > 0) this.runner.hold(job, wait);
+      if (wait > 0) this.runner.hold(job, wait, (due) => this.dispatch(due, new Date(this.runtime.storeNow())));
       else this.dispatch(job, now);
     }
   }

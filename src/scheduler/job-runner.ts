@@ -4,6 +4,7 @@ import { uuidv7 } from '../common/uuid.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
+import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
@@ -27,7 +28,7 @@ export class JobRunner {
   /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
   private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
   private readonly recording = new Map<string, JobRecord>();
-  private readonly recordings = new Set<Promise<void>>();
+  private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
 
   constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void) {
@@ -49,10 +50,9 @@ export class JobRunner {
     return [...this.running.keys()];
   }
 
-  /** The attempts this node runs, as leased (the fence for renewals). */
   /**
-   * The attempts this node holds, as leased (the fence for renewals): those running, and those
-   * whose run is still being recorded (while the store is unreachable, say) — their leases must
+   * The attempts this node holds, as leased (the fence for renewals): those running or held for
+   * their run time, and those whose run is still being recorded (while the store is unreachable, say) — their leases must
    * not lapse, or another node would run them again.
    */
   runningLeases(): LeaseRef[] {
@@ -87,11 +87,11 @@ export class JobRunner {
     );
   }
 
-  /** Starts a job leased to this node when its run time comes, `delayMs` from now on this node's clock. */
-  hold(job: JobRecord, delayMs: number): void {
+  /** Holds a job leased to this node until its run time, `delayMs` from now on this node's clock, then calls `due`. */
+  hold(job: JobRecord, delayMs: number, due: (job: JobRecord) => void): void {
     const timer = this.runtime.clock.setTimer(() => {
       this.held.delete(job.id);
-      this.start(job);
+      due(job);
     }, delayMs);
     this.held.set(job.id, { job, timer });
   }
@@ -115,8 +115,7 @@ export class JobRunner {
           stack: null,
         });
       } else if (kind === 'shutdown') {
-        const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
-        void this.runtime.activity.track(() => this.release(job, { execution: null, attempt: job.attempt, requeue }));
+        void this.runtime.activity.track(() => this.handBack(job));
       } // lease_lost: another node has the job now
       this.onSlotFreed();
       return true;
@@ -279,23 +278,31 @@ export class JobRunner {
    * meanwhile the job's lease is renewed with the others, so no other node runs it again. Only a
    * shutdown gives up, and then the lease lapses and the job is re-run elsewhere (at least once).
    */
-  private release(job: JobRecord, release: JobRelease): Promise<void> {
+  /** Puts a held job back for any node; they were told it was leased to this one, so they are told again. */
+  private async handBack(job: JobRecord): Promise<void> {
+    const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
+    if (!(await this.release(job, { execution: null, attempt: job.attempt, requeue }))) return;
+    const pending: JobRecord = { ...job, status: 'pending', acquiredBy: null, acquiredUntil: null, startedAt: null };
+    this.runtime.events.publish(jobAddedEvent(pending, new Date(this.runtime.clock.now())));
+  }
+
+  /** Resolves true if the store still had the job leased to this node (false too when given up on). */
+  private release(job: JobRecord, release: JobRelease): Promise<boolean> {
     const recording = this.record(job, release).finally(() => this.recordings.delete(recording));
     this.recordings.add(recording);
     return recording;
   }
 
-  private async record(job: JobRecord, release: JobRelease): Promise<void> {
+  private async record(job: JobRecord, release: JobRelease): Promise<boolean> {
     this.recording.set(job.id, job);
     try {
       for (let wait = RELEASE_RETRY_FIRST_MS; ; wait = Math.min(RELEASE_RETRY_MAX_MS, wait * 2)) {
         try {
-          await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
-          return;
+          return await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
         } catch (error) {
           if (this.givingUp) {
             this.runtime.reportError(`${describeRelease(release)} of job ${job.id} (giving up: stopping)`, error);
-            return;
+            return false;
           }
           this.runtime.reportError(`${describeRelease(release)} of job ${job.id}`, error);
           await delay(wait); // real time: a store outage is not something the virtual clock models

@@ -74,8 +74,24 @@ export class ScheduleProcessor {
     let plan: FirePlan;
     try {
       const trigger = this.runtime.triggers.get(schedule.trigger);
+      let first = (schedule.nextFireTime as Date).getTime();
+      // A fire time already fired is never fired again: a trigger set anew (or a node whose clock
+      // is behind) may re-arm one, e.g. right after the schedule was fired ahead.
+      const last = schedule.lastFireTime?.getTime() ?? null;
+      if (last !== null && first <= last) {
+        const after = trigger.next(new Date(last))?.getTime() ?? null;
+        if (after === null || after > now + this.runtime.options.fireAheadMs) {
+          return {
+            ...base,
+            nextFireTime: after === null ? null : new Date(after),
+            lastFireTime: schedule.lastFireTime,
+            jobs: [],
+            missed: [],
+          };
+        }
+        first = after;
+      }
       // A schedule fired ahead is planned as at its fire time: nothing is late.
-      const first = (schedule.nextFireTime as Date).getTime();
       plan = planFires(trigger, first, Math.max(now, first), schedule);
     } catch (error) {
       return this.broken(schedule, `trigger cannot be used: ${error instanceof Error ? error.message : String(error)}`);

@@ -95,6 +95,7 @@ export class Scheduler {
   /** Registers (or replaces) the function behind a task name. */
   task<Args = unknown>(name: string, fn: TaskFunction<Args>, options?: TaskOptions): this {
     this.runtime.tasks.register(name, fn, options);
+    this.subscriptions.refresh();
     return this;
   }
 

@@ -90,12 +90,12 @@ function notStartedExecution(
   };
 }
 
-/** A job's next run; its start deadline keeps the same grace after the new run time. */
 /** The attempt a release lets go of: only its holder may release it. */
 export function releasedAttempt(release: JobRelease): number {
   return release.execution === null ? release.attempt : release.execution.attempt;
 }
 
+/** A job's next run; its start deadline keeps the same grace after the new run time. */
 export function jobRequeue(job: JobRecord, runAt: number, attempt: number, abandonRetries: number): JobRequeue {
   const grace = job.startDeadline === null ? null : job.startDeadline.getTime() - job.runAt.getTime();
   return {

@@ -103,6 +103,20 @@ describe('schedules on the test scheduler', () => {
     expect(second).toMatchObject({ outcome: 'succeeded', attempt: 1, startedAt: new Date(Date.parse(T0) + 1000) });
   });
 
+  it('never fires a fire time twice when a trigger set anew re-arms one already fired ahead', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('950ms'); // the fire at T0 + 1 s is made and held
+    // The same trigger, set again: its first fire time from now is T0 + 1 s, already fired.
+    const updated = await scheduler.updateSchedule('second', { trigger: interval({ seconds: 1 }) });
+    expect(updated.nextFireTime).toEqual(new Date(Date.parse(T0) + 1000));
+    await scheduler.advance('2100ms');
+    const fires = (await scheduler.history()).map((e) => (e.fireTime as Date).getTime() - Date.parse(T0));
+    expect(fires).toEqual([0, 1000, 2000, 3000]);
+  });
+
   it('does not fire ahead a schedule whose job still runs: max instances is judged at the fire time', async () => {
     scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
     scheduler.task('long', (ctx) => ctx.sleep('950ms'));

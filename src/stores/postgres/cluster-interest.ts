@@ -1,4 +1,4 @@
-import type { EventInterest } from '../../events/event-interest.ts';
+import { type EventInterest, interestKeys } from '../../events/event-interest.ts';
 import type { KairosEvent } from '../../events/event-types.ts';
 
 /** A node that has not repeated its interest for this long is taken to be gone. */
@@ -69,7 +69,7 @@ export class ClusterInterest {
 
   /** Whether some other node listens for this event. */
   wantedElsewhere(event: KairosEvent): boolean {
-    return this.remoteKeys.has('*') || this.remoteKeys.has(event.type);
+    return this.remoteKeys.has('*') || interestKeys(event).some((key) => this.remoteKeys.has(key));
   }
 
   private merge(): void {

@@ -54,8 +54,9 @@ export interface PostgresStoreOptions {
   /** Connections in the pool Kairos creates from `connectionString`. (Default: 10.) */
   poolSize?: number;
   /**
-   * Send statements as named prepared statements, parsed and planned once per connection.
-   * Turn off behind PgBouncer in transaction mode older than 1.21. (Default: true.)
+   * Send statements as named prepared statements, parsed and planned once per connection. Turn
+   * off behind PgBouncer in transaction mode unless it tracks prepared statements
+   * (`max_prepared_statements`, PgBouncer 1.21+). (Default: true.)
    */
   preparedStatements?: boolean;
 }

@@ -11,17 +11,21 @@ type NamedQueryable = {
   query<Row>(query: NamedQuery, values?: unknown[]): Promise<PgQueryResult<Row>>;
 };
 
-/** PostgreSQL's answer when a prepared statement's result columns changed under it (a migration). */
-const RESULT_TYPE_CHANGED = '0A000';
+/**
+ * PostgreSQL's answers when a prepared statement cannot be used: its result columns changed under
+ * it (a migration), or the connection no longer has it (`DISCARD ALL`, a pooler's reset).
+ */
+const STALE_STATEMENT = new Set(['0A000', '26000']);
 
 /**
  * Names every statement Kairos sends, so each connection parses and plans it once: the hot
  * statements (claims, releases) are planned in about the time they take to run, so this halves
  * their cost. Kairos's statement texts are a small fixed set per schema, so the names stay few.
  *
- * A migration applied by a newer node can change a statement's result columns; PostgreSQL then
- * refuses the old prepared statement. The names carry a generation, and such a refusal moves to
- * the next one, so the statement is prepared afresh on every connection.
+ * A migration applied by a newer node can change a statement's result columns, and a connection
+ * may lose its prepared statements (`DISCARD ALL`); PostgreSQL then refuses the old statement. The
+ * names carry a generation, and such a refusal moves to the next one, so the statement is prepared
+ * afresh on every connection.
  */
 export class StatementNames {
   private readonly names = new Map<string, string>();
@@ -41,7 +45,7 @@ export class StatementNames {
     try {
       return await named.query<Row>({ name: this.name(text), text }, values);
     } catch (error) {
-      if ((error as { code?: unknown }).code !== RESULT_TYPE_CHANGED) throw error;
+      if (!STALE_STATEMENT.has(String((error as { code?: unknown }).code))) throw error;
       this.generation++;
       this.names.clear();
       return named.query<Row>({ name: this.name(text), text }, values);

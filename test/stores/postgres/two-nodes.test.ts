@@ -4,6 +4,7 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import type { KairosEvent } from '../../../src/events/event-types.ts';
 import { PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { interval } from '../../../src/triggers/index.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
 // Two schedulers in this process, each with its own store, pool and LISTEN connection: to
@@ -62,6 +63,45 @@ describe('two PostgreSQL nodes', () => {
 
 // Observation events (job.started, run outcomes) cross to other nodes only while one of them
 // listens for them. A raw LISTEN client on Kairos's channel sees exactly what the nodes send.
+describe('two PostgreSQL nodes, one firing ahead', () => {
+  it('a job held for its fire time and handed back on stop is run on time by the other node', async () => {
+    const schema = freshSchema('handback');
+    schemas.push(schema);
+    const ahead = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }),
+      nodeId: 'ahead',
+      logger: silentLogger,
+      pollInterval: '1h',
+      fireAhead: '2s',
+    });
+    ahead.task('noop', () => {});
+    const other = node(schema, 'other', true);
+    await ahead.addSchedule('noop', interval({ seconds: 5 }), { id: 'every-5s' });
+    await ahead.start();
+    await other.start(); // fires at the fire time: 'ahead' always takes the schedule first
+    let held: { id: string; fireTime: Date } | undefined;
+    await until(async () => {
+      const [job] = (await other.getJobs({ status: 'running' })).items;
+      if (job?.acquiredBy === 'ahead' && (job.startedAt as Date).getTime() > Date.now() + 300) {
+        held = { id: job.id, fireTime: job.fireTime as Date };
+      }
+      return held !== undefined;
+    }, "'ahead' holds a job for its fire time");
+    await ahead.stop(); // hands it back, and tells the other node (whose poll is an hour)
+    const heldJob = held as { id: string; fireTime: Date };
+    await until(
+      async () => (await other.getExecutions({ jobId: heldJob.id })).items.length === 1,
+      'the other node runs it',
+    );
+    const [run] = (await other.getExecutions({ jobId: heldJob.id })).items;
+    expect(run).toMatchObject({ node: 'other', outcome: 'succeeded', attempt: 1 });
+    const lateness = (run?.startedAt as Date).getTime() - heldJob.fireTime.getTime();
+    expect(lateness).toBeGreaterThanOrEqual(0);
+    expect(lateness).toBeLessThan(1000);
+    await other.stop();
+  });
+});
+
 describe('PostgreSQL event traffic follows interest', () => {
   it('sends job.started and outcomes to other nodes only while one of them listens for them', async () => {
     const schema = freshSchema('interest');
