@@ -15,7 +15,7 @@ async function preparedOn(pool: pg.Pool): Promise<string[]> {
 }
 
 describe('PostgresStore prepared statements', () => {
-  it('names its statements, and recovers when a migration changes a prepared statement’s columns', async () => {
+  it('names its statements, and recovers when a migration changes their columns or the connection loses them', async () => {
     const schema = freshSchema('prep');
     schemas.push(schema);
     // One connection, so the statements prepared on it are the ones we can see.
@@ -29,6 +29,10 @@ describe('PostgresStore prepared statements', () => {
     await pool.query(`ALTER TABLE "${schema}".jobs ADD COLUMN added_later integer`);
     expect((await store.getJobs({})).items).toHaveLength(1);
     expect((await preparedOn(pool)).some((name) => name.startsWith('kairos_1_'))).toBe(true);
+    // The connection loses its prepared statements (a pooler's reset, DISCARD ALL): prepared afresh.
+    await pool.query('DEALLOCATE ALL');
+    expect((await store.getJobs({})).items).toHaveLength(1);
+    expect((await preparedOn(pool)).some((name) => name.startsWith('kairos_2_'))).toBe(true);
     await pool.end();
   });
 
