@@ -3,27 +3,7 @@ import type { ExecutionQuery, JobQuery, Page } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo } from '../records.ts';
 import { type ExecutionRow, executionFromRow, type JobRow, jobFromRow, nodeFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
-
-/** Builds `WHERE` clauses with numbered parameters. */
-class Where {
-  readonly clauses: string[] = [];
-  readonly values: unknown[] = [];
-  add(sql: string, ...values: unknown[]): void {
-    let text = sql;
-    for (const value of values) {
-      this.values.push(value);
-      text = text.replace('?', `$${this.values.length}`);
-    }
-    this.clauses.push(text);
-  }
-  get sql(): string {
-    return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
-  }
-  limit(limit: number): string {
-    this.values.push(limit);
-    return `LIMIT $${this.values.length}`;
-  }
-}
+import { Where } from './pg-where.ts';
 
 export async function queryJobs(client: PgQueryable, s: string, query: JobQuery): Promise<Page<JobRecord>> {
   const limit = pageLimit(query.limit);

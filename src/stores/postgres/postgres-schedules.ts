@@ -23,6 +23,7 @@ import {
   scheduleFromRow,
 } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
+import { Where } from './pg-where.ts';
 
 /** Schedule statements; each function runs on the caller's client, inside its transaction where it needs one. */
 export async function addSchedule(
@@ -126,20 +127,14 @@ export async function querySchedules(
   query: ScheduleQuery,
 ): Promise<Page<ScheduleRecord>> {
   const limit = pageLimit(query.limit);
-  const where: string[] = [];
-  const values: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    values.push(value);
-    where.push(sql.replace('?', `$${values.length}`));
-  };
-  if (query.cursor) add('id COLLATE "C" > ?', decodeCursor(query.cursor, ['string'] as const)[0]);
-  if (query.ids !== undefined) add('id = ANY(?::text[])', query.ids);
-  if (query.task !== undefined) add('task = ?', query.task);
-  if (query.paused !== undefined) add('paused = ?', query.paused);
-  values.push(limit + 1);
+  const where = new Where();
+  if (query.cursor) where.add('id COLLATE "C" > ?', decodeCursor(query.cursor, ['string'] as const)[0]);
+  if (query.ids !== undefined) where.add('id = ANY(?::text[])', query.ids);
+  if (query.task !== undefined) where.add('task = ?', query.task);
+  if (query.paused !== undefined) where.add('paused = ?', query.paused);
   const { rows } = await client.query<ScheduleRow>(
-    `SELECT * FROM ${s}.schedules ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id COLLATE "C" LIMIT $${values.length}`,
-    values,
+    `SELECT * FROM ${s}.schedules ${where.sql} ORDER BY id COLLATE "C" ${where.limit(limit + 1)}`,
+    where.values,
   );
   const items = rows.slice(0, limit).map(scheduleFromRow);
   const last = items.at(-1);
