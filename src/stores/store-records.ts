@@ -1,5 +1,5 @@
 import { uuidv7 } from '../common/uuid.ts';
-import type { JobRelease, JobRequeue } from './data-store.ts';
+import type { JobRelease, JobRequeue, StartFiredJobs } from './data-store.ts';
 import type { ExecutionRecord, JobRecord } from './records.ts';
 
 /**
@@ -88,6 +88,15 @@ function notStartedExecution(
     node,
     attempt: job.attempt,
   };
+}
+
+/**
+ * The fired job of a schedule that its node starts itself (`StartFiredJobs`): the first of the
+ * schedule's jobs, if the node asked for it. One at most, so `maxInstances` holds.
+ */
+export function firedJobToStart(jobs: readonly JobRecord[], start: StartFiredJobs | undefined): JobRecord | undefined {
+  const first = jobs[0];
+  return first !== undefined && start?.jobIds.has(first.id) ? first : undefined;
 }
 
 /** The attempt a release lets go of: only its holder may release it. */

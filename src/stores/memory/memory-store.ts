@@ -36,6 +36,7 @@ import {
   abandonedRequeue,
   cancelledBeforeStartExecution,
   admitFiredJobs,
+  firedJobToStart,
   releasedAttempt,
 } from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
@@ -136,8 +137,8 @@ export class MemoryStore implements DataStore {
         const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
         result.executions.push(...skipped);
         const added = admitted.filter((job) => this.jobs.add(job));
-        const first = added[0];
-        const started = first && start?.jobIds.has(first.id) && this.jobs.claim(first.id, node, start.leaseMs, now);
+        const first = firedJobToStart(added, start);
+        const started = first && start && this.jobs.claim(first.id, node, start.leaseMs, now);
         if (started) {
           result.started.push(started);
           added[0] = started;

@@ -11,7 +11,7 @@ import type {
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../records.ts';
-import { admitFiredJobs } from '../store-records.ts';
+import { admitFiredJobs, firedJobToStart } from '../store-records.ts';
 import {
   EXECUTION_COLUMNS,
   EXECUTION_RECORDSET,
@@ -196,8 +196,8 @@ export async function releaseSchedules(
       const { admitted, skipped } = admitFiredJobs(release.jobs, row.active, row.max_instances, node, storeNow);
       executions.push(...skipped);
       jobs.push(...admitted);
-      const first = admitted[0];
-      if (first !== undefined && start?.jobIds.has(first.id)) startIds.push(first.id);
+      const first = firedJobToStart(admitted, start);
+      if (first !== undefined) startIds.push(first.id);
     }
     executions.push(...release.missed);
   }

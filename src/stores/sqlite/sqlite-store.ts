@@ -37,6 +37,7 @@ import {
   abandonedRequeue,
   cancelledBeforeStartExecution,
   admitFiredJobs,
+  firedJobToStart,
   releasedAttempt,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
@@ -246,9 +247,8 @@ export class SqliteStore implements DataStore {
           const { admitted, skipped } = admitFiredJobs(release.jobs, active, held.maxInstances, node, new Date(now));
           released.executions.push(...skipped);
           const added = admitted.filter((job) => this.jobs.insert(db, job));
-          const first = added[0];
-          const started =
-            first && start?.jobIds.has(first.id) && this.jobs.claim(db, first.id, node, start.leaseMs, now);
+          const first = firedJobToStart(added, start);
+          const started = first && start && this.jobs.claim(db, first.id, node, start.leaseMs, now);
           if (started) {
             released.started.push(started);
             added[0] = started;
