@@ -6,6 +6,7 @@ import { PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { interval } from '../../../src/triggers/index.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+import { until as waitUntil } from '../../support/child-node.ts';
 
 // Two schedulers in this process, each with its own store, pool and LISTEN connection: to
 // PostgreSQL they are two nodes. Their poll interval is an hour, so only NOTIFY can move them.
@@ -29,13 +30,9 @@ function node(schema: string, name: string, runsTasks: boolean): Scheduler {
   return scheduler;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** The shared wait, with this file's deadline (10 s) and poll period (10 ms). */
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) =>
+  waitUntil(check, what, timeoutMs, 10);
 
 describe('two PostgreSQL nodes', () => {
   it("wake each other through NOTIFY and hear each other's events", async () => {

@@ -11,6 +11,7 @@ import type { BetterSqlite3Database } from '../../../src/stores/sqlite/sqlite-co
 import { createTestScheduler } from '../../../src/testing/index.ts';
 import { interval } from '../../../src/triggers/index.ts';
 import { tempDatabases } from './sqlite-test-files.ts';
+import { until as waitUntil } from '../../support/child-node.ts';
 
 const files = tempDatabases('faults');
 afterAll(() => files.cleanup());
@@ -25,14 +26,9 @@ function scheduler(store: SqliteStore): Scheduler {
   return s;
 }
 
-/** Waits, in real time and with a deadline, until `check` holds. */
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** The shared wait, with this file's deadline (10 s) and poll period (20 ms). */
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) =>
+  waitUntil(check, what, timeoutMs, 20);
 
 describe('SqliteStore faults give clear errors and lose nothing', () => {
   it('a file that is not a database', async () => {

@@ -3,6 +3,7 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { SqliteStore } from '../../../src/sqlite.ts';
 import { tempDatabases } from './sqlite-test-files.ts';
+import { until as waitUntil } from '../../support/child-node.ts';
 
 // Two schedulers in this process, each with its own store and connection to one file: to SQLite
 // they are two nodes exactly as two processes would be (the multi-process tests use real ones).
@@ -23,14 +24,9 @@ function node(path: string, name: string, withTasks: boolean): Scheduler {
   return scheduler;
 }
 
-/** Waits, in real time and with a deadline, until `check` holds. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** The shared wait, with this file's deadline (10 s) and poll period (20 ms). */
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) =>
+  waitUntil(check, what, timeoutMs, 20);
 
 describe('two nodes on one SQLite file', () => {
   it('cancels a job running on the other node', async () => {
