@@ -69,6 +69,8 @@ export class ClusterInterest {
 
   /** Whether some other node listens for this event. */
   wantedElsewhere(event: KairosEvent): boolean {
+    // Most clusters have no listener elsewhere: answer those without building the event's keys.
+    if (this.remoteKeys.size === 0) return false;
     return this.remoteKeys.has('*') || interestKeys(event).some((key) => this.remoteKeys.has(key));
   }
 
