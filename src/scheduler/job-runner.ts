@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { assertJsonValue, type JsonValue } from '../common/json-value.ts';
+import { storableText } from '../common/storable-text.ts';
 import { uuidv7 } from '../common/uuid.ts';
 import type { Executor } from '../executors/executor.ts';
 import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
@@ -318,9 +319,27 @@ function describeRelease(release: JobRelease): string {
   return release.execution === null ? 'hand back the held attempt' : `record the ${release.execution.outcome} run`;
 }
 
+/**
+ * The execution record's account of what a task threw. Texts are made storable everywhere: SQL
+ * text cannot hold a NUL character, so it becomes U+FFFD (without this, PostgreSQL would refuse the
+ * record, and the run could never be recorded).
+ */
 export function describeError(error: unknown): ExecutionError {
+  const { name, message, stack } = rawError(error);
+  return {
+    name: storableText(name),
+    message: storableText(message),
+    stack: stack === null ? null : storableText(stack),
+  };
+}
+
+function rawError(error: unknown): ExecutionError {
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack ?? null };
+    return {
+      name: String(error.name),
+      message: String(error.message),
+      stack: error.stack === undefined ? null : String(error.stack),
+    };
   }
   let message: string;
   try {

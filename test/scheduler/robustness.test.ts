@@ -11,6 +11,23 @@ describe('faults in tasks and listeners', () => {
     await scheduler?.stop();
   });
 
+  it('records an error whose texts hold NUL characters, with U+FFFD in their place', async () => {
+    scheduler = createTestScheduler({ now: T0 });
+    scheduler.task('nul', () => {
+      const error = new Error('bad\u0000byte');
+      error.name = 'Nul\u0000Error';
+      throw error;
+    });
+    await scheduler.start();
+    await scheduler.addJob('nul');
+    await scheduler.advance('1s');
+    const [execution] = await scheduler.history({ task: 'nul' });
+    expect(execution?.outcome).toBe('failed');
+    expect(execution.error?.name).toBe('Nul\uFFFDError');
+    expect(execution.error?.message).toBe('bad\uFFFDbyte');
+    expect(execution.error?.stack).toContain('bad\uFFFDbyte');
+  });
+
   it('keeps starting other jobs on time when tasks throw, reject, never settle or block briefly', async () => {
     scheduler = createTestScheduler({ now: T0, settleTimeout: '50ms' });
     scheduler.task('throws', () => {

@@ -14,8 +14,8 @@ import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../records.ts';
 import { admitFiredJobs, firedJobToStart } from '../store-records.ts';
 import {
   EXECUTION_COLUMNS,
-  EXECUTION_RECORDSET,
-  executionsJson,
+  executionArrays,
+  executionRows,
   JOB_COLUMNS,
   JOB_RECORDSET,
   jobsJson,
@@ -267,12 +267,8 @@ export async function insertExecutions(
   executions: readonly ExecutionRecord[],
 ): Promise<void> {
   await client.query(
-    `INSERT INTO ${s}.executions (${EXECUTION_COLUMNS})
-     SELECT id, job_id, schedule_id, task, COALESCE(args, 'null'::json), fire_time, run_at, started_at, finished_at, duration_ms,
-       outcome, error_name, error_message, error_stack, COALESCE(result, 'null'::json), node, attempt
-     FROM json_to_recordset($1::json) AS r(${EXECUTION_RECORDSET})
-     ON CONFLICT (id) DO NOTHING`,
-    [executionsJson(executions)],
+    `INSERT INTO ${s}.executions (${EXECUTION_COLUMNS}) ${executionRows(1)} ON CONFLICT (id) DO NOTHING`,
+    executionArrays(executions),
   );
 }
 

@@ -118,6 +118,39 @@ export function jobConformance(factory: StoreFactory): void {
       });
     });
 
+    it('records texts of any characters a task may produce, exactly to the millisecond', async () => {
+      const awkward = 'quote " backslash \\ braces {a,b} NULL comma, ünïcödé 🙂 tab\t newline\n end';
+      const job = jobFixture({ args: { text: awkward, list: [awkward, null] } });
+      await h.store.addJob(job);
+      await acquire('n1');
+      const startedAt = new Date(T0 - 1234);
+      const execution = executionFixture(job, {
+        startedAt,
+        finishedAt: new Date(T0 + 7),
+        durationMs: 1241,
+        outcome: 'failed',
+        error: { name: `Odd${awkward}`, message: awkward, stack: `${awkward}\n    at somewhere` },
+        result: { text: awkward },
+      });
+      await h.store.releaseJob('n1', job.id, { execution });
+      const [recorded] = (await h.store.getExecutions({ jobId: job.id })).items;
+      expect(recorded).toEqual(execution);
+    });
+
+    it('records an error text holding a NUL character (as is, or with U+FFFD where SQL text cannot hold it)', async () => {
+      const job = jobFixture();
+      await h.store.addJob(job);
+      await acquire('n1');
+      const error = { name: 'Error\u0000', message: 'before\u0000after', stack: 'at x\u0000' };
+      expect(
+        await h.store.releaseJob('n1', job.id, { execution: executionFixture(job, { outcome: 'failed', error }) }),
+      ).toBe(true);
+      const [recorded] = (await h.store.getExecutions({ jobId: job.id })).items;
+      const replaced = { name: 'Error\uFFFD', message: 'before\uFFFDafter', stack: 'at x\uFFFD' };
+      expect([JSON.stringify(error), JSON.stringify(replaced)]).toContain(JSON.stringify(recorded?.error));
+      expect((await h.store.getJobs({})).items).toEqual([]);
+    });
+
     it('puts a job back as pending when released with a requeue', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
