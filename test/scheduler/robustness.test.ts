@@ -23,9 +23,9 @@ describe('faults in tasks and listeners', () => {
     await scheduler.advance('1s');
     const [execution] = await scheduler.history({ task: 'nul' });
     expect(execution?.outcome).toBe('failed');
-    expect(execution.error?.name).toBe('Nul\uFFFDError');
-    expect(execution.error?.message).toBe('bad\uFFFDbyte');
-    expect(execution.error?.stack).toContain('bad\uFFFDbyte');
+    expect(execution?.error?.name).toBe('Nul\uFFFDError');
+    expect(execution?.error?.message).toBe('bad\uFFFDbyte');
+    expect(execution?.error?.stack).toContain('bad\uFFFDbyte');
   });
 
   it('keeps starting other jobs on time when tasks throw, reject, never settle or block briefly', async () => {

@@ -1,3 +1,5 @@
+import type { PgTypeParsers } from './pg-timestamps.ts';
+
 /**
  * The part of `pg` (node-postgres) Kairos uses, declared structurally so `pg` stays an optional
  * peer dependency: the application installs it and passes its pool, or Kairos loads it on demand.
@@ -34,6 +36,7 @@ export interface PgClient extends PgQueryable {
 export interface PgModule {
   Pool: new (config: { connectionString?: string; max?: number; application_name?: string }) => PgPool;
   Client: new (config: { connectionString?: string; application_name?: string }) => PgClient;
+  types: PgTypeParsers;
 }
 
 export function isQueryable(value: unknown): value is PgQueryable {

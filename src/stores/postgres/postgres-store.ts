@@ -36,7 +36,8 @@ import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
-import { preparingPool, StatementNames } from './prepared-statements.ts';
+import { kairosTypeParsers } from './pg-timestamps.ts';
+import { kairosPool, StatementNames } from './prepared-statements.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
@@ -73,8 +74,10 @@ export class PostgresStore implements DataStore {
   readonly schemaName: string;
   private readonly s: string;
   private readonly pool: PgPool;
-  /** `pool`, sending named statements (unless turned off, or a test clock puts changing literals in the SQL). */
+  /** `pool`, sending named statements unless told otherwise, always with Kairos's result parsers. */
   private readonly preparedPool: PgPool;
+  /** The same, never named: a test clock puts changing literals in the SQL. */
+  private readonly plainPool: PgPool;
   private readonly ownsPool: boolean;
   private readonly broker: PostgresEventBroker;
   private readonly connectionString: string | undefined;
@@ -129,8 +132,13 @@ export class PostgresStore implements DataStore {
         'must be true or false',
       );
     }
-    this.preparedPool =
-      options.preparedStatements === false ? this.pool : preparingPool(this.pool, new StatementNames());
+    const types = kairosTypeParsers(loadPg().types);
+    this.preparedPool = kairosPool(
+      this.pool,
+      options.preparedStatements === false ? null : new StatementNames(),
+      types,
+    );
+    this.plainPool = kairosPool(this.pool, null, types);
     // An idle pooled connection that dies (a database restart) must not crash the process.
     this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
@@ -201,7 +209,7 @@ export class PostgresStore implements DataStore {
 
   /** Where statements go. */
   private get db(): PgPool {
-    return this.testClock === null ? this.preparedPool : this.pool;
+    return this.testClock === null ? this.preparedPool : this.plainPool;
   }
 
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */

@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
+import type { PgTypeParsers } from './pg-timestamps.ts';
 import type { PgPool, PgPoolClient, PgQueryable, PgQueryResult } from './pg-types.ts';
 
-/** What `pg` accepts besides a text: a named statement is parsed and planned once per connection. */
-interface NamedQuery {
-  name: string;
+/**
+ * What `pg` accepts besides a text: a named statement is parsed and planned once per connection;
+ * `types` parses this query's results.
+ */
+interface QueryConfig {
+  name?: string;
   text: string;
+  types: PgTypeParsers;
 }
 
-type NamedQueryable = {
-  query<Row>(query: NamedQuery, values?: unknown[]): Promise<PgQueryResult<Row>>;
+type ConfigQueryable = {
+  query<Row>(query: QueryConfig, values?: unknown[]): Promise<PgQueryResult<Row>>;
 };
 
 /**
@@ -40,32 +45,47 @@ export class StatementNames {
     return name;
   }
 
-  async query<Row>(target: PgQueryable, text: string, values?: unknown[]): Promise<PgQueryResult<Row>> {
-    const named = target as unknown as NamedQueryable;
+  async query<Row>(target: PgQueryable, text: string, values: unknown[] | undefined, types: PgTypeParsers) {
+    const configurable = target as unknown as ConfigQueryable;
     try {
-      return await named.query<Row>({ name: this.name(text), text }, values);
+      return await configurable.query<Row>({ name: this.name(text), text, types }, values);
     } catch (error) {
       if (!STALE_STATEMENT.has(String((error as { code?: unknown }).code))) throw error;
       this.generation++;
       this.names.clear();
-      return named.query<Row>({ name: this.name(text), text }, values);
+      return configurable.query<Row>({ name: this.name(text), text, types }, values);
     }
   }
 }
 
-/** A pool whose queries, and those of its clients, go out as named statements. */
-export function preparingPool(pool: PgPool, names: StatementNames): PgPool {
+/**
+ * A pool whose queries, and those of its clients, go out the way Kairos sends its statements: with
+ * Kairos's result parsers (see `kairosTypeParsers`), whatever the application set globally, and
+ * named when `names` is given.
+ */
+export function kairosPool(pool: PgPool, names: StatementNames | null, types: PgTypeParsers): PgPool {
   return {
-    query: <Row>(text: string, values?: unknown[]) => names.query<Row>(pool, text, values),
-    connect: async () => preparingClient(await pool.connect(), names),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(pool, text, values, names, types),
+    connect: async () => kairosClient(await pool.connect(), names, types),
     end: () => pool.end(),
     on: (event, listener) => pool.on(event, listener),
   };
 }
 
-function preparingClient(client: PgPoolClient, names: StatementNames): PgPoolClient {
+function kairosClient(client: PgPoolClient, names: StatementNames | null, types: PgTypeParsers): PgPoolClient {
   return {
-    query: <Row>(text: string, values?: unknown[]) => names.query<Row>(client, text, values),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(client, text, values, names, types),
     release: (error) => client.release(error),
   };
+}
+
+function send<Row>(
+  target: PgQueryable,
+  text: string,
+  values: unknown[] | undefined,
+  names: StatementNames | null,
+  types: PgTypeParsers,
+): Promise<PgQueryResult<Row>> {
+  if (names !== null) return names.query<Row>(target, text, values, types);
+  return (target as unknown as ConfigQueryable).query<Row>({ text, types }, values);
 }
