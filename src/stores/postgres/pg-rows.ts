@@ -1,5 +1,6 @@
 import type { JsonValue } from '../../common/json-value.ts';
 import { storableText } from '../../common/storable-text.ts';
+import { pgArrayLiteral } from './pg-arrays.ts';
 import type { TriggerJson } from '../../triggers/trigger-json.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, Outcome, ScheduleRecord } from '../records.ts';
 
@@ -176,12 +177,12 @@ export const JOB_COLUMNS =
   'id, task, args, schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts, abandon_retries, max_instances, created_at';
 
 /**
- * Executions as one array per column (17 parameters), for `INSERT … SELECT … FROM unnest(…)`:
+ * Executions as one array literal per column (17 parameters), for `INSERT … SELECT … FROM unnest(…)`:
  * PostgreSQL reads typed arrays about twice as fast as a JSON recordset (server time per execution
  * measured 6.4 µs against 11.3 µs), and times travel as epoch milliseconds, not text to parse.
  */
-export function executionArrays(executions: readonly ExecutionRecord[]): unknown[] {
-  const column = <T>(pick: (e: ExecutionRecord) => T): T[] => executions.map(pick);
+export function executionArrays(executions: readonly ExecutionRecord[]): string[] {
+  const column = (pick: (e: ExecutionRecord) => string | number | null) => pgArrayLiteral(executions.map(pick));
   return [
     column((e) => e.id),
     column((e) => e.jobId),

@@ -2,6 +2,7 @@ import type { JobRelease, JobRequeue, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
 import { releasedAttempt } from '../store-records.ts';
 import { EXECUTION_COLUMNS, executionArrays, executionRows, type JobRow, jobFromRow } from './pg-rows.ts';
+import { pgArrayLiteral } from './pg-arrays.ts';
 import type { PgQueryable } from './pg-types.ts';
 
 /** Candidates read beyond the jobs wanted, since caps may hold some back. */
@@ -201,9 +202,9 @@ export async function releaseJobs(
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt RETURNING j.id)
      SELECT id FROM fin UNION ALL SELECT id FROM req`,
     [
-      finished.map((item) => item.id),
-      finished.map((item) => item.node),
-      finished.map((item) => item.attempt),
+      pgArrayLiteral(finished.map((item) => item.id)),
+      pgArrayLiteral(finished.map((item) => item.node)),
+      pgArrayLiteral(finished.map((item) => item.attempt)),
       ...executionArrays(batch.flatMap((item) => (item.release.execution === null ? [] : [item.release.execution]))),
       JSON.stringify(requeued),
     ],
