@@ -8,6 +8,11 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * The job loop's pass: lease as many due jobs as this node has free slots for (the store honours
  * max instances and task caps), and hand each to the runner. Jobs past their start deadline are
  * recorded `missed` instead of run.
+ *
+ * With `prefetchJobs`, a pass also claims up to that many due jobs beyond the free slots; they wait
+ * in the runner's local queue and start, first claimed first, as slots free up. The next claim then
+ * travels while jobs run instead of after them. The queue is refilled once it has room for half a
+ * batch, so a finishing job does not cost a claim of one.
  */
 export class JobProcessor {
   private readonly runtime: SchedulerRuntime;
@@ -33,25 +38,30 @@ export class JobProcessor {
       this.leaseExpiry = null;
       await store.reapAbandoned();
     }
-    if (this.freeSlots() <= 0) {
+    const queueRoom = this.queueRoom();
+    if (this.freeSlots() <= 0 && queueRoom < this.refillAt()) {
       this.starved = true;
       return null; // a finishing job, or slots a fire did not use, wake the loop
     }
     this.starved = false;
     const names = tasks.names();
     if (names.length === 0) return null;
-    const limit = this.reserve(options.batchSize);
+    const slots = this.reserve(options.batchSize);
+    const extra = Math.min(options.batchSize - slots, queueRoom);
+    const limit = slots + extra;
     let acquired: AcquiredJobs;
     try {
       acquired = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() });
     } catch (error) {
-      this.unreserve(limit);
+      this.unreserve(slots);
       throw error;
     }
     const { now, jobs } = acquired;
     this.runtime.skewMs = now.getTime() - clock.now();
-    this.startLeased(jobs, now);
-    this.unreserve(limit); // after the jobs took their slots, so no one else gets them meanwhile
+    this.startLeased(jobs.slice(0, slots), now);
+    for (const job of jobs.slice(slots)) this.runner.enqueue(job);
+    this.unreserve(slots); // after the jobs took their slots, so no one else gets them meanwhile
+    this.fillSlots(); // slots that freed up while the claim travelled
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
@@ -60,6 +70,30 @@ export class JobProcessor {
       this.leaseExpiry ?? Number.POSITIVE_INFINITY,
     );
     return wakeAt === Number.POSITIVE_INFINITY ? null : wakeAt - now.getTime();
+  }
+
+  /** A slot was freed: the local queue's first job takes it, and the loop looks for more work. */
+  slotFreed(): void {
+    this.fillSlots();
+    this.wake();
+  }
+
+  /** Starts queued jobs while slots are free. */
+  private fillSlots(): void {
+    while (this.runner.queuedCount > 0 && this.freeSlots() > 0) {
+      const job = this.runner.takeQueued();
+      if (job !== undefined) this.dispatch(job, new Date(this.runtime.storeNow()));
+    }
+  }
+
+  /** Room left in the local queue. */
+  private queueRoom(): number {
+    return Math.max(0, this.runtime.options.prefetchJobs - this.runner.queuedCount);
+  }
+
+  /** The queue room worth a claim: half a batch (or of the queue, if smaller). */
+  private refillAt(): number {
+    return Math.max(1, Math.ceil(Math.min(this.runtime.options.batchSize, this.runtime.options.prefetchJobs) / 2));
   }
 
   /** Slots neither running a job nor promised to an acquire in flight. */

@@ -28,6 +28,8 @@ export class JobRunner {
   private readonly running = new Map<string, RunningJob>();
   /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
   private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
+  /** Due jobs claimed beyond the free slots (`prefetchJobs`), waiting here for a slot, first claimed first. */
+  private readonly queued = new Map<string, JobRecord>();
   private readonly recording = new Map<string, JobRecord>();
   private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
@@ -41,6 +43,11 @@ export class JobRunner {
   /** Slots taken: jobs running, and jobs held for their run time. */
   get runningCount(): number {
     return this.running.size + this.held.size;
+  }
+
+  /** Jobs waiting in the local queue for a slot. */
+  get queuedCount(): number {
+    return this.queued.size;
   }
 
   runningJobs(): IterableIterator<RunningJob> {
@@ -59,6 +66,7 @@ export class JobRunner {
   runningLeases(): LeaseRef[] {
     const leases = [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
     for (const { job } of this.held.values()) leases.push({ id: job.id, attempt: job.attempt });
+    for (const job of this.queued.values()) leases.push({ id: job.id, attempt: job.attempt });
     for (const job of this.recording.values()) leases.push({ id: job.id, attempt: job.attempt });
     return leases;
   }
@@ -97,18 +105,35 @@ export class JobRunner {
     this.held.set(job.id, { job, timer });
   }
 
-  /** Hands back every held job (shutdown): pending again for its run time, nothing recorded. */
-  handBackHeld(): void {
-    for (const id of [...this.held.keys()]) this.interrupt(id, 'shutdown', 'handed back before its run time');
+  /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
+  enqueue(job: JobRecord): void {
+    this.queued.set(job.id, job);
   }
 
-  /** Interrupts a running or held job; false if this node has no such job (or it was already interrupted). */
+  /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
+  takeQueued(): JobRecord | undefined {
+    for (const job of this.queued.values()) {
+      this.queued.delete(job.id);
+      return job;
+    }
+    return undefined;
+  }
+
+  /**
+   * Hands back every job that has not started (shutdown): held and queued ones, pending again for
+   * their run time, nothing recorded.
+   */
+  handBackWaiting(): void {
+    for (const id of [...this.held.keys(), ...this.queued.keys()]) {
+      this.interrupt(id, 'shutdown', 'handed back before it started');
+    }
+  }
+
+  /** Interrupts a running, held or queued job; false if this node has no such job (or it was already interrupted). */
   interrupt(jobId: string, kind: JobInterruption['kind'], message: string): boolean {
-    const waiting = this.held.get(jobId);
+    const waiting = this.takeWaiting(jobId);
     if (waiting !== undefined) {
-      this.held.delete(jobId);
-      this.runtime.clock.clearTimer(waiting.timer);
-      const { job } = waiting;
+      const { job, heldSlot } = waiting;
       if (kind === 'cancelled') {
         this.recordNotRun(job, 'cancelled', {
           name: 'JobCancelled',
@@ -118,11 +143,25 @@ export class JobRunner {
       } else if (kind === 'shutdown') {
         void this.runtime.activity.track(() => this.handBack(job));
       } // lease_lost: another node has the job now
-      this.onSlotFreed();
+      if (heldSlot) this.onSlotFreed();
       return true;
     }
     const entry = this.running.get(jobId);
     return entry?.interrupt(new JobInterruption(kind, message)) ?? false;
+  }
+
+  /** Takes a job that has not started out of the held or queued ones; `heldSlot` if it took a slot. */
+  private takeWaiting(jobId: string): { job: JobRecord; heldSlot: boolean } | undefined {
+    const held = this.held.get(jobId);
+    if (held !== undefined) {
+      this.held.delete(jobId);
+      this.runtime.clock.clearTimer(held.timer);
+      return { job: held.job, heldSlot: true };
+    }
+    const queued = this.queued.get(jobId);
+    if (queued === undefined) return undefined;
+    this.queued.delete(jobId);
+    return { job: queued, heldSlot: false };
   }
 
   /** Records a job this node leased but will not run (missed its deadline, cancelled). */

@@ -14,6 +14,7 @@ export interface ResolvedOptions {
   leaseMs: number;
   pollIntervalMs: number;
   batchSize: number;
+  prefetchJobs: number;
   fireAheadMs: number;
   shutdownTimeoutMs: number;
   retentionMs: number | null;

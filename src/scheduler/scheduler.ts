@@ -65,7 +65,7 @@ export class Scheduler {
     this.runtime = runtime;
     this.nodeId = runtime.node;
     this.session = new StoreSession(runtime, () => this.wakeLoops());
-    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => this.jobLoop.timer.wake());
+    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => jobProcessor.slotFreed());
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
         name,
@@ -347,7 +347,7 @@ export class Scheduler {
     this.currentState = 'stopping';
     await this.scheduleLoop.stop();
     await this.jobLoop.stop();
-    this.runner.handBackHeld();
+    this.runner.handBackWaiting();
     await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
     for (const id of this.runner.runningIds()) {
       this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');

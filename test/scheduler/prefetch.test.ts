@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.ts';
+import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+
+const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+
+describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', () => {
+  let scheduler: TestScheduler;
+  afterEach(async () => {
+    await scheduler?.stop();
+  });
+
+  /** A task that takes `ms` of virtual time, recording the order jobs start in and the peak running at once. */
+  function slowTask(ms: number) {
+    const seen = { started: [] as number[], running: 0, peak: 0 };
+    scheduler.task('work', async (ctx, args: { n: number }) => {
+      seen.started.push(args.n);
+      seen.running++;
+      seen.peak = Math.max(seen.peak, seen.running);
+      await ctx.sleep(ms);
+      seen.running--;
+    });
+    return seen;
+  }
+
+  async function addJobs(count: number, options: { misfireGraceTime?: string } = {}): Promise<string[]> {
+    const ids: string[] = [];
+    for (let n = 0; n < count; n++) ids.push(await scheduler.addJob('work', { args: { n }, ...options }));
+    return ids;
+  }
+
+  it('claims up to prefetchJobs more than it can run; they wait leased here and start first claimed first', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 2, prefetchJobs: 3, batchSize: 10 });
+    const seen = slowTask(1000);
+    await addJobs(10);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    const jobs = (await scheduler.getJobs()).items;
+    const leased = jobs.filter((job) => job.status === 'running');
+    expect(leased).toHaveLength(5); // 2 running, 3 waiting here
+    expect(new Set(leased.map((job) => job.acquiredBy))).toEqual(new Set([scheduler.nodeId]));
+    expect(jobs.filter((job) => job.status === 'pending')).toHaveLength(5);
+    expect(seen.started).toEqual([0, 1]);
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen.peak).toBe(2);
+    const history = await scheduler.history();
+    expect(history.map((e) => [e.outcome, e.attempt])).toEqual(Array.from({ length: 10 }, () => ['succeeded', 1]));
+  });
+
+  it('claims no job beyond the free slots by default', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 2, batchSize: 10 });
+    slowTask(1000);
+    await addJobs(6);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    expect((await scheduler.getJobs()).items.filter((job) => job.status === 'running')).toHaveLength(2);
+  });
+
+  it('hands back the queued jobs on stop: pending again, nothing recorded, and they run after a restart', async () => {
+    scheduler = createTestScheduler({
+      now: T0,
+      maxConcurrentJobs: 1,
+      prefetchJobs: 4,
+      batchSize: 10,
+      shutdownTimeout: '5s',
+    });
+    const seen = slowTask(1000);
+    await addJobs(5);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    const stopped = scheduler.stop();
+    await scheduler.advance('2s'); // the running job finishes within the shutdown timeout
+    await stopped;
+    expect(seen.started).toEqual([0]);
+    const jobs = (await scheduler.getJobs()).items;
+    expect(jobs.map((job) => [job.status, job.acquiredBy, job.attempt])).toEqual(
+      Array.from({ length: 4 }, () => ['pending', null, 1]),
+    );
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']);
+    await scheduler.start();
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([0, 1, 2, 3, 4]);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.attempt])).toEqual(
+      Array.from({ length: 5 }, () => ['succeeded', 1]),
+    );
+  });
+
+  it('records a queued job that is cancelled as cancelled, never runs it, and runs the others', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1, prefetchJobs: 3, batchSize: 10 });
+    const seen = slowTask(1000);
+    const ids = await addJobs(4);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    expect(await scheduler.cancelJob(ids[2] as string)).toBe('requested');
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([0, 1, 3]);
+    const cancelled = (await scheduler.history()).find((e) => e.jobId === ids[2]);
+    expect(cancelled).toMatchObject({ outcome: 'cancelled', startedAt: null });
+  });
+
+  it('keeps the leases of queued jobs while they wait longer than a lease', async () => {
+    scheduler = createTestScheduler({
+      now: T0,
+      maxConcurrentJobs: 1,
+      prefetchJobs: 3,
+      batchSize: 10,
+      leaseDuration: '1s',
+    });
+    const seen = slowTask(3000);
+    await addJobs(4);
+    await scheduler.start();
+    await scheduler.advance('20s');
+    expect(seen.started).toEqual([0, 1, 2, 3]);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.attempt])).toEqual(
+      Array.from({ length: 4 }, () => ['succeeded', 1]),
+    );
+  });
+
+  it('records a queued job whose start deadline passes while it waits as missed', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1, prefetchJobs: 3, batchSize: 10 });
+    const seen = slowTask(2 * 60_000);
+    await addJobs(2, { misfireGraceTime: '1m' });
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    expect((await scheduler.getJobs()).items.every((job) => job.status === 'running')).toBe(true);
+    await scheduler.advance('5m');
+    expect(seen.started).toEqual([0]);
+    const outcomes = (await scheduler.history()).map((e) => [(e.args as { n: number }).n, e.outcome]);
+    expect(outcomes.sort()).toEqual([
+      [0, 'succeeded'],
+      [1, 'missed'],
+    ]);
+  });
+
+  it('rejects a prefetchJobs that is not a whole number of 0 or more, naming it', () => {
+    for (const value of [-1, 1.5, '10', Number.NaN]) {
+      expect(() => createTestScheduler({ now: T0, prefetchJobs: value as number })).toThrow(ValidationError);
+      expect(() => createTestScheduler({ now: T0, prefetchJobs: value as number })).toThrow(/prefetchJobs/);
+    }
+  });
+});
