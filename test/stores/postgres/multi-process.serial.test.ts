@@ -273,20 +273,29 @@ describe('PostgresStore with several real processes on one database', () => {
     await exactlyOnceAcrossFour('ahead', '300ms');
   }, 120_000);
 
-  it('after kill -9 of the node running jobs, another node records them abandoned and re-runs them within lease + 1 s', async () => {
+  it('after kill -9 of the node running jobs (and holding more in its local queue), another node records them abandoned and re-runs them within lease + 1 s', async () => {
     const c = cluster('kill');
     const { s } = c;
     const leaseMs = 2000;
-    // A alone first, so it is the one that takes the three jobs it adds (each runs 60 s on attempt 1).
-    const a = c.node({ nodeId: 'A', leaseDuration: '2s', jobs: { task: 'long-once', count: 3, gapMs: 0 } });
+    // A alone first, so it is the one that takes the four jobs it adds (each runs 60 s on attempt
+    // 1): it runs two and holds two in its local queue (prefetchJobs), all four leased to it.
+    const a = c.node({
+      nodeId: 'A',
+      leaseDuration: '2s',
+      maxConcurrentJobs: 2,
+      prefetchJobs: 2,
+      jobs: { task: 'long-once', count: 4, gapMs: 0 },
+    });
     await a.ready();
     const jobIds = a.jobIds();
-    expect(jobIds, a.describe()).toHaveLength(3);
+    expect(jobIds, a.describe()).toHaveLength(4);
     const jobs = () => query<JobRow>(`SELECT * FROM ${s}.jobs WHERE id = ANY($1::text[]) ORDER BY id`, [jobIds]);
     await untilWhileAlive(
       [a],
-      async () => (await jobs()).filter((j) => j.status === 'running' && j.acquired_by === 'A').length === 3,
-      'A runs the three jobs',
+      async () =>
+        (await jobs()).filter((j) => j.status === 'running' && j.acquired_by === 'A').length === 4 &&
+        a.runs().length === 2,
+      'A runs two jobs and queues two',
       20_000,
     );
     // Two survivors, both running before the kill: exactly one of them must take each job over.
@@ -305,7 +314,7 @@ describe('PostgresStore with several real processes on one database', () => {
       );
     await untilWhileAlive(
       survivors,
-      async () => (await history()).filter((e) => e.outcome === 'succeeded').length === 3,
+      async () => (await history()).filter((e) => e.outcome === 'succeeded').length === 4,
       "A's jobs are recorded abandoned and re-run",
       20_000,
     );
@@ -326,13 +335,12 @@ describe('PostgresStore with several real processes on one database', () => {
       expect(['B', 'C']).toContain(mine[1]?.node);
     }
     expect(await jobs()).toEqual([]);
-    // The task bodies: attempt 1 of each started in A, attempt 2 in one survivor; nothing else ran.
-    expect(
-      a
-        .runs()
-        .map((r) => [r.jobId, r.attempt])
-        .sort(),
-    ).toEqual(jobIds.map((id) => [id, 1]).sort());
+    // The task bodies: attempt 1 of the two A ran started in A (the queued two never started),
+    // attempt 2 of each in one survivor; nothing else ran.
+    const ranInA = a.runs();
+    expect(ranInA.map((r) => r.attempt)).toEqual([1, 1]);
+    expect(new Set(ranInA.map((r) => r.jobId)).size).toBe(2);
+    for (const run of ranInA) expect(jobIds).toContain(run.jobId);
     const reruns = survivors.flatMap((node) => node.runs());
     expect(reruns.map((r) => [r.jobId, r.attempt]).sort()).toEqual(jobIds.map((id) => [id, 2]).sort());
     for (const run of reruns) {
@@ -460,11 +468,12 @@ describe('PostgresStore with several real processes on one database', () => {
     for (const n of skewed) expect(n.claimed()?.schedules, `claims: ${JSON.stringify(claims)}`).toBeGreaterThan(0);
   }, 90_000);
 
-  it('runs a burst of 10,000 one-off jobs, added by another process while 3 nodes run, exactly once', async () => {
+  it('runs a burst of 10,000 one-off jobs, added by another process while 3 nodes run (two prefetching), exactly once', async () => {
     const c = cluster('burst');
     const { s } = c;
     const total = 10_000;
-    const nodes = [1, 2, 3].map((i) => c.node({ nodeId: `node-${i}` }));
+    // Two nodes hold up to 200 jobs each in a local queue (prefetchJobs), one claims only what it runs.
+    const nodes = [1, 2, 3].map((i) => c.node({ nodeId: `node-${i}`, ...(i < 3 ? { prefetchJobs: 200 } : {}) }));
     await Promise.all(nodes.map((node) => node.ready()));
     // The "web process": adds the jobs (20 at a time) and exits without ever starting a scheduler.
     const web = c.node({
