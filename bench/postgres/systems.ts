@@ -24,9 +24,12 @@ export interface BenchSystem {
 
 const CONCURRENCY = 100;
 
-export function kairos(schema: string): BenchSystem {
+/** Kairos's documented setting for many short jobs: claims of up to 500, 500 jobs waiting on the node (like graphile-worker's local queue). */
+export const KAIROS_PREFETCH = { prefetchJobs: 500, batchSize: 500 } as const;
+
+export function kairos(schema: string, tuning: { prefetchJobs?: number; batchSize?: number } = {}): BenchSystem {
   const store = new PostgresStore({ connectionString: BENCH_DATABASE_URL, schema });
-  const scheduler = new Scheduler({ store, logger: silentLogger, maxConcurrentJobs: CONCURRENCY });
+  const scheduler = new Scheduler({ store, logger: silentLogger, maxConcurrentJobs: CONCURRENCY, ...tuning });
   let handler: (payload: { t?: number }) => void = () => {};
   scheduler.task('noop', (_ctx, args: { t?: number } | null) => handler(args ?? {}));
   return {
