@@ -31,9 +31,12 @@ export async function acquireUncappedJobs(
 ): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean }> {
   const names = tasks.map((task) => task.name);
   const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
-  const { rows } = await client.query<JobRow & { store_now: Date; capped_due: boolean }>(
+  type ClaimRow = Omit<JobRow, ClaimedKnown> & { store_now: Date | null; capped_due: boolean | null };
+  const { rows } = await client.query<ClaimRow>(
     // The claimed ids go in as an array, so the update finds its rows through the primary key (a
-    // join with the CTE lets the planner pick a scan of the whole table).
+    // join with the CTE lets the planner pick a scan of the whole table). One row says what the
+    // time is and whether capped jobs are due; each claimed job comes back without the columns
+    // this claim just set (the node knows them), so they are neither printed nor parsed per job.
     `WITH taken AS (
        UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
          started_at = ${now}
@@ -42,23 +45,39 @@ export async function acquireUncappedJobs(
          WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
            AND NOT (task = ANY($2::text[]))
          ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED))
-       RETURNING j.*)
+       RETURNING ${CLAIMED_COLUMNS})
      SELECT ${now} AS store_now,
        (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
           AND task = ANY($1::text[]))
         ${capped.length === 0 ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
-       taken.*
-     FROM (SELECT 1) AS one LEFT JOIN taken ON true`,
+       none.*
+     FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
+     UNION ALL
+     SELECT NULL, NULL, taken.* FROM taken`,
     [names, capped, limit, node, leaseMs],
   );
-  const first = rows[0];
+  const meta = rows.find((row) => row.id === null);
+  const storeNow = meta?.store_now ?? new Date();
   const jobs = rows
     .filter((row) => row.id !== null)
-    .map(jobFromRow)
+    .map((row) =>
+      jobFromRow({
+        ...row,
+        status: 'running',
+        acquired_by: node,
+        acquired_until: new Date(storeNow.getTime() + leaseMs),
+        started_at: new Date(storeNow.getTime()),
+      }),
+    )
     .sort((a, b) => a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1));
-  return { now: first?.store_now ?? new Date(), jobs, cappedDue: first?.capped_due ?? false };
+  return { now: storeNow, jobs, cappedDue: meta?.capped_due ?? false };
 }
+
+/** What a claim sets, so the claiming node knows it without reading it back. */
+type ClaimedKnown = 'status' | 'acquired_by' | 'acquired_until' | 'started_at';
+const CLAIMED_COLUMNS = `j.id, j.task, j.args, j.schedule_id, j.fire_time, j.run_at, j.start_deadline, j.attempt, j.max_attempts,
+  j.abandon_retries, j.max_instances, j.cancel_requested, j.created_at`;
 
 export async function acquireCappedJobs(
   client: PgQueryable,
