@@ -10,6 +10,11 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     await scheduler?.stop();
   });
 
+  /** A test scheduler at T0 claiming up to 10 jobs at a time, with `options` on top. */
+  function make(options: Omit<Parameters<typeof createTestScheduler>[0], 'now'>): void {
+    scheduler = createTestScheduler({ now: T0, batchSize: 10, ...options });
+  }
+
   /** A task that takes `ms` of virtual time, recording the order jobs start in and the peak running at once. */
   function slowTask(ms: number) {
     const seen = { started: [] as number[], running: 0, peak: 0 };
@@ -30,7 +35,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   }
 
   it('claims up to prefetchJobs more than it can run; they wait leased here and start first claimed first', async () => {
-    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 2, prefetchJobs: 3, batchSize: 10 });
+    make({ maxConcurrentJobs: 2, prefetchJobs: 3 });
     const seen = slowTask(1000);
     await addJobs(10);
     await scheduler.start();
@@ -49,7 +54,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('claims no job beyond the free slots by default', async () => {
-    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 2, batchSize: 10 });
+    make({ maxConcurrentJobs: 2 });
     slowTask(1000);
     await addJobs(6);
     await scheduler.start();
@@ -58,13 +63,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('hands back the queued jobs on stop: pending again, nothing recorded, and they run after a restart', async () => {
-    scheduler = createTestScheduler({
-      now: T0,
-      maxConcurrentJobs: 1,
-      prefetchJobs: 4,
-      batchSize: 10,
-      shutdownTimeout: '5s',
-    });
+    make({ maxConcurrentJobs: 1, prefetchJobs: 4, shutdownTimeout: '5s' });
     const seen = slowTask(1000);
     await addJobs(5);
     await scheduler.start();
@@ -87,7 +86,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('records a queued job that is cancelled as cancelled, never runs it, and runs the others', async () => {
-    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1, prefetchJobs: 3, batchSize: 10 });
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     const ids = await addJobs(4);
     await scheduler.start();
@@ -100,13 +99,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('keeps the leases of queued jobs while they wait longer than a lease', async () => {
-    scheduler = createTestScheduler({
-      now: T0,
-      maxConcurrentJobs: 1,
-      prefetchJobs: 3,
-      batchSize: 10,
-      leaseDuration: '1s',
-    });
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3, leaseDuration: '1s' });
     const seen = slowTask(3000);
     await addJobs(4);
     await scheduler.start();
@@ -118,7 +111,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('records a queued job whose start deadline passes while it waits as missed', async () => {
-    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1, prefetchJobs: 3, batchSize: 10 });
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(2 * 60_000);
     await addJobs(2, { misfireGraceTime: '1m' });
     await scheduler.start();
