@@ -23,6 +23,8 @@ export class JobProcessor {
   private reserved = 0;
   /** The last pass found no free slot. */
   private starved = false;
+  /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
+  private draining = false;
   private readonly wake: () => void;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, wake: () => void) {
@@ -38,6 +40,7 @@ export class JobProcessor {
       this.leaseExpiry = null;
       await store.reapAbandoned();
     }
+    this.fillSlots(); // queued jobs first: they were claimed before anything this pass could claim
     const queueRoom = this.queueRoom();
     if (this.freeSlots() <= 0 && queueRoom < this.refillAt()) {
       this.starved = true;
@@ -60,8 +63,9 @@ export class JobProcessor {
     this.runtime.skewMs = now.getTime() - clock.now();
     this.startLeased(jobs.slice(0, slots), now);
     for (const job of jobs.slice(slots)) this.runner.enqueue(job);
-    this.unreserve(slots); // after the jobs took their slots, so no one else gets them meanwhile
-    this.fillSlots(); // slots that freed up while the claim travelled
+    // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up while
+    // the claim travelled go to the queue.
+    this.unreserve(slots);
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
@@ -72,6 +76,16 @@ export class JobProcessor {
     return wakeAt === Number.POSITIVE_INFINITY ? null : wakeAt - now.getTime();
   }
 
+  /** The scheduler starts (again): queued jobs take freed slots. */
+  open(): void {
+    this.draining = false;
+  }
+
+  /** The scheduler is stopping: freed slots no longer start queued jobs (they are handed back). */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** A slot was freed: the local queue's first job takes it, and the loop looks for more work. */
   slotFreed(): void {
     this.fillSlots();
@@ -80,7 +94,7 @@ export class JobProcessor {
 
   /** Starts queued jobs while slots are free. */
   private fillSlots(): void {
-    while (this.runner.queuedCount > 0 && this.freeSlots() > 0) {
+    while (!this.draining && this.runner.queuedCount > 0 && this.freeSlots() > 0) {
       const job = this.runner.takeQueued();
       if (job !== undefined) this.dispatch(job, new Date(this.runtime.storeNow()));
     }
@@ -111,6 +125,7 @@ export class JobProcessor {
   /** Gives back reserved slots; a pass that found none free is woken to use them. */
   unreserve(count: number): void {
     this.reserved -= count;
+    this.fillSlots();
     if (this.starved && count > 0) {
       this.starved = false;
       this.wake();

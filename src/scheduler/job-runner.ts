@@ -101,6 +101,8 @@ export class JobRunner {
     const timer = this.runtime.clock.setTimer(() => {
       this.held.delete(job.id);
       due(job);
+      // One that did not start (past its start deadline, cancelled) gave its slot back.
+      if (!this.running.has(job.id)) this.onSlotFreed();
     }, delayMs);
     this.held.set(job.id, { job, timer });
   }

@@ -48,6 +48,7 @@ export class Scheduler {
   readonly nodeId: string;
   protected readonly runtime: SchedulerRuntime;
   protected readonly runner: JobRunner;
+  private readonly jobProcessor: JobProcessor;
   protected readonly scheduleLoop: ProcessingLoop;
   protected readonly jobLoop: ProcessingLoop;
   private readonly maintenance: Maintenance;
@@ -77,6 +78,7 @@ export class Scheduler {
         onError: (error) => runtime.reportError(name, error),
       });
     const jobProcessor = new JobProcessor(runtime, this.runner, () => this.jobLoop.timer.wake());
+    this.jobProcessor = jobProcessor;
     const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
@@ -313,6 +315,7 @@ export class Scheduler {
       if (!this.session.ready) await this.storeReady();
       this.subscriptions.start();
       await this.maintenance.start();
+      this.jobProcessor.open();
       this.scheduleLoop.start();
       this.jobLoop.start();
     } catch (error) {
@@ -345,6 +348,9 @@ export class Scheduler {
       return;
     }
     this.currentState = 'stopping';
+    // From now on a freed slot no longer starts a queued job: those are handed back, once the
+    // job loop's pass in flight (which may queue more) is over.
+    this.jobProcessor.drain();
     await this.scheduleLoop.stop();
     await this.jobLoop.stop();
     this.runner.handBackWaiting();

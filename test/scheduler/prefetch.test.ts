@@ -85,6 +85,30 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     );
   });
 
+  it('starts no queued job once stop() began, even when a slot frees up: all are handed back', async () => {
+    // settleTimeout: advance() need not wait long for the gated job, which only the test ends.
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3, settleTimeout: '20ms' });
+    const started: number[] = [];
+    let finishFirst: () => void = () => {};
+    scheduler.task('gated', async (_ctx, args: { n: number }) => {
+      started.push(args.n);
+      if (args.n === 0) await new Promise<void>((resolve) => (finishFirst = resolve));
+    });
+    for (let n = 0; n < 4; n++) await scheduler.addJob('gated', { args: { n } });
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    expect(started).toEqual([0]);
+    const stopped = scheduler.stop();
+    finishFirst(); // its slot frees while the scheduler stops
+    await stopped;
+    expect(started).toEqual([0]);
+    const jobs = (await scheduler.getJobs()).items;
+    expect(jobs.map((job) => [job.status, job.acquiredBy, job.attempt])).toEqual(
+      Array.from({ length: 3 }, () => ['pending', null, 1]),
+    );
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']);
+  });
+
   it('records a queued job that is cancelled as cancelled, never runs it, and runs the others', async () => {
     make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
