@@ -1,6 +1,6 @@
 import type { AcquiredJobs } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
-import type { JobRunner } from './job-runner.ts';
+import { isCapped, type JobRunner } from './job-runner.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -61,8 +61,10 @@ export class JobProcessor {
     }
     const { now, jobs } = acquired;
     this.runtime.skewMs = now.getTime() - clock.now();
-    this.startLeased(jobs.slice(0, slots), now);
-    for (const job of jobs.slice(slots)) this.runner.enqueue(job);
+    // Capped jobs take the slots first: queued, one would hold its caps while it waits.
+    const ordered = [...jobs.filter((job) => isCapped(job, runtime)), ...jobs.filter((job) => !isCapped(job, runtime))];
+    this.startLeased(ordered.slice(0, slots), now);
+    for (const job of ordered.slice(slots)) this.runner.enqueue(job);
     // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up while
     // the claim travelled go to the queue.
     this.unreserve(slots);

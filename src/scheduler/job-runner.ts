@@ -9,6 +9,7 @@ import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
+import { LocalJobQueue } from './local-job-queue.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -28,8 +29,8 @@ export class JobRunner {
   private readonly running = new Map<string, RunningJob>();
   /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
   private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
-  /** Due jobs claimed beyond the free slots (`prefetchJobs`), waiting here for a slot, first claimed first. */
-  private readonly queued = new Map<string, JobRecord>();
+  /** Due jobs claimed beyond the free slots (`prefetchJobs`), waiting here for a slot. */
+  private readonly queued = new LocalJobQueue();
   private readonly recording = new Map<string, JobRecord>();
   private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
@@ -59,14 +60,14 @@ export class JobRunner {
   }
 
   /**
-   * The attempts this node holds, as leased (the fence for renewals): those running or held for
-   * their run time, and those whose run is still being recorded (while the store is unreachable, say) — their leases must
-   * not lapse, or another node would run them again.
+   * The attempts this node holds, as leased (the fence for renewals): those running, held for their
+   * run time or queued for a slot, and those whose run is still being recorded (while the store is
+   * unreachable, say) — their leases must not lapse, or another node would run them again.
    */
   runningLeases(): LeaseRef[] {
     const leases = [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
     for (const { job } of this.held.values()) leases.push({ id: job.id, attempt: job.attempt });
-    for (const job of this.queued.values()) leases.push({ id: job.id, attempt: job.attempt });
+    for (const job of this.queued.jobs()) leases.push({ id: job.id, attempt: job.attempt });
     for (const job of this.recording.values()) leases.push({ id: job.id, attempt: job.attempt });
     return leases;
   }
@@ -109,16 +110,12 @@ export class JobRunner {
 
   /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
   enqueue(job: JobRecord): void {
-    this.queued.set(job.id, job);
+    this.queued.add(job, isCapped(job, this.runtime));
   }
 
-  /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
+  /** The next job of the local queue (see `LocalJobQueue`), taken out of it; undefined if none. */
   takeQueued(): JobRecord | undefined {
-    for (const job of this.queued.values()) {
-      this.queued.delete(job.id);
-      return job;
-    }
-    return undefined;
+    return this.queued.take();
   }
 
   /**
@@ -126,7 +123,7 @@ export class JobRunner {
    * their run time, nothing recorded.
    */
   handBackWaiting(): void {
-    for (const id of [...this.held.keys(), ...this.queued.keys()]) {
+    for (const id of [...this.held.keys(), ...this.queued.jobs().map((job) => job.id)]) {
       this.interrupt(id, 'shutdown', 'handed back before it started');
     }
   }
@@ -160,10 +157,8 @@ export class JobRunner {
       this.runtime.clock.clearTimer(held.timer);
       return { job: held.job, heldSlot: true };
     }
-    const queued = this.queued.get(jobId);
-    if (queued === undefined) return undefined;
-    this.queued.delete(jobId);
-    return { job: queued, heldSlot: false };
+    const queued = this.queued.remove(jobId);
+    return queued === undefined ? undefined : { job: queued, heldSlot: false };
   }
 
   /** Records a job this node leased but will not run (missed its deadline, cancelled). */
@@ -316,11 +311,9 @@ export class JobRunner {
   }
 
   /**
-   * Records the run, retrying for as long as the store is unreachable (a database restart):
-   * meanwhile the job's lease is renewed with the others, so no other node runs it again. Only a
-   * shutdown gives up, and then the lease lapses and the job is re-run elsewhere (at least once).
+   * Puts a job that never started (held or queued) back for any node; they were told it was leased
+   * to this one, so they are told again.
    */
-  /** Puts a held job back for any node; they were told it was leased to this one, so they are told again. */
   private async handBack(job: JobRecord): Promise<void> {
     const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
     if (!(await this.release(job, { execution: null, attempt: job.attempt, requeue }))) return;
@@ -335,6 +328,11 @@ export class JobRunner {
     return recording;
   }
 
+  /**
+   * Records the run, retrying for as long as the store is unreachable (a database restart):
+   * meanwhile the job's lease is renewed with the others, so no other node runs it again. Only a
+   * shutdown gives up, and then the lease lapses and the job is re-run elsewhere (at least once).
+   */
   private async record(job: JobRecord, release: JobRelease): Promise<boolean> {
     this.recording.set(job.id, job);
     try {
@@ -389,4 +387,9 @@ function rawError(error: unknown): ExecutionError {
     message = String(error);
   }
   return { name: 'NonErrorThrown', message, stack: null };
+}
+
+/** Whether a cluster-wide cap applies to the job: its schedule's `maxInstances` or its task's `maxRunningJobs`. */
+export function isCapped(job: JobRecord, runtime: SchedulerRuntime): boolean {
+  return job.maxInstances !== null || (runtime.tasks.get(job.task)?.maxRunningJobs ?? null) !== null;
 }

@@ -53,6 +53,25 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     expect(history.map((e) => [e.outcome, e.attempt])).toEqual(Array.from({ length: 10 }, () => ['succeeded', 1]));
   });
 
+  it('starts a queued job that a cluster-wide cap applies to before the others: waiting, it holds its cap', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const seen = slowTask(1000);
+    scheduler.task(
+      'limited',
+      async (ctx) => {
+        seen.started.push(-1);
+        await ctx.sleep('1s');
+      },
+      { maxRunningJobs: 1 },
+    );
+    await addJobs(4); // 0 runs, 1-3 wait in the queue
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    await scheduler.addJob('limited'); // claimed once the queue has room for half a batch, behind 3
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([0, 1, 2, -1, 3]);
+  });
+
   it('claims no job beyond the free slots by default', async () => {
     make({ maxConcurrentJobs: 2 });
     slowTask(1000);
