@@ -75,20 +75,3 @@ function digits(text: string, start: number, count: number): number {
   }
   return value;
 }
-
-const TIMESTAMPTZ_OID = 1184;
-
-/** What node-postgres takes as a query's `types`: the parser of each result column's type. */
-export interface PgTypeParsers {
-  getTypeParser(oid: number, format?: string): (text: string) => unknown;
-}
-
-/** Kairos's result parsers: `parseTimestamptz` for text `timestamptz`, node-postgres's own for everything else. */
-export function kairosTypeParsers(pgTypes: PgTypeParsers): PgTypeParsers {
-  const general = pgTypes.getTypeParser(TIMESTAMPTZ_OID, 'text');
-  const timestamptz = (text: string) => parseTimestamptz(text, general);
-  return {
-    getTypeParser: (oid, format = 'text') =>
-      oid === TIMESTAMPTZ_OID && format === 'text' ? timestamptz : pgTypes.getTypeParser(oid, format),
-  };
-}

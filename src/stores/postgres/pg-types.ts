@@ -1,5 +1,3 @@
-import type { PgTypeParsers } from './pg-timestamps.ts';
-
 /**
  * The part of `pg` (node-postgres) Kairos uses, declared structurally so `pg` stays an optional
  * peer dependency: the application installs it and passes its pool, or Kairos loads it on demand.
@@ -41,4 +39,9 @@ export interface PgModule {
 
 export function isQueryable(value: unknown): value is PgQueryable {
   return typeof value === 'object' && value !== null && typeof (value as PgQueryable).query === 'function';
+}
+
+/** What node-postgres takes as a query's `types` (and keeps as its global registry): the parser of each result column's type. */
+export interface PgTypeParsers {
+  getTypeParser(oid: number, format?: string): (text: string) => unknown;
 }

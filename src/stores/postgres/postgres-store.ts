@@ -36,7 +36,7 @@ import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
-import { kairosTypeParsers } from './pg-timestamps.ts';
+import { kairosTypeParsers } from './pg-result-types.ts';
 import { kairosPool, StatementNames } from './prepared-statements.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
@@ -163,7 +163,7 @@ export class PostgresStore implements DataStore {
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
     try {
-      return await migratePostgres(this.pool, this.s, this.schemaName);
+      return await migratePostgres(this.plainPool, this.s, this.schemaName);
     } catch (error) {
       throw pgStoreError(error, 'apply migrations');
     }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PgTypeParsers } from './pg-timestamps.ts';
-import type { PgPool, PgPoolClient, PgQueryable, PgQueryResult } from './pg-types.ts';
+import type { PgPool, PgPoolClient, PgQueryable, PgQueryResult, PgTypeParsers } from './pg-types.ts';
 
 /**
  * What `pg` accepts besides a text: a named statement is parsed and planned once per connection;
