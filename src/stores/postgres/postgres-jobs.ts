@@ -52,6 +52,7 @@ export async function acquireUncappedJobs(
         ${capped.length === 0 ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
        none.*
+     -- The join with none of the claimed rows gives this row the job columns, NULL, typed for the UNION.
      FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
      SELECT NULL, NULL, taken.* FROM taken`,

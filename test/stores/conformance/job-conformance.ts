@@ -44,8 +44,17 @@ export function jobConformance(factory: StoreFactory): void {
         acquiredBy: 'n1',
         startedAt: new Date(T0),
       });
+      // What an acquire hands out is the job as stored, every field of it.
+      expect(first.jobs).toEqual((await h.store.getJobs({ ids: [early.id] })).items);
       const second = await acquire('n2', 10);
       expect(second.jobs.map((j) => j.id)).toEqual([late.id]);
+      expect(second.jobs[0]).toEqual({
+        ...late,
+        status: 'running',
+        acquiredBy: 'n2',
+        acquiredUntil: new Date(T0 + 30_000),
+        startedAt: new Date(T0),
+      });
       expect(await h.store.nextJobTimes(TASKS, second.now)).toEqual({
         runAt: new Date(T0 + 1000),
         leaseExpiry: new Date(T0 + 30_000),
