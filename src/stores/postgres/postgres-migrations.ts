@@ -93,6 +93,17 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> 
       );
     `,
   },
+  {
+    // A job is leased exactly while it runs (or is held or queued for it). Releases find the
+    // attempt a node holds by `acquired_by` alone (see releaseJobs), so this invariant is what
+    // keeps them off pending rows; the database now refuses any write that would break it. NOT
+    // VALID: rows already there are not re-checked, so an upgrade never fails on old data.
+    version: 2,
+    up: (s) => `
+      ALTER TABLE ${s}.jobs ADD CONSTRAINT jobs_leased_while_running
+        CHECK ((status = 'running') = (acquired_by IS NOT NULL)) NOT VALID;
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
