@@ -1,6 +1,7 @@
 import type { AcquiredJobs } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
-import { isCapped, type JobRunner } from './job-runner.ts';
+import type { JobRunner } from './job-runner.ts';
+import { isCapped } from './local-job-queue.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 

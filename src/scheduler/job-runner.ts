@@ -9,7 +9,7 @@ import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
-import { LocalJobQueue } from './local-job-queue.ts';
+import { isCapped, LocalJobQueue } from './local-job-queue.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -355,7 +355,9 @@ export class JobRunner {
 }
 
 function describeRelease(release: JobRelease): string {
-  return release.execution === null ? 'hand back the held attempt' : `record the ${release.execution.outcome} run`;
+  return release.execution === null
+    ? 'hand back the attempt that never started'
+    : `record the ${release.execution.outcome} run`;
 }
 
 /**
@@ -387,9 +389,4 @@ function rawError(error: unknown): ExecutionError {
     message = String(error);
   }
   return { name: 'NonErrorThrown', message, stack: null };
-}
-
-/** Whether a cluster-wide cap applies to the job: its schedule's `maxInstances` or its task's `maxRunningJobs`. */
-export function isCapped(job: JobRecord, runtime: SchedulerRuntime): boolean {
-  return job.maxInstances !== null || (runtime.tasks.get(job.task)?.maxRunningJobs ?? null) !== null;
 }

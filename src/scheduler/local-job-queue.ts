@@ -1,4 +1,5 @@
 import type { JobRecord } from '../stores/records.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 /**
  * Due jobs a node claimed beyond its free slots (`prefetchJobs`): leased to it, waiting here for a
@@ -44,4 +45,9 @@ export class LocalJobQueue {
   jobs(): JobRecord[] {
     return [...this.capped.values(), ...this.uncapped.values()];
   }
+}
+
+/** Whether a cluster-wide cap applies to the job: its schedule's `maxInstances` or its task's `maxRunningJobs`. */
+export function isCapped(job: JobRecord, runtime: SchedulerRuntime): boolean {
+  return job.maxInstances !== null || (runtime.tasks.get(job.task)?.maxRunningJobs ?? null) !== null;
 }
