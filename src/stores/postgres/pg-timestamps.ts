@@ -1,11 +1,11 @@
 /**
  * Reading `timestamptz` results. node-postgres parses them with `postgres-date`, which handles
  * every shape with regular expressions; claims and history reads return several timestamps per
- * row, and that parser took 6–8% of a node's CPU in a drain. PostgreSQL prints a `timestamptz` in one shape under
- * `DateStyle` ISO (its default): `2026-11-24 00:30:42.123456+00`, the offset being that of the
- * session's time zone (`+05:30` and `-00:25:21` happen). `parseTimestamptz` reads exactly that
- * shape and hands anything else (BC, infinity, years before 1000 or after 9999, another
- * `DateStyle`) to the general parser, so the results are the same, only sooner. Like
+ * row, and that parser took 6–8% of a node's CPU in a drain. PostgreSQL prints a `timestamptz` in
+ * one shape under `DateStyle` ISO (its default): `2026-11-24 00:30:42.123456+00`, the offset being
+ * that of the session's time zone (`+05:30` and `-00:25:21` happen). `parseTimestamptz` reads
+ * exactly that shape and hands anything else (BC, infinity, years before 1000 or after 9999,
+ * another `DateStyle`) to the general parser, so the results are the same, only sooner. Like
  * `postgres-date`, it keeps milliseconds and drops the microseconds.
  */
 export function parseTimestamptz(text: string, general: (text: string) => unknown): unknown {
