@@ -37,6 +37,7 @@ export class JobProcessor {
   async pass(): Promise<PassResult> {
     const { runtime } = this;
     const { store, node, options, tasks, clock } = runtime;
+    if (this.draining) return null; // stopping: no new claims
     if (this.leaseExpiry !== null && runtime.storeNow() >= this.leaseExpiry) {
       this.leaseExpiry = null;
       await store.reapAbandoned();
@@ -140,9 +141,15 @@ export class JobProcessor {
     for (const job of jobs) {
       // From the store's time now, not `now` (the acquire's): the write since took a while.
       const wait = job.runAt.getTime() - this.runtime.storeNow();
-      if (wait > 0) this.runner.hold(job, wait, (due) => this.dispatch(due, new Date(this.runtime.storeNow())));
+      if (wait > 0) this.runner.hold(job, wait, (due) => this.startHeld(due));
       else this.dispatch(job, now);
     }
+  }
+
+  /** A held job's run time came: it starts, unless the scheduler is stopping (then it is handed back with the queued ones). */
+  private startHeld(job: JobRecord): void {
+    if (this.draining) this.runner.enqueue(job);
+    else this.dispatch(job, new Date(this.runtime.storeNow()));
   }
 
   private dispatch(job: JobRecord, now: Date): void {

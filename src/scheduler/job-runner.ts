@@ -82,6 +82,11 @@ export class JobRunner {
     this.givingUp = true;
   }
 
+  /** Records runs for as long as it takes again (the scheduler starts after a stop). */
+  resumeRecording(): void {
+    this.givingUp = false;
+  }
+
   start(job: JobRecord): void {
     const entry = new RunningJob(job, this.runtime.node, this.runtime.clock, this.runtime.logger);
     this.running.set(job.id, entry);

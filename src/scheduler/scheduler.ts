@@ -316,6 +316,7 @@ export class Scheduler {
       this.subscriptions.start();
       await this.maintenance.start();
       this.jobProcessor.open();
+      this.runner.resumeRecording();
       this.scheduleLoop.start();
       this.jobLoop.start();
     } catch (error) {
@@ -351,8 +352,8 @@ export class Scheduler {
     // From now on a freed slot no longer starts a queued job: those are handed back, once the
     // job loop's pass in flight (which may queue more) is over.
     this.jobProcessor.drain();
-    await this.scheduleLoop.stop();
-    await this.jobLoop.stop();
+    // Both at once: while a fire is being written, the job loop must not make new claims.
+    await Promise.all([this.scheduleLoop.stop(), this.jobLoop.stop()]);
     this.runner.handBackWaiting();
     await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
     for (const id of this.runner.runningIds()) {

@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { date } from '../../src/triggers/index.ts';
+import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -126,6 +131,58 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
       Array.from({ length: 3 }, () => ['pending', null, 1]),
     );
     expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']);
+  });
+
+  it('makes no new claim while stop() waits for a fire being written: queued and pending jobs stay unstarted', async () => {
+    // On the system clock, paced by gates (no sleeps): the fire is held inside the store while the
+    // running job finishes, which frees a slot during stop().
+    let openFireGate: () => void = () => {};
+    const fireGate = new Promise<void>((resolve) => (openFireGate = resolve));
+    let fireGateReached: () => void = () => {};
+    const fireHeld = new Promise<void>((resolve) => (fireGateReached = resolve));
+    let gateFires = false;
+    class SlowFireStore extends MemoryStore {
+      override async acquireSchedules(...args: Parameters<MemoryStore['acquireSchedules']>) {
+        if (gateFires) {
+          fireGateReached();
+          await fireGate;
+        }
+        return super.acquireSchedules(...args);
+      }
+    }
+    const real = new Scheduler({
+      store: new SlowFireStore(),
+      maxConcurrentJobs: 1,
+      prefetchJobs: 2,
+      logger: silentLogger,
+    });
+    const started: number[] = [];
+    let finishFirst: () => void = () => {};
+    real.task('gated', async (_ctx, args: { n: number }) => {
+      started.push(args.n);
+      if (args.n === 0) await new Promise<void>((resolve) => (finishFirst = resolve));
+    });
+    for (let n = 0; n < 4; n++) await real.addJob('gated', { args: { n } }); // 0 runs, 1-2 queued, 3 pending
+    await real.start();
+    await until(() => started.length === 1, 'job 0 starts', 5000, 5);
+    gateFires = true;
+    await real.addSchedule('gated', date(new Date(Date.now() - 1)), { args: { n: 99 } });
+    await fireHeld;
+    const stopped = real.stop();
+    finishFirst();
+    // Job 0 recorded: its slot was freed, and the job loop woken, before that.
+    await until(
+      async () => (await real.getExecutions()).items.length === 1,
+      'only job 0 is recorded (a second record means a job started during stop)',
+      5000,
+      5,
+    );
+    openFireGate();
+    await stopped;
+    // The fire in flight completes, and starts its own job; nothing else starts.
+    expect(started.filter((n) => n !== 99)).toEqual([0]);
+    const jobs = (await real.getJobs()).items.filter((job) => (job.args as { n: number }).n < 99);
+    expect(jobs.map((job) => [job.status, job.acquiredBy])).toEqual(Array.from({ length: 3 }, () => ['pending', null]));
   });
 
   it('records a queued job that is cancelled as cancelled, never runs it, and runs the others', async () => {

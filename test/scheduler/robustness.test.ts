@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
+import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -9,6 +11,30 @@ describe('faults in tasks and listeners', () => {
   let scheduler: TestScheduler;
   afterEach(async () => {
     await scheduler?.stop();
+  });
+
+  it('after a stop and a start, keeps retrying to record a run while the store fails (it gave up only while stopping)', async () => {
+    let failures = 0;
+    class FlakyStore extends MemoryStore {
+      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>) {
+        if (failures > 0) {
+          failures--;
+          throw new Error('store unreachable');
+        }
+        return super.releaseJob(...args);
+      }
+    }
+    scheduler = createTestScheduler({ now: T0, store: new FlakyStore(), logger: silentLogger });
+    scheduler.task('quick', () => 'done');
+    await scheduler.start();
+    await scheduler.stop(); // gives up recording while stopping
+    await scheduler.start();
+    failures = 2;
+    await scheduler.addJob('quick');
+    await scheduler.advance('1s');
+    await until(async () => (await scheduler.history()).length === 1, 'the run is recorded', 10_000, 20);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.attempt])).toEqual([['succeeded', 1]]);
+    expect(failures).toBe(0);
   });
 
   it('records an error whose texts hold NUL characters, with U+FFFD in their place', async () => {

@@ -20,6 +20,10 @@ describe('PostgresStore migration 2: a job is leased exactly while it runs', () 
       await pool.query(`DELETE FROM "${schema}".migrations WHERE version = 2`);
       const job = jobFixture();
       await store.addJob(job);
+      // A row that breaks the rule, left by whatever came before: the upgrade does not re-check it.
+      const stray = jobFixture();
+      await store.addJob(stray);
+      await pool.query(`UPDATE "${schema}".jobs SET acquired_by = 'gone' WHERE id = $1`, [stray.id]);
       expect(await store.migrate()).toEqual([2]);
       await expect(
         pool.query(`UPDATE "${schema}".jobs SET acquired_by = 'n1' WHERE id = $1`, [job.id]),
