@@ -9,7 +9,7 @@ import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
-import { isCapped, LocalJobQueue } from './local-job-queue.ts';
+import { LocalJobQueue } from './local-job-queue.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -115,10 +115,10 @@ export class JobRunner {
 
   /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
   enqueue(job: JobRecord): void {
-    this.queued.add(job, isCapped(job, this.runtime));
+    this.queued.add(job);
   }
 
-  /** The next job of the local queue (see `LocalJobQueue`), taken out of it; undefined if none. */
+  /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
   takeQueued(): JobRecord | undefined {
     return this.queued.take();
   }

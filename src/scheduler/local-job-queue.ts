@@ -3,51 +3,47 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 /**
  * Due jobs a node claimed beyond its free slots (`prefetchJobs`): leased to it, waiting here for a
- * slot, first claimed first. Jobs a cluster-wide cap applies to (a schedule's `maxInstances`, a
- * task's `maxRunningJobs`) go ahead of the others: a leased job counts against its caps while it
- * waits, so other nodes cannot run another one meanwhile, and it should wait as little as possible.
+ * slot, first claimed first. (Within one claim, jobs a cluster-wide cap applies to come first: see
+ * `isCapped`. Across claims the order is kept, so no job waits behind ever newer ones.)
  */
 export class LocalJobQueue {
-  private readonly capped = new Map<string, JobRecord>();
-  private readonly uncapped = new Map<string, JobRecord>();
+  private readonly waiting = new Map<string, JobRecord>();
 
   get size(): number {
-    return this.capped.size + this.uncapped.size;
+    return this.waiting.size;
   }
 
-  add(job: JobRecord, capped: boolean): void {
-    (capped ? this.capped : this.uncapped).set(job.id, job);
+  add(job: JobRecord): void {
+    this.waiting.set(job.id, job);
   }
 
-  /** The next job to start, taken out of the queue; undefined if it is empty. */
+  /** The job that has waited longest, taken out of the queue; undefined if it is empty. */
   take(): JobRecord | undefined {
-    for (const lane of [this.capped, this.uncapped]) {
-      for (const job of lane.values()) {
-        lane.delete(job.id);
-        return job;
-      }
+    for (const job of this.waiting.values()) {
+      this.waiting.delete(job.id);
+      return job;
     }
     return undefined;
   }
 
   /** Takes one job out by id; undefined if it is not queued. */
   remove(id: string): JobRecord | undefined {
-    for (const lane of [this.capped, this.uncapped]) {
-      const job = lane.get(id);
-      if (job !== undefined) {
-        lane.delete(id);
-        return job;
-      }
-    }
-    return undefined;
+    const job = this.waiting.get(id);
+    if (job !== undefined) this.waiting.delete(id);
+    return job;
   }
 
   jobs(): JobRecord[] {
-    return [...this.capped.values(), ...this.uncapped.values()];
+    return [...this.waiting.values()];
   }
 }
 
-/** Whether a cluster-wide cap applies to the job: its schedule's `maxInstances` or its task's `maxRunningJobs`. */
+/**
+ * Whether a cluster-wide cap applies to the job: its schedule's `maxInstances` or its task's
+ * `maxRunningJobs`. A leased job counts against its caps even while it waits in the queue (other
+ * nodes cannot run another one meanwhile), so of the jobs one claim brings, these take the free
+ * slots first.
+ */
 export function isCapped(job: JobRecord, runtime: SchedulerRuntime): boolean {
   return job.maxInstances !== null || (runtime.tasks.get(job.task)?.maxRunningJobs ?? null) !== null;
 }

@@ -58,7 +58,25 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     expect(history.map((e) => [e.outcome, e.attempt])).toEqual(Array.from({ length: 10 }, () => ['succeeded', 1]));
   });
 
-  it('starts a queued job that a cluster-wide cap applies to before the others: waiting, it holds its cap', async () => {
+  it('of the jobs one claim brings, gives the free slots to those a cluster-wide cap applies to first', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const seen = slowTask(1000);
+    scheduler.task(
+      'limited',
+      async (ctx) => {
+        seen.started.push(-1);
+        await ctx.sleep('1s');
+      },
+      { maxRunningJobs: 1 },
+    );
+    await addJobs(3);
+    await scheduler.addJob('limited'); // due last, claimed with the others
+    await scheduler.start();
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([-1, 0, 1, 2]);
+  });
+
+  it('keeps the queue first claimed first across claims: a capped job claimed later waits its turn', async () => {
     make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     scheduler.task(
@@ -74,7 +92,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     await scheduler.advance('10ms');
     await scheduler.addJob('limited'); // claimed once the queue has room for half a batch, behind 3
     await scheduler.advance('10s');
-    expect(seen.started).toEqual([0, 1, 2, -1, 3]);
+    expect(seen.started).toEqual([0, 1, 2, 3, -1]);
   });
 
   it('claims no job beyond the free slots by default', async () => {
