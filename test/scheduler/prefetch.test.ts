@@ -33,6 +33,18 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     return seen;
   }
 
+  /** A task capped cluster-wide (maxRunningJobs 1) taking 1 s; its start is recorded as -1. */
+  function limitedTask(seen: { started: number[] }): void {
+    scheduler.task(
+      'limited',
+      async (ctx) => {
+        seen.started.push(-1);
+        await ctx.sleep('1s');
+      },
+      { maxRunningJobs: 1 },
+    );
+  }
+
   async function addJobs(count: number, options: { misfireGraceTime?: string } = {}): Promise<string[]> {
     const ids: string[] = [];
     for (let n = 0; n < count; n++) ids.push(await scheduler.addJob('work', { args: { n }, ...options }));
@@ -61,14 +73,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   it('of the jobs one claim brings, gives the free slots to those a cluster-wide cap applies to first', async () => {
     make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
-    scheduler.task(
-      'limited',
-      async (ctx) => {
-        seen.started.push(-1);
-        await ctx.sleep('1s');
-      },
-      { maxRunningJobs: 1 },
-    );
+    limitedTask(seen);
     await addJobs(3);
     await scheduler.addJob('limited'); // due last, claimed with the others
     await scheduler.start();
@@ -79,14 +84,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   it('keeps the queue first claimed first across claims: a capped job claimed later waits its turn', async () => {
     make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
-    scheduler.task(
-      'limited',
-      async (ctx) => {
-        seen.started.push(-1);
-        await ctx.sleep('1s');
-      },
-      { maxRunningJobs: 1 },
-    );
+    limitedTask(seen);
     await addJobs(4); // 0 runs, 1-3 wait in the queue
     await scheduler.start();
     await scheduler.advance('10ms');
