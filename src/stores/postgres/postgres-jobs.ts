@@ -215,10 +215,8 @@ export async function releaseJobs(
        DELETE FROM ${s}.jobs j USING unnest($1::text[], $2::text[], $3::integer[]) AS r(id, node, attempt)
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
      req AS (
-       UPDATE ${s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
-         abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
-       FROM json_to_recordset($21::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
-         abandon_retries integer, held_attempt integer)
+       UPDATE ${s}.jobs j SET ${REQUEUE_SET}
+       FROM json_to_recordset($21::json) AS r(${REQUEUE_RECORDSET}, held_attempt integer)
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt RETURNING j.id)
      SELECT id FROM fin UNION ALL SELECT id FROM req`,
     [
@@ -231,6 +229,13 @@ export async function releaseJobs(
   );
   return new Set(rows.map((row) => row.id));
 }
+
+/** A job put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. */
+export const REQUEUE_SET = `status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
+  abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
+/** The columns of `requeueRow` rows, for `json_to_recordset`. */
+export const REQUEUE_RECORDSET = `id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
+  abandon_retries integer`;
 
 export function requeueRow(id: string, node: string | null, requeue: JobRequeue) {
   return {

@@ -3,7 +3,7 @@ import type { ExecutionRecord } from '../records.ts';
 import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
 import { type JobRow, jobFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
-import { requeueRow } from './postgres-jobs.ts';
+import { REQUEUE_RECORDSET, REQUEUE_SET, requeueRow } from './postgres-jobs.ts';
 import { insertExecutions } from './postgres-schedules.ts';
 
 /** Lease keeping on PostgreSQL: wake times, renewals, take-over of dead nodes' jobs, cancellation. */
@@ -75,11 +75,7 @@ export async function reapAbandoned(
   );
   if (requeued.length > 0) {
     await client.query(
-      `UPDATE ${s}.jobs j SET status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
-         abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL
-       FROM json_to_recordset($1::json) AS r(id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
-         abandon_retries integer)
-       WHERE j.id = r.id`,
+      `UPDATE ${s}.jobs j SET ${REQUEUE_SET} FROM json_to_recordset($1::json) AS r(${REQUEUE_RECORDSET}) WHERE j.id = r.id`,
       [JSON.stringify(requeued)],
     );
   }
