@@ -1,4 +1,5 @@
 import { uuidv7 } from '../common/uuid.ts';
+import { executionEvent, type KairosEvent } from '../events/event-types.ts';
 import type { JobRelease, JobRequeue, StartFiredJobs } from './data-store.ts';
 import type { ExecutionRecord, JobRecord } from './records.ts';
 
@@ -97,6 +98,16 @@ function notStartedExecution(
 export function firedJobToStart(jobs: readonly JobRecord[], start: StartFiredJobs | undefined): JobRecord | undefined {
   const first = jobs[0];
   return first !== undefined && start?.jobIds.has(first.id) ? first : undefined;
+}
+
+/**
+ * The event a release announces: the run's outcome, with its retry time only if the store still
+ * had the attempt (`held`) and so put the job back; none for a job handed back unrun.
+ */
+export function releaseEvent(release: JobRelease, held: boolean): KairosEvent | null {
+  const { execution, requeue } = release;
+  if (execution === null) return null;
+  return executionEvent(execution, (held && requeue?.runAt) || null, execution.finishedAt);
 }
 
 /** The attempt a release lets go of: only its holder may release it. */

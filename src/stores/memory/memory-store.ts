@@ -38,6 +38,7 @@ import {
   admitFiredJobs,
   firedJobToStart,
   releasedAttempt,
+  releaseEvent,
 } from '../store-records.ts';
 import { MemoryExecutionLog } from './memory-execution-log.ts';
 import { MemoryJobTable } from './memory-job-table.ts';
@@ -193,10 +194,9 @@ export class MemoryStore implements DataStore {
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
     const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release));
     if (held) this.jobs.finish(jobId, release.requeue);
-    const { execution } = release;
-    if (execution === null) return held;
-    this.executions.append(execution);
-    this.publish(executionEvent(execution, (held && release.requeue?.runAt) || null, execution.finishedAt));
+    if (release.execution !== null) this.executions.append(release.execution);
+    const event = releaseEvent(release, held);
+    if (event !== null) this.publish(event);
     return held;
   }
 

@@ -38,6 +38,7 @@ import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from '.
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
 import { kairosPool, StatementNames } from './prepared-statements.ts';
+import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
@@ -374,10 +375,8 @@ export class PostgresStore implements DataStore {
     const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, batch));
     return batch.map((item) => {
       const wasHeld = held.has(item.jobId);
-      const { execution, requeue } = item.release;
-      if (execution !== null) {
-        this.publish(executionEvent(execution, (wasHeld && requeue?.runAt) || null, execution.finishedAt));
-      }
+      const event = releaseEvent(item.release, wasHeld);
+      if (event !== null) this.publish(event);
       return wasHeld;
     });
   }

@@ -39,6 +39,7 @@ import {
   admitFiredJobs,
   firedJobToStart,
   releasedAttempt,
+  releaseEvent,
 } from '../store-records.ts';
 import { ChangeWatcher } from './change-watcher.ts';
 import { SqliteAccess } from './sqlite-access.ts';
@@ -324,9 +325,8 @@ export class SqliteStore implements DataStore {
       if (execution !== null) this.history.append(db, execution);
       return this.jobs.finish(db, node, jobId, releasedAttempt(release), release.requeue);
     });
-    if (execution !== null) {
-      this.publish(executionEvent(execution, (held && release.requeue?.runAt) || null, execution.finishedAt));
-    }
+    const event = releaseEvent(release, held);
+    if (event !== null) this.publish(event);
     return held;
   }
 
