@@ -1,4 +1,3 @@
-import type { AcquiredJobs } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import { isCapped } from './local-job-queue.ts';
@@ -54,22 +53,23 @@ export class JobProcessor {
     const slots = this.reserve(options.batchSize);
     const extra = Math.min(options.batchSize - slots, queueRoom);
     const limit = slots + extra;
-    let acquired: AcquiredJobs;
+    let now: Date;
+    let jobs: JobRecord[];
     try {
-      acquired = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() });
-    } catch (error) {
+      ({ now, jobs } = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() }));
+      this.runtime.skewMs = now.getTime() - clock.now();
+      // Capped jobs take the slots first: queued, one would hold its caps while it waits.
+      const ordered = [
+        ...jobs.filter((job) => isCapped(job, runtime)),
+        ...jobs.filter((job) => !isCapped(job, runtime)),
+      ];
+      this.startLeased(ordered.slice(0, slots), now);
+      for (const job of ordered.slice(slots)) this.runner.enqueue(job);
+    } finally {
+      // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
+      // while the claim travelled go to the queue.
       this.unreserve(slots);
-      throw error;
     }
-    const { now, jobs } = acquired;
-    this.runtime.skewMs = now.getTime() - clock.now();
-    // Capped jobs take the slots first: queued, one would hold its caps while it waits.
-    const ordered = [...jobs.filter((job) => isCapped(job, runtime)), ...jobs.filter((job) => !isCapped(job, runtime))];
-    this.startLeased(ordered.slice(0, slots), now);
-    for (const job of ordered.slice(slots)) this.runner.enqueue(job);
-    // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up while
-    // the claim travelled go to the queue.
-    this.unreserve(slots);
     if (jobs.length === limit) return 'again';
     const next = await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;

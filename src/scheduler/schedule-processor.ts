@@ -61,10 +61,8 @@ export class ScheduleProcessor {
         jobIds.size > 0 ? { leaseMs: options.leaseMs, jobIds } : undefined,
       );
       this.jobs.startLeased(released.started, now); // before the slots are given back, so they stay taken
+    } finally {
       this.jobs.unreserve(slots);
-    } catch (error) {
-      this.jobs.unreserve(slots);
-      throw error;
     }
   }
 
