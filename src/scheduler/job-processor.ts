@@ -56,12 +56,20 @@ export class JobProcessor {
     let now: Date;
     let jobs: JobRecord[];
     try {
-      ({ now, jobs } = await store.acquireJobs(node, { leaseMs: options.leaseMs, limit, tasks: tasks.limits() }));
+      ({ now, jobs } = await store.acquireJobs(node, {
+        leaseMs: options.leaseMs,
+        limit,
+        startNow: slots,
+        tasks: tasks.limits(),
+      }));
       this.runtime.skewMs = now.getTime() - clock.now();
-      // Capped jobs take the slots first: queued, one would hold its caps while it waits.
+      // Jobs that must not wait take the slots first (the store claimed no more of them than there
+      // are slots: should this node die, a queued job is taken over as abandoned), then capped
+      // jobs (queued, one would hold its caps while it waits).
       const ordered = [
-        ...jobs.filter((job) => isCapped(job, runtime)),
-        ...jobs.filter((job) => !isCapped(job, runtime)),
+        ...jobs.filter((job) => job.abandonRetries === 0),
+        ...jobs.filter((job) => job.abandonRetries > 0 && isCapped(job, runtime)),
+        ...jobs.filter((job) => job.abandonRetries > 0 && !isCapped(job, runtime)),
       ];
       this.startLeased(ordered.slice(0, slots), now);
       for (const job of ordered.slice(slots)) this.runner.enqueue(job);

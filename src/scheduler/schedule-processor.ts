@@ -51,6 +51,9 @@ export class ScheduleProcessor {
       const job = release.jobs[0];
       if (jobIds.size >= slots || job === undefined || job.runAt.getTime() > now.getTime() + options.fireAheadMs)
         continue;
+      // A job fired ahead waits here for its run time; should this node die meanwhile, it is taken
+      // over as abandoned. One that must not run twice (no abandonment retry) waits in the store.
+      if (job.abandonRetries === 0 && job.runAt.getTime() > now.getTime()) continue;
       const task = tasks.get(job.task);
       if (task !== undefined && task.maxRunningJobs === null) jobIds.add(job.id);
     }

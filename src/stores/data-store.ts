@@ -59,7 +59,10 @@ export interface DataStore {
   addJob(job: JobRecord, tx?: unknown): Promise<void>;
   /** Stores whose transactions are synchronous (SQLite): add on the caller's open transaction `tx`. */
   addJobSync?(job: JobRecord, tx: unknown): void;
-  /** Leases up to `limit` due pending jobs of `tasks`, honouring each schedule's `maxInstances` and each task's `maxRunningJobs`. */
+  /**
+   * Leases up to `limit` due pending jobs of `tasks`, honouring each schedule's `maxInstances` and
+   * each task's `maxRunningJobs`; at most `startNow` of them with no abandonment retry left.
+   */
   acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs>;
   /**
    * Records the execution and finishes the job (or puts it back pending when `requeue` is given).
@@ -184,6 +187,13 @@ export interface AcquireJobsOptions {
   leaseMs: number;
   limit: number;
   tasks: readonly TaskLimit[];
+  /**
+   * How many of the `limit` jobs the caller starts at once (its free slots). The others wait on
+   * the node for a slot (`prefetchJobs`); should the node die first, they are taken over as
+   * abandoned, so only jobs that may be re-run then (`abandonRetries > 0`) are claimed for those
+   * places: a job that must not run twice is never claimed to wait. (Default: `limit`.)
+   */
+  startNow?: number;
 }
 
 export interface AcquiredJobs {

@@ -93,6 +93,34 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     expect(seen.started).toEqual([0, 1, 2, 3, -1]);
   });
 
+  it('never queues a job that must not run twice (retry.abandoned 0), nor any job behind it', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const seen = slowTask(1000);
+    scheduler.task(
+      'once',
+      async (ctx) => {
+        seen.started.push(-1);
+        await ctx.sleep('1s');
+      },
+      { retry: { abandoned: 0 } },
+    );
+    await scheduler.addJob('once'); // due first: takes the free slot
+    await scheduler.addJob('once');
+    await addJobs(4);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    // Queued here, the second would be recorded abandoned, unrun, should this node die first; and
+    // jobs claimed past it would overtake it. It waits in the store for the next free slot.
+    const leased = (await scheduler.getJobs()).items.filter((job) => job.status === 'running');
+    expect(leased.map((job) => job.task)).toEqual(['once']);
+    await scheduler.advance('1s');
+    // The slot freed: the second takes it, and the jobs behind it, which may be re-run, queue.
+    const queued = (await scheduler.getJobs()).items.filter((job) => job.status === 'running');
+    expect(queued.map((job) => job.task).sort()).toEqual(['once', 'work', 'work', 'work']);
+    await scheduler.advance('10s');
+    expect(seen.started).toEqual([-1, -1, 0, 1, 2, 3]);
+  });
+
   it('claims no job beyond the free slots by default', async () => {
     make({ maxConcurrentJobs: 2 });
     slowTask(1000);

@@ -70,6 +70,20 @@ describe('schedules on the test scheduler', () => {
     expect(started.map((at) => at - Date.parse(T0))).toEqual([0, 1000, 2000, 3000, 4000]);
   });
 
+  it('fires ahead a task that must not run twice (retry.abandoned 0) but leaves its job in the store, not held', async () => {
+    scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
+    const started: number[] = [];
+    scheduler.task('once', () => void started.push(scheduler.clock.now()), { retry: { abandoned: 0 } });
+    await scheduler.addSchedule('once', interval({ seconds: 1 }), { id: 'second' });
+    await scheduler.start();
+    await scheduler.advance('950ms');
+    // Held here, it would be recorded abandoned (and dropped unrun) should this node die first.
+    const [waiting] = (await scheduler.getJobs()).items;
+    expect(waiting).toMatchObject({ status: 'pending', acquiredBy: null, fireTime: new Date(Date.parse(T0) + 1000) });
+    await scheduler.advance('2100ms');
+    expect(started.map((at) => at - Date.parse(T0))).toEqual([0, 1000, 2000, 3000]);
+  });
+
   it('records a job held for its run time as cancelled when cancelled, and never runs it', async () => {
     scheduler = createTestScheduler({ now: T0, fireAhead: '100ms' });
     let runs = 0;

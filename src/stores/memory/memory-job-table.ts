@@ -85,8 +85,17 @@ export class MemoryJobTable {
     return this.activeBySchedule.get(scheduleId) ?? 0;
   }
 
-  acquire(node: string, leaseMs: number, limit: number, tasks: readonly TaskLimit[], now: number): JobRecord[] {
+  /** Due jobs by run time; past the first `startNow`, only those that may be re-run, up to the first that may not (see `AcquireJobsOptions`). */
+  acquire(
+    node: string,
+    leaseMs: number,
+    limit: number,
+    tasks: readonly TaskLimit[],
+    now: number,
+    startNow = limit,
+  ): JobRecord[] {
     const acquired: JobRecord[] = [];
+
     const open = new Map<IndexedHeap<JobEntry>, TaskLimit>();
     for (const task of tasks) {
       const heap = this.pendingByTask.get(task.name);
@@ -105,6 +114,8 @@ export class MemoryJobTable {
         }
       }
       if (best === undefined || bestHeap === undefined) break;
+      // Nothing from here on is claimed to wait (see AcquireJobsOptions.startNow).
+      if (acquired.length >= startNow && best.abandonRetries === 0) break;
       bestHeap.pop();
       if (this.scheduleFull(best)) {
         const blocked = this.blockedBySchedule.get(best.scheduleId as string);

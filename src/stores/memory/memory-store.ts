@@ -187,7 +187,7 @@ export class MemoryStore implements DataStore {
     const now = this.clockNow();
     return {
       now: new Date(now),
-      jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now),
+      jobs: this.jobs.acquire(node, options.leaseMs, options.limit, options.tasks, now, options.startNow),
     };
   }
 

@@ -28,6 +28,7 @@ export async function acquireUncappedJobs(
   leaseMs: number,
   limit: number,
   tasks: readonly TaskLimit[],
+  startNow = limit,
 ): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean }> {
   const names = tasks.map((task) => task.name);
   const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
@@ -37,14 +38,29 @@ export async function acquireUncappedJobs(
     // join with the CTE lets the planner pick a scan of the whole table). One row says what the
     // time is and whether capped jobs are due; each claimed job comes back without the columns
     // this claim just set (the node knows them), so they are neither printed nor parsed per job.
-    `WITH taken AS (
+    // Past the first $6 (those the node starts at once), only jobs that may be re-run are claimed,
+    // up to the first due job that may not (see `AcquireJobsOptions.startNow`): it then waits for
+    // a node with a free slot, and nothing claimed later overtakes it.
+    `WITH startable AS (
+       SELECT id, run_at FROM ${s}.jobs
+       WHERE ${UNCAPPED_DUE(s, now)}
+       ORDER BY run_at, id LIMIT $6::int FOR UPDATE SKIP LOCKED),
+     after_startable AS (SELECT run_at, id FROM startable ORDER BY run_at DESC, id DESC LIMIT 1),
+     barrier AS MATERIALIZED (
+       SELECT run_at, id FROM ${s}.jobs
+       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries = 0
+         AND ($6::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
+       ORDER BY run_at, id LIMIT 1),
+     waiting AS (
+       SELECT id FROM ${s}.jobs j
+       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries > 0
+         AND ($6::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
+         AND NOT EXISTS (SELECT 1 FROM barrier b WHERE (b.run_at, b.id) < (j.run_at, j.id))
+       ORDER BY run_at, id LIMIT $3::int - $6::int FOR UPDATE SKIP LOCKED),
+     taken AS (
        UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
          started_at = ${now}
-       WHERE j.id = ANY(ARRAY(
-         SELECT id FROM ${s}.jobs
-         WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
-           AND NOT (task = ANY($2::text[]))
-         ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED))
+       WHERE j.id = ANY(ARRAY(SELECT id FROM startable UNION ALL SELECT id FROM waiting))
        RETURNING ${CLAIMED_COLUMNS})
      SELECT ${now} AS store_now,
        (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
@@ -56,7 +72,7 @@ export async function acquireUncappedJobs(
      FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
      SELECT NULL, NULL, taken.* FROM taken`,
-    [names, capped, limit, node, leaseMs],
+    [names, capped, limit, node, leaseMs, Math.min(startNow, limit)],
   );
   const meta = rows.find((row) => row.id === null);
   const storeNow = meta?.store_now ?? new Date();
@@ -75,6 +91,11 @@ export async function acquireUncappedJobs(
   return { now: storeNow, jobs, cappedDue: meta?.capped_due ?? false };
 }
 
+/** Due pending jobs that no cap applies to ($1: the node's tasks, $2: those with a task cap). */
+const UNCAPPED_DUE = (s: string, now: string) =>
+  `status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[]) AND max_instances IS NULL
+   AND NOT (task = ANY($2::text[]))`;
+
 /** What a claim sets, so the claiming node knows it without reading it back. */
 type ClaimedKnown = 'status' | 'acquired_by' | 'acquired_until' | 'started_at';
 const CLAIMED_COLUMNS = `j.id, j.task, j.args, j.schedule_id, j.fire_time, j.run_at, j.start_deadline, j.attempt, j.max_attempts,
@@ -88,6 +109,7 @@ export async function acquireCappedJobs(
   leaseMs: number,
   limit: number,
   tasks: readonly TaskLimit[],
+  startNow = limit,
 ): Promise<JobRecord[]> {
   if (tasks.length === 0) return [];
   const taskCaps = new Map(
@@ -100,7 +122,7 @@ export async function acquireCappedJobs(
   const saturated = new Set<string>();
   const picked: JobRow[] = [];
   let after: [Date, string] | null = null;
-  for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
+  rounds: for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
     const { rows: candidates } = await client.query<JobRow>(
       `SELECT * FROM ${s}.jobs AS c WHERE status = 'pending' AND run_at <= ${now} AND task = ANY($1::text[])
          AND ($3::timestamptz IS NULL OR (run_at, id COLLATE "C") > ($3, $4 COLLATE "C"))
@@ -149,6 +171,8 @@ export async function acquireCappedJobs(
     }
     for (const job of candidates) {
       if (picked.length >= limit) break;
+      // Nothing behind it is claimed to wait (see AcquireJobsOptions.startNow).
+      if (picked.length >= startNow && job.abandon_retries === 0) break rounds;
       const taskKey = `task:${job.task}`;
       const cap = taskCaps.get(job.task);
       if (cap !== undefined && (!locked.has(taskKey) || (running.get(taskKey) ?? 0) >= cap)) {

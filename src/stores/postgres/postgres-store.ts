@@ -312,13 +312,14 @@ export class PostgresStore implements DataStore {
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
     const { leaseMs, limit, tasks } = options;
+    const startNow = options.startNow ?? limit;
     // While capped jobs wait, uncapped ones take at most half the slots, so a flood of one-off
     // jobs cannot starve scheduled ones (which are capped by max instances).
     const uncappedLimit = this.cappedWaiting ? Math.floor(limit / 2) : limit;
     const fast =
       uncappedLimit > 0
         ? await this.run('acquire jobs', () =>
-            acquireUncappedJobs(this.db, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks),
+            acquireUncappedJobs(this.db, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks, startNow),
           )
         : { now: new Date(), jobs: [], cappedDue: true };
     this.cappedWaiting = fast.cappedDue;
@@ -326,7 +327,16 @@ export class PostgresStore implements DataStore {
     if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs };
     return this.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);
-      const capped = await acquireCappedJobs(client, this.s, this.nowSql, node, leaseMs, room, tasks);
+      const capped = await acquireCappedJobs(
+        client,
+        this.s,
+        this.nowSql,
+        node,
+        leaseMs,
+        room,
+        tasks,
+        Math.max(0, startNow - fast.jobs.length),
+      );
       this.cappedWaiting = capped.length === room;
       return { now: rows[0]?.now ?? fast.now, jobs: [...fast.jobs, ...capped] };
     });

@@ -46,6 +46,7 @@ export class SqliteJobTable {
     limit: number,
     tasks: readonly TaskLimit[],
     now: number,
+    startNow = limit,
   ): JobRecord[] {
     if (tasks.length === 0) return [];
     const taskRunning = this.runningByTask(db, tasks);
@@ -59,7 +60,7 @@ export class SqliteJobTable {
     /** Schedules that reached max instances within this acquire: later rounds leave their jobs out. */
     const saturated = new Set<string>();
     let after: [number, string] | null = null;
-    for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
+    rounds: for (let round = 0; round < MAX_CANDIDATE_ROUNDS && picked.length < limit; round++) {
       const names = [...caps.keys()];
       if (names.length === 0) break;
       const full = [...saturated];
@@ -84,6 +85,8 @@ export class SqliteJobTable {
         if (picked.length >= limit) break;
         const cap = caps.get(row.task);
         if (cap === undefined) continue; // its task reached its cap during this acquire
+        // Nothing behind it is claimed to wait (see AcquireJobsOptions.startNow).
+        if (picked.length >= startNow && row.abandon_retries === 0) break rounds;
         if (
           row.schedule_id !== null &&
           row.max_instances !== null &&

@@ -314,7 +314,7 @@ export class SqliteStore implements DataStore {
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
     return this.access.write('acquire jobs', (db, now) => ({
       now: new Date(now),
-      jobs: this.jobs.acquire(db, node, options.leaseMs, options.limit, options.tasks, now),
+      jobs: this.jobs.acquire(db, node, options.leaseMs, options.limit, options.tasks, now, options.startNow),
     }));
   }
 

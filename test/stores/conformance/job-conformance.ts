@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobRecord } from '../../../src/stores/records.ts';
 import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0, TASKS } from './harness.ts';
 
 export function jobConformance(factory: StoreFactory): void {
@@ -108,6 +109,39 @@ export function jobConformance(factory: StoreFactory): void {
       expect(first.jobs.some((j) => j.id === other.id)).toBe(true);
     });
 
+    it('claims jobs to wait (past startNow) only if they may be re-run, and none behind one that may not', async () => {
+      // Due in this order: r1, z1, z2, r2, z3, r3 (z: must not run twice, r: may be re-run).
+      const kinds = ['r', 'z', 'z', 'r', 'z', 'r'];
+      const jobs = kinds.map((kind, i) =>
+        jobFixture({ runAt: new Date(T0 - 10_000 + i), abandonRetries: kind === 'z' ? 0 : 2 }),
+      );
+      for (const job of jobs) await h.store.addJob(job);
+      const claim = async (node: string, limit: number, startNow: number) =>
+        (await h.store.acquireJobs(node, { leaseMs: 30_000, limit, startNow, tasks: TASKS })).jobs
+          .map((job) => kinds[jobs.findIndex((j) => j.id === job.id)] + String(jobs.findIndex((j) => j.id === job.id)))
+          .sort();
+      // Two start at once, of any kind; z2 may not wait, and nothing behind it overtakes it.
+      expect(await claim('n1', 4, 2)).toEqual(['r0', 'z1']);
+      // With nothing to start at once: nothing, z2 is next.
+      expect(await claim('n2', 4, 0)).toEqual([]);
+      // One to start at once (z2), then r3 may wait, up to z4.
+      expect(await claim('n3', 4, 1)).toEqual(['r3', 'z2']);
+      expect(await claim('n4', 4, 4)).toEqual(['r5', 'z4']);
+    });
+
+    it('applies startNow to capped jobs too', async () => {
+      const capped = [{ name: 'task-a', maxRunningJobs: 10 }];
+      const [first, once, last] = [2, 0, 1].map((retries, i) =>
+        jobFixture({ runAt: new Date(T0 - 10_000 + i), abandonRetries: retries }),
+      ) as [JobRecord, JobRecord, JobRecord];
+      for (const job of [first, once, last]) await h.store.addJob(job);
+      const claim = async (startNow: number) =>
+        (await h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 3, startNow, tasks: capped })).jobs.map(
+          (job) => job.id,
+        );
+      expect(await claim(0)).toEqual([first.id]);
+      expect(await claim(1)).toEqual([once.id, last.id]);
+    });
     it('finishes a job on release and records its execution', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
