@@ -354,6 +354,56 @@ describe('PostgresStore with several real processes on one database', () => {
       expect(delay, `re-runs started ${delays.join(', ')} ms after the kill`).toBeLessThan(leaseMs + 1000);
   }, 60_000);
 
+  it('after kill -9 of a prefetching node, jobs that must not run twice are lost only if they had started', async () => {
+    const c = cluster('once');
+    const { s } = c;
+    // A alone first: it runs the first of three at-most-once jobs (retry.abandoned 0, 60 s in A)
+    // and must not queue the other two, though it has room in its local queue for them: killed,
+    // it would leave them recorded abandoned and never run.
+    const a = c.node({
+      nodeId: 'A',
+      leaseDuration: '2s',
+      maxConcurrentJobs: 1,
+      prefetchJobs: 5,
+      jobs: { task: 'at-most-once', count: 3, gapMs: 0 },
+    });
+    await a.ready();
+    const jobIds = a.jobIds();
+    expect(jobIds, a.describe()).toHaveLength(3);
+    const [first, ...rest] = jobIds as [string, ...string[]];
+    const jobs = () => query<JobRow>(`SELECT * FROM ${s}.jobs WHERE id = ANY($1::text[]) ORDER BY id`, [jobIds]);
+    await untilWhileAlive([a], async () => a.runs().length === 1, 'A runs the first job', 20_000);
+    expect(a.runs().map((r) => r.jobId)).toEqual([first]);
+    // The other two wait in the store, for any node with a free slot.
+    expect((await jobs()).map((j) => [j.id, j.status, j.acquired_by])).toEqual([
+      [first, 'running', 'A'],
+      ...rest.map((id) => [id, 'pending', null]),
+    ]);
+    a.child.kill('SIGKILL');
+    await a.exitedWithin(10_000);
+    const b = c.node({ nodeId: 'B', leaseDuration: '2s' });
+    await b.ready();
+    const history = () =>
+      query<ExecutionRow>(`SELECT * FROM ${s}.executions WHERE job_id = ANY($1::text[]) ORDER BY job_id, attempt`, [
+        jobIds,
+      ]);
+    await untilWhileAlive([b], async () => (await history()).length === 3, 'all three jobs are recorded', 20_000);
+    await b.terminate();
+    expect(b.stderr, `reported errors:\n${b.describe()}`).toBe('');
+    // The one that ran in A is abandoned and, as its task says, not run again; the others ran once, in B.
+    expect((await history()).map((e) => [e.job_id, e.outcome, e.node, e.attempt])).toEqual([
+      [first, 'abandoned', 'A', 1],
+      ...rest.map((id) => [id, 'succeeded', 'B', 1]),
+    ]);
+    expect(
+      b
+        .runs()
+        .map((r) => r.jobId)
+        .sort(),
+    ).toEqual([...rest].sort());
+    expect(await jobs()).toEqual([]);
+  }, 60_000);
+
   it('after kill -9 of a node holding a job fired ahead, another node records it abandoned and runs it', async () => {
     const c = cluster('held');
     const { s } = c;
