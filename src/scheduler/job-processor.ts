@@ -23,6 +23,11 @@ export class JobProcessor {
   private reserved = 0;
   /** The last pass found no free slot. */
   private starved = false;
+  /**
+   * The last claim found no due job: a freed slot alone then gives a pass nothing to claim (a job
+   * added, a retry or a freed cap place wakes the loop on its own), so it does not wake it.
+   */
+  private foundNothing = false;
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
@@ -43,8 +48,10 @@ export class JobProcessor {
     }
     this.fillSlots(); // queued jobs first: they were claimed before anything this pass could claim
     const queueRoom = this.queueRoom();
-    if (this.freeSlots() <= 0 && queueRoom < this.refillAt()) {
+    if (this.full()) {
       this.starved = true;
+      this.foundNothing = false; // not looked: a freed slot must bring a pass
+
       return null; // a finishing job, or slots a fire did not use, wake the loop
     }
     this.starved = false;
@@ -63,6 +70,8 @@ export class JobProcessor {
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
+      // (A claim for the queue alone may stop at a job that must start at once: not "nothing".)
+      this.foundNothing = jobs.length === 0 && slots > 0;
       // Jobs that must not wait take the slots first (the store claimed no more of them than there
       // are slots: should this node die, a queued job is taken over as abandoned), then capped
       // jobs (queued, one would hold its caps while it waits).
@@ -98,10 +107,24 @@ export class JobProcessor {
     this.draining = true;
   }
 
-  /** A slot was freed: the local queue's first job takes it, and the loop looks for more work. */
+  /**
+   * A slot was freed: the local queue's first job takes it, and the loop looks for more work if a
+   * pass could claim some: the last claim found jobs (more may be due), and there is room now.
+   */
   slotFreed(): void {
     this.fillSlots();
-    this.wake();
+    if (!this.foundNothing && !this.full()) this.wake();
+  }
+
+  /** A capped job's run was recorded: jobs held back by its cap may be claimed now. */
+  capFreed(): void {
+    this.foundNothing = false;
+    this.slotFreed();
+  }
+
+  /** No free slot, and too little queue room for a refill: a pass would claim nothing. */
+  private full(): boolean {
+    return this.freeSlots() <= 0 && this.queueRoom() < this.refillAt();
   }
 
   /** Starts queued jobs while slots are free. */

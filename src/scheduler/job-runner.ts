@@ -9,7 +9,7 @@ import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
-import { LocalJobQueue } from './local-job-queue.ts';
+import { isCapped, LocalJobQueue } from './local-job-queue.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -26,6 +26,7 @@ export class JobRunner {
   private readonly runtime: SchedulerRuntime;
   private readonly executor: Executor;
   private readonly onSlotFreed: () => void;
+  private readonly onCapFreed: () => void;
   private readonly running = new Map<string, RunningJob>();
   /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
   private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
@@ -35,10 +36,15 @@ export class JobRunner {
   private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
 
-  constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void) {
+  /**
+   * `onSlotFreed`: a slot of this node is free. `onCapFreed`: a capped job's run was recorded, so
+   * the store now counts one fewer against its schedule's or task's cap.
+   */
+  constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void, onCapFreed: () => void) {
     this.runtime = runtime;
     this.executor = executor;
     this.onSlotFreed = onSlotFreed;
+    this.onCapFreed = onCapFreed;
   }
 
   /** Slots taken: jobs running, and jobs held for their run time. */
@@ -170,7 +176,10 @@ export class JobRunner {
   recordNotRun(job: JobRecord, outcome: 'missed' | 'cancelled', error: ExecutionError): void {
     const now = this.runtime.clock.now();
     const execution = this.execution(job, null, now, outcome, error, null);
-    void this.runtime.activity.track(() => this.release(job, { execution }));
+    void this.runtime.activity.track(async () => {
+      await this.release(job, { execution });
+      if (isCapped(job, this.runtime)) this.onCapFreed();
+    });
   }
 
   private async execute(entry: RunningJob): Promise<void> {
@@ -226,8 +235,8 @@ export class JobRunner {
       }
       await this.release(job, this.conclude(job, settlement, startedAt));
     } finally {
-      // Again once recorded: only now does the store see a max-instances or task-cap slot free.
-      this.onSlotFreed();
+      // Only now does the store see a max-instances or task-cap place free.
+      if (isCapped(job, this.runtime)) this.onCapFreed();
       this.runtime.activity.leave();
     }
   }

@@ -66,7 +66,12 @@ export class Scheduler {
     this.runtime = runtime;
     this.nodeId = runtime.node;
     this.session = new StoreSession(runtime, () => this.wakeLoops());
-    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), () => jobProcessor.slotFreed());
+    this.runner = new JobRunner(
+      runtime,
+      options.executor ?? new AsyncExecutor(),
+      () => jobProcessor.slotFreed(),
+      () => jobProcessor.capFreed(),
+    );
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
         name,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobFailedError, TaskNotFoundError, ValidationError } from '../../src/errors.ts';
+import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
 
@@ -179,6 +180,49 @@ describe('one-off jobs', () => {
     await scheduler.advance('1m');
     expect((await scheduler.history()).filter((e) => e.outcome === 'succeeded')).toHaveLength(12);
     expect(peak).toEqual({ all: 3, capped: 2 });
+  });
+
+  it('claims twice per job of a trickle: a slot freed after a claim that found nothing wakes no one', async () => {
+    const store = new MemoryStore();
+    let claims = 0;
+    const acquire = store.acquireJobs.bind(store);
+    store.acquireJobs = (...args) => {
+      claims++;
+      return acquire(...args);
+    };
+    scheduler = createTestScheduler({ now: T0, store });
+    scheduler.task('noop', () => {});
+    await scheduler.start();
+    await scheduler.advance('1s');
+    claims = 0;
+    for (let i = 0; i < 10; i++) {
+      await scheduler.addJob('noop');
+      await scheduler.advance('1s');
+    }
+    expect(await scheduler.history()).toHaveLength(10);
+    // The claim that takes it, and one when its slot frees (more may have been due): no third one
+    // once it is recorded, as a capped job would need.
+    expect(claims).toBe(20);
+  });
+
+  it('starts a job added while every slot was taken as soon as one frees, even after a claim that found nothing', async () => {
+    scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 1, pollInterval: '1h' });
+    const started: Array<[string, number]> = [];
+    scheduler.task('fired', async (ctx) => {
+      started.push(['fired', scheduler.clock.now() - T0]);
+      await ctx.sleep('500ms');
+    });
+    scheduler.task('added', () => void started.push(['added', scheduler.clock.now() - T0]));
+    await scheduler.start();
+    await scheduler.advance('100ms'); // the job loop's claim found nothing
+    await scheduler.addSchedule('fired', interval({ hours: 1 }), { id: 'hourly' });
+    await scheduler.advance('1h'); // fired on the slot
+    await scheduler.addJob('added'); // a pass finds the slot taken
+    await scheduler.advance('1s');
+    expect(started).toEqual([
+      ['fired', 3_600_000],
+      ['added', 3_600_500],
+    ]);
   });
 
   it('records a job that starts after its misfire grace time as missed', async () => {

@@ -121,6 +121,19 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     expect(seen.started).toEqual([-1, -1, 0, 1, 2, 3]);
   });
 
+  it('claims a job that must not run twice as soon as a slot frees, after a refill stopped at it', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3, pollInterval: '1h' });
+    const seen = slowTask(1000);
+    scheduler.task('once', () => void seen.started.push(-1), { retry: { abandoned: 0 } });
+    await addJobs(3);
+    await scheduler.addJob('once');
+    await scheduler.addJob('work', { args: { n: 3 } });
+    await scheduler.start();
+    // 0 runs, 1 and 2 queue; the refill claims made as they start stop at the once-only job.
+    await scheduler.advance('3500ms');
+    expect(seen.started).toEqual([0, 1, 2, -1, 3]);
+  });
+
   it('claims no job beyond the free slots by default', async () => {
     make({ maxConcurrentJobs: 2 });
     slowTask(1000);

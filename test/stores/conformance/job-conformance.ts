@@ -70,6 +70,27 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await acquire('n3', 10, capped)).jobs).toHaveLength(0);
     });
 
+    it('hands out a due job whenever one may run, however capped jobs before it are held back', async () => {
+      const tasks = [
+        { name: 'task-a', maxRunningJobs: 1 },
+        { name: 'task-b', maxRunningJobs: null },
+      ];
+      const [a1, a2, b1, b2] = (['task-a', 'task-a', 'task-b', 'task-b'] as const).map((task, i) =>
+        jobFixture({ task, runAt: new Date(T0 - 10_000 + i) }),
+      ) as [JobRecord, JobRecord, JobRecord, JobRecord];
+      for (const job of [a1, a2, b1, b2]) await h.store.addJob(job);
+      // One place at a time: a store may balance capped and uncapped jobs, but never leaves a place
+      // empty while a job that may run is due (a node that finds none stops looking until woken).
+      const taken: string[] = [];
+      for (const node of ['n1', 'n2', 'n3']) {
+        const { jobs } = await h.store.acquireJobs(node, { leaseMs: 30_000, limit: 1, tasks });
+        expect(jobs, `acquire by ${node}`).toHaveLength(1);
+        taken.push(...jobs.map((job) => job.id));
+      }
+      expect(taken.sort()).toEqual([a1.id, b1.id, b2.id].sort());
+      expect((await h.store.acquireJobs('n4', { leaseMs: 30_000, limit: 1, tasks })).jobs).toEqual([]);
+    });
+
     it('caps running jobs per schedule across nodes (maxInstances) and resumes when one finishes', async () => {
       const jobs = [0, 1, 2].map((i) =>
         jobFixture({
