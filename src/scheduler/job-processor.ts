@@ -1,3 +1,4 @@
+import type { JobWakeTimes } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import { isCapped } from './local-job-queue.ts';
@@ -24,10 +25,11 @@ export class JobProcessor {
   /** The last pass found no free slot. */
   private starved = false;
   /**
-   * The last claim found no due job: a freed slot alone then gives a pass nothing to claim (a job
-   * added, a retry or a freed cap place wakes the loop on its own), so it does not wake it.
+   * The last claim took every due job this node could run: it got fewer than the slots it had
+   * (a store hands out all it can). A freed slot alone then gives a pass nothing to claim, so it
+   * does not wake the loop; new work wakes it on its own (a job added, a retry, a cap freed).
    */
-  private foundNothing = false;
+  private tookAllDue = false;
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
@@ -50,8 +52,7 @@ export class JobProcessor {
     const queueRoom = this.queueRoom();
     if (this.full()) {
       this.starved = true;
-      this.foundNothing = false; // not looked: a freed slot must bring a pass
-
+      this.tookAllDue = false; // not looked: a freed slot must bring a pass
       return null; // a finishing job, or slots a fire did not use, wake the loop
     }
     this.starved = false;
@@ -62,16 +63,17 @@ export class JobProcessor {
     const limit = slots + extra;
     let now: Date;
     let jobs: JobRecord[];
+    let next: JobWakeTimes | undefined;
     try {
-      ({ now, jobs } = await store.acquireJobs(node, {
+      ({ now, jobs, next } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
         limit,
         startNow: slots,
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
-      // (A claim for the queue alone may stop at a job that must start at once: not "nothing".)
-      this.foundNothing = jobs.length === 0 && slots > 0;
+      // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
+      this.tookAllDue = jobs.length < slots;
       // Jobs that must not wait take the slots first (the store claimed no more of them than there
       // are slots: should this node die, a queued job is taken over as abandoned), then capped
       // jobs (queued, one would hold its caps while it waits).
@@ -88,7 +90,7 @@ export class JobProcessor {
       this.unreserve(slots);
     }
     if (jobs.length === limit) return 'again';
-    const next = await store.nextJobTimes(tasks.limits(), now);
+    next ??= await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
     const wakeAt = Math.min(
       next.runAt?.getTime() ?? Number.POSITIVE_INFINITY,
@@ -109,16 +111,16 @@ export class JobProcessor {
 
   /**
    * A slot was freed: the local queue's first job takes it, and the loop looks for more work if a
-   * pass could claim some: the last claim found jobs (more may be due), and there is room now.
+   * pass could claim some: the last claim may have left due jobs, and there is room now.
    */
   slotFreed(): void {
     this.fillSlots();
-    if (!this.foundNothing && !this.full()) this.wake();
+    if (!this.tookAllDue && !this.full()) this.wake();
   }
 
   /** A capped job's run was recorded: jobs held back by its cap may be claimed now. */
   capFreed(): void {
-    this.foundNothing = false;
+    this.tookAllDue = false;
     this.slotFreed();
   }
 

@@ -199,6 +199,12 @@ export interface AcquireJobsOptions {
 export interface AcquiredJobs {
   now: Date;
   jobs: JobRecord[];
+  /**
+   * What `nextJobTimes(tasks, now)` would answer after this acquire, if the store found it out in
+   * the same round trip (then the caller need not ask). The lease expiry may leave out the leases
+   * this acquire just gave: they are the caller's own.
+   */
+  next?: JobWakeTimes;
 }
 
 export type JobRelease =

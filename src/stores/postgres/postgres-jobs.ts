@@ -1,4 +1,4 @@
-import type { JobRelease, JobRequeue, TaskLimit } from '../data-store.ts';
+import type { JobRelease, JobRequeue, JobWakeTimes, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
 import { releasedAttempt } from '../store-records.ts';
 import { EXECUTION_COLUMNS, executionArrays, executionRows, type JobRow, jobFromRow } from './pg-rows.ts';
@@ -29,10 +29,16 @@ export async function acquireUncappedJobs(
   limit: number,
   tasks: readonly TaskLimit[],
   startNow = limit,
-): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean }> {
+): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean; next: JobWakeTimes }> {
   const names = tasks.map((task) => task.name);
-  const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
-  type ClaimRow = Omit<JobRow, ClaimedKnown> & { store_now: Date | null; capped_due: boolean | null };
+  const cappedTasks = tasks.filter((task) => task.maxRunningJobs !== null);
+  const capped = cappedTasks.map((task) => task.name);
+  type ClaimRow = Omit<JobRow, ClaimedKnown> & {
+    store_now: Date | null;
+    capped_due: boolean | null;
+    next_run_at: Date | null;
+    lease_expiry: Date | null;
+  };
   const { rows } = await client.query<ClaimRow>(
     // The claimed ids go in as an array, so the update finds its rows through the primary key (a
     // join with the CTE lets the planner pick a scan of the whole table). One row says what the
@@ -67,12 +73,15 @@ export async function acquireUncappedJobs(
           AND task = ANY($1::text[]))
         ${capped.length === 0 ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
+       -- What nextJobTimes would answer (before this claim's own leases, which are this node's).
+       ${NEXT_RUN_AT(s, now, '$1', '$2', '$7')} AS next_run_at,
+       ${LEASE_EXPIRY(s)} AS lease_expiry,
        none.*
      -- The join with none of the claimed rows gives this row the job columns, NULL, typed for the UNION.
      FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
-     SELECT NULL, NULL, taken.* FROM taken`,
-    [names, capped, limit, node, leaseMs, Math.min(startNow, limit)],
+     SELECT NULL, NULL, NULL, NULL, taken.* FROM taken`,
+    [names, capped, limit, node, leaseMs, Math.min(startNow, limit), cappedTasks.map((task) => task.maxRunningJobs)],
   );
   const meta = rows.find((row) => row.id === null);
   const storeNow = meta?.store_now ?? new Date();
@@ -88,8 +97,25 @@ export async function acquireUncappedJobs(
       }),
     )
     .sort((a, b) => a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1));
-  return { now: storeNow, jobs, cappedDue: meta?.capped_due ?? false };
+  return {
+    now: storeNow,
+    jobs,
+    cappedDue: meta?.capped_due ?? false,
+    next: { runAt: meta?.next_run_at ?? null, leaseExpiry: meta?.lease_expiry ?? null },
+  };
 }
+
+/**
+ * The earliest run time after `after` of a pending job of the node's tasks (`names`), leaving out
+ * tasks at their cap (`cappedNames`, `cappedMax`: parallel arrays). SQL expressions and parameters.
+ */
+export const NEXT_RUN_AT = (s: string, after: string, names: string, cappedNames: string, cappedMax: string) =>
+  `(SELECT min(run_at) FROM ${s}.jobs j WHERE j.status = 'pending' AND j.run_at > ${after} AND j.task = ANY(${names}::text[])
+     AND NOT EXISTS (SELECT 1 FROM unnest(${cappedNames}::text[], ${cappedMax}::int[]) AS cap(task, max)
+       WHERE cap.task = j.task AND (SELECT count(*) FROM ${s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max))`;
+
+/** The earliest lease expiry of a running job, of any node: when abandoned jobs must be looked for. */
+export const LEASE_EXPIRY = (s: string) => `(SELECT min(acquired_until) FROM ${s}.jobs WHERE status = 'running')`;
 
 /** Due pending jobs that no cap applies to ($1: the node's tasks, $2: those with a task cap). */
 const UNCAPPED_DUE = (s: string, now: string) =>

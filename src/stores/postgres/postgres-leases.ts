@@ -3,7 +3,7 @@ import type { ExecutionRecord } from '../records.ts';
 import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
 import { type JobRow, jobFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
-import { REQUEUE_RECORDSET, REQUEUE_SET, requeueRow } from './postgres-jobs.ts';
+import { LEASE_EXPIRY, NEXT_RUN_AT, REQUEUE_RECORDSET, REQUEUE_SET, requeueRow } from './postgres-jobs.ts';
 import { insertExecutions } from './postgres-schedules.ts';
 
 /** Lease keeping on PostgreSQL: wake times, renewals, take-over of dead nodes' jobs, cancellation. */
@@ -15,12 +15,7 @@ export async function nextJobTimes(
 ): Promise<JobWakeTimes> {
   const capped = tasks.filter((task) => task.maxRunningJobs !== null);
   const { rows } = await client.query<{ run_at: Date | null; lease_expiry: Date | null }>(
-    `SELECT
-       (SELECT min(run_at) FROM ${s}.jobs j WHERE j.status = 'pending' AND j.run_at > $1 AND j.task = ANY($2::text[])
-          AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::int[]) AS cap(task, max)
-            WHERE cap.task = j.task AND (SELECT count(*) FROM ${s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max)
-       ) AS run_at,
-       (SELECT min(acquired_until) FROM ${s}.jobs WHERE status = 'running') AS lease_expiry`,
+    `SELECT ${NEXT_RUN_AT(s, '$1::timestamptz', '$2', '$3', '$4')} AS run_at, ${LEASE_EXPIRY(s)} AS lease_expiry`,
     [after, tasks.map((task) => task.name), capped.map((task) => task.name), capped.map((task) => task.maxRunningJobs)],
   );
   return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };

@@ -321,10 +321,10 @@ export class PostgresStore implements DataStore {
         ? await this.run('acquire jobs', () =>
             acquireUncappedJobs(this.db, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks, startNow),
           )
-        : { now: new Date(), jobs: [], cappedDue: true };
+        : { now: new Date(), jobs: [], cappedDue: true, next: undefined };
     this.cappedWaiting = fast.cappedDue;
     const room = limit - fast.jobs.length;
-    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs };
+    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
     return this.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);
       const capped = await acquireCappedJobs(

@@ -62,6 +62,19 @@ export function jobConformance(factory: StoreFactory): void {
       });
     });
 
+    it('answers, if it can, what nextJobTimes would after an acquire, in the same round trip', async () => {
+      const elsewhere = jobFixture({ runAt: new Date(T0 - 2000) });
+      const due = jobFixture({ runAt: new Date(T0 - 1000) });
+      const later = jobFixture({ runAt: new Date(T0 + 5000) });
+      for (const job of [elsewhere, due, later]) await h.store.addJob(job);
+      expect((await acquire('n1', 1, TASKS, 10_000)).jobs.map((j) => j.id)).toEqual([elsewhere.id]);
+      const acquired = await acquire('n2', 10);
+      expect(acquired.jobs.map((j) => j.id)).toEqual([due.id]);
+      const expected = { runAt: new Date(T0 + 5000), leaseExpiry: new Date(T0 + 10_000) };
+      if (acquired.next !== undefined) expect(acquired.next).toEqual(expected);
+      expect(await h.store.nextJobTimes(TASKS, acquired.now)).toEqual(expected);
+    });
+
     it('caps running jobs per task across nodes (maxRunningJobs)', async () => {
       for (let i = 0; i < 4; i++) await h.store.addJob(jobFixture());
       const capped = [{ name: 'task-a', maxRunningJobs: 2 }];
