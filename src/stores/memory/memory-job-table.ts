@@ -95,7 +95,6 @@ export class MemoryJobTable {
     startNow = limit,
   ): JobRecord[] {
     const acquired: JobRecord[] = [];
-
     const open = new Map<IndexedHeap<JobEntry>, TaskLimit>();
     for (const task of tasks) {
       const heap = this.pendingByTask.get(task.name);

@@ -39,49 +39,38 @@ export async function acquireUncappedJobs(
     next_run_at: Date | null;
     lease_expiry: Date | null;
   };
+  // Each variant below is its own prepared statement: the plain claim is planned for every call
+  // (custom plans; generic ones measured far worse), so it carries no more SQL than it needs.
+  const params: unknown[] = [names, capped, limit, node, leaseMs];
+  const param = (value: unknown) => `$${params.push(value)}`;
+  const cap = capped.length === 0 ? null : { names: '$2', max: param(cappedTasks.map((task) => task.maxRunningJobs)) };
+  const claim = startNow >= limit ? plainClaim(s, now) : queueingClaim(s, now, param(startNow));
   const { rows } = await client.query<ClaimRow>(
     // The claimed ids go in as an array, so the update finds its rows through the primary key (a
     // join with the CTE lets the planner pick a scan of the whole table). One row says what the
-    // time is and whether capped jobs are due; each claimed job comes back without the columns
-    // this claim just set (the node knows them), so they are neither printed nor parsed per job.
-    // Past the first $6 (those the node starts at once), only jobs that may be re-run are claimed,
-    // up to the first due job that may not (see `AcquireJobsOptions.startNow`): it then waits for
-    // a node with a free slot, and nothing claimed later overtakes it.
-    `WITH startable AS (
-       SELECT id, run_at FROM ${s}.jobs
-       WHERE ${UNCAPPED_DUE(s, now)}
-       ORDER BY run_at, id LIMIT $6::int FOR UPDATE SKIP LOCKED),
-     after_startable AS (SELECT run_at, id FROM startable ORDER BY run_at DESC, id DESC LIMIT 1),
-     barrier AS MATERIALIZED (
-       SELECT run_at, id FROM ${s}.jobs
-       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries = 0
-         AND ($6::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
-       ORDER BY run_at, id LIMIT 1),
-     waiting AS (
-       SELECT id FROM ${s}.jobs j
-       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries > 0
-         AND ($6::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
-         AND NOT EXISTS (SELECT 1 FROM barrier b WHERE (b.run_at, b.id) < (j.run_at, j.id))
-       ORDER BY run_at, id LIMIT $3::int - $6::int FOR UPDATE SKIP LOCKED),
+    // time is, whether capped jobs are due and when to look again; each claimed job comes back
+    // without the columns this claim just set (the node knows them), so they are neither printed
+    // nor parsed per job.
+    `WITH ${claim.ctes}
      taken AS (
        UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
          started_at = ${now}
-       WHERE j.id = ANY(ARRAY(SELECT id FROM startable UNION ALL SELECT id FROM waiting))
+       WHERE j.id = ANY(ARRAY(${claim.ids}))
        RETURNING ${CLAIMED_COLUMNS})
      SELECT ${now} AS store_now,
        (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
           AND task = ANY($1::text[]))
-        ${capped.length === 0 ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
+        ${cap === null ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
        -- What nextJobTimes would answer (before this claim's own leases, which are this node's).
-       ${NEXT_RUN_AT(s, now, '$1', '$2', '$7')} AS next_run_at,
+       ${NEXT_RUN_AT(s, now, '$1', cap)} AS next_run_at,
        ${LEASE_EXPIRY(s)} AS lease_expiry,
        none.*
      -- The join with none of the claimed rows gives this row the job columns, NULL, typed for the UNION.
      FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
      SELECT NULL, NULL, NULL, NULL, taken.* FROM taken`,
-    [names, capped, limit, node, leaseMs, Math.min(startNow, limit), cappedTasks.map((task) => task.maxRunningJobs)],
+    params,
   );
   const meta = rows.find((row) => row.id === null);
   const storeNow = meta?.store_now ?? new Date();
@@ -107,15 +96,56 @@ export async function acquireUncappedJobs(
 
 /**
  * The earliest run time after `after` of a pending job of the node's tasks (`names`), leaving out
- * tasks at their cap (`cappedNames`, `cappedMax`: parallel arrays). SQL expressions and parameters.
+ * tasks at their cap (`cap`: parallel arrays of capped task names and their caps, if any). SQL
+ * expressions and parameters.
  */
-export const NEXT_RUN_AT = (s: string, after: string, names: string, cappedNames: string, cappedMax: string) =>
+export const NEXT_RUN_AT = (s: string, after: string, names: string, cap: { names: string; max: string } | null) =>
   `(SELECT min(run_at) FROM ${s}.jobs j WHERE j.status = 'pending' AND j.run_at > ${after} AND j.task = ANY(${names}::text[])
-     AND NOT EXISTS (SELECT 1 FROM unnest(${cappedNames}::text[], ${cappedMax}::int[]) AS cap(task, max)
-       WHERE cap.task = j.task AND (SELECT count(*) FROM ${s}.jobs r WHERE r.status = 'running' AND r.task = cap.task) >= cap.max))`;
+     ${
+       cap === null
+         ? ''
+         : `AND NOT EXISTS (SELECT 1 FROM unnest(${cap.names}::text[], ${cap.max}::int[]) AS c(task, max)
+              WHERE c.task = j.task AND (SELECT count(*) FROM ${s}.jobs r WHERE r.status = 'running' AND r.task = c.task) >= c.max)`
+     })`;
 
 /** The earliest lease expiry of a running job, of any node: when abandoned jobs must be looked for. */
 export const LEASE_EXPIRY = (s: string) => `(SELECT min(acquired_until) FROM ${s}.jobs WHERE status = 'running')`;
+
+/** The ids of up to $3 due jobs no cap applies to, locked, for the node's free slots. */
+function plainClaim(s: string, now: string) {
+  return {
+    ctes: '',
+    ids: `SELECT id FROM ${s}.jobs WHERE ${UNCAPPED_DUE(s, now)} ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+  };
+}
+
+/**
+ * The same when only `startNow` of the $3 start at once and the others wait on the node: past the
+ * first `startNow`, only jobs that may be re-run are claimed, up to the first due job that may not
+ * (see `AcquireJobsOptions.startNow`); it then waits for a node with a free slot, and nothing
+ * claimed later overtakes it.
+ */
+function queueingClaim(s: string, now: string, startNow: string) {
+  return {
+    ctes: `startable AS (
+       SELECT id, run_at FROM ${s}.jobs
+       WHERE ${UNCAPPED_DUE(s, now)}
+       ORDER BY run_at, id LIMIT ${startNow}::int FOR UPDATE SKIP LOCKED),
+     after_startable AS (SELECT run_at, id FROM startable ORDER BY run_at DESC, id DESC LIMIT 1),
+     barrier AS MATERIALIZED (
+       SELECT run_at, id FROM ${s}.jobs
+       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries = 0
+         AND (${startNow}::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
+       ORDER BY run_at, id LIMIT 1),
+     waiting AS (
+       SELECT id FROM ${s}.jobs j
+       WHERE ${UNCAPPED_DUE(s, now)} AND abandon_retries > 0
+         AND (${startNow}::int = 0 OR (run_at, id) > (SELECT run_at, id FROM after_startable))
+         AND NOT EXISTS (SELECT 1 FROM barrier b WHERE (b.run_at, b.id) < (j.run_at, j.id))
+       ORDER BY run_at, id LIMIT $3::int - ${startNow}::int FOR UPDATE SKIP LOCKED),`,
+    ids: 'SELECT id FROM startable UNION ALL SELECT id FROM waiting',
+  };
+}
 
 /** Due pending jobs that no cap applies to ($1: the node's tasks, $2: those with a task cap). */
 const UNCAPPED_DUE = (s: string, now: string) =>

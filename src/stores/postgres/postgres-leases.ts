@@ -15,7 +15,7 @@ export async function nextJobTimes(
 ): Promise<JobWakeTimes> {
   const capped = tasks.filter((task) => task.maxRunningJobs !== null);
   const { rows } = await client.query<{ run_at: Date | null; lease_expiry: Date | null }>(
-    `SELECT ${NEXT_RUN_AT(s, '$1::timestamptz', '$2', '$3', '$4')} AS run_at, ${LEASE_EXPIRY(s)} AS lease_expiry`,
+    `SELECT ${NEXT_RUN_AT(s, '$1::timestamptz', '$2', { names: '$3', max: '$4' })} AS run_at, ${LEASE_EXPIRY(s)} AS lease_expiry`,
     [after, tasks.map((task) => task.name), capped.map((task) => task.name), capped.map((task) => task.maxRunningJobs)],
   );
   return { runAt: rows[0]?.run_at ?? null, leaseExpiry: rows[0]?.lease_expiry ?? null };
