@@ -24,8 +24,8 @@ export interface BenchSystem {
 
 const CONCURRENCY = 100;
 
-/** Kairos's documented setting for many short jobs: claims of up to 500, 500 jobs waiting on the node (like graphile-worker's local queue). */
-export const KAIROS_PREFETCH = { prefetchJobs: 500, batchSize: 500 } as const;
+/** Kairos's documented setting for many short jobs: claims of up to 1000, 1000 jobs waiting on the node (like graphile-worker's local queue). */
+export const KAIROS_PREFETCH = { prefetchJobs: 1000, batchSize: 1000 } as const;
 
 export function kairos(schema: string, tuning: { prefetchJobs?: number; batchSize?: number } = {}): BenchSystem {
   const store = new PostgresStore({ connectionString: BENCH_DATABASE_URL, schema });
@@ -82,7 +82,7 @@ export function graphileWorker(schema: string): BenchSystem {
             pollInterval: 2000,
             preparedStatements: true,
             // Their documented throughput settings: fetch and lock jobs in batches, batch completions.
-            localQueue: { size: 500 },
+            localQueue: { size: 1000 },
             completeJobBatchDelay: 0,
             failJobBatchDelay: 0,
           },
