@@ -85,7 +85,10 @@ export class MemoryJobTable {
     return this.activeBySchedule.get(scheduleId) ?? 0;
   }
 
-  /** Due jobs by run time; past the first `startNow`, only those that may be re-run, up to the first that may not (see `AcquireJobsOptions`). */
+  /**
+   * Due jobs by run time; past the first `startNow`, only those that may be re-run, up to the first
+   * that may not (see `AcquireJobsOptions`).
+   */
   acquire(
     node: string,
     leaseMs: number,
