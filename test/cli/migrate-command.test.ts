@@ -42,10 +42,10 @@ describe('kairos migrate', () => {
     const schema = freshSchema('cli');
     try {
       expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
-        `schema ${schema}: applied migration(s) 1, 2, 3; version 3\n`,
+        `schema ${schema}: applied migration(s) 1, 2, 3, 4; version 4\n`,
       );
       expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
-        `schema ${schema}: up to date (version 3)\n`,
+        `schema ${schema}: up to date (version 4)\n`,
       );
       const refused = kairos('--postgres', 'postgres://postgres@127.0.0.1:1/test');
       expect(refused.status).toBe(1);
