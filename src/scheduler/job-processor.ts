@@ -89,7 +89,10 @@ export class JobProcessor {
       // while the claim travelled go to the queue.
       this.unreserve(slots);
     }
-    if (jobs.length === limit) return 'again';
+    // Again at once if the claim was full, or if it may have left due jobs (it stopped at one that
+    // must start at once, `startNow`) while a slot is free: a claimed job that did not take its
+    // slot (missed, cancelled) or a slot freed meanwhile would otherwise wait for a wake.
+    if (jobs.length === limit || (!this.tookAllDue && this.freeSlots() > 0)) return 'again';
     next ??= await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
     const wakeAt = Math.min(
@@ -118,10 +121,15 @@ export class JobProcessor {
     if (!this.tookAllDue && !this.full()) this.wake();
   }
 
-  /** A capped job's run was recorded: jobs held back by its cap may be claimed now. */
+  /**
+   * A capped job's run was recorded: jobs held back by its cap may be claimed now. Always wakes the
+   * loop, even with every slot reserved: a claim in flight read the store before this record, so
+   * the pass after it must look again.
+   */
   capFreed(): void {
     this.tookAllDue = false;
-    this.slotFreed();
+    this.fillSlots();
+    this.wake();
   }
 
   /** No free slot, and too little queue room for a refill: a pass would claim nothing. */

@@ -134,6 +134,19 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     expect(seen.started).toEqual([0, 1, 2, -1, 3]);
   });
 
+  it('gives a slot a claimed job left free (missed) to a job that must not run twice, behind it', async () => {
+    make({ maxConcurrentJobs: 2, prefetchJobs: 4, pollInterval: '1h' });
+    const seen = slowTask(3_600_000);
+    scheduler.task('once', () => void seen.started.push(-1), { retry: { abandoned: 0 } });
+    await scheduler.addJob('work', { args: { n: 0 }, runAt: new Date(T0 - 10_000), misfireGraceTime: '1s' });
+    await scheduler.addJob('work', { args: { n: 1 }, runAt: new Date(T0 - 9_000) });
+    await scheduler.addJob('once', { runAt: new Date(T0 - 8_000) });
+    await scheduler.start();
+    // The claim took 0 (missed when started, its slot free) and 1, and stopped at the once-only job.
+    await scheduler.advance('1s');
+    expect(seen.started).toEqual([1, -1]);
+  });
+
   it('claims no job beyond the free slots by default', async () => {
     make({ maxConcurrentJobs: 2 });
     slowTask(1000);

@@ -195,6 +195,34 @@ describe('faults in tasks and listeners', () => {
     ]);
   });
 
+  it('sees a max-instances place freed while a claim is in flight: the next pass looks again', async () => {
+    // A SQL store: a claim reads the store at once but answers a little later, and a release
+    // lands in between (so the claim still saw the finished job running).
+    class SlowAnswerStore extends MemoryStore {
+      override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+        const acquired = await super.acquireJobs(...args);
+        for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+        return acquired;
+      }
+      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
+        await new Promise((resolve) => setImmediate(resolve));
+        return super.releaseJob(...args);
+      }
+    }
+    scheduler = createTestScheduler({
+      now: T0,
+      store: new SlowAnswerStore(),
+      maxConcurrentJobs: 1,
+      pollInterval: '1h',
+    });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', interval({ seconds: 10 }), { id: 's', coalesce: 'all', maxInstances: 1 });
+    await scheduler.clock.advanceTo(T0 + 40_000); // down: five fires are due
+    await scheduler.start();
+    await scheduler.advance('1s');
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(Array.from({ length: 5 }, () => 'succeeded'));
+  });
+
   it("re-runs a dead node's job after its lease expires", async () => {
     const store = new MemoryStore();
     scheduler = createTestScheduler({ now: T0, store, leaseDuration: '30s' });

@@ -316,14 +316,33 @@ export class PostgresStore implements DataStore {
     // While capped jobs wait, uncapped ones take at most half the slots, so a flood of one-off
     // jobs cannot starve scheduled ones (which are capped by max instances).
     const uncappedLimit = this.cappedWaiting ? Math.floor(limit / 2) : limit;
+    const uncapped = (wanted: number, claimed: number) =>
+      this.run('acquire jobs', () =>
+        acquireUncappedJobs(
+          this.db,
+          this.s,
+          this.nowSql,
+          node,
+          leaseMs,
+          wanted,
+          tasks,
+          Math.max(0, startNow - claimed),
+        ),
+      );
     const fast =
       uncappedLimit > 0
-        ? await this.run('acquire jobs', () =>
-            acquireUncappedJobs(this.db, this.s, this.nowSql, node, leaseMs, uncappedLimit, tasks, startNow),
-          )
+        ? await uncapped(uncappedLimit, 0)
         : { now: new Date(), jobs: [], cappedDue: true, next: undefined };
     this.cappedWaiting = fast.cappedDue;
     const room = limit - fast.jobs.length;
+    if (room > 0 && !fast.cappedDue && fast.jobs.length === uncappedLimit) {
+      // Held to half for capped jobs that are no longer due: the rest of the places are for
+      // uncapped ones too. (An acquire hands out every due job it can; a node that gets fewer
+      // than it asked for takes it that none is left.)
+      const more = await uncapped(room, fast.jobs.length);
+      this.cappedWaiting = more.cappedDue;
+      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next };
+    }
     if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
     return this.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);

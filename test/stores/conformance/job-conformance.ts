@@ -62,6 +62,27 @@ export function jobConformance(factory: StoreFactory): void {
       });
     });
 
+    it('hands out as many due jobs as asked for while they last, after capped ones were due', async () => {
+      const tasks = [
+        { name: 'task-a', maxRunningJobs: 10 },
+        { name: 'task-b', maxRunningJobs: null },
+      ];
+      await h.store.addJob(jobFixture({ task: 'task-a', runAt: new Date(T0 - 10_000) }));
+      for (let i = 0; i < 10; i++) await h.store.addJob(jobFixture({ task: 'task-b', runAt: new Date(T0 - 5000 + i) }));
+      const claim = async (limit: number) =>
+        (await h.store.acquireJobs('n1', { leaseMs: 30_000, limit, tasks })).jobs.length;
+      // A store may keep places for the capped job while it is due; once it is taken, none: a
+      // node that gets fewer jobs than it asked for takes it that none is left.
+      expect(await claim(2)).toBe(2);
+      expect(await claim(1)).toBe(1);
+      let left = 11 - 3;
+      while (left > 0) {
+        const got = await claim(4);
+        expect(got).toBe(Math.min(4, left));
+        left -= got;
+      }
+    });
+
     it('answers, if it can, what nextJobTimes would after an acquire, in the same round trip', async () => {
       const elsewhere = jobFixture({ runAt: new Date(T0 - 2000) });
       const due = jobFixture({ runAt: new Date(T0 - 1000) });
