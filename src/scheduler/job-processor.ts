@@ -4,6 +4,7 @@ import type { JobRunner } from './job-runner.ts';
 import { isCapped } from './local-job-queue.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import { ShortClaimRecheck } from './short-claim-recheck.ts';
 
 /**
  * The job loop's pass: lease as many due jobs as this node has free slots for (the store honours
@@ -27,9 +28,11 @@ export class JobProcessor {
   /**
    * The last claim took every due job this node could run: it got fewer than the slots it had
    * (a store hands out all it can). A freed slot alone then gives a pass nothing to claim, so it
-   * does not wake the loop; new work wakes it on its own (a job added, a retry, a cap freed).
+   * does not wake the loop; new work wakes it on its own (a job added, a retry, a cap freed), and
+   * `recheck` looks once more a moment later in case the claim was cut short.
    */
   private tookAllDue = false;
+  private readonly recheck: ShortClaimRecheck;
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
@@ -38,6 +41,7 @@ export class JobProcessor {
     this.runtime = runtime;
     this.runner = runner;
     this.wake = wake;
+    this.recheck = new ShortClaimRecheck(runtime.clock, wake);
   }
 
   async pass(): Promise<PassResult> {
@@ -64,6 +68,7 @@ export class JobProcessor {
     let now: Date;
     let jobs: JobRecord[];
     let next: JobWakeTimes | undefined;
+    this.recheck.claimed();
     try {
       ({ now, jobs, next } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
@@ -93,6 +98,8 @@ export class JobProcessor {
     // must start at once, `startNow`) while a slot is free: a claimed job that did not take its
     // slot (missed, cancelled) or a slot freed meanwhile would otherwise wait for a wake.
     if (jobs.length === limit || (!this.tookAllDue && this.freeSlots() > 0)) return 'again';
+    // A claim that got some jobs, but fewer than there was room for, may have been cut short.
+    if (jobs.length > 0 && this.freeSlots() > 0) this.recheck.schedule();
     next ??= await store.nextJobTimes(tasks.limits(), now);
     this.leaseExpiry = next.leaseExpiry?.getTime() ?? null;
     const wakeAt = Math.min(
@@ -110,6 +117,7 @@ export class JobProcessor {
   /** The scheduler is stopping: freed slots no longer start queued jobs (they are handed back). */
   drain(): void {
     this.draining = true;
+    this.recheck.cancel();
   }
 
   /**
@@ -118,7 +126,9 @@ export class JobProcessor {
    */
   slotFreed(): void {
     this.fillSlots();
-    if (!this.tookAllDue && !this.full()) this.wake();
+    if (this.full()) return;
+    if (this.tookAllDue) this.recheck.schedule();
+    else this.wake();
   }
 
   /**

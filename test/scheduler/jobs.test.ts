@@ -182,7 +182,7 @@ describe('one-off jobs', () => {
     expect(peak).toEqual({ all: 3, capped: 2 });
   });
 
-  it('claims once per job of a trickle: a slot freed after a claim that took every due job wakes no one', async () => {
+  it('claims twice per job of a slow trickle: to take it, and once when its slot has been free a moment', async () => {
     const store = new MemoryStore();
     let claims = 0;
     const acquire = store.acquireJobs.bind(store);
@@ -200,9 +200,35 @@ describe('one-off jobs', () => {
       await scheduler.advance('1s');
     }
     expect(await scheduler.history()).toHaveLength(10);
-    // The claim that takes it got fewer jobs than it had slots for: nothing else was due, so
-    // neither its freed slot nor its record (it is not capped) brings another claim.
-    expect(claims).toBe(10);
+    // The claim that takes it got fewer jobs than it had slots for: nothing else was due, so its
+    // freed slot is looked at only once, a moment later, and its record (not capped) brings none.
+    // (Before: three claims per job.)
+    expect(claims).toBe(20);
+  });
+
+  it('looks again a moment after a claim that came back short, as when another node briefly locked a due job', async () => {
+    const store = new MemoryStore();
+    let skipOne = true;
+    const acquire = store.acquireJobs.bind(store);
+    store.acquireJobs = (node, options) => {
+      // The first claim skips one due job, as PostgreSQL skips a row another node's claim has locked.
+      if (skipOne) {
+        skipOne = false;
+        return acquire(node, { ...options, limit: 1, startNow: 1 });
+      }
+      return acquire(node, options);
+    };
+    scheduler = createTestScheduler({ now: T0, store, pollInterval: '1h' });
+    const started: number[] = [];
+    scheduler.task('work', async (ctx) => {
+      started.push(scheduler.clock.now() - T0);
+      await ctx.sleep('1h');
+    });
+    await scheduler.addJob('work');
+    await scheduler.addJob('work');
+    await scheduler.start();
+    await scheduler.advance('1s');
+    expect(started).toEqual([0, 200]);
   });
 
   it('starts a job added while every slot was taken as soon as one frees, even after a claim that took every due job', async () => {
