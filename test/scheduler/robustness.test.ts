@@ -7,6 +7,28 @@ import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A store whose release takes a real round trip, like a SQL store's. */
+class SlowReleaseStore extends MemoryStore {
+  override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
+    await nextTurn();
+    return super.releaseJob(...args);
+  }
+}
+
+/**
+ * A SQL store's timing: a claim reads the store at once but answers a little later, and a release
+ * lands in between (so the claim still saw the finished job running).
+ */
+class SlowAnswerStore extends SlowReleaseStore {
+  override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+    const acquired = await super.acquireJobs(...args);
+    for (let i = 0; i < 3; i++) await nextTurn();
+    return acquired;
+  }
+}
+
 describe('faults in tasks and listeners', () => {
   let scheduler: TestScheduler;
   afterEach(async () => {
@@ -173,13 +195,6 @@ describe('faults in tasks and listeners', () => {
   });
 
   it('wakes the job loop only after a finished job is released, so max-instances slots are seen free', async () => {
-    // A store whose release takes a real round trip, like a SQL store's.
-    class SlowReleaseStore extends MemoryStore {
-      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
-        await new Promise((resolve) => setImmediate(resolve));
-        return super.releaseJob(...args);
-      }
-    }
     scheduler = createTestScheduler({ now: T0, store: new SlowReleaseStore() });
     scheduler.task('tick', () => {});
     await scheduler.addSchedule('tick', interval({ seconds: 10 }), { id: 's', coalesce: 'all', maxInstances: 1 });
@@ -196,19 +211,6 @@ describe('faults in tasks and listeners', () => {
   });
 
   it('sees a max-instances place freed while a claim is in flight: the next pass looks again', async () => {
-    // A SQL store: a claim reads the store at once but answers a little later, and a release
-    // lands in between (so the claim still saw the finished job running).
-    class SlowAnswerStore extends MemoryStore {
-      override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
-        const acquired = await super.acquireJobs(...args);
-        for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
-        return acquired;
-      }
-      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
-        await new Promise((resolve) => setImmediate(resolve));
-        return super.releaseJob(...args);
-      }
-    }
     scheduler = createTestScheduler({
       now: T0,
       store: new SlowAnswerStore(),
