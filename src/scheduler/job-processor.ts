@@ -3,6 +3,7 @@ import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import { isCapped } from './local-job-queue.ts';
 import type { PassResult } from './processing-loop.ts';
+import { QueueWaitLimit } from './queue-wait-limit.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { ShortClaimRecheck } from './short-claim-recheck.ts';
 
@@ -14,7 +15,8 @@ import { ShortClaimRecheck } from './short-claim-recheck.ts';
  * With `prefetchJobs`, a pass also claims up to that many due jobs beyond the free slots; they wait
  * in the runner's local queue and start, first claimed first, as slots free up. The next claim then
  * travels while jobs run instead of after them. The queue is refilled once it has room for half a
- * batch, so a finishing job does not cost a claim of one.
+ * batch, so a finishing job does not cost a claim of one. Jobs that wait there `prefetchMaxWait`
+ * are handed back to the cluster (see `QueueWaitLimit`).
  */
 export class JobProcessor {
   private readonly runtime: SchedulerRuntime;
@@ -33,6 +35,12 @@ export class JobProcessor {
    */
   private tookAllDue = false;
   private readonly recheck: ShortClaimRecheck;
+  private readonly queueWait: QueueWaitLimit;
+  /**
+   * Queued jobs were handed back for waiting too long: this node's slots stay taken, so it claims
+   * none for its queue (it would only take them from idle nodes again) until a slot frees.
+   */
+  private queueResting = false;
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
@@ -42,6 +50,11 @@ export class JobProcessor {
     this.runner = runner;
     this.wake = wake;
     this.recheck = new ShortClaimRecheck(runtime.clock, wake);
+    this.queueWait = new QueueWaitLimit(runtime.clock, runtime.options.prefetchMaxWaitMs, runner, (count) => {
+      this.queueResting = true;
+      this.tookAllDue = false; // the store holds due jobs again that no claim of this node saw
+      runtime.logger.debug({ jobs: count }, 'handed back queued jobs that waited prefetchMaxWait for a slot');
+    });
   }
 
   async pass(): Promise<PassResult> {
@@ -89,6 +102,7 @@ export class JobProcessor {
       ];
       this.startLeased(ordered.slice(0, slots), now);
       for (const job of ordered.slice(slots)) this.runner.enqueue(job);
+      this.queueWait.watch();
     } finally {
       // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
       // while the claim travelled go to the queue.
@@ -112,12 +126,14 @@ export class JobProcessor {
   /** The scheduler starts (again): queued jobs take freed slots. */
   open(): void {
     this.draining = false;
+    this.queueResting = false;
   }
 
   /** The scheduler is stopping: freed slots no longer start queued jobs (they are handed back). */
   drain(): void {
     this.draining = true;
     this.recheck.cancel();
+    this.queueWait.cancel();
   }
 
   /**
@@ -125,6 +141,7 @@ export class JobProcessor {
    * pass could claim some: the last claim may have left due jobs, and there is room now.
    */
   slotFreed(): void {
+    this.queueResting = false;
     this.fillSlots();
     if (this.full()) return;
     if (this.tookAllDue) this.recheck.schedule();
@@ -157,6 +174,7 @@ export class JobProcessor {
 
   /** Room left in the local queue. */
   private queueRoom(): number {
+    if (this.queueResting) return 0;
     return Math.max(0, this.runtime.options.prefetchJobs - this.runner.queuedCount);
   }
 

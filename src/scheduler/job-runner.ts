@@ -121,12 +121,27 @@ export class JobRunner {
 
   /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
   enqueue(job: JobRecord): void {
-    this.queued.add(job);
+    this.queued.add(job, this.runtime.clock.now());
   }
 
   /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
   takeQueued(): JobRecord | undefined {
     return this.queued.take();
+  }
+
+  /** When the job that has waited longest in the local queue was queued (node clock); undefined if none. */
+  oldestQueuedSince(): number | undefined {
+    return this.queued.oldestSince();
+  }
+
+  /**
+   * Hands back the queued jobs that were queued at or before `cutoff`: pending again for any node,
+   * nothing recorded, no attempt spent (they never started). Returns how many.
+   */
+  handBackQueuedBy(cutoff: number): number {
+    const jobs = this.queued.takeQueuedBy(cutoff);
+    for (const job of jobs) void this.runtime.activity.track(() => this.handBack(job));
+    return jobs.length;
   }
 
   /**

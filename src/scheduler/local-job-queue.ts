@@ -7,34 +7,52 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * `isCapped`. Across claims the order is kept, so no job waits behind ever newer ones.)
  */
 export class LocalJobQueue {
-  private readonly waiting = new Map<string, JobRecord>();
+  /** Each job with when it was queued (node clock), in the order queued, which is also the order of those times. */
+  private readonly waiting = new Map<string, { job: JobRecord; since: number }>();
 
   get size(): number {
     return this.waiting.size;
   }
 
-  add(job: JobRecord): void {
-    this.waiting.set(job.id, job);
+  add(job: JobRecord, since: number): void {
+    this.waiting.set(job.id, { job, since });
   }
 
   /** The job that has waited longest, taken out of the queue; undefined if it is empty. */
   take(): JobRecord | undefined {
-    for (const job of this.waiting.values()) {
+    for (const { job } of this.waiting.values()) {
       this.waiting.delete(job.id);
       return job;
     }
     return undefined;
   }
 
+  /** Takes out every job queued at or before `cutoff`. */
+  takeQueuedBy(cutoff: number): JobRecord[] {
+    const taken: JobRecord[] = [];
+    for (const { job, since } of this.waiting.values()) {
+      if (since > cutoff) break;
+      this.waiting.delete(job.id);
+      taken.push(job);
+    }
+    return taken;
+  }
+
+  /** When the job that has waited longest was queued; undefined if the queue is empty. */
+  oldestSince(): number | undefined {
+    for (const { since } of this.waiting.values()) return since;
+    return undefined;
+  }
+
   /** Takes one job out by id; undefined if it is not queued. */
   remove(id: string): JobRecord | undefined {
-    const job = this.waiting.get(id);
-    if (job !== undefined) this.waiting.delete(id);
-    return job;
+    const entry = this.waiting.get(id);
+    if (entry !== undefined) this.waiting.delete(id);
+    return entry?.job;
   }
 
   jobs(): JobRecord[] {
-    return [...this.waiting.values()];
+    return [...this.waiting.values()].map((entry) => entry.job);
   }
 }
 

@@ -38,9 +38,16 @@ export interface SchedulerOptions {
    * Due jobs this node may claim beyond its free slots, to wait here for one: the next claim then
    * travels while jobs run, which raises throughput for many short jobs (see "Throughput" in the
    * docs). Such a job is leased to this node while it waits, so other nodes do not run it even if
-   * they are idle; on `stop()` it is handed back. (Default: 0.)
+   * they are idle, for up to `prefetchMaxWait`; on `stop()` it is handed back. (Default: 0.)
    */
   prefetchJobs?: number;
+  /**
+   * How long a job may wait in the local queue (`prefetchJobs`) for a slot: one that waited that
+   * long, because this node's slots stay taken, is handed back to the cluster (pending again,
+   * nothing recorded, no attempt spent) for an idle node to run, and the node claims no more for its
+   * queue until one of its slots frees. `null`: never hand back. (Default: '30s'.)
+   */
+  prefetchMaxWait?: Duration | null;
   /**
    * How long before its fire time a schedule may be fired: its job is written ahead, leased to
    * this node and held here for its run time (or, if this node cannot run it, left in the store
@@ -100,6 +107,10 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     ),
     batchSize: positiveInteger('Scheduler batchSize', options.batchSize ?? 100),
     prefetchJobs: nonNegativeInteger('Scheduler prefetchJobs', options.prefetchJobs ?? 0),
+    prefetchMaxWaitMs: positiveOptionalDuration(
+      'Scheduler prefetchMaxWait',
+      options.prefetchMaxWait === undefined ? '30s' : options.prefetchMaxWait,
+    ),
     fireAheadMs,
     defaultAbandonRetries: 2,
     scheduleDefaults: {
@@ -138,6 +149,13 @@ function nonNegativeInteger(field: string, value: unknown): number {
 export function coalescePolicy(field: string, value: unknown): CoalescePolicy {
   if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value)) return value as CoalescePolicy;
   throw new ValidationError(field, value, "must be 'latest', 'earliest' or 'all'");
+}
+
+/** A duration above zero, or `null`. */
+function positiveOptionalDuration(field: string, value: unknown): number | null {
+  const ms = parseOptionalDuration(field, value);
+  if (ms !== null && ms <= 0) throw new ValidationError(field, value, 'must be above zero (or null for no limit)');
+  return ms;
 }
 
 function atLeast(field: string, ms: number, minimum: number): number {

@@ -15,6 +15,7 @@ export interface ResolvedOptions {
   pollIntervalMs: number;
   batchSize: number;
   prefetchJobs: number;
+  prefetchMaxWaitMs: number | null;
   fireAheadMs: number;
   shutdownTimeoutMs: number;
   retentionMs: number | null;

@@ -296,6 +296,88 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     ]);
   });
 
+  it('hands back jobs that waited prefetchMaxWait in the queue, and queues no more until a slot frees', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: '5s' });
+    const seen = slowTask(60_000);
+    await addJobs(5);
+    await scheduler.start();
+    await scheduler.advance('10ms');
+    const leasedBefore = (await scheduler.getJobs()).items.filter((job) => job.status === 'running');
+    expect(leasedBefore).toHaveLength(4); // 1 running, 3 queued
+    await scheduler.advance('5s');
+    // Only the running job is still leased; the 3 are pending again as they were, unrecorded, and
+    // the node, its slot still taken, did not claim them (or the fifth) back for its queue.
+    const jobs = (await scheduler.getJobs()).items;
+    expect(jobs.filter((job) => job.status === 'running').map((job) => (job.args as { n: number }).n)).toEqual([0]);
+    expect(
+      jobs.filter((job) => job.status === 'pending').map((job) => [job.acquiredBy, job.attempt, job.startedAt]),
+    ).toEqual(Array.from({ length: 4 }, () => [null, 1, null]));
+    expect(await scheduler.history()).toEqual([]);
+    await scheduler.advance('55s'); // job 0 ends: its freed slot claims again, for the queue too
+    expect(seen.started).toEqual([0, 1]);
+    expect((await scheduler.getJobs()).items.filter((job) => job.status === 'running')).toHaveLength(4);
+    await scheduler.advance('10m');
+    expect(seen.started).toEqual([0, 1, 2, 3, 4]);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.attempt])).toEqual(
+      Array.from({ length: 5 }, () => ['succeeded', 1]),
+    );
+  });
+
+  it('lets an idle node run the jobs a busy node had queued, once they waited prefetchMaxWait', async () => {
+    // Two nodes on one store, on the system clock, paced by a gate and by conditions (no sleeps).
+    const store = new MemoryStore();
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const ranOn: Record<number, string> = {};
+    const node = (nodeId: string, options: { prefetchJobs: number; maxConcurrentJobs: number }) => {
+      const real = new Scheduler({ store, nodeId, logger: silentLogger, prefetchMaxWait: '100ms', ...options });
+      real.task('gated', async (_ctx, args: { n: number }) => {
+        ranOn[args.n] = nodeId;
+        if (args.n === 0) await gate;
+      });
+      return real;
+    };
+    const busy = node('busy', { prefetchJobs: 3, maxConcurrentJobs: 1 });
+    const idle = node('idle', { prefetchJobs: 0, maxConcurrentJobs: 5 });
+    try {
+      for (let n = 0; n < 4; n++) await busy.addJob('gated', { args: { n } });
+      await busy.start();
+      await until(
+        async () => (await store.getJobs({})).items.filter((job) => job.acquiredBy === 'busy').length === 4,
+        'the busy node runs job 0 and queues 1-3',
+        5000,
+        5,
+      );
+      await idle.start(); // nothing pending for it now
+      await until(() => Object.keys(ranOn).length === 4, 'jobs 1-3 run on the idle node', 5000, 5);
+      expect(ranOn).toEqual({ 0: 'busy', 1: 'idle', 2: 'idle', 3: 'idle' });
+      openGate();
+      await until(async () => (await store.getExecutions({})).items.length === 4, 'every run recorded', 5000, 5);
+      const runs = (await store.getExecutions({})).items;
+      expect(runs.map((e) => [e.outcome, e.attempt])).toEqual(Array.from({ length: 4 }, () => ['succeeded', 1]));
+    } finally {
+      openGate();
+      await Promise.all([busy.stop(), idle.stop()]);
+    }
+  });
+
+  it('keeps queued jobs however long they wait with prefetchMaxWait null', async () => {
+    make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: null });
+    slowTask(60_000);
+    await addJobs(4);
+    await scheduler.start();
+    await scheduler.advance('59s');
+    const leased = (await scheduler.getJobs()).items.filter((job) => job.status === 'running');
+    expect(leased).toHaveLength(4);
+  });
+
+  it('rejects a prefetchMaxWait that is not a duration above zero, naming it', () => {
+    for (const value of [0, -5, '0s', 'soon', true]) {
+      expect(() => createTestScheduler({ now: T0, prefetchMaxWait: value as string })).toThrow(ValidationError);
+      expect(() => createTestScheduler({ now: T0, prefetchMaxWait: value as string })).toThrow(/prefetchMaxWait/);
+    }
+  });
+
   it('rejects a prefetchJobs that is not a whole number of 0 or more, naming it', () => {
     for (const value of [-1, 1.5, '10', Number.NaN]) {
       expect(() => createTestScheduler({ now: T0, prefetchJobs: value as number })).toThrow(ValidationError);

@@ -162,3 +162,49 @@ describe('PostgreSQL event traffic follows interest', () => {
     await web.stop();
   });
 });
+
+describe('two PostgreSQL nodes, one prefetching', () => {
+  it('jobs queued on a busy node are handed back after prefetchMaxWait and run by the idle one, woken by NOTIFY', async () => {
+    const schema = freshSchema('queuewait');
+    schemas.push(schema);
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const ranOn = new Map<number, string>();
+    const prefetching = (name: string, prefetchJobs: number, maxConcurrentJobs: number) => {
+      const scheduler = new Scheduler({
+        store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }),
+        nodeId: name,
+        logger: silentLogger,
+        pollInterval: '1h',
+        prefetchJobs,
+        maxConcurrentJobs,
+        prefetchMaxWait: '300ms',
+      });
+      scheduler.task('gated', async (_ctx, args: { n: number }) => {
+        ranOn.set(args.n, name);
+        if (args.n === 0) await gate;
+      });
+      return scheduler;
+    };
+    const busy = prefetching('busy', 3, 1);
+    const idle = prefetching('idle', 0, 5);
+    try {
+      for (let n = 0; n < 4; n++) await busy.addJob('gated', { args: { n } });
+      await busy.start();
+      await until(
+        async () => (await busy.getJobs({ status: 'running' })).items.length === 4,
+        'the busy node runs job 0 and queues 1-3',
+      );
+      await idle.start();
+      await until(() => ranOn.size === 4, 'jobs 1-3 run on the idle node');
+      expect(Object.fromEntries(ranOn)).toEqual({ 0: 'busy', 1: 'idle', 2: 'idle', 3: 'idle' });
+      openGate();
+      await until(async () => (await idle.getExecutions()).items.length === 4, 'every run recorded');
+      const runs = (await idle.getExecutions()).items;
+      expect(runs.map((e) => [e.outcome, e.attempt])).toEqual(Array.from({ length: 4 }, () => ['succeeded', 1]));
+    } finally {
+      openGate();
+      await Promise.all([busy.stop(), idle.stop()]);
+    }
+  });
+});
