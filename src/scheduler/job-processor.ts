@@ -102,7 +102,10 @@ export class JobProcessor {
       ];
       this.startLeased(ordered.slice(0, slots), now);
       for (const job of ordered.slice(slots)) this.runner.enqueue(job);
-      this.queueWait.watch();
+      // The queue was handed back while this claim travelled, and the claim may have taken those
+      // jobs again: they go back at once. (A stopping node hands back its queue itself.)
+      if (this.queueResting) this.runner.handBackQueued();
+      else if (!this.draining) this.queueWait.watch();
     } finally {
       // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
       // while the claim travelled go to the queue.

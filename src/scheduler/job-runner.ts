@@ -33,6 +33,8 @@ export class JobRunner {
   /** Due jobs claimed beyond the free slots (`prefetchJobs`), waiting here for a slot. */
   private readonly queued = new LocalJobQueue();
   private readonly recording = new Map<string, JobRecord>();
+  /** Jobs whose hand-back is being written, and whether a cancel came for one meanwhile. */
+  private readonly handingBack = new Map<string, { cancelled: boolean }>();
   private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
 
@@ -71,11 +73,29 @@ export class JobRunner {
    * unreachable, say) — their leases must not lapse, or another node would run them again.
    */
   runningLeases(): LeaseRef[] {
-    const leases = [...this.running.values()].map((entry) => ({ id: entry.job.id, attempt: entry.job.attempt }));
-    for (const { job } of this.held.values()) leases.push({ id: job.id, attempt: job.attempt });
-    for (const job of this.queued.jobs()) leases.push({ id: job.id, attempt: job.attempt });
-    for (const job of this.recording.values()) leases.push({ id: job.id, attempt: job.attempt });
-    return leases;
+    return this.leasedJobs().map((job) => ({ id: job.id, attempt: job.attempt }));
+  }
+
+  /** The jobs behind `runningLeases`, as this node claimed them. */
+  leasedJobs(): JobRecord[] {
+    const jobs = [...this.running.values()].map((entry) => entry.job);
+    for (const { job } of this.held.values()) jobs.push(job);
+    jobs.push(...this.queued.jobs());
+    jobs.push(...this.recording.values());
+    return jobs;
+  }
+
+  /**
+   * Whether this node still holds the lease of this very claim of a job. A job handed back and
+   * claimed again has the same id and attempt, but another lease (and another record object).
+   */
+  stillHolds(job: JobRecord): boolean {
+    return (
+      this.running.get(job.id)?.job === job ||
+      this.held.get(job.id)?.job === job ||
+      this.queued.get(job.id) === job ||
+      this.recording.get(job.id) === job
+    );
   }
 
   /** Resolves once every run finished so far is recorded (or given up on). */
@@ -135,11 +155,12 @@ export class JobRunner {
   }
 
   /**
-   * Hands back the queued jobs that were queued at or before `cutoff`: pending again for any node,
-   * nothing recorded, no attempt spent (they never started). Returns how many.
+   * Hands back every queued job: pending again for any node, nothing recorded, no attempt spent
+   * (none started). All of them, not only those that waited longest, so that claimed again they
+   * keep their order. Returns how many.
    */
-  handBackQueuedBy(cutoff: number): number {
-    const jobs = this.queued.takeQueuedBy(cutoff);
+  handBackQueued(): number {
+    const jobs = this.queued.takeAll();
     for (const job of jobs) void this.runtime.activity.track(() => this.handBack(job));
     return jobs.length;
   }
@@ -169,6 +190,11 @@ export class JobRunner {
         void this.runtime.activity.track(() => this.handBack(job));
       } // lease_lost: another node has the job now
       if (heldSlot) this.onSlotFreed();
+      return true;
+    }
+    const handingBack = this.handingBack.get(jobId);
+    if (handingBack !== undefined) {
+      if (kind === 'cancelled') handingBack.cancelled = true; // done once it is pending again
       return true;
     }
     const entry = this.running.get(jobId);
@@ -344,10 +370,24 @@ export class JobRunner {
    * to this one, so they are told again.
    */
   private async handBack(job: JobRecord): Promise<void> {
-    const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
-    if (!(await this.release(job, { execution: null, attempt: job.attempt, requeue }))) return;
-    const pending: JobRecord = { ...job, status: 'pending', acquiredBy: null, acquiredUntil: null, startedAt: null };
-    this.runtime.events.publish(jobAddedEvent(pending, new Date(this.runtime.clock.now())));
+    const state = { cancelled: false };
+    this.handingBack.set(job.id, state);
+    try {
+      const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
+      if (!(await this.release(job, { execution: null, attempt: job.attempt, requeue }))) return;
+      if (state.cancelled) {
+        // The cancel found the job still leased here, flagged it and came to this node, but the
+        // requeue cleared the flag: the job is pending now, so cancelling it records `cancelled`.
+        await this.runtime.store.requestCancel(job.id, this.runtime.node);
+        return;
+      }
+      const pending: JobRecord = { ...job, status: 'pending', acquiredBy: null, acquiredUntil: null, startedAt: null };
+      this.runtime.events.publish(jobAddedEvent(pending, new Date(this.runtime.clock.now())));
+    } catch (error) {
+      this.runtime.reportError('hand back job', error);
+    } finally {
+      this.handingBack.delete(job.id);
+    }
   }
 
   /** Resolves true if the store still had the job leased to this node (false too when given up on). */

@@ -27,14 +27,10 @@ export class LocalJobQueue {
     return undefined;
   }
 
-  /** Takes out every job queued at or before `cutoff`. */
-  takeQueuedBy(cutoff: number): JobRecord[] {
-    const taken: JobRecord[] = [];
-    for (const { job, since } of this.waiting.values()) {
-      if (since > cutoff) break;
-      this.waiting.delete(job.id);
-      taken.push(job);
-    }
+  /** Takes every job out, in the order queued. */
+  takeAll(): JobRecord[] {
+    const taken = this.jobs();
+    this.waiting.clear();
     return taken;
   }
 
@@ -42,6 +38,10 @@ export class LocalJobQueue {
   oldestSince(): number | undefined {
     for (const { since } of this.waiting.values()) return since;
     return undefined;
+  }
+
+  get(id: string): JobRecord | undefined {
+    return this.waiting.get(id)?.job;
   }
 
   /** Takes one job out by id; undefined if it is not queued. */

@@ -47,10 +47,21 @@ export class Maintenance {
   /** Renews the leases of running jobs and learns of cancellations and lost leases. */
   async renewLeases(): Promise<void> {
     const { store, node, options } = this.runtime;
-    const leases = this.runner.runningLeases();
-    if (leases.length === 0) return;
-    const status = await store.extendLeases(node, options.leaseMs, leases);
-    for (const id of status.lost) this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+    const jobs = this.runner.leasedJobs();
+    if (jobs.length === 0) return;
+    const status = await store.extendLeases(
+      node,
+      options.leaseMs,
+      jobs.map((job) => ({ id: job.id, attempt: job.attempt })),
+    );
+    const asked = new Map(jobs.map((job) => [job.id, job]));
+    for (const id of status.lost) {
+      // Not if this node handed the job back and claimed it again meanwhile: that is a new lease.
+      const job = asked.get(id);
+      if (job !== undefined && this.runner.stillHolds(job)) {
+        this.runner.interrupt(id, 'lease_lost', 'the job lease was lost to another node');
+      }
+    }
     for (const id of status.cancelRequested) this.runner.interrupt(id, 'cancelled', 'cancelled on request');
   }
 

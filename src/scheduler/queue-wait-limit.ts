@@ -3,9 +3,9 @@ import type { JobRunner } from './job-runner.ts';
 
 /**
  * `prefetchMaxWait`: a job claimed for the local queue is leased to this node, so no other node
- * runs it, even an idle one. When this node's slots stay taken (long jobs), queued jobs that have
- * waited that long are handed back to the cluster: pending again, nothing recorded, no attempt
- * spent. At most one timer is pending, for the job that has waited longest.
+ * runs it, even an idle one. When this node's slots stay taken (long jobs) until the job that has
+ * waited longest has waited that long, the queue is handed back to the cluster: pending again,
+ * nothing recorded, no attempt spent. At most one timer is pending, for that job.
  */
 export class QueueWaitLimit {
   private readonly clock: Clock;
@@ -14,7 +14,7 @@ export class QueueWaitLimit {
   private readonly handedBack: (count: number) => void;
   private timer: TimerHandle | null = null;
 
-  /** `handedBack`: called after jobs were handed back, with how many. */
+  /** `handedBack`: called once the queue was handed back, with how many jobs. */
   constructor(clock: Clock, maxWaitMs: number | null, runner: JobRunner, handedBack: (count: number) => void) {
     this.clock = clock;
     this.maxWaitMs = maxWaitMs;
@@ -37,8 +37,10 @@ export class QueueWaitLimit {
 
   private expire(): void {
     this.timer = null;
-    const count = this.runner.handBackQueuedBy(this.clock.now() - (this.maxWaitMs as number));
-    if (count > 0) this.handedBack(count);
-    this.watch(); // for those queued later
+    const since = this.runner.oldestQueuedSince();
+    if (since === undefined) return;
+    // The job this timer was set for has started since: wait for the one now first in the queue.
+    if (this.clock.now() < since + (this.maxWaitMs as number)) return this.watch();
+    this.handedBack(this.runner.handBackQueued());
   }
 }
