@@ -14,6 +14,9 @@ export interface PgQueryable {
 
 export interface PgPoolClient extends PgQueryable {
   release(error?: Error | boolean): void;
+  /** (A `pg` PoolClient has these: it is an EventEmitter.) */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface PgPool extends PgQueryable {

@@ -1,10 +1,10 @@
 import type { Logger } from '../../common/logger.ts';
 import { uuidv7 } from '../../common/uuid.ts';
 import type { EventBroker, EventListener } from '../../events/event-broker.ts';
-import { type EventInterest, isObservation } from '../../events/event-interest.ts';
+import { EXECUTION_EVENT_TYPES, type EventInterest, isObservation } from '../../events/event-interest.ts';
 import type { KairosEvent } from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
-import { packEvents, unpackEvents } from '../../events/serialized-event.ts';
+import { MAX_PAYLOAD_BYTES, packEvents, unpackEvents } from '../../events/serialized-event.ts';
 import { ClusterInterest, INTEREST_REPEAT_MS } from './cluster-interest.ts';
 import type { PgClient, PgPool } from './pg-types.ts';
 
@@ -115,8 +115,21 @@ export class PostgresEventBroker implements EventBroker {
   private announce(): void {
     if (!this.running) return;
     this.control = this.control.filter((message) => !message.startsWith(`${this.origin}|!`));
-    this.control.push(`${this.origin}|!${JSON.stringify(this.interest.localKeys())}`);
+    this.control.push(this.announcement());
     this.scheduleFlush();
+  }
+
+  /**
+   * This node's interest as a control message. One that names too many capped tasks for a NOTIFY
+   * (over 8,000 bytes would fail the whole flush) asks for every run outcome instead: more
+   * traffic, nothing missed.
+   */
+  private announcement(): string {
+    const keys = this.interest.localKeys();
+    const message = `${this.origin}|!${JSON.stringify(keys)}`;
+    if (Buffer.byteLength(message) <= MAX_PAYLOAD_BYTES) return message;
+    const coarse = new Set([...keys.filter((key) => !key.startsWith('finished:')), ...EXECUTION_EVENT_TYPES]);
+    return `${this.origin}|!${JSON.stringify([...coarse].sort())}`;
   }
 
   private scheduleFlush(): void {

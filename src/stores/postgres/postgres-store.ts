@@ -37,7 +37,7 @@ import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { kairosPool, StatementNames } from './prepared-statements.ts';
+import { isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
 import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
@@ -453,13 +453,26 @@ export class PostgresStore implements DataStore {
     }
   }
 
+  /**
+   * Runs `work` in a transaction on a client of its own. Run again once if a prepared statement was
+   * refused (another node's migration changed its columns, or the connection lost its statements):
+   * the refusal aborted the transaction, and the statements now go out under fresh names.
+   */
   private async transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-    let client: PgPoolClient;
     try {
-      client = await this.db.connect();
+      return await this.transactionOnce(work);
     } catch (error) {
-      throw pgStoreError(error, action);
+      if (!isStaleStatement(error)) throw error instanceof KairosError ? error : pgStoreError(error, action);
     }
+    try {
+      return await this.transactionOnce(work);
+    } catch (error) {
+      throw error instanceof KairosError ? error : pgStoreError(error, action);
+    }
+  }
+
+  private async transactionOnce<T>(work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    const client = await this.db.connect();
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -474,7 +487,7 @@ export class PostgresStore implements DataStore {
         broken = true; // the connection itself failed; do not return it to the pool
       }
       client.release(broken);
-      throw error instanceof KairosError ? error : pgStoreError(error, action);
+      throw error;
     }
   }
 

@@ -21,6 +21,10 @@ type ConfigQueryable = {
  */
 const STALE_STATEMENT = new Set(['0A000', '26000']);
 
+export function isStaleStatement(error: unknown): boolean {
+  return STALE_STATEMENT.has(String((error as { code?: unknown } | null)?.code));
+}
+
 /**
  * Names every statement Kairos sends, so each connection parses and plans it once: the hot
  * statements (claims, releases) are planned in about the time they take to run, so this halves
@@ -44,14 +48,25 @@ export class StatementNames {
     return name;
   }
 
-  async query<Row>(target: PgQueryable, text: string, values: unknown[] | undefined, types: PgTypeParsers) {
+  /**
+   * `retry`: send a refused statement again at once under its new name. Not inside a transaction:
+   * the refusal aborted it, so the whole transaction must be run again (see `PostgresStore`).
+   */
+  async query<Row>(
+    target: PgQueryable,
+    text: string,
+    values: unknown[] | undefined,
+    types: PgTypeParsers,
+    retry: boolean,
+  ) {
     const configurable = target as unknown as ConfigQueryable;
     try {
       return await configurable.query<Row>({ name: this.name(text), text, types }, values);
     } catch (error) {
-      if (!STALE_STATEMENT.has(String((error as { code?: unknown }).code))) throw error;
+      if (!isStaleStatement(error)) throw error;
       this.generation++;
       this.names.clear();
+      if (!retry) throw error;
       return configurable.query<Row>({ name: this.name(text), text, types }, values);
     }
   }
@@ -64,17 +79,29 @@ export class StatementNames {
  */
 export function kairosPool(pool: PgPool, names: StatementNames | null, types: PgTypeParsers): PgPool {
   return {
-    query: <Row>(text: string, values?: unknown[]) => send<Row>(pool, text, values, names, types),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(pool, text, values, names, types, true),
     connect: async () => kairosClient(await pool.connect(), names, types),
     end: () => pool.end(),
     on: (event, listener) => pool.on(event, listener),
   };
 }
 
+/**
+ * A checked-out client (Kairos checks one out only for a transaction or a migration). While it is
+ * out, `pg-pool` no longer listens for its errors: a connection lost meanwhile (a database
+ * restart, a killed backend) would be an unhandled 'error' event, which ends the process. The
+ * query in flight fails on its own and the caller handles that; this listener only keeps the
+ * event from crashing the application. It stays on a client released as broken (being closed).
+ */
 function kairosClient(client: PgPoolClient, names: StatementNames | null, types: PgTypeParsers): PgPoolClient {
+  const ignore = () => {};
+  client.on?.('error', ignore);
   return {
-    query: <Row>(text: string, values?: unknown[]) => send<Row>(client, text, values, names, types),
-    release: (error) => client.release(error),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(client, text, values, names, types, false),
+    release: (error) => {
+      if (error === undefined || error === false) client.removeListener?.('error', ignore);
+      client.release(error);
+    },
   };
 }
 
@@ -84,7 +111,8 @@ function send<Row>(
   values: unknown[] | undefined,
   names: StatementNames | null,
   types: PgTypeParsers,
+  retryStale: boolean,
 ): Promise<PgQueryResult<Row>> {
-  if (names !== null) return names.query<Row>(target, text, values, types);
+  if (names !== null) return names.query<Row>(target, text, values, types, retryStale);
   return (target as unknown as ConfigQueryable).query<Row>({ text, types }, values);
 }

@@ -1,0 +1,139 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { StoreError } from '../../../src/errors.ts';
+import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { until } from '../../support/child-node.ts';
+import { jobFixture } from '../conformance/harness.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+describe('PostgresStore when connections fail', () => {
+  it('a connection lost inside one of its transactions fails that call, and nothing else: no uncaught error', async () => {
+    const schema = freshSchema('lost');
+    schemas.push(schema);
+    const application = `lost_${schema}`.slice(0, 60);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, application_name: application });
+    const store = new PostgresStore({ pool, schema });
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    // The application's own session holds the job's row, so the store's transaction waits on it.
+    const locker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await locker.connect();
+    const uncaught: unknown[] = [];
+    const vitestListeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      await store.migrate();
+      const job = jobFixture({ runAt: new Date(Date.now() + 3_600_000) });
+      await store.addJob(job);
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM "${schema}".jobs WHERE id = $1 FOR UPDATE`, [job.id]);
+      const cancel = store.requestCancel(job.id, 'node-1');
+      const waiting = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [application],
+          )
+        ).rows;
+      await until(async () => (await waiting()).length === 1, 'the transaction waits on the row', 5000, 10);
+      const [{ pid }] = (await waiting()) as [{ pid: number }];
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]); // as a database restart or failover would
+      await expect(cancel).rejects.toBeInstanceOf(StoreError);
+      // The lost client is closed and dropped from the pool once its socket has ended.
+      await until(
+        async () => (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1`, [pid])).rows.length === 0,
+        'the backend is gone',
+        5000,
+        10,
+      );
+      await until(() => pool.totalCount <= 1, 'the pool dropped the lost client', 5000, 10);
+      await locker.query('ROLLBACK');
+      expect(await store.requestCancel(job.id, 'node-1')).toMatchObject({ status: 'cancelled' });
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of vitestListeners) process.on('uncaughtException', listener);
+      await locker.end();
+      await admin.end();
+      await pool.end();
+    }
+  });
+
+  it("runs a transaction again when another node's migration changed a prepared statement's columns", async () => {
+    const schema = freshSchema('stale');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const store = new PostgresStore({ pool, schema });
+    try {
+      await store.migrate();
+      await store.addJob(jobFixture({ runAt: new Date(Date.now() + 3_600_000) }));
+      await store.reapAbandoned(); // a transaction whose `SELECT *` is now prepared on the connection
+      await pool.query(`ALTER TABLE "${schema}".jobs ADD COLUMN added_later integer`);
+      await expect(store.reapAbandoned()).resolves.toBeDefined();
+      await pool.query('DEALLOCATE ALL'); // a pooler's reset: the statements are gone
+      await expect(store.reapAbandoned()).resolves.toBeDefined();
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe('PostgresEventBroker announcing what its listeners want', () => {
+  it('asks for every run outcome when the capped tasks it waits for are too many to name in one NOTIFY', async () => {
+    const channel = `kairos_${freshSchema('announce')}`;
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    const broker = new PostgresEventBroker({
+      pool,
+      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
+      channel,
+      logger,
+    });
+    const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await spy.connect();
+    await spy.query(`LISTEN "${channel}"`);
+    const payloads: string[] = [];
+    spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+    try {
+      await broker.start();
+      // 40 capped tasks with names of the longest length allowed (200): about 8,400 bytes to name.
+      const keys = Array.from(
+        { length: 40 },
+        (_, i) => `finished:${'t'.repeat(197)}${String(i).padStart(3, '0')}` as const,
+      );
+      broker.subscribe(() => {}, keys);
+      broker.publish({
+        type: 'job.added',
+        timestamp: new Date(),
+        jobId: 'sent-with-the-announcement',
+        task: 't',
+        scheduleId: null,
+        fireTime: null,
+        runAt: new Date(),
+        leasedTo: null,
+      });
+      await until(
+        () => payloads.some((payload) => payload.includes('sent-with-the-announcement')),
+        'the event sent in the same flush arrives',
+        5000,
+        10,
+      );
+      const announcement = payloads.find((payload) => payload.includes('|!'));
+      expect(announcement).toBeDefined();
+      const wanted = JSON.parse((announcement as string).slice((announcement as string).indexOf('|!') + 2)) as string[];
+      expect(wanted).toEqual(expect.arrayContaining(['job.succeeded', 'job.failed', 'job.abandoned']));
+      expect(wanted.some((key) => key.startsWith('finished:'))).toBe(false);
+      expect(warnings).toEqual([]);
+    } finally {
+      await broker.stop();
+      await spy.end();
+      await pool.end();
+    }
+  });
+});
