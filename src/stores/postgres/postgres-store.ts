@@ -339,11 +339,45 @@ export class PostgresStore implements DataStore {
       // Held to half for capped jobs that are no longer due: the rest of the places are for
       // uncapped ones too. (An acquire hands out every due job it can; a node that gets fewer
       // than it asked for takes it that none is left.)
-      const more = await uncapped(room, fast.jobs.length);
+      const more = await this.orClaimed(fast, () => uncapped(room, fast.jobs.length));
       this.cappedWaiting = more.cappedDue;
       return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next };
     }
     if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
+    const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
+    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs] };
+  }
+
+  /**
+   * The rest of an acquire (`rest`: the jobs it claims besides `fast`'s), after its first claim
+   * already leased `fast.jobs` to the node. Should the rest fail (the database went away
+   * meanwhile), it counts as having claimed nothing, so the acquire still hands out those jobs:
+   * lost to the node, they would wait for their leases to expire and be recorded `abandoned` unrun
+   * (a job with no abandonment retry, never run at all). The failure shows at the next acquire,
+   * which tries the capped jobs again.
+   */
+  private async orClaimed<T>(
+    fast: { now: Date; jobs: JobRecord[] },
+    rest: () => Promise<T>,
+  ): Promise<T | { now: Date; jobs: JobRecord[]; cappedDue: true; next: undefined }> {
+    try {
+      return await rest();
+    } catch (error) {
+      if (fast.jobs.length === 0) throw error;
+      this.cappedWaiting = true;
+      return { now: fast.now, jobs: [], cappedDue: true, next: undefined };
+    }
+  }
+
+  /** Claims capped jobs for `room` places, in a transaction (see `acquireCappedJobs`). */
+  private acquireCapped(
+    node: string,
+    leaseMs: number,
+    room: number,
+    tasks: readonly TaskLimit[],
+    startNow: number,
+    fast: { now: Date; jobs: JobRecord[] },
+  ): Promise<{ now: Date; jobs: JobRecord[] }> {
     return this.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);
       const capped = await acquireCappedJobs(
@@ -357,7 +391,7 @@ export class PostgresStore implements DataStore {
         Math.max(0, startNow - fast.jobs.length),
       );
       this.cappedWaiting = capped.length === room;
-      return { now: rows[0]?.now ?? fast.now, jobs: [...fast.jobs, ...capped] };
+      return { now: rows[0]?.now ?? fast.now, jobs: capped };
     });
   }
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../../src/postgres.ts';
 import { jobFixture, startOnVirtualClock, T0, TASKS } from '../conformance/harness.ts';
@@ -20,6 +21,38 @@ describe('PostgresStore claims', () => {
       expect(acquired.jobs).toHaveLength(1);
       // Its own lease is left out: the node renews it.
       expect(acquired.next).toEqual({ runAt: new Date(T0 + 7000), leaseExpiry: null });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('hands out the jobs its first claim leased even when claiming the capped ones then fails', async () => {
+    const schema = freshSchema('claimfail');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    // Capped jobs are claimed in a transaction of their own, on a client checked out for it.
+    let refuseClients = false;
+    const failingPool = {
+      query: pool.query.bind(pool),
+      end: () => pool.end(),
+      on: pool.on.bind(pool),
+      connect: () => (refuseClients ? Promise.reject(new Error('connection refused')) : pool.connect()),
+    };
+    const h = await startOnVirtualClock(new PostgresStore({ pool: failingPool as unknown as pg.Pool, schema }));
+    try {
+      const uncapped = jobFixture({ runAt: new Date(T0 - 2000), abandonRetries: 0 });
+      await h.store.addJob(uncapped);
+      await h.store.addJob(jobFixture({ task: 'task-b', runAt: new Date(T0 - 1000) }));
+      const tasks = [TASKS[0], { name: 'task-b', maxRunningJobs: 1 }] as typeof TASKS;
+      refuseClients = true;
+      const acquired = await h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks });
+      // Leased to n1 by the first claim: dropped here, it would be recorded abandoned, unrun.
+      expect(acquired.jobs.map((job) => job.id)).toEqual([uncapped.id]);
+      // The next acquire tries the capped job again, and reports the failure if it lasts.
+      await expect(h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks })).rejects.toThrow(/acquire jobs/);
+      refuseClients = false;
+      const later = await h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks });
+      expect(later.jobs.map((job) => job.task)).toEqual(['task-b']);
     } finally {
       await h.close();
     }
