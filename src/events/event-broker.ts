@@ -17,6 +17,12 @@ export interface EventBroker {
    * them); the listener may still be called with others. (Default: '*'.)
    */
   subscribe(listener: EventListener, interest?: EventInterest): () => void;
+  /**
+   * For a broker whose link to the other nodes can drop (a connection): `listener` is called each
+   * time the link is made again, since events sent meanwhile were lost. Returns the function that
+   * unsubscribes.
+   */
+  onReconnect?(listener: () => void): () => void;
 }
 
 export type EventListener = (event: KairosEvent) => void;

@@ -1,4 +1,5 @@
 import type { ExecutionRecord } from '../stores/records.ts';
+import { isWellFormedEvent } from './event-shape.ts';
 import type { KairosEvent } from './event-types.ts';
 
 /** PostgreSQL NOTIFY payloads must stay under 8,000 bytes. */
@@ -33,7 +34,7 @@ export function packEvents(origin: string, events: readonly KairosEvent[]): stri
   return packs;
 }
 
-/** The events of a pack, dates revived; none for a pack from `ownOrigin` or anything malformed. */
+/** The well-formed events of a pack, dates revived; none for a pack from `ownOrigin` or anything malformed. */
 export function unpackEvents(payload: string, ownOrigin: string): KairosEvent[] {
   const bar = payload.indexOf('|');
   if (bar <= 0 || payload.slice(0, bar) === ownOrigin) return [];
@@ -42,7 +43,7 @@ export function unpackEvents(payload: string, ownOrigin: string): KairosEvent[] 
       DATE_KEYS.has(key) && typeof value === 'string' ? new Date(value) : value,
     ) as unknown;
     if (!Array.isArray(parsed)) return [];
-    return parsed.filter((event): event is KairosEvent => typeof event?.type === 'string');
+    return parsed.filter((event): event is KairosEvent => isWellFormedEvent(event));
   } catch {
     return [];
   }

@@ -10,6 +10,7 @@ export class StoreSession {
   private readonly runtime: SchedulerRuntime;
   private readonly context: StoreContext;
   private opening: Promise<void> | null = null;
+  private stopWatchingReconnects: (() => void) | null = null;
 
   constructor(runtime: SchedulerRuntime, wake: () => void) {
     this.runtime = runtime;
@@ -18,6 +19,8 @@ export class StoreSession {
 
   open(): Promise<void> {
     this.opening ??= (async () => {
+      // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
+      this.stopWatchingReconnects ??= this.runtime.events.onReconnect?.(this.context.wake) ?? null;
       await this.runtime.events.start();
       await this.runtime.store.start(this.context);
       // A store with a clock of its own (a database): learn how far this node's clock is off.
@@ -35,6 +38,8 @@ export class StoreSession {
     if (this.opening === null) return;
     this.opening = null;
     this.ready = false;
+    this.stopWatchingReconnects?.();
+    this.stopWatchingReconnects = null;
     await this.runtime.store.stop(this.context);
     await this.runtime.events.stop();
   }

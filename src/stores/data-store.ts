@@ -23,8 +23,11 @@ export interface DataStore {
   stop(context?: StoreContext): Promise<void>;
   /** The store's clock, for stores that judge time by their own (a database). (Default: the context's clock.) */
   now?(): Promise<Date>;
-  /** The broker that reaches every node of this store when the user gives none (e.g. one shared in-process broker). */
-  defaultEventBroker?(): EventBroker;
+  /**
+   * The broker that reaches every node of this store when the user gives none (e.g. one shared
+   * in-process broker). `logger`: the scheduler's, for what the broker has to report.
+   */
+  defaultEventBroker?(logger?: Logger): EventBroker;
 
   // --- schedules
   addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult>;

@@ -35,7 +35,7 @@ export class PostgresEventBroker implements EventBroker {
   /** Identifies this broker's own notifications, and those written inside transactions. */
   readonly origin = uuidv7();
   private readonly options: PostgresEventBrokerOptions;
-  private readonly local = new LocalEventBroker();
+  private readonly local: LocalEventBroker;
   private listener: PgClient | null = null;
   private outbox: KairosEvent[] = [];
   /** Announcements and questions, sent before the events of the same turn. */
@@ -46,10 +46,16 @@ export class PostgresEventBroker implements EventBroker {
   private running = false;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Moves on at every start and stop: a LISTEN connect begun before one is not this run's. */
+  private generation = 0;
   private readonly reconnectListeners = new Set<() => void>();
 
   constructor(options: PostgresEventBrokerOptions) {
     this.options = options;
+    this.local = new LocalEventBroker({
+      onListenerError: (error, event) =>
+        options.logger.error({ error: String(error), event: event.type }, 'an event listener threw'),
+    });
   }
 
   get connected(): boolean {
@@ -59,6 +65,7 @@ export class PostgresEventBroker implements EventBroker {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.generation++;
     this.repeatTimer = setInterval(() => {
       this.interest.expire(Date.now());
       if (this.interest.localKeys().length > 0) this.announce();
@@ -71,7 +78,9 @@ export class PostgresEventBroker implements EventBroker {
     // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
     if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;
+    this.generation++;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null; // else a later start's lost connection would wait for this cleared timer
     if (this.repeatTimer !== null) clearInterval(this.repeatTimer);
     this.repeatTimer = null;
     await this.flush();
@@ -160,6 +169,7 @@ export class PostgresEventBroker implements EventBroker {
   }
 
   private async listen(): Promise<void> {
+    const generation = this.generation;
     const client = this.options.connect();
     client.on('notification', (message) => {
       if (message.channel !== this.options.channel || message.payload === undefined) return;
@@ -183,7 +193,8 @@ export class PostgresEventBroker implements EventBroker {
     try {
       await client.connect();
       await client.query(`LISTEN "${this.options.channel}"`);
-      if (!this.running) throw new Error('stopped while connecting');
+      // Stopped while connecting (and maybe started again, with a connect of its own).
+      if (!this.running || generation !== this.generation) throw new Error('stopped while connecting');
       this.listener = client;
       this.retryMs = FIRST_RETRY_MS;
       // Ask the others what they listen for (they may have announced it while this node was away).
@@ -195,7 +206,7 @@ export class PostgresEventBroker implements EventBroker {
       client.removeAllListeners();
       client.on('error', () => {});
       await client.end().catch(() => undefined);
-      if (!this.running) return;
+      if (!this.running || generation !== this.generation) return;
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
       this.scheduleRetry();
     }

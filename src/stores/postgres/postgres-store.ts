@@ -7,7 +7,7 @@ import {
   scheduleAddEvent,
   scheduleUpdateEvent,
 } from '../../events/event-types.ts';
-import { consoleLogger } from '../../common/logger.ts';
+import { consoleLogger, type Logger } from '../../common/logger.ts';
 import type { Clock } from '../../time/clock.ts';
 import type {
   AcquiredJobs,
@@ -89,6 +89,7 @@ export class PostgresStore implements DataStore {
   private readonly releases = new TurnBatcher<PendingRelease, boolean>((batch) => this.recordRuns(batch));
   /** Capped jobs were due but not all handed out at the last acquire. */
   private cappedWaiting = false;
+  private logger: Logger = consoleLogger('warn');
 
   constructor(options: PostgresStoreOptions) {
     if (
@@ -146,7 +147,13 @@ export class PostgresStore implements DataStore {
       pool: this.pool,
       connect: () => listenClient(this.pool, this.connectionString),
       channel: `kairos_${schema}`,
-      logger: consoleLogger('warn'),
+      // The scheduler's logger once one takes this broker as its own (`defaultEventBroker`).
+      logger: {
+        debug: (fields, message) => this.logger.debug(fields, message),
+        info: (fields, message) => this.logger.info(fields, message),
+        warn: (fields, message) => this.logger.warn(fields, message),
+        error: (fields, message) => this.logger.error(fields, message),
+      },
     });
   }
 
@@ -157,7 +164,8 @@ export class PostgresStore implements DataStore {
     return rows[0]?.now ?? new Date();
   }
 
-  defaultEventBroker(): EventBroker {
+  defaultEventBroker(logger?: Logger): EventBroker {
+    if (logger !== undefined) this.logger = logger;
     return this.broker;
   }
 

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { executionEvent, jobAddedEvent, type KairosEvent } from '../../src/events/event-types.ts';
+import { packEvents, unpackEvents } from '../../src/events/serialized-event.ts';
+import { executionFixture, jobFixture, T0 } from '../stores/conformance/harness.ts';
+
+const at = new Date(T0);
+const job = jobFixture({ scheduleId: 's-1', fireTime: at });
+
+/** One event of every type, as Kairos builds them. */
+const EVERY_TYPE: KairosEvent[] = [
+  { type: 'scheduler.started', timestamp: at, node: 'n' },
+  { type: 'scheduler.stopped', timestamp: at, node: 'n' },
+  { type: 'scheduler.error', timestamp: at, node: 'n', operation: 'fire', error: { name: 'E', message: 'm' } },
+  { type: 'schedule.added', timestamp: at, scheduleId: 's-1', task: 't', nextFireTime: at },
+  { type: 'schedule.updated', timestamp: at, scheduleId: 's-1', task: 't', nextFireTime: null },
+  { type: 'schedule.paused', timestamp: at, scheduleId: 's-1', task: 't', nextFireTime: at },
+  { type: 'schedule.resumed', timestamp: at, scheduleId: 's-1', task: 't', nextFireTime: at },
+  { type: 'schedule.removed', timestamp: at, scheduleId: 's-1' },
+  jobAddedEvent(job, at),
+  {
+    type: 'job.started',
+    timestamp: at,
+    jobId: job.id,
+    task: job.task,
+    scheduleId: null,
+    fireTime: null,
+    attempt: 1,
+    node: 'n',
+    startedAt: at,
+  },
+  { type: 'job.cancel_requested', timestamp: at, jobId: job.id, node: null },
+  ...(['succeeded', 'failed', 'timed_out', 'cancelled', 'missed', 'skipped', 'abandoned'] as const).map((outcome) =>
+    executionEvent(executionFixture(job, { outcome }), outcome === 'failed' ? at : null, at),
+  ),
+];
+
+describe('events between processes', () => {
+  it('come through a pack whole, one of every type, dates revived', () => {
+    const [pack, ...more] = packEvents('other-node', EVERY_TYPE);
+    expect(more).toEqual([]);
+    const unpacked = unpackEvents(pack as string, 'this-node');
+    expect(unpacked.map((event) => event.type)).toEqual(EVERY_TYPE.map((event) => event.type));
+    expect(unpacked.find((event) => event.type === 'job.added')).toMatchObject({ runAt: at, fireTime: at });
+  });
+
+  it('are dropped when another program wrote something malformed on the channel', () => {
+    const good = JSON.stringify(jobAddedEvent(job, at));
+    const broken = [
+      { type: 'job.added', task: 't' }, // no timestamp, id or run time
+      { ...JSON.parse(good), runAt: 'garbage' }, // a date that is not one
+      { ...JSON.parse(good), jobId: 42 },
+      { ...JSON.parse(good), type: 'job.exploded' },
+      { ...JSON.parse(good), type: 'constructor' },
+      { type: 'job.succeeded', timestamp: at.toISOString(), jobId: 'j', task: 't', retryAt: null, execution: null },
+      null,
+      'job.added',
+    ];
+    const payload = `other-node|[${[good, ...broken.map((event) => JSON.stringify(event))].join(',')}]`;
+    expect(unpackEvents(payload, 'this-node').map((event) => event.type)).toEqual(['job.added']);
+  });
+});

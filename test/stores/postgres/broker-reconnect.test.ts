@@ -1,0 +1,126 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { until as waitUntil } from '../../support/child-node.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+const admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+afterAll(async () => {
+  await dropSchemas(schemas);
+  await admin.end();
+});
+
+/** This file's wait: 5 s, looking every 5 ms (a reconnect is tried 250 ms after a loss). */
+const until = (check: () => boolean | Promise<boolean>, what: string) => waitUntil(check, what, 5000, 5);
+
+/** The backends of LISTEN connections made with this application name. */
+async function listenBackends(application: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()',
+    [application],
+  );
+  return rows.map((row) => row.pid);
+}
+
+async function terminate(pids: number[]): Promise<void> {
+  await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+}
+
+/** A broker on its own channel whose LISTEN connections carry `application` as their name. */
+function broker(application: string, pool: pg.Pool): PostgresEventBroker {
+  return new PostgresEventBroker({
+    pool: pool as never,
+    connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: application }) as never,
+    channel: `kairos_${application}`,
+    logger: silentLogger,
+  });
+}
+
+describe('PostgresEventBroker reconnecting', () => {
+  it('reconnects after a later loss when it was stopped while waiting to reconnect, then started again', async () => {
+    const application = freshSchema('b_retry');
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const events = broker(application, pool);
+    try {
+      await events.start();
+      await terminate(await listenBackends(application));
+      await until(() => !events.connected, 'the loss is noticed (a reconnect is then 250 ms away)');
+      await events.stop();
+      await events.start();
+      expect(events.connected).toBe(true);
+      await terminate(await listenBackends(application));
+      await until(() => !events.connected, 'the second loss is noticed');
+      await until(() => events.connected, 'it reconnects');
+    } finally {
+      await events.stop();
+      await pool.end();
+    }
+  });
+
+  it('keeps one LISTEN connection when stopped and started again while the first one was being made', async () => {
+    const application = freshSchema('b_twice');
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const clients: { ended: boolean }[] = [];
+    const events = new PostgresEventBroker({
+      pool: pool as never,
+      connect: () => {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: application });
+        const state = { ended: false };
+        clients.push(state);
+        const end = client.end.bind(client);
+        client.end = (() => {
+          state.ended = true;
+          return end();
+        }) as typeof client.end;
+        return client as never;
+      },
+      channel: `kairos_${application}`,
+      logger: silentLogger,
+    });
+    try {
+      const first = events.start();
+      await events.stop();
+      await events.start();
+      await first; // both connects are done
+      expect(clients).toHaveLength(2);
+      expect(clients.filter((client) => !client.ended)).toHaveLength(1);
+    } finally {
+      await events.stop();
+      await pool.end();
+    }
+    expect(clients.every((client) => client.ended)).toBe(true);
+  });
+});
+
+describe('Scheduler on PostgreSQL when its LISTEN connection comes back', () => {
+  it('looks at the store then: a job added while it was down starts without waiting for the poll', async () => {
+    const schema = freshSchema('b_wake');
+    schemas.push(schema);
+    const workerStore = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const node = (name: string, store: PostgresStore) =>
+      new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
+    const worker = node('worker', workerStore);
+    const web = node('web', new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }));
+    const ran = new Set<string>();
+    worker.task('t', (ctx) => void ran.add(ctx.jobId));
+    web.task('t', () => {});
+    try {
+      await worker.start();
+      await web.ready(); // adds jobs, never runs any
+      const listening = workerStore.defaultEventBroker() as PostgresEventBroker;
+      const { rows } = await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query = $1`, [
+        `LISTEN "kairos_${schema}"`,
+      ]);
+      await terminate(rows.map((row) => row.pid));
+      await until(() => !listening.connected, "the worker's LISTEN connection is down");
+      const id = await web.addJob('t'); // its NOTIFY reaches no one
+      await until(() => ran.has(id), 'the job runs once the worker is back');
+    } finally {
+      await worker.stop();
+      await web.stop();
+    }
+  });
+});
