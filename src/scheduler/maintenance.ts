@@ -12,7 +12,8 @@ const PRUNE_EVERY_MS = 3_600_000;
 export class Maintenance {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
-  private readonly startedAt: Date;
+  /** When this node (last) started, in store time, as the nodes table shows it next to `lastSeen`. */
+  private startedAt = new Date(0);
   private timer: TimerHandle | null = null;
   private running = false;
   private tickInProgress: Promise<void> = Promise.resolve();
@@ -21,10 +22,10 @@ export class Maintenance {
   constructor(runtime: SchedulerRuntime, runner: JobRunner) {
     this.runtime = runtime;
     this.runner = runner;
-    this.startedAt = new Date(runtime.clock.now());
   }
 
   async start(): Promise<void> {
+    this.startedAt = new Date(this.runtime.storeNow());
     this.running = true;
     await this.tick();
     this.arm();

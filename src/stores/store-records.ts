@@ -16,6 +16,13 @@ function skippedExecution(job: JobRecord, node: string | null, now: Date): Execu
 }
 
 /**
+ * A node row not seen for this long is removed by the next heartbeat of any node: its node died
+ * without leaving the cluster (a graceful stop removes its own row). A day, so that who died
+ * recently stays visible.
+ */
+export const DEAD_NODE_FORGOTTEN_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
  * The max-instances rule at fire time, alike in every store. It counts jobs already pending or
  * running; a batch under the limit is admitted whole (coalesce 'all' may add several, which then
  * run one after another), a batch at or over it is skipped whole, each job leaving a skipped

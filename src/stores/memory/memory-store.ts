@@ -35,6 +35,7 @@ import {
   abandonedExecution,
   abandonedRequeue,
   cancelledBeforeStartExecution,
+  DEAD_NODE_FORGOTTEN_AFTER_MS,
   admitFiredJobs,
   firedJobToStart,
   releasedAttempt,
@@ -256,7 +257,11 @@ export class MemoryStore implements DataStore {
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
-    this.nodes.set(node.id, { ...node, lastSeen: this.date() });
+    const now = this.date();
+    for (const [id, seen] of this.nodes) {
+      if (now.getTime() - seen.lastSeen.getTime() > DEAD_NODE_FORGOTTEN_AFTER_MS) this.nodes.delete(id);
+    }
+    this.nodes.set(node.id, { ...node, lastSeen: now });
   }
 
   async removeNode(nodeId: string): Promise<void> {

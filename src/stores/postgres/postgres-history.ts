@@ -1,3 +1,4 @@
+import { DEAD_NODE_FORGOTTEN_AFTER_MS } from '../store-records.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { ExecutionQuery, JobQuery, Page } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo } from '../records.ts';
@@ -54,10 +55,11 @@ export async function queryExecutions(
 
 export async function heartbeat(client: PgQueryable, s: string, now: string, node: NodeInfo): Promise<void> {
   await client.query(
-    `INSERT INTO ${s}.nodes (id, host, pid, started_at, last_seen, running_jobs) VALUES ($1, $2, $3, $4, ${now}, $5)
-     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, last_seen = excluded.last_seen,
-       running_jobs = excluded.running_jobs`,
-    [node.id, node.host, node.pid, node.startedAt, node.runningJobs],
+    `WITH forgotten AS (DELETE FROM ${s}.nodes WHERE last_seen < ${now} - $6 * interval '1 millisecond')
+     INSERT INTO ${s}.nodes (id, host, pid, started_at, last_seen, running_jobs) VALUES ($1, $2, $3, $4, ${now}, $5)
+     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+       last_seen = excluded.last_seen, running_jobs = excluded.running_jobs`,
+    [node.id, node.host, node.pid, node.startedAt, node.runningJobs, DEAD_NODE_FORGOTTEN_AFTER_MS],
   );
 }
 

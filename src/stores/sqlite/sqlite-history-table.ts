@@ -1,3 +1,4 @@
+import { DEAD_NODE_FORGOTTEN_AFTER_MS } from '../store-records.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { ExecutionQuery, Page } from '../queries.ts';
 import type { ExecutionRecord, NodeInfo } from '../records.ts';
@@ -89,10 +90,11 @@ export class SqliteHistoryTable {
   }
 
   heartbeat(db: SqliteConnection, node: NodeInfo, now: number): void {
+    db.run(`DELETE FROM ${this.nodesTable} WHERE last_seen < ?`, now - DEAD_NODE_FORGOTTEN_AFTER_MS);
     db.run(
       `INSERT INTO ${this.nodesTable} (id, host, pid, started_at, last_seen, running_jobs) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, last_seen = excluded.last_seen,
-         running_jobs = excluded.running_jobs`,
+       ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+         last_seen = excluded.last_seen, running_jobs = excluded.running_jobs`,
       node.id,
       node.host,
       node.pid,

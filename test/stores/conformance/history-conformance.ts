@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.ts';
 import type { Outcome } from '../../../src/stores/records.ts';
+import { DEAD_NODE_FORGOTTEN_AFTER_MS } from '../../../src/stores/store-records.ts';
 import { executionFixture, jobFixture, type StoreFactory, type StoreHarness, T0 } from './harness.ts';
 
 export function historyConformance(factory: StoreFactory): void {
@@ -100,6 +101,32 @@ export function historyConformance(factory: StoreFactory): void {
       expect(nodes.find((n) => n.id === 'n2')?.lastSeen).toEqual(new Date(T0 + 5000));
       await h.store.removeNode('n1');
       expect((await h.store.getNodes()).map((n) => n.id)).toEqual(['n2']);
+    });
+
+    it('shows when a node restarted under the same id, and forgets a node not seen for a day', async () => {
+      const beat = (id: string, pid: number, startedAt: number) =>
+        h.store.heartbeat({
+          id,
+          host: 'h',
+          pid,
+          startedAt: new Date(startedAt),
+          lastSeen: new Date(0),
+          runningJobs: 0,
+        });
+      await beat('dead', 1, T0);
+      await beat('n1', 2, T0);
+      await h.advance(60_000);
+      await beat('n1', 3, T0 + 60_000); // the same node id, a new process
+      expect((await h.store.getNodes()).find((n) => n.id === 'n1')).toMatchObject({
+        pid: 3,
+        startedAt: new Date(T0 + 60_000),
+      });
+      await h.advance(DEAD_NODE_FORGOTTEN_AFTER_MS - 60_000);
+      await beat('n1', 3, T0 + 60_000); // 'dead' was last seen exactly a day ago: still shown
+      expect((await h.store.getNodes()).map((n) => n.id).sort()).toEqual(['dead', 'n1']);
+      await h.advance(1);
+      await beat('n1', 3, T0 + 60_000);
+      expect((await h.store.getNodes()).map((n) => n.id)).toEqual(['n1']);
     });
   });
 }

@@ -5,6 +5,7 @@ import type { KairosEvent } from '../../../src/events/event-types.ts';
 import { PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { interval } from '../../../src/triggers/index.ts';
+import { type Clock, systemClock } from '../../../src/time/clock.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 import { until as waitUntil } from '../../support/child-node.ts';
 
@@ -205,6 +206,30 @@ describe('two PostgreSQL nodes, one prefetching', () => {
     } finally {
       openGate();
       await Promise.all([busy.stop(), idle.stop()]);
+    }
+  });
+});
+
+describe('the nodes table on PostgreSQL', () => {
+  it("shows a node's start and last beat both on the database's clock, whatever the node's clock says", async () => {
+    const schema = freshSchema('nodeclock');
+    schemas.push(schema);
+    const hourAhead: Clock = { ...systemClock, now: () => Date.now() + 3_600_000 };
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+      nodeId: 'ahead',
+      logger: silentLogger,
+      clock: hourAhead,
+    });
+    try {
+      await scheduler.start(); // the first heartbeat is part of the start
+      const [node] = await scheduler.getNodes();
+      expect(node?.id).toBe('ahead');
+      const startedToSeen = (node?.lastSeen.getTime() ?? 0) - (node?.startedAt.getTime() ?? 0);
+      expect(startedToSeen).toBeGreaterThanOrEqual(-1000); // not an hour after it
+      expect(startedToSeen).toBeLessThan(60_000);
+    } finally {
+      await scheduler.stop();
     }
   });
 });
