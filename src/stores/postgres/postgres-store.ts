@@ -541,6 +541,15 @@ export class PostgresStore implements DataStore {
         'must be a pg client inside BEGIN (or an ORM transaction through a kairos/postgres adapter such as fromKysely(trx))',
       );
     }
+    // A pool runs each query on whichever connection is free, outside any transaction of yours:
+    // the job would be written at once and survive your rollback.
+    if (typeof (tx as { totalCount?: unknown }).totalCount === 'number') {
+      throw new ValidationError(
+        'tx',
+        'a pg Pool',
+        'must be a client checked out from the pool (await pool.connect()) inside BEGIN, not the pool itself',
+      );
+    }
     return tx;
   }
 

@@ -1,7 +1,9 @@
 // A raw `pg` client inside BEGIN is a Kairos `tx` as it is: no adapter.
 import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../src/index.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite } from './transaction-adapter-suite.ts';
+import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'raw pg',
@@ -30,4 +32,21 @@ transactionAdapterSuite({
       close: () => pool.end(),
     };
   },
+});
+
+describe('raw pg, misused', () => {
+  it('refuses a pool as tx, which would write the job outside any transaction', async () => {
+    await withKairos('rawpool', async ({ scheduler, schema }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      try {
+        const adding = scheduler.addJob('process-dataset', { tx: pool });
+        await expect(adding).rejects.toThrow(ValidationError);
+        await expect(adding).rejects.toThrow(/checked out from the pool/);
+        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".jobs`);
+        expect(rows).toEqual([{ n: 0 }]);
+      } finally {
+        await pool.end();
+      }
+    });
+  });
 });
