@@ -74,7 +74,10 @@ const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 export class PostgresStore implements DataStore {
   readonly schemaName: string;
   private readonly s: string;
-  private readonly pool: PgPool;
+  /** The pool in use: the application's, or one of this store's own (made again after a stop ended it). */
+  private pool: PgPool;
+  private readonly makePool: (() => PgPool) | null;
+  private poolEnded = false;
   /** `pool`, sending named statements unless told otherwise, always with Kairos's result parsers. */
   private readonly preparedPool: PgPool;
   /** The same, never named: a test clock puts changing literals in the SQL. */
@@ -112,6 +115,7 @@ export class PostgresStore implements DataStore {
       }
       this.pool = options.pool;
       this.ownsPool = false;
+      this.makePool = null;
     } else {
       if (typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
         throw new ValidationError(
@@ -120,11 +124,15 @@ export class PostgresStore implements DataStore {
           'must be a postgres:// URL',
         );
       }
-      this.pool = new (loadPg().Pool)({
-        connectionString: options.connectionString,
-        max: options.poolSize ?? 10,
-        application_name: 'kairos',
-      });
+      const connectionString = options.connectionString;
+      const max = options.poolSize ?? 10;
+      this.makePool = () => {
+        const pool = new (loadPg().Pool)({ connectionString, max, application_name: 'kairos' });
+        // An idle pooled connection that dies (a database restart) must not crash the process.
+        pool.on('error', () => {});
+        return pool;
+      };
+      this.pool = this.makePool();
       this.ownsPool = true;
     }
     if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
@@ -135,17 +143,20 @@ export class PostgresStore implements DataStore {
       );
     }
     const types = kairosTypeParsers(loadPg().types);
-    this.preparedPool = kairosPool(
-      this.pool,
-      options.preparedStatements === false ? null : new StatementNames(),
-      types,
-    );
-    this.plainPool = kairosPool(this.pool, null, types);
+    // Through `live`, so that a pool made again after a stop is the one used.
+    const live: PgPool = {
+      query: (text, values) => this.currentPool().query(text, values),
+      connect: () => this.currentPool().connect(),
+      end: () => this.currentPool().end(),
+      on: (event, listener) => this.currentPool().on(event, listener),
+    };
+    this.preparedPool = kairosPool(live, options.preparedStatements === false ? null : new StatementNames(), types);
+    this.plainPool = kairosPool(live, null, types);
     // An idle pooled connection that dies (a database restart) must not crash the process.
-    this.pool.on('error', () => {});
+    if (!this.ownsPool) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
-      pool: this.pool,
-      connect: () => listenClient(this.pool, this.connectionString),
+      pool: live,
+      connect: () => listenClient(this.currentPool(), this.connectionString),
       channel: `kairos_${schema}`,
       // The scheduler's logger once one takes this broker as its own (`defaultEventBroker`).
       logger: {
@@ -203,6 +214,7 @@ export class PostgresStore implements DataStore {
     await this.broker.stop(); // sends its last notifications while the pool is still open
     this.migrated = null;
     if (this.ownsPool) {
+      this.poolEnded = true;
       await this.pool.end().catch(() => undefined);
     }
   }
@@ -486,6 +498,18 @@ export class PostgresStore implements DataStore {
   }
 
   // --- plumbing
+
+  /**
+   * The pool to use. A store that made its own pool ends it when the last scheduler using it
+   * stops; used again (a scheduler started again), it makes a new one.
+   */
+  private currentPool(): PgPool {
+    if (this.poolEnded && this.makePool !== null) {
+      this.pool = this.makePool();
+      this.poolEnded = false;
+    }
+    return this.pool;
+  }
 
   private async run<T>(action: string, work: () => Promise<T>): Promise<T> {
     try {

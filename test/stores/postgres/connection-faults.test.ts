@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { until } from '../../support/child-node.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
@@ -134,6 +135,30 @@ describe('PostgresEventBroker announcing what its listeners want', () => {
       await broker.stop();
       await spy.end();
       await pool.end();
+    }
+  });
+});
+
+describe('PostgresStore made from a connection string', () => {
+  it('serves a scheduler started again after stop() closed its pool', async () => {
+    const schema = freshSchema('restart');
+    schemas.push(schema);
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+      logger: silentLogger,
+    });
+    const ran: string[] = [];
+    scheduler.task('t', (ctx) => void ran.push(ctx.jobId));
+    try {
+      await scheduler.start();
+      const first = await scheduler.addJob('t');
+      await until(() => ran.includes(first), 'the first job runs', 5000, 10);
+      await scheduler.stop();
+      await scheduler.start();
+      const second = await scheduler.addJob('t');
+      await until(() => ran.includes(second), 'a job runs after the restart', 5000, 10);
+    } finally {
+      await scheduler.stop();
     }
   });
 });
