@@ -1,12 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
-import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { createTestScheduler } from '../../src/testing/index.ts';
 import { until } from '../support/child-node.ts';
+import { prefetchHarness, T0 } from './prefetch-harness.ts';
 
-const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+const harness = prefetchHarness();
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A promise and the function that settles it: the tests below pace store calls and tasks with these. */
@@ -17,34 +18,10 @@ function gate(): { opened: Promise<void>; open: () => void } {
 }
 
 describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too long', () => {
-  let scheduler: TestScheduler;
-  afterEach(async () => {
-    await scheduler?.stop();
-  });
-
-  /** A test scheduler at T0 claiming up to 10 jobs at a time, with `options` on top. */
-  function make(options: Omit<Parameters<typeof createTestScheduler>[0], 'now'>): void {
-    scheduler = createTestScheduler({ now: T0, batchSize: 10, ...options });
-  }
-
-  /** A task that takes `ms` of virtual time, recording the order jobs start in. */
-  function slowTask(ms: number) {
-    const seen = { started: [] as number[] };
-    scheduler.task('work', async (ctx, args: { n: number }) => {
-      seen.started.push(args.n);
-      await ctx.sleep(ms);
-    });
-    return seen;
-  }
-
-  async function addJobs(count: number): Promise<string[]> {
-    const ids: string[] = [];
-    for (let n = 0; n < count; n++) ids.push(await scheduler.addJob('work', { args: { n } }));
-    return ids;
-  }
+  const { make, slowTask, addJobs } = harness;
 
   it('hands back jobs that waited prefetchMaxWait in the queue, and queues no more until a slot frees', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: '5s' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: '5s' });
     const seen = slowTask(60_000);
     await addJobs(5);
     await scheduler.start();
@@ -109,7 +86,7 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
   });
 
   it('keeps queued jobs however long they wait with prefetchMaxWait null', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: null });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: null });
     slowTask(60_000);
     await addJobs(4);
     await scheduler.start();
@@ -119,7 +96,7 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
   });
 
   it('hands back the whole queue, so that claimed again the jobs keep their order', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 2, prefetchMaxWait: '5s' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 2, prefetchMaxWait: '5s' });
     const seen = slowTask(4000); // each refill queues a job after the one already waiting
     await addJobs(6);
     await scheduler.start();
@@ -140,7 +117,12 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
         return super.releaseJob(...args);
       }
     }
-    make({ store: new SlowHandBackStore(), maxConcurrentJobs: 1, prefetchJobs: 1, prefetchMaxWait: '5s' });
+    const scheduler = make({
+      store: new SlowHandBackStore(),
+      maxConcurrentJobs: 1,
+      prefetchJobs: 1,
+      prefetchMaxWait: '5s',
+    });
     const seen = slowTask(10_000);
     const [, queued] = await addJobs(2);
     let answer = '';
@@ -166,7 +148,12 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
         return super.acquireJobs(...args);
       }
     }
-    make({ store: new SlowClaimStore(), maxConcurrentJobs: 1, prefetchJobs: 3, prefetchMaxWait: '5s' });
+    const scheduler = make({
+      store: new SlowClaimStore(),
+      maxConcurrentJobs: 1,
+      prefetchJobs: 3,
+      prefetchMaxWait: '5s',
+    });
     scheduler.task('work', async () => {});
     await addJobs(4);
     await scheduler.start();

@@ -1,41 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
-import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { createTestScheduler } from '../../src/testing/index.ts';
 import { date } from '../../src/triggers/index.ts';
 import { until } from '../support/child-node.ts';
+import { prefetchHarness, T0 } from './prefetch-harness.ts';
 
-const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+const harness = prefetchHarness();
 
 describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', () => {
-  let scheduler: TestScheduler;
-  afterEach(async () => {
-    await scheduler?.stop();
-  });
-
-  /** A test scheduler at T0 claiming up to 10 jobs at a time, with `options` on top. */
-  function make(options: Omit<Parameters<typeof createTestScheduler>[0], 'now'>): void {
-    scheduler = createTestScheduler({ now: T0, batchSize: 10, ...options });
-  }
-
-  /** A task that takes `ms` of virtual time, recording the order jobs start in and the peak running at once. */
-  function slowTask(ms: number) {
-    const seen = { started: [] as number[], running: 0, peak: 0 };
-    scheduler.task('work', async (ctx, args: { n: number }) => {
-      seen.started.push(args.n);
-      seen.running++;
-      seen.peak = Math.max(seen.peak, seen.running);
-      await ctx.sleep(ms);
-      seen.running--;
-    });
-    return seen;
-  }
+  const { make, slowTask, addJobs } = harness;
 
   /** A task capped cluster-wide (maxRunningJobs 1) taking 1 s; its start is recorded as -1. */
   function limitedTask(seen: { started: number[] }): void {
-    scheduler.task(
+    harness.scheduler.task(
       'limited',
       async (ctx) => {
         seen.started.push(-1);
@@ -45,14 +25,8 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
     );
   }
 
-  async function addJobs(count: number, options: { misfireGraceTime?: string } = {}): Promise<string[]> {
-    const ids: string[] = [];
-    for (let n = 0; n < count; n++) ids.push(await scheduler.addJob('work', { args: { n }, ...options }));
-    return ids;
-  }
-
   it('claims up to prefetchJobs more than it can run; they wait leased here and start first claimed first', async () => {
-    make({ maxConcurrentJobs: 2, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 2, prefetchJobs: 3 });
     const seen = slowTask(1000);
     await addJobs(10);
     await scheduler.start();
@@ -71,7 +45,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('of the jobs one claim brings, gives the free slots to those a cluster-wide cap applies to first', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     limitedTask(seen);
     await addJobs(3);
@@ -82,7 +56,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('keeps the queue first claimed first across claims: a capped job claimed later waits its turn', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     limitedTask(seen);
     await addJobs(4); // 0 runs, 1-3 wait in the queue
@@ -94,7 +68,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('never queues a job that must not run twice (retry.abandoned 0), nor any job behind it', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     scheduler.task(
       'once',
@@ -122,7 +96,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('claims a job that must not run twice as soon as a slot frees, after a refill stopped at it', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3, pollInterval: '1h' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3, pollInterval: '1h' });
     const seen = slowTask(1000);
     scheduler.task('once', () => void seen.started.push(-1), { retry: { abandoned: 0 } });
     await addJobs(3);
@@ -135,7 +109,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('gives a slot a claimed job left free (missed) to a job that must not run twice, behind it', async () => {
-    make({ maxConcurrentJobs: 2, prefetchJobs: 4, pollInterval: '1h' });
+    const scheduler = make({ maxConcurrentJobs: 2, prefetchJobs: 4, pollInterval: '1h' });
     const seen = slowTask(3_600_000);
     scheduler.task('once', () => void seen.started.push(-1), { retry: { abandoned: 0 } });
     await scheduler.addJob('work', { args: { n: 0 }, runAt: new Date(T0 - 10_000), misfireGraceTime: '1s' });
@@ -148,7 +122,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('claims no job beyond the free slots by default', async () => {
-    make({ maxConcurrentJobs: 2 });
+    const scheduler = make({ maxConcurrentJobs: 2 });
     slowTask(1000);
     await addJobs(6);
     await scheduler.start();
@@ -157,7 +131,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('hands back the queued jobs on stop: pending again, nothing recorded, and they run after a restart', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 4, shutdownTimeout: '5s' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 4, shutdownTimeout: '5s' });
     const seen = slowTask(1000);
     await addJobs(5);
     await scheduler.start();
@@ -181,7 +155,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
 
   it('starts no queued job once stop() began, even when a slot frees up: all are handed back', async () => {
     // settleTimeout: advance() need not wait long for the gated job, which only the test ends.
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3, settleTimeout: '20ms' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3, settleTimeout: '20ms' });
     const started: number[] = [];
     let finishFirst: () => void = () => {};
     scheduler.task('gated', async (_ctx, args: { n: number }) => {
@@ -256,7 +230,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('records a queued job that is cancelled as cancelled, never runs it, and runs the others', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(1000);
     const ids = await addJobs(4);
     await scheduler.start();
@@ -269,7 +243,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('keeps the leases of queued jobs while they wait longer than a lease', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3, leaseDuration: '1s' });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3, leaseDuration: '1s' });
     const seen = slowTask(3000);
     await addJobs(4);
     await scheduler.start();
@@ -281,7 +255,7 @@ describe('prefetchJobs: a local queue of jobs claimed beyond the free slots', ()
   });
 
   it('records a queued job whose start deadline passes while it waits as missed', async () => {
-    make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
+    const scheduler = make({ maxConcurrentJobs: 1, prefetchJobs: 3 });
     const seen = slowTask(2 * 60_000);
     await addJobs(2, { misfireGraceTime: '1m' });
     await scheduler.start();
