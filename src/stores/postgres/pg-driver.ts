@@ -16,12 +16,17 @@ export function loadPg(): PgModule {
   }
 }
 
-/** A dedicated connection for LISTEN, with the pool's settings (or the connection string). */
+/**
+ * A dedicated connection for LISTEN, with the pool's settings (or the connection string). It only
+ * ever reads, so a connection that the network dropped without a word would go unnoticed: TCP
+ * keep-alive probes find it out, and the broker then reconnects.
+ */
 export function listenClient(pool: PgPool, connectionString: string | undefined): PgClient {
   const pg = loadPg();
+  const listen = { application_name: 'kairos-listen', keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
   if (connectionString === undefined) {
     const options = (pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-    return new pg.Client({ ...options, application_name: 'kairos-listen' });
+    return new pg.Client({ ...options, ...listen });
   }
-  return new pg.Client({ connectionString, application_name: 'kairos-listen' });
+  return new pg.Client({ connectionString, ...listen });
 }

@@ -36,7 +36,12 @@ export interface PgClient extends PgQueryable {
 
 export interface PgModule {
   Pool: new (config: { connectionString?: string; max?: number; application_name?: string }) => PgPool;
-  Client: new (config: { connectionString?: string; application_name?: string }) => PgClient;
+  Client: new (config: {
+    connectionString?: string;
+    application_name?: string;
+    keepAlive?: boolean;
+    keepAliveInitialDelayMillis?: number;
+  }) => PgClient;
   types: PgTypeParsers;
 }
 
