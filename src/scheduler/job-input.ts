@@ -82,6 +82,9 @@ export function jobFromOptions(
   return job;
 }
 
+/** 9999-12-31T23:59:59.999Z. */
+const LATEST_RUN_AT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 function runAtOf(options: AddJobOptions, now: number): number {
   if (options.runAt === undefined)
     return options.delay === undefined ? now : now + parseDuration('delay', options.delay);
@@ -93,5 +96,7 @@ function runAtOf(options: AddJobOptions, now: number): number {
         ? Date.parse(options.runAt)
         : Number.NaN;
   if (Number.isNaN(runAt)) throw new ValidationError('runAt', options.runAt, 'must be a valid Date or ISO-8601 string');
+  // A later one, plus a grace time or a retry back-off, would leave the dates JavaScript can hold.
+  if (runAt > LATEST_RUN_AT) throw new ValidationError('runAt', options.runAt, 'must be before the year 10000');
   return runAt;
 }

@@ -446,16 +446,27 @@ export function describeError(error: unknown): ExecutionError {
 function rawError(error: unknown): ExecutionError {
   if (error instanceof Error) {
     return {
-      name: String(error.name),
-      message: String(error.message),
-      stack: error.stack === undefined ? null : String(error.stack),
+      name: text(() => error.name, 'Error'),
+      message: text(() => error.message, '(a message that could not be read)'),
+      stack: text(() => (error.stack === undefined ? null : error.stack), null),
     };
   }
-  let message: string;
-  try {
-    message = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
-  } catch {
-    message = String(error);
-  }
+  const message = text(
+    () => (typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error))),
+    text(() => String(error), '(a thrown value that cannot be shown as text)'),
+  );
   return { name: 'NonErrorThrown', message, stack: null };
+}
+
+/**
+ * `read()` as a string, or `fallback`: a task may throw anything, even a value whose getters or
+ * `toString` throw, and its run must still be recorded.
+ */
+function text<F extends string | null>(read: () => unknown, fallback: F): string | F {
+  try {
+    const value = read();
+    return value === null ? fallback : String(value);
+  } catch {
+    return fallback;
+  }
 }

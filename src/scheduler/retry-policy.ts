@@ -72,7 +72,9 @@ export function parseRetryPolicy(field: string, options: RetryOptions | undefine
     attempts,
     abandoned,
     delayAfter(failedAttempt, random) {
-      const base = Math.min(max, initial * factor ** Math.max(0, failedAttempt - 1));
+      // factor ** n may overflow to Infinity (and 0 * Infinity is NaN): capped, it is `max`.
+      const grown = initial === 0 ? 0 : initial * factor ** Math.max(0, failedAttempt - 1);
+      const base = Math.min(max, grown);
       return Math.round(base * (1 - jitter * random()));
     },
   };

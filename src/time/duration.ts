@@ -37,17 +37,26 @@ const UNIT_MS: Record<string, number> = {
 const PART = /(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)\s*/gy;
 const EXPECTED = 'is not a duration: expected milliseconds (a number >= 0) or a string like "30s", "10m", "1h30m"';
 
+/**
+ * The longest duration accepted: about 100 years. Longer ones are surely mistakes, and any time
+ * plus one must still be a date (JavaScript's end past 275,000 AD, a run time or a retry computed
+ * from a huge one would be an Invalid Date that no store can order or keep).
+ */
+export const MAX_DURATION_MS = 100 * 365.25 * 86_400_000;
+const TOO_LONG = 'is too long: at most 100 years (3155760000000 ms)';
+
 /** Converts a `Duration` to milliseconds, or throws a `ValidationError` naming `field`. */
 export function parseDuration(field: string, value: unknown): number {
   if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw new ValidationError(field, value, EXPECTED);
+    if (value > MAX_DURATION_MS) throw new ValidationError(field, value, TOO_LONG);
     // Whole milliseconds: stores keep integers, and nothing here is finer than a millisecond.
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
-    throw new ValidationError(field, value, EXPECTED);
+    return Math.round(value);
   }
   if (typeof value !== 'string') throw new ValidationError(field, value, EXPECTED);
   const text = value.trim().toLowerCase();
   if (text === '' || text.length > 100) throw new ValidationError(field, value, EXPECTED);
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text));
+  if (/^\d+(\.\d+)?$/.test(text)) return parseDuration(field, Number(text));
   PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;
@@ -60,6 +69,7 @@ export function parseDuration(field: string, value: unknown): number {
   if (consumed !== text.length || !Number.isFinite(total)) {
     throw new ValidationError(field, value, EXPECTED);
   }
+  if (total > MAX_DURATION_MS) throw new ValidationError(field, value, TOO_LONG);
   return Math.round(total);
 }
 

@@ -3,6 +3,7 @@ import { JobFailedError, TaskNotFoundError, ValidationError } from '../../src/er
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
+import { parseRetryPolicy } from '../../src/scheduler/retry-policy.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -275,5 +276,43 @@ describe('one-off jobs', () => {
     await expect(scheduler.addJob('t', { args: { n: Number.NaN } })).rejects.toThrow(ValidationError);
     await expect(scheduler.addJob('t', { delay: -5 })).rejects.toThrow(/delay/);
     await expect(scheduler.addJob('t', { tx: {} })).rejects.toThrow(/tx.*MemoryStore/);
+  });
+
+  it('refuses times and durations that would leave the dates JavaScript can hold, and keeps running the others', async () => {
+    make();
+    const ran: string[] = [];
+    scheduler.task('t', (_ctx, name: string) => void ran.push(name));
+    const refused = [
+      scheduler.addJob('t', { args: 'delay', delay: 9e15 }),
+      scheduler.addJob('t', { args: 'delay string', delay: '200 weeks 99999 days 999999 weeks' }),
+      scheduler.addJob('t', { args: 'runAt', runAt: new Date(8.64e15) }),
+      scheduler.addJob('t', { args: 'grace', misfireGraceTime: 1e300 }),
+      scheduler.addSchedule('t', interval({ seconds: 1 }), { args: 'jitter', maxJitter: 1e300 }),
+    ];
+    for (const [index, adding] of refused.entries()) {
+      await expect(adding, `case ${index}`).rejects.toBeInstanceOf(ValidationError);
+    }
+    await expect(scheduler.addJob('t', { delay: 9e15 })).rejects.toThrow(/delay.*at most 100 years/);
+    await expect(scheduler.addJob('t', { runAt: new Date(8.64e15) })).rejects.toThrow(/runAt.*year 10000/);
+    await scheduler.addJob('t', {
+      args: 'latest',
+      runAt: new Date('9999-12-31T00:00:00.000Z'),
+      misfireGraceTime: '36500d',
+    });
+    for (let n = 0; n < 3; n++) await scheduler.addJob('t', { args: `due${n}` });
+    await scheduler.start();
+    await scheduler.advance('1s');
+    expect(ran).toEqual(['due0', 'due1', 'due2']);
+  });
+
+  it('computes a back-off of 0, or one grown past any number, as a time a store can keep', () => {
+    const policy = (initial: number | string) =>
+      parseRetryPolicy('retry', { attempts: 10, backoff: { initial, factor: 1e300, max: '1m', jitter: 0 } });
+    // 0 * 1e300 ** 2 is 0 * Infinity: NaN, an Invalid Date that SQL stores refuse (the run then
+    // could not be recorded and its job stayed running).
+    expect([1, 2, 3, 9].map((failed) => policy(0).delayAfter(failed, () => 0))).toEqual([0, 0, 0, 0]);
+    expect([1, 2, 3, 9].map((failed) => policy('1s').delayAfter(failed, () => 0))).toEqual([
+      1000, 60_000, 60_000, 60_000,
+    ]);
   });
 });

@@ -76,6 +76,41 @@ describe('faults in tasks and listeners', () => {
     expect(execution?.error?.stack).toContain('bad\uFFFDbyte');
   });
 
+  it('records a run that threw a value that cannot be read or shown, once, as failed', async () => {
+    scheduler = createTestScheduler({ now: T0, logger: silentLogger });
+    const circular = Object.create(null) as Record<string, unknown>; // no toString, and JSON fails
+    circular.self = circular;
+    const unreadable = new Error('hidden');
+    Object.defineProperty(unreadable, 'name', {
+      get() {
+        throw new Error('no name');
+      },
+    });
+    Object.defineProperty(unreadable, 'stack', {
+      get() {
+        throw new Error('no stack');
+      },
+    });
+    const messageless = new Error('x');
+    Object.defineProperty(messageless, 'message', { value: Object.create(null) });
+    const thrown: Record<string, unknown> = { circular, unreadable, messageless };
+    const runs: string[] = [];
+    scheduler.task('exotic', (_ctx, which: string) => {
+      runs.push(which);
+      throw thrown[which];
+    });
+    await scheduler.start();
+    for (const which of Object.keys(thrown)) await scheduler.addJob('exotic', { args: which });
+    await scheduler.advance('2h'); // past any lease: a run not recorded would be re-run as abandoned
+    expect(runs.sort()).toEqual(['circular', 'messageless', 'unreadable']);
+    const history = await scheduler.history({ task: 'exotic' });
+    expect(history.map((e) => [e.args, e.outcome, e.error?.name]).sort()).toEqual([
+      ['circular', 'failed', 'NonErrorThrown'],
+      ['messageless', 'failed', 'Error'],
+      ['unreadable', 'failed', 'Error'],
+    ]);
+  });
+
   it('keeps starting other jobs on time when tasks throw, reject, never settle or block briefly', async () => {
     scheduler = createTestScheduler({ now: T0, settleTimeout: '50ms' });
     scheduler.task('throws', () => {
