@@ -32,6 +32,9 @@ const SHAPES: Record<KairosEventType, Shape> = {
   'job.abandoned': EXECUTION,
 };
 
+/** Every event type, for checking a type a caller names. */
+export const EVENT_TYPES = Object.keys(SHAPES) as KairosEventType[];
+
 const isDate = (value: unknown) => value instanceof Date && !Number.isNaN(value.getTime());
 
 /**

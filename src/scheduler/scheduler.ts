@@ -36,6 +36,7 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { type RegisteredTask, type TaskFunction, type TaskOptions, validateTaskName } from './task-registry.ts';
 import { createRuntime } from './create-runtime.ts';
 import { StoreSession } from './store-session.ts';
+import { eventTypeArgument, jobIdArgument, objectArgument } from './call-arguments.ts';
 import { FinalOutcome } from './final-outcome.ts';
 
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
@@ -111,13 +112,14 @@ export class Scheduler {
   }
 
   /** Adds (by default: upserts) a schedule; returns its id. */
-  async addSchedule(task: string, trigger: TriggerInput, options: AddScheduleOptions = {}): Promise<string> {
+  async addSchedule(task: string, trigger: TriggerInput, options?: AddScheduleOptions): Promise<string> {
     this.requireTask(task);
+    const checked = objectArgument('schedule options', options);
     const compiled = toTrigger(trigger, this.timezone);
-    const conflict = conflictPolicy(options.conflict);
-    const schedule = newSchedule(task, compiled, options, this.runtime.options.scheduleDefaults, this.now());
+    const conflict = conflictPolicy(checked.conflict);
+    const schedule = newSchedule(task, compiled, checked, this.runtime.options.scheduleDefaults, this.now());
     if (!this.session.ready) await this.storeReady();
-    const result = await this.runtime.store.addSchedule(schedule, conflict, options.tx);
+    const result = await this.runtime.store.addSchedule(schedule, conflict, checked.tx);
     return result.schedule.id;
   }
 
@@ -126,9 +128,10 @@ export class Scheduler {
     return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
   }
 
-  async getSchedules(query: ScheduleQuery = {}): Promise<Page<ScheduleRecord>> {
+  async getSchedules(query?: ScheduleQuery): Promise<Page<ScheduleRecord>> {
+    const checked = objectArgument('schedule query', query);
     if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getSchedules(query);
+    return this.runtime.store.getSchedules(checked);
   }
 
   /** Changes a schedule; a new trigger recomputes its next fire time from now. */
@@ -250,17 +253,20 @@ export class Scheduler {
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
+    const checked = jobIdArgument(id);
     if (!this.session.ready) await this.storeReady();
-    return (await this.runtime.store.getJobs({ ids: [id], limit: 1 })).items[0] ?? null;
+    return (await this.runtime.store.getJobs({ ids: [checked], limit: 1 })).items[0] ?? null;
   }
 
-  async getJobs(query: JobQuery = {}): Promise<Page<JobRecord>> {
+  async getJobs(query?: JobQuery): Promise<Page<JobRecord>> {
+    const checked = objectArgument('job query', query);
     if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getJobs(query);
+    return this.runtime.store.getJobs(checked);
   }
 
   /** Cancels a pending job at once, or asks the node running it to abort it (cluster-wide). */
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
+    jobIdArgument(id);
     if (!this.session.ready) await this.storeReady();
     const result = await this.runtime.store.requestCancel(id, this.nodeId);
     if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
@@ -268,9 +274,10 @@ export class Scheduler {
   }
 
   /** Execution history, newest first, filtered and paged. */
-  async getExecutions(query: ExecutionQuery = {}): Promise<Page<ExecutionRecord>> {
+  async getExecutions(query?: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+    const checked = objectArgument('execution query', query);
     if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getExecutions(query);
+    return this.runtime.store.getExecutions(checked);
   }
 
   /** Deletes history older than a date or an age (`'7d'`); returns how many records went. */
@@ -294,6 +301,7 @@ export class Scheduler {
   on<K extends KairosEventType>(type: K, listener: (event: KairosEvent<K>) => void): () => void;
   on(type: '*', listener: (event: KairosEvent) => void): () => void;
   on(type: string, listener: (event: KairosEvent) => void): () => void {
+    eventTypeArgument(type);
     if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
     return this.runtime.events.subscribe(
       (event) => {
@@ -305,6 +313,9 @@ export class Scheduler {
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
   start(): Promise<void> {
+    // Called while a stop() is under way (even one that has not changed the state yet): start once
+    // it is over, as the calls were made.
+    if (this.stopping !== null) return this.stopping.then(() => this.start());
     if (this.currentState !== 'stopped') {
       return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
     }

@@ -278,6 +278,30 @@ describe('one-off jobs', () => {
     await expect(scheduler.addJob('t', { tx: {} })).rejects.toThrow(/tx.*MemoryStore/);
   });
 
+  it('names a wrong query, options object, job id or event type in a ValidationError', async () => {
+    make();
+    scheduler.task('t', () => {});
+    const wrong: Array<[string, () => unknown]> = [
+      ['job query', () => scheduler.getJobs(null as never)],
+      ['schedule query', () => scheduler.getSchedules(null as never)],
+      ['execution query', () => scheduler.getExecutions([] as never)],
+      ['schedule options', () => scheduler.addSchedule('t', interval({ seconds: 1 }), null as never)],
+      ['job id', () => scheduler.getJob(123 as never)],
+      ['job id', () => scheduler.cancelJob({} as never)],
+      ['event type', () => scheduler.on('job.exploded' as never, () => {})],
+    ];
+    for (const [name, call] of wrong) {
+      const error = await (async () => call())().then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(error, name).toBeInstanceOf(ValidationError);
+      expect(String(error), name).toContain(name);
+    }
+    expect(await scheduler.getJob('no-such-job')).toBeNull();
+    expect(typeof scheduler.on('job.added', () => {})).toBe('function');
+  });
+
   it('refuses times and durations that would leave the dates JavaScript can hold, and keeps running the others', async () => {
     make();
     const ran: string[] = [];

@@ -207,6 +207,23 @@ describe('faults in tasks and listeners', () => {
     expect(scheduler.clock.pendingTimers).toBe(0);
   });
 
+  it('runs when start() is called right after stop(), whether it was running or never started', async () => {
+    for (const startFirst of [false, true]) {
+      scheduler = createTestScheduler({ now: T0 });
+      const ran: string[] = [];
+      scheduler.task('t', (_ctx, name: string) => void ran.push(name));
+      if (startFirst) await scheduler.start();
+      const stopping = scheduler.stop();
+      const starting = scheduler.start(); // made after the stop: it wins
+      await Promise.all([stopping, starting]);
+      expect(scheduler.state, `started first: ${startFirst}`).toBe('running');
+      await scheduler.addJob('t', { args: 'after' });
+      await scheduler.advance('1s');
+      expect(ran).toEqual(['after']);
+      await scheduler.stop();
+    }
+  });
+
   it('records a job as failed when the executor itself throws, and frees its slot', async () => {
     scheduler = createTestScheduler({
       now: T0,
