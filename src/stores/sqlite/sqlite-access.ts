@@ -1,5 +1,7 @@
 import { KairosError, SchedulerStateError, StoreError, ValidationError } from '../../errors.ts';
 import { openSibling, openSqlite, type SqliteDriverChoice } from './open-sqlite.ts';
+import type { BatchLock } from './write-batcher.ts';
+import { nextPause, tryBegin } from './write-lock.ts';
 import {
   type BetterSqlite3Database,
   isBetterSqlite3,
@@ -36,6 +38,10 @@ export class SqliteAccess {
     this.options = options;
     this.isStarted = isStarted;
     this.now = now;
+    this.batchLock = {
+      tryBegin: (db) => (this.ownsConnection ? tryBegin(db, options.busyTimeoutMs) : beginNow(db)),
+      busyTimeoutMs: options.busyTimeoutMs,
+    };
   }
 
   get isOpen(): boolean {
@@ -92,17 +98,56 @@ export class SqliteAccess {
     return this.db;
   }
 
-  /** One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean. */
+  /**
+   * One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean.
+   * Waits for the write lock synchronously, up to the busy timeout: for the synchronous API.
+   */
   write<T>(action: string, work: (db: SqliteConnection, now: number) => T): T {
+    const written = this.transaction(action, work, (db) => {
+      db.exec('BEGIN IMMEDIATE');
+      return true;
+    });
+    return (written as { value: T }).value;
+  }
+
+  /**
+   * The same, waiting for the write lock without holding the event loop: while another process
+   * holds it, tries again every few milliseconds (see `write-lock.ts`) until the busy timeout.
+   */
+  async writeSoon<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
+    const deadline = Date.now() + this.options.busyTimeoutMs;
+    for (let pause = 1; ; pause = nextPause(pause)) {
+      // An application's connection keeps its own busy timeout: it waits there as configured.
+      const written = this.transaction(action, work, (db) =>
+        this.ownsConnection ? tryBegin(db, this.options.busyTimeoutMs) : beginNow(db),
+      );
+      if (written !== null) return written.value;
+      if (Date.now() >= deadline) {
+        const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        throw storeErrorFrom(busy, action, this.openConnection(action).path);
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /** How a write batch takes the lock: like `writeSoon`, on this store's own connection. */
+  readonly batchLock: BatchLock;
+
+  /** Runs `work` in a transaction that `begin` starts; null if `begin` could not take the lock yet. */
+  private transaction<T>(
+    action: string,
+    work: (db: SqliteConnection, now: number) => T,
+    begin: (db: SqliteConnection) => boolean,
+  ): { value: T } | null {
     const db = this.started(action);
     this.refuseOpenApplicationTransaction(db, action);
     let began = false;
     try {
-      db.exec('BEGIN IMMEDIATE');
-      began = true;
+      began = begin(db);
+      if (!began) return null;
       const result = work(db, this.now());
       db.exec('COMMIT');
-      return result;
+      return { value: result };
     } catch (error) {
       // Roll back only our own transaction, never one the application has open on a shared connection.
       if (began && db.inTransaction()) {
@@ -182,4 +227,9 @@ function assertTransactionHandle(tx: unknown): BetterSqlite3Database | NodeSqlit
     tx,
     "must be the application's better-sqlite3 Database or node:sqlite DatabaseSync (inside a transaction)",
   );
+}
+
+function beginNow(db: SqliteConnection): boolean {
+  db.exec('BEGIN IMMEDIATE');
+  return true;
 }

@@ -92,10 +92,7 @@ export class SqliteStore implements DataStore {
   private watcher: ChangeWatcher | null = null;
   private clock: Clock = systemClock;
   /** Job releases of one event-loop turn share a transaction (see WriteBatcher). */
-  private readonly releases = new WriteBatcher(
-    () => this.access.openConnection('record a job run'),
-    'record a job run',
-  );
+  private readonly releases: WriteBatcher;
 
   constructor(options: SqliteStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -134,6 +131,11 @@ export class SqliteStore implements DataStore {
       this.options,
       () => this.contexts.size > 0,
       () => this.clockNow(),
+    );
+    this.releases = new WriteBatcher(
+      () => this.access.openConnection('record a job run'),
+      'record a job run',
+      this.access.batchLock,
     );
     this.schedules = new SqliteScheduleTable(tablePrefix);
     this.jobs = new SqliteJobTable(tablePrefix);
@@ -189,7 +191,9 @@ export class SqliteStore implements DataStore {
 
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     if (tx !== undefined) return this.addScheduleSync(schedule, conflict, tx);
-    const result = this.access.write('add a schedule', (db, now) => this.schedules.add(db, schedule, conflict, now));
+    const result = await this.access.writeSoon('add a schedule', (db, now) =>
+      this.schedules.add(db, schedule, conflict, now),
+    );
     const event = scheduleAddEvent(result);
     if (event !== null) this.publish(event);
     return result;
@@ -209,7 +213,7 @@ export class SqliteStore implements DataStore {
   }
 
   async updateSchedule(id: string, patch: SchedulePatch): Promise<ScheduleRecord> {
-    const { before, after } = this.access.write('update a schedule', (db, now) =>
+    const { before, after } = await this.access.writeSoon('update a schedule', (db, now) =>
       this.schedules.update(db, id, patch, now),
     );
     this.publish(scheduleUpdateEvent(before, after));
@@ -217,7 +221,7 @@ export class SqliteStore implements DataStore {
   }
 
   async removeSchedules(ids: string[]): Promise<string[]> {
-    const removed = this.access.write('remove schedules', (db) => this.schedules.remove(db, ids));
+    const removed = await this.access.writeSoon('remove schedules', (db) => this.schedules.remove(db, ids));
     for (const scheduleId of removed) this.publish({ type: 'schedule.removed', timestamp: this.date(), scheduleId });
     return removed;
   }
@@ -227,7 +231,7 @@ export class SqliteStore implements DataStore {
   }
 
   async acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs = 0): Promise<AcquiredSchedules> {
-    return this.access.write('acquire schedules', (db, now) => ({
+    return this.access.writeSoon('acquire schedules', (db, now) => ({
       now: new Date(now),
       schedules: this.schedules.acquire(db, node, leaseMs, limit, now, aheadMs, this.jobs.t),
     }));
@@ -238,7 +242,7 @@ export class SqliteStore implements DataStore {
     releases: ScheduleRelease[],
     start?: StartFiredJobs,
   ): Promise<ReleasedSchedules> {
-    const result = this.access.write('release schedules', (db, now) => {
+    const result = await this.access.writeSoon('release schedules', (db, now) => {
       const released: ReleasedSchedules = { jobs: [], executions: [], started: [] };
       for (const release of releases) {
         const held = this.schedules.heldBy(db, node, release.scheduleId);
@@ -288,7 +292,7 @@ export class SqliteStore implements DataStore {
 
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
     if (tx !== undefined) return this.addJobSync(job, tx);
-    if (!this.access.write('add a job', (db) => this.jobs.insert(db, job))) throw duplicateJob(job);
+    if (!(await this.access.writeSoon('add a job', (db) => this.jobs.insert(db, job)))) throw duplicateJob(job);
     this.publish(jobAddedEvent(job, this.date()));
   }
 
@@ -312,7 +316,7 @@ export class SqliteStore implements DataStore {
   }
 
   async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
-    return this.access.write('acquire jobs', (db, now) => ({
+    return this.access.writeSoon('acquire jobs', (db, now) => ({
       now: new Date(now),
       jobs: this.jobs.acquire(db, node, options.leaseMs, options.limit, options.tasks, now, options.startNow),
     }));
@@ -342,11 +346,11 @@ export class SqliteStore implements DataStore {
   }
 
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    return this.access.write('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobs, now));
+    return this.access.writeSoon('renew leases', (db, now) => this.jobs.extend(db, node, leaseMs, jobs, now));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {
-    const reaped = this.access.write('take over abandoned jobs', (db, now) => {
+    const reaped = await this.access.writeSoon('take over abandoned jobs', (db, now) => {
       const done: Array<{ execution: ExecutionRecord; retryAt: Date | null }> = [];
       for (const job of this.jobs.expired(db, now)) {
         const execution = abandonedExecution(job, new Date(now));
@@ -368,7 +372,7 @@ export class SqliteStore implements DataStore {
   }
 
   async requestCancel(jobId: string, node: string): Promise<CancelResult> {
-    const result = this.access.write('cancel a job', (db, now): CancelResult => {
+    const result = await this.access.writeSoon('cancel a job', (db, now): CancelResult => {
       const job = this.jobs.get(db, jobId);
       if (job === undefined) return { status: 'not_found' };
       if (job.status === 'pending') {
@@ -396,7 +400,9 @@ export class SqliteStore implements DataStore {
     let total = 0;
     for (;;) {
       // One transaction per chunk: other processes get the write lock in between.
-      const deleted = this.access.write('prune executions', (db) => this.history.pruneChunk(db, olderThan.getTime()));
+      const deleted = await this.access.writeSoon('prune executions', (db) =>
+        this.history.pruneChunk(db, olderThan.getTime()),
+      );
       total += deleted;
       if (deleted === 0) return total;
       await new Promise((resolve) => setImmediate(resolve));
@@ -404,11 +410,11 @@ export class SqliteStore implements DataStore {
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
-    this.access.write('heartbeat', (db, now) => this.history.heartbeat(db, node, now));
+    await this.access.writeSoon('heartbeat', (db, now) => this.history.heartbeat(db, node, now));
   }
 
   async removeNode(nodeId: string): Promise<void> {
-    this.access.write('leave the cluster', (db) => this.history.removeNode(db, nodeId));
+    await this.access.writeSoon('leave the cluster', (db) => this.history.removeNode(db, nodeId));
   }
 
   async getNodes(): Promise<NodeInfo[]> {
@@ -419,7 +425,7 @@ export class SqliteStore implements DataStore {
 
   private close(): void {
     // Runs recorded in this turn must reach the file before it closes.
-    if (this.access.isOpen) this.releases.flush();
+    if (this.access.isOpen) this.releases.flush(true);
     this.watcher?.stop();
     this.watcher = null;
     this.access.close();

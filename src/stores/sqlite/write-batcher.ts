@@ -1,5 +1,6 @@
 import { KairosError } from '../../errors.ts';
 import { type SqliteConnection, storeErrorFrom } from './sqlite-connection.ts';
+import { nextPause } from './write-lock.ts';
 
 interface Pending {
   work: (db: SqliteConnection) => unknown;
@@ -8,6 +9,13 @@ interface Pending {
 }
 
 const MAX_BATCH = 500;
+
+/** How a batch takes the write lock without holding the event loop (see `write-lock.ts`). */
+export interface BatchLock {
+  /** Starts the transaction, or false if another connection holds the lock for now. */
+  tryBegin(db: SqliteConnection): boolean;
+  busyTimeoutMs: number;
+}
 
 /**
  * Groups writes made in the same turn of the event loop into one transaction. A commit writes
@@ -18,12 +26,14 @@ const MAX_BATCH = 500;
 export class WriteBatcher {
   private readonly db: () => SqliteConnection;
   private readonly action: string;
+  private readonly lock: BatchLock;
   private queue: Pending[] = [];
   private scheduled = false;
 
-  constructor(db: () => SqliteConnection, action: string) {
+  constructor(db: () => SqliteConnection, action: string, lock: BatchLock) {
     this.db = db;
     this.action = action;
+    this.lock = lock;
   }
 
   write<T>(work: (db: SqliteConnection) => T): Promise<T> {
@@ -37,19 +47,30 @@ export class WriteBatcher {
     });
   }
 
-  /** Writes everything queued now (e.g. before the connection closes). */
-  flush(): void {
+  /**
+   * Writes everything queued now. `final` (the connection closes next): waits for the write lock
+   * here, synchronously, rather than trying again later.
+   */
+  flush(final = false): void {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length > 0) this.commit(batch);
+    if (batch.length > 0) this.commit(batch, final, Date.now(), 1);
   }
 
-  private commit(batch: Pending[]): void {
+  /** `since`, `pauseMs`: when the batch first tried to take the write lock, and the next pause. */
+  private commit(batch: Pending[], final: boolean, since: number, pauseMs: number): void {
     let db: SqliteConnection;
     try {
       db = this.db();
-      db.exec('BEGIN IMMEDIATE');
+      if (!(final ? beginNow(db) : this.lock.tryBegin(db))) {
+        // Another process holds the write lock: try again in a moment, leaving the event loop free.
+        if (Date.now() - since < this.lock.busyTimeoutMs) {
+          setTimeout(() => this.commit(batch, final, since, nextPause(pauseMs)), pauseMs);
+          return;
+        }
+        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+      }
     } catch (error) {
       for (const item of batch) item.reject(this.wrap(error, null));
       return;
@@ -66,7 +87,7 @@ export class WriteBatcher {
           // Some errors (SQLITE_FULL, SQLITE_IOERR) end the whole transaction: everything before
           // this item was rolled back too. Fail this one and write the others again.
           item.reject(this.wrap(error, db.path));
-          this.commit([...batch.slice(0, index), ...batch.slice(index + 1)]);
+          this.commit([...batch.slice(0, index), ...batch.slice(index + 1)], final, Date.now(), 1);
           return;
         }
         try {
@@ -101,4 +122,9 @@ export class WriteBatcher {
   private wrap(error: unknown, path: string | null): unknown {
     return error instanceof KairosError ? error : storeErrorFrom(error, this.action, path);
   }
+}
+
+function beginNow(db: SqliteConnection): boolean {
+  db.exec('BEGIN IMMEDIATE');
+  return true;
 }

@@ -89,6 +89,39 @@ describe('SqliteStore faults give clear errors and lose nothing', () => {
     await s.stop();
   });
 
+  it('another connection holding the write lock does not freeze the process: writes wait for it asynchronously', async () => {
+    // SQLite waits for a lock synchronously. Here only a timer of this process releases it: were the
+    // event loop frozen while Kairos waits, the timer could not fire before the busy timeout, and
+    // the write would fail (an add rejected; a run's record retried, reported as an error).
+    const path = fresh();
+    const s = scheduler(new SqliteStore({ path, busyTimeout: '3s' }));
+    const errors: KairosEvent[] = [];
+    s.on('scheduler.error', (event) => errors.push(event));
+    const blocker = new BetterSqlite3(path);
+    let released = 0;
+    const lockFor50ms = () => {
+      blocker.exec('BEGIN IMMEDIATE');
+      setTimeout(() => {
+        blocker.exec('ROLLBACK');
+        released++;
+      }, 50);
+    };
+    // The run's record is written right after the task returns, while the task's lock is held.
+    s.task('locks', () => lockFor50ms());
+    try {
+      await s.start();
+      lockFor50ms();
+      await s.addJob('tick');
+      expect(released).toBe(1);
+      await s.runJob('locks');
+      expect(released).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      blocker.close();
+      await s.stop();
+    }
+  });
+
   it('a full database: the write fails clearly and the job stays or is never half-written', async () => {
     // An in-memory database capped with max_page_count behaves exactly like a full disk (SQLITE_FULL).
     const db = new BetterSqlite3(':memory:');

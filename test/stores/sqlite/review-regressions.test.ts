@@ -36,7 +36,13 @@ describe('SqliteStore edge cases found in review', () => {
     const pages = (db.pragma('page_count') as Array<{ page_count: number }>)[0]?.page_count ?? 0;
     db.pragma(`max_page_count = ${pages + 2}`);
     const connection = wrapConnection(db);
-    const batcher = new WriteBatcher(() => connection, 'write');
+    const batcher = new WriteBatcher(() => connection, 'write', {
+      tryBegin: (c) => {
+        c.exec('BEGIN IMMEDIATE');
+        return true;
+      },
+      busyTimeoutMs: 5000,
+    });
     const small = batcher.write((c) => c.run('INSERT INTO t (v) VALUES (?)', 'a'));
     const huge = batcher.write((c) => c.run('INSERT INTO t (v) VALUES (?)', 'x'.repeat(100_000)));
     const after = batcher.write((c) => c.run('INSERT INTO t (v) VALUES (?)', 'b'));
