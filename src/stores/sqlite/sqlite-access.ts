@@ -100,19 +100,8 @@ export class SqliteAccess {
 
   /**
    * One `BEGIN IMMEDIATE` transaction; driver errors become `StoreError`s that say what they mean.
-   * Waits for the write lock synchronously, up to the busy timeout: for the synchronous API.
-   */
-  write<T>(action: string, work: (db: SqliteConnection, now: number) => T): T {
-    const written = this.transaction(action, work, (db) => {
-      db.exec('BEGIN IMMEDIATE');
-      return true;
-    });
-    return (written as { value: T }).value;
-  }
-
-  /**
-   * The same, waiting for the write lock without holding the event loop: while another process
-   * holds it, tries again every few milliseconds (see `write-lock.ts`) until the busy timeout.
+   * It waits for the write lock without holding the event loop: while another connection holds
+   * it, it tries again every few milliseconds (see `write-lock.ts`) until the busy timeout.
    */
   async writeSoon<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
     const deadline = Date.now() + this.options.busyTimeoutMs;
