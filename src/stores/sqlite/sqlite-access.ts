@@ -33,6 +33,8 @@ export class SqliteAccess {
   private readonly appConnections = new WeakMap<object, SqliteConnection>();
   private db: SqliteConnection | null = null;
   private ownsConnection = true;
+  /** How a write batch takes the lock: like `writeSoon`, on this store's own connection. */
+  readonly batchLock: BatchLock;
 
   constructor(options: SqliteAccessOptions, isStarted: () => boolean, now: () => number) {
     this.options = options;
@@ -118,9 +120,6 @@ export class SqliteAccess {
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
-
-  /** How a write batch takes the lock: like `writeSoon`, on this store's own connection. */
-  readonly batchLock: BatchLock;
 
   /** Runs `work` in a transaction that `begin` starts; null if `begin` could not take the lock yet. */
   private transaction<T>(

@@ -22,8 +22,8 @@ export function isBusy(error: unknown): boolean {
 /**
  * Starts a write transaction (`BEGIN IMMEDIATE`) waiting at most `LOCK_TRY_MS` for the lock; false
  * if another connection held it that long. `fullTimeoutMs` is the connection's busy timeout, put
- * back at once, so that the transaction's own statements (and every synchronous write) wait as
- * configured. Only for connections this store owns: an application's connection keeps its setting.
+ * back at once, so that the transaction's own statements (and the writes that wait in place:
+ * migrations, the last flush on close) wait as configured. Only for connections this store owns: an application's connection keeps its setting.
  */
 export function tryBegin(db: SqliteConnection, fullTimeoutMs: number): boolean {
   db.exec(`PRAGMA busy_timeout = ${Math.min(LOCK_TRY_MS, Math.floor(fullTimeoutMs))}`);
