@@ -119,6 +119,8 @@ function describeValue(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'symbol') return value.toString();
+  // JSON would write these as null, which is not what was given.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

@@ -34,6 +34,11 @@ describe('error messages', () => {
     expect(formatValue(function named() {})).toBe('function named');
     expect(formatValue(Symbol('s'))).toBe('Symbol(s)');
     expect(formatValue(undefined)).toBe('undefined');
+    expect([Number.NaN, Number.POSITIVE_INFINITY, -Infinity].map(formatValue)).toEqual([
+      'NaN',
+      'Infinity',
+      '-Infinity',
+    ]);
     expect(formatValue(cyclic)).toBe('[object Object]');
     expect(formatValue(hostile)).toBe('an object that cannot be inspected');
     expect(formatValue('y'.repeat(500))).toHaveLength(120);
