@@ -444,6 +444,15 @@ export function describeError(error: unknown): ExecutionError {
 }
 
 function rawError(error: unknown): ExecutionError {
+  try {
+    return describeThrown(error);
+  } catch {
+    // Even `instanceof` can throw (a Proxy whose getPrototypeOf throws).
+    return { name: 'NonErrorThrown', message: '(a thrown value that cannot be inspected)', stack: null };
+  }
+}
+
+function describeThrown(error: unknown): ExecutionError {
   if (error instanceof Error) {
     return {
       name: text(() => error.name, 'Error'),

@@ -60,6 +60,9 @@ export class Scheduler {
   /** `runJob` calls still waiting for an outcome; given up on when the scheduler stops. */
   private readonly waiting = new Set<FinalOutcome>();
   private stopping: Promise<void> | null = null;
+  /** A start() called during a stop(), waiting for it to end. */
+  private queuedStart: Promise<void> | null = null;
+  private readonly stopAgain = () => this.stop();
 
   constructor(options: SchedulerOptions = {}) {
     const runtime = createRuntime(options);
@@ -315,7 +318,15 @@ export class Scheduler {
   start(): Promise<void> {
     // Called while a stop() is under way (even one that has not changed the state yet): start once
     // it is over, as the calls were made.
-    if (this.stopping !== null) return this.stopping.then(() => this.start());
+    if (this.stopping !== null) {
+      const queued = this.stopping.then(() => this.start());
+      this.queuedStart = queued;
+      const forget = () => {
+        if (this.queuedStart === queued) this.queuedStart = null;
+      };
+      queued.then(forget, forget);
+      return queued;
+    }
     if (this.currentState !== 'stopped') {
       return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
     }
@@ -350,6 +361,8 @@ export class Scheduler {
    * aborted and handed back to the cluster; leases are released and the node leaves the cluster.
    */
   stop(): Promise<void> {
+    // After a start() that waits for an earlier stop: this stop comes after that start.
+    if (this.queuedStart !== null) return this.queuedStart.then(this.stopAgain, this.stopAgain);
     this.stopping ??= this.shutdown().finally(() => {
       this.stopping = null;
     });

@@ -91,9 +91,17 @@ describe('faults in tasks and listeners', () => {
         throw new Error('no stack');
       },
     });
+    const uninspectable = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error('no prototype');
+        },
+      },
+    );
     const messageless = new Error('x');
     Object.defineProperty(messageless, 'message', { value: Object.create(null) });
-    const thrown: Record<string, unknown> = { circular, unreadable, messageless };
+    const thrown: Record<string, unknown> = { circular, unreadable, messageless, uninspectable };
     const runs: string[] = [];
     scheduler.task('exotic', (_ctx, which: string) => {
       runs.push(which);
@@ -102,11 +110,12 @@ describe('faults in tasks and listeners', () => {
     await scheduler.start();
     for (const which of Object.keys(thrown)) await scheduler.addJob('exotic', { args: which });
     await scheduler.advance('2h'); // past any lease: a run not recorded would be re-run as abandoned
-    expect(runs.sort()).toEqual(['circular', 'messageless', 'unreadable']);
+    expect(runs.sort()).toEqual(['circular', 'messageless', 'uninspectable', 'unreadable']);
     const history = await scheduler.history({ task: 'exotic' });
     expect(history.map((e) => [e.args, e.outcome, e.error?.name]).sort()).toEqual([
       ['circular', 'failed', 'NonErrorThrown'],
       ['messageless', 'failed', 'Error'],
+      ['uninspectable', 'failed', 'NonErrorThrown'],
       ['unreadable', 'failed', 'Error'],
     ]);
   });
@@ -205,6 +214,13 @@ describe('faults in tasks and listeners', () => {
     await scheduler.advance('10s');
     expect(await scheduler.history()).toHaveLength(before);
     expect(scheduler.clock.pendingTimers).toBe(0);
+  });
+
+  it('ends as the last of stop(), start(), stop() called at once asks: stopped', async () => {
+    scheduler = createTestScheduler({ now: T0 });
+    await scheduler.start();
+    await Promise.all([scheduler.stop(), scheduler.start(), scheduler.stop()]);
+    expect(scheduler.state).toBe('stopped');
   });
 
   it('runs when start() is called right after stop(), whether it was running or never started', async () => {

@@ -33,6 +33,8 @@ export class SqliteAccess {
   private readonly appConnections = new WeakMap<object, SqliteConnection>();
   private db: SqliteConnection | null = null;
   private ownsConnection = true;
+  /** The last write asked for (settled either way): the next one waits for it. */
+  private lastWrite: Promise<unknown> = Promise.resolve();
   /** How a write batch takes the lock: like `writeSoon`, on this store's own connection. */
   readonly batchLock: BatchLock;
 
@@ -105,7 +107,20 @@ export class SqliteAccess {
    * It waits for the write lock without holding the event loop: while another connection holds
    * it, it tries again every few milliseconds (see `write-lock.ts`) until the busy timeout.
    */
-  async writeSoon<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
+  writeSoon<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
+    this.started(action); // checked as the write is asked for; it may wait for its turn past a stop()
+    // One after the other, in the order asked for: one waiting for the lock must not be overtaken.
+    const write = this.lastWrite.then(() => this.writeInTurn(action, work));
+    this.lastWrite = write.catch(() => undefined);
+    return write;
+  }
+
+  /** Resolves once every write asked for so far has ended. */
+  async writesDone(): Promise<void> {
+    await this.lastWrite;
+  }
+
+  private async writeInTurn<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
     const deadline = Date.now() + this.options.busyTimeoutMs;
     for (let pause = 1; ; pause = nextPause(pause)) {
       // An application's connection keeps its own busy timeout: it waits there as configured.
@@ -127,7 +142,7 @@ export class SqliteAccess {
     work: (db: SqliteConnection, now: number) => T,
     begin: (db: SqliteConnection) => boolean,
   ): { value: T } | null {
-    const db = this.started(action);
+    const db = this.openConnection(action);
     this.refuseOpenApplicationTransaction(db, action);
     let began = false;
     try {

@@ -180,7 +180,9 @@ export class SqliteStore implements DataStore {
   async stop(context?: StoreContext): Promise<void> {
     if (context !== undefined) this.contexts.delete(context);
     else this.contexts.clear();
-    if (this.contexts.size === 0) this.close();
+    if (this.contexts.size > 0) return;
+    await this.access.writesDone(); // writes asked for before the stop, waiting for the lock
+    if (this.contexts.size === 0) this.close(); // unless a scheduler started again meanwhile
   }
 
   defaultEventBroker(): EventBroker {

@@ -29,6 +29,10 @@ export class WriteBatcher {
   private readonly lock: BatchLock;
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Another connection holds the write lock: since when, the next pause, and the timer of the next try. */
+  private busySince: number | null = null;
+  private pauseMs = 1;
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(db: () => SqliteConnection, action: string, lock: BatchLock) {
     this.db = db;
@@ -39,6 +43,7 @@ export class WriteBatcher {
   write<T>(work: (db: SqliteConnection) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.retry !== null) return; // waiting for the lock: the next try takes this one too
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -53,25 +58,34 @@ export class WriteBatcher {
    */
   flush(final = false): void {
     this.scheduled = false;
+    if (this.retry !== null) clearTimeout(this.retry);
+    this.retry = null;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length > 0) this.commit(batch, final, Date.now(), 1);
+    if (batch.length > 0) this.commit(batch, final);
   }
 
-  /** `since`, `pauseMs`: when the batch first tried to take the write lock, and the next pause. */
-  private commit(batch: Pending[], final: boolean, since: number, pauseMs: number): void {
+  private commit(batch: Pending[], final: boolean): void {
     let db: SqliteConnection;
     try {
       db = this.db();
       if (!(final ? beginNow(db) : this.lock.tryBegin(db))) {
-        // Another process holds the write lock: try again in a moment, leaving the event loop free.
-        if (Date.now() - since < this.lock.busyTimeoutMs) {
-          setTimeout(() => this.commit(batch, final, since, nextPause(pauseMs)), pauseMs);
+        // Another connection holds the write lock: try again in a moment, leaving the event loop
+        // free. The batch goes back first in line, so the order of writes is kept.
+        this.busySince ??= Date.now();
+        if (Date.now() - this.busySince < this.lock.busyTimeoutMs) {
+          this.queue = [...batch, ...this.queue];
+          this.retry = setTimeout(() => this.flush(), this.pauseMs);
+          this.pauseMs = nextPause(this.pauseMs);
           return;
         }
         throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
       }
+      this.busySince = null;
+      this.pauseMs = 1;
     } catch (error) {
+      this.busySince = null;
+      this.pauseMs = 1;
       for (const item of batch) item.reject(this.wrap(error, null));
       return;
     }
@@ -87,7 +101,7 @@ export class WriteBatcher {
           // Some errors (SQLITE_FULL, SQLITE_IOERR) end the whole transaction: everything before
           // this item was rolled back too. Fail this one and write the others again.
           item.reject(this.wrap(error, db.path));
-          this.commit([...batch.slice(0, index), ...batch.slice(index + 1)], final, Date.now(), 1);
+          this.commit([...batch.slice(0, index), ...batch.slice(index + 1)], final);
           return;
         }
         try {

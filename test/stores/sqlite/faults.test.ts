@@ -122,6 +122,33 @@ describe('SqliteStore faults give clear errors and lose nothing', () => {
     }
   });
 
+  it('writes that wait for the lock keep their order, and those asked for before stop() are made', async () => {
+    const path = fresh();
+    const s = scheduler(new SqliteStore({ path, busyTimeout: '3s' }));
+    const blocker = new BetterSqlite3(path);
+    const lockFor50ms = () => {
+      blocker.exec('BEGIN IMMEDIATE');
+      setTimeout(() => blocker.exec('ROLLBACK'), 50);
+    };
+    try {
+      await s.start();
+      lockFor50ms();
+      const added = s.addJob('tick', { id: 'later', delay: '1h' }); // waits for the lock
+      expect(await s.cancelJob('later')).toBe('cancelled'); // asked for after the add: applied after it
+      await added;
+      lockFor50ms();
+      const addedBeforeStop = s.addJob('tick', { id: 'kept', delay: '1h' });
+      await s.stop();
+      await addedBeforeStop;
+      const reader = scheduler(new SqliteStore({ path }));
+      expect((await reader.getJobs()).items.map((job) => job.id)).toEqual(['kept']);
+      await reader.stop();
+    } finally {
+      blocker.close();
+      await s.stop();
+    }
+  });
+
   it('a full database: the write fails clearly and the job stays or is never half-written', async () => {
     // An in-memory database capped with max_page_count behaves exactly like a full disk (SQLITE_FULL).
     const db = new BetterSqlite3(':memory:');
