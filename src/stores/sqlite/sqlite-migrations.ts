@@ -95,6 +95,12 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (p: string) => string }> 
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+/** The tables migration 1 creates (after the prefix). */
+const FIRST_TABLES = ['schedules', 'jobs', 'executions', 'nodes'];
+
+function tableExists(db: SqliteConnection, name: string): boolean {
+  return db.get(`SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?`, name) !== undefined;
+}
 const MARKER = 'kairos';
 
 /** Brings the schema up to date; returns the versions it applied. */
@@ -109,6 +115,15 @@ export function migrate(db: SqliteConnection, prefix: string): number[] {
     if (hasRows > 0 && marker !== MARKER) {
       throw new StoreError(
         `SqliteStore: table ${meta} exists but was not made by Kairos; choose another tablePrefix (now ${JSON.stringify(prefix)})`,
+      );
+    }
+    // No schema of ours yet, but tables under our prefix: someone else's (or left from a failed
+    // copy). Creating ours would fail on them with SQLite's bare "already exists".
+    const taken =
+      current === 0 ? FIRST_TABLES.map((name) => prefix + name).find((name) => tableExists(db, name)) : undefined;
+    if (taken !== undefined) {
+      throw new StoreError(
+        `SqliteStore: table ${taken} exists but was not made by Kairos; choose another tablePrefix (now ${JSON.stringify(prefix)})`,
       );
     }
     if (current > SCHEMA_VERSION) {

@@ -49,6 +49,14 @@ describe('SqliteStore faults give clear errors and lose nothing', () => {
     await expect(scheduler(new SqliteStore({ path })).ready()).rejects.toThrow(
       /not made by Kairos; choose another tablePrefix/,
     );
+    // A table of ours by name, but no meta table of ours: the same message, naming it.
+    const second = fresh();
+    const app = new BetterSqlite3(second);
+    app.exec('CREATE TABLE kairos_jobs (id TEXT)');
+    app.close();
+    await expect(scheduler(new SqliteStore({ path: second })).ready()).rejects.toThrow(
+      /table kairos_jobs exists but was not made by Kairos; choose another tablePrefix/,
+    );
     // Another prefix works beside them.
     const other = scheduler(new SqliteStore({ path, tablePrefix: 'jobs_' }));
     await other.ready();
