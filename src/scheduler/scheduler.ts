@@ -60,9 +60,9 @@ export class Scheduler {
   /** `runJob` calls still waiting for an outcome; given up on when the scheduler stops. */
   private readonly waiting = new Set<FinalOutcome>();
   private stopping: Promise<void> | null = null;
-  /** A start() called during a stop(), waiting for it to end. */
-  private queuedStart: Promise<void> | null = null;
-  private readonly stopAgain = () => this.stop();
+  /** The last start() or stop() called (settled either way), and how many are under way. */
+  private lastLifecycleCall: Promise<unknown> = Promise.resolve();
+  private lifecycleCallsPending = 0;
 
   constructor(options: SchedulerOptions = {}) {
     const runtime = createRuntime(options);
@@ -316,17 +316,26 @@ export class Scheduler {
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
   start(): Promise<void> {
-    // Called while a stop() is under way (even one that has not changed the state yet): start once
-    // it is over, as the calls were made.
-    if (this.stopping !== null) {
-      const queued = this.stopping.then(() => this.start());
-      this.queuedStart = queued;
-      const forget = () => {
-        if (this.queuedStart === queued) this.queuedStart = null;
-      };
-      queued.then(forget, forget);
-      return queued;
-    }
+    return this.inCallOrder(() => this.startNow());
+  }
+
+  /**
+   * start() and stop() take effect in the order they are called: one called while another is
+   * under way runs after it (a stop() during start() stops what it started; a start() during
+   * stop() starts again once stopped). With none under way, it begins at once.
+   */
+  private inCallOrder(call: () => Promise<void>): Promise<void> {
+    const run = this.lifecycleCallsPending === 0 ? call() : this.lastLifecycleCall.then(call, call);
+    this.lifecycleCallsPending++;
+    const done = () => {
+      this.lifecycleCallsPending--;
+    };
+    run.then(done, done);
+    this.lastLifecycleCall = run.catch(() => undefined);
+    return run;
+  }
+
+  private startNow(): Promise<void> {
     if (this.currentState !== 'stopped') {
       return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
     }
@@ -361,8 +370,10 @@ export class Scheduler {
    * aborted and handed back to the cluster; leases are released and the node leaves the cluster.
    */
   stop(): Promise<void> {
-    // After a start() that waits for an earlier stop: this stop comes after that start.
-    if (this.queuedStart !== null) return this.queuedStart.then(this.stopAgain, this.stopAgain);
+    return this.inCallOrder(() => this.stopNow());
+  }
+
+  private stopNow(): Promise<void> {
     this.stopping ??= this.shutdown().finally(() => {
       this.stopping = null;
     });

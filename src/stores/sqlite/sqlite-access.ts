@@ -109,8 +109,10 @@ export class SqliteAccess {
    */
   writeSoon<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
     this.started(action); // checked as the write is asked for; it may wait for its turn past a stop()
+    // The busy timeout counts from now, the writes ahead of this one included.
+    const deadline = Date.now() + this.options.busyTimeoutMs;
     // One after the other, in the order asked for: one waiting for the lock must not be overtaken.
-    const write = this.lastWrite.then(() => this.writeInTurn(action, work));
+    const write = this.lastWrite.then(() => this.writeInTurn(action, work, deadline));
     this.lastWrite = write.catch(() => undefined);
     return write;
   }
@@ -120,8 +122,11 @@ export class SqliteAccess {
     await this.lastWrite;
   }
 
-  private async writeInTurn<T>(action: string, work: (db: SqliteConnection, now: number) => T): Promise<T> {
-    const deadline = Date.now() + this.options.busyTimeoutMs;
+  private async writeInTurn<T>(
+    action: string,
+    work: (db: SqliteConnection, now: number) => T,
+    deadline: number,
+  ): Promise<T> {
     for (let pause = 1; ; pause = nextPause(pause)) {
       // An application's connection keeps its own busy timeout: it waits there as configured.
       const written = this.transaction(action, work, (db) =>

@@ -98,8 +98,9 @@ export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 /** The tables migration 1 creates (after the prefix). */
 const FIRST_TABLES = ['schedules', 'jobs', 'executions', 'nodes'];
 
+/** Whether anything (a table, a view, an index) already has this name; SQLite's names ignore case. */
 function tableExists(db: SqliteConnection, name: string): boolean {
-  return db.get(`SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?`, name) !== undefined;
+  return db.get(`SELECT 1 AS found FROM sqlite_master WHERE name = ? COLLATE NOCASE`, name) !== undefined;
 }
 const MARKER = 'kairos';
 

@@ -161,7 +161,8 @@ export class SqliteStore implements DataStore {
     try {
       this.migrate();
       const db = this.access.connection();
-      if (db.path !== null) {
+      // (A watcher is still there when this start came while a stop waited for pending writes.)
+      if (db.path !== null && this.watcher === null) {
         this.watcher = new ChangeWatcher(
           db,
           this.options.watchIntervalMs,
