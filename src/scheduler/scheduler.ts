@@ -55,11 +55,9 @@ export class Scheduler {
   private readonly maintenance: Maintenance;
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
-  private starting: Promise<void> | null = null;
   private readonly session: StoreSession;
   /** `runJob` calls still waiting for an outcome; given up on when the scheduler stops. */
   private readonly waiting = new Set<FinalOutcome>();
-  private stopping: Promise<void> | null = null;
   /** The last start() or stop() called (settled either way), and how many are under way. */
   private lastLifecycleCall: Promise<unknown> = Promise.resolve();
   private lifecycleCallsPending = 0;
@@ -340,10 +338,7 @@ export class Scheduler {
       return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
     }
     this.currentState = 'starting';
-    this.starting = this.startUp().finally(() => {
-      this.starting = null;
-    });
-    return this.starting;
+    return this.startUp();
   }
 
   private async startUp(): Promise<void> {
@@ -370,19 +365,11 @@ export class Scheduler {
    * aborted and handed back to the cluster; leases are released and the node leaves the cluster.
    */
   stop(): Promise<void> {
-    return this.inCallOrder(() => this.stopNow());
-  }
-
-  private stopNow(): Promise<void> {
-    this.stopping ??= this.shutdown().finally(() => {
-      this.stopping = null;
-    });
-    return this.stopping;
+    // (A stop() during start() runs once the start is over, and stops what it started.)
+    return this.inCallOrder(() => this.shutdown());
   }
 
   private async shutdown(): Promise<void> {
-    // A stop() during start() waits for the start to finish, then stops what it started.
-    await this.starting?.catch(() => undefined);
     if (this.currentState === 'stopped') {
       this.abandonWaiting();
       await this.stopStore();

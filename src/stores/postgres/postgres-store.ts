@@ -76,13 +76,13 @@ export class PostgresStore implements DataStore {
   private readonly s: string;
   /** The pool in use: the application's, or one of this store's own (made again after a stop ended it). */
   private pool: PgPool;
+  /** Makes the store's own pool (given a connection string); null when the application gave its pool. */
   private readonly makePool: (() => PgPool) | null;
   private poolEnded = false;
   /** `pool`, sending named statements unless told otherwise, always with Kairos's result parsers. */
   private readonly preparedPool: PgPool;
   /** The same, never named: a test clock puts changing literals in the SQL. */
   private readonly plainPool: PgPool;
-  private readonly ownsPool: boolean;
   private readonly broker: PostgresEventBroker;
   private readonly connectionString: string | undefined;
   private readonly contexts = new Set<StoreContext>();
@@ -114,7 +114,6 @@ export class PostgresStore implements DataStore {
         throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
       }
       this.pool = options.pool;
-      this.ownsPool = false;
       this.makePool = null;
     } else {
       if (typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
@@ -133,7 +132,6 @@ export class PostgresStore implements DataStore {
         return pool;
       };
       this.pool = this.makePool();
-      this.ownsPool = true;
     }
     if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
       throw new ValidationError(
@@ -153,7 +151,7 @@ export class PostgresStore implements DataStore {
     this.preparedPool = kairosPool(live, options.preparedStatements === false ? null : new StatementNames(), types);
     this.plainPool = kairosPool(live, null, types);
     // An idle pooled connection that dies (a database restart) must not crash the process.
-    if (!this.ownsPool) this.pool.on('error', () => {});
+    if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
       pool: live,
       connect: () => listenClient(this.currentPool(), this.connectionString),
@@ -213,7 +211,7 @@ export class PostgresStore implements DataStore {
     await this.releases.flush();
     await this.broker.stop(); // sends its last notifications while the pool is still open
     this.migrated = null;
-    if (this.ownsPool) {
+    if (this.makePool !== null) {
       this.poolEnded = true;
       await this.pool.end().catch(() => undefined);
     }

@@ -1,7 +1,6 @@
 import { KairosError, SchedulerStateError, StoreError, ValidationError } from '../../errors.ts';
 import { openSibling, openSqlite, type SqliteDriverChoice } from './open-sqlite.ts';
-import type { BatchLock } from './write-batcher.ts';
-import { nextPause, tryBegin } from './write-lock.ts';
+import { beginNow, busyError, nextPause, tryBegin, type WriteLock } from './write-lock.ts';
 import {
   type BetterSqlite3Database,
   isBetterSqlite3,
@@ -35,14 +34,17 @@ export class SqliteAccess {
   private ownsConnection = true;
   /** The last write asked for (settled either way): the next one waits for it. */
   private lastWrite: Promise<unknown> = Promise.resolve();
-  /** How a write batch takes the lock: like `writeSoon`, on this store's own connection. */
-  readonly batchLock: BatchLock;
+  /**
+   * How a write takes the lock (`writeSoon`, and the write batches): on this store's own connection
+   * a try at a time; an application's connection keeps its own busy timeout and waits there.
+   */
+  readonly lock: WriteLock;
 
   constructor(options: SqliteAccessOptions, isStarted: () => boolean, now: () => number) {
     this.options = options;
     this.isStarted = isStarted;
     this.now = now;
-    this.batchLock = {
+    this.lock = {
       tryBegin: (db) => (this.ownsConnection ? tryBegin(db, options.busyTimeoutMs) : beginNow(db)),
       busyTimeoutMs: options.busyTimeoutMs,
     };
@@ -128,14 +130,10 @@ export class SqliteAccess {
     deadline: number,
   ): Promise<T> {
     for (let pause = 1; ; pause = nextPause(pause)) {
-      // An application's connection keeps its own busy timeout: it waits there as configured.
-      const written = this.transaction(action, work, (db) =>
-        this.ownsConnection ? tryBegin(db, this.options.busyTimeoutMs) : beginNow(db),
-      );
+      const written = this.transaction(action, work, this.lock.tryBegin);
       if (written !== null) return written.value;
       if (Date.now() >= deadline) {
-        const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-        throw storeErrorFrom(busy, action, this.openConnection(action).path);
+        throw storeErrorFrom(busyError(), action, this.openConnection(action).path);
       }
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
@@ -235,9 +233,4 @@ function assertTransactionHandle(tx: unknown): BetterSqlite3Database | NodeSqlit
     tx,
     "must be the application's better-sqlite3 Database or node:sqlite DatabaseSync (inside a transaction)",
   );
-}
-
-function beginNow(db: SqliteConnection): boolean {
-  db.exec('BEGIN IMMEDIATE');
-  return true;
 }

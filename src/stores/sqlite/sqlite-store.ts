@@ -135,7 +135,7 @@ export class SqliteStore implements DataStore {
     this.releases = new WriteBatcher(
       () => this.access.openConnection('record a job run'),
       'record a job run',
-      this.access.batchLock,
+      this.access.lock,
     );
     this.schedules = new SqliteScheduleTable(tablePrefix);
     this.jobs = new SqliteJobTable(tablePrefix);

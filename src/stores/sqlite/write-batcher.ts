@@ -1,6 +1,6 @@
 import { KairosError } from '../../errors.ts';
 import { type SqliteConnection, storeErrorFrom } from './sqlite-connection.ts';
-import { nextPause } from './write-lock.ts';
+import { beginNow, busyError, nextPause, type WriteLock } from './write-lock.ts';
 
 interface Pending {
   work: (db: SqliteConnection) => unknown;
@@ -9,13 +9,6 @@ interface Pending {
 }
 
 const MAX_BATCH = 500;
-
-/** How a batch takes the write lock without holding the event loop (see `write-lock.ts`). */
-export interface BatchLock {
-  /** Starts the transaction, or false if another connection holds the lock for now. */
-  tryBegin(db: SqliteConnection): boolean;
-  busyTimeoutMs: number;
-}
 
 /**
  * Groups writes made in the same turn of the event loop into one transaction. A commit writes
@@ -26,7 +19,7 @@ export interface BatchLock {
 export class WriteBatcher {
   private readonly db: () => SqliteConnection;
   private readonly action: string;
-  private readonly lock: BatchLock;
+  private readonly lock: WriteLock;
   private queue: Pending[] = [];
   private scheduled = false;
   /** Another connection holds the write lock: since when, the next pause, and the timer of the next try. */
@@ -34,7 +27,7 @@ export class WriteBatcher {
   private pauseMs = 1;
   private retry: NodeJS.Timeout | null = null;
 
-  constructor(db: () => SqliteConnection, action: string, lock: BatchLock) {
+  constructor(db: () => SqliteConnection, action: string, lock: WriteLock) {
     this.db = db;
     this.action = action;
     this.lock = lock;
@@ -79,7 +72,7 @@ export class WriteBatcher {
           this.pauseMs = nextPause(this.pauseMs);
           return;
         }
-        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        throw busyError();
       }
       this.busySince = null;
       this.pauseMs = 1;
@@ -136,9 +129,4 @@ export class WriteBatcher {
   private wrap(error: unknown, path: string | null): unknown {
     return error instanceof KairosError ? error : storeErrorFrom(error, this.action, path);
   }
-}
-
-function beginNow(db: SqliteConnection): boolean {
-  db.exec('BEGIN IMMEDIATE');
-  return true;
 }

@@ -9,6 +9,13 @@ import type { SqliteConnection } from './sqlite-connection.ts';
 export const LOCK_TRY_MS = 20;
 const LONGEST_PAUSE_MS = 50;
 
+/** How a write takes the write lock without holding the event loop long. */
+export interface WriteLock {
+  /** Starts the transaction, or false if another connection holds the lock for now. */
+  tryBegin(db: SqliteConnection): boolean;
+  busyTimeoutMs: number;
+}
+
 export function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : '';
@@ -36,6 +43,17 @@ export function tryBegin(db: SqliteConnection, fullTimeoutMs: number): boolean {
   } finally {
     db.exec(`PRAGMA busy_timeout = ${Math.floor(fullTimeoutMs)}`);
   }
+}
+
+/** Starts a write transaction, waiting for the lock as long as the connection's busy timeout says. */
+export function beginNow(db: SqliteConnection): boolean {
+  db.exec('BEGIN IMMEDIATE');
+  return true;
+}
+
+/** The error of a write that found the lock taken for its whole busy timeout, as SQLite reports it. */
+export function busyError(): Error {
+  return Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
 }
 
 /** The pause before the next try: 1 ms, doubling up to 50 ms. */
