@@ -95,11 +95,9 @@ export class JobProcessor {
       // Jobs that must not wait take the slots first (the store claimed no more of them than there
       // are slots: should this node die, a queued job is taken over as abandoned), then capped
       // jobs (queued, one would hold its caps while it waits).
-      const ordered = [
-        ...jobs.filter((job) => job.abandonRetries === 0),
-        ...jobs.filter((job) => job.abandonRetries > 0 && isCapped(job, runtime)),
-        ...jobs.filter((job) => job.abandonRetries > 0 && !isCapped(job, runtime)),
-      ];
+      const byTurn: [JobRecord[], JobRecord[], JobRecord[]] = [[], [], []];
+      for (const job of jobs) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
+      const ordered = byTurn.flat();
       this.startLeased(ordered.slice(0, slots), now);
       for (const job of ordered.slice(slots)) this.runner.enqueue(job);
       // The queue was handed back while this claim travelled, and the claim may have taken those
