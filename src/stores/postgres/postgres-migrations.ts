@@ -1,3 +1,4 @@
+import type { Logger } from '../../common/logger.ts';
 import { StoreError } from '../../errors.ts';
 import type { PgPool } from './pg-types.ts';
 
@@ -125,8 +126,27 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> 
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 
+/**
+ * How long a migration's DDL waits for its table locks before it steps back, and the longest pause
+ * before it tries again. A DDL statement waiting for a lock makes every later query on that table
+ * wait behind it: an application transaction that added a job and stays open would otherwise stop
+ * every node's claims until it ends. Stepping back after a short wait bounds that stall.
+ */
+export interface MigrationLockWait {
+  lockTimeoutMs: number;
+  maxRetryDelayMs: number;
+}
+
+const DEFAULT_LOCK_WAIT: MigrationLockWait = { lockTimeoutMs: 1000, maxRetryDelayMs: 15_000 };
+
 /** Brings the schema up to date; returns the versions applied. `schema` is already a quoted identifier. */
-export async function migratePostgres(pool: PgPool, schema: string, schemaName: string): Promise<number[]> {
+export async function migratePostgres(
+  pool: PgPool,
+  schema: string,
+  schemaName: string,
+  logger: Logger,
+  lockWait: MigrationLockWait = DEFAULT_LOCK_WAIT,
+): Promise<number[]> {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
@@ -147,14 +167,24 @@ export async function migratePostgres(pool: PgPool, schema: string, schemaName: 
       const applied: number[] = [];
       for (const migration of MIGRATIONS) {
         if (migration.version <= current) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(migration.up(schema));
-          await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK');
-          throw error;
+        for (let attempt = 1; ; attempt++) {
+          await client.query('BEGIN');
+          try {
+            await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
+            await client.query(migration.up(schema));
+            await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
+            await client.query('COMMIT');
+            break;
+          } catch (error) {
+            await client.query('ROLLBACK');
+            if ((error as { code?: unknown } | null)?.code !== LOCK_NOT_AVAILABLE) throw error;
+            const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
+            logger.warn(
+              { schema: schemaName, version: migration.version, attempt, retryInMs },
+              'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
+            );
+            await new Promise((resolve) => setTimeout(resolve, retryInMs));
+          }
         }
         applied.push(migration.version);
       }
@@ -166,3 +196,5 @@ export async function migratePostgres(pool: PgPool, schema: string, schemaName: 
     client.release();
   }
 }
+
+const LOCK_NOT_AVAILABLE = '55P03';

@@ -181,7 +181,7 @@ export class PostgresStore implements DataStore {
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
     try {
-      return await migratePostgres(this.plainPool, this.s, this.schemaName);
+      return await migratePostgres(this.plainPool, this.s, this.schemaName, this.logger);
     } catch (error) {
       throw pgStoreError(error, 'apply migrations');
     }

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Logger } from '../../../src/common/logger.ts';
 import { PostgresStore } from '../../../src/postgres.ts';
+import { migratePostgres } from '../../../src/stores/postgres/postgres-migrations.ts';
+import { until } from '../../support/child-node.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -44,6 +47,55 @@ describe('PostgresStore migrations 2 to 4: a job is leased exactly while it runs
       ).rejects.toMatchObject({ code: '23514' });
       await pool.query(`UPDATE "${schema}".jobs SET status = 'running', acquired_by = 'n1' WHERE id = $1`, [job.id]);
     } finally {
+      await store.stop();
+      await pool.end();
+    }
+  });
+});
+
+describe('PostgresStore migrations behind an open application transaction', () => {
+  it('step back after a short lock wait instead of making every query on the table queue behind them', async () => {
+    const schema = freshSchema('miglock');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    const store = new PostgresStore({ pool, schema });
+    const app = await pool.connect();
+    const reader = await pool.connect();
+    const warnings: object[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (fields) => warnings.push(fields), error() {} };
+    try {
+      await store.migrate();
+      // Back to version 3, so that starting a newer Kairos has a migration (an index on jobs) to apply.
+      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
+      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
+      // The application adds a job inside its transaction and keeps the transaction open.
+      await app.query('BEGIN');
+      await store.addJob(jobFixture(), app);
+      const migrating = migratePostgres(pool, `"${schema}"`, schema, logger, {
+        lockTimeoutMs: 100,
+        maxRetryDelayMs: 200,
+      });
+      await until(() => warnings.length >= 2, 'the migration stepped back twice', 10_000, 10);
+      expect(warnings[0]).toMatchObject({ schema, version: 4, attempt: 1 });
+      // Another node's claim meanwhile: without the step back it would wait behind the migration's
+      // lock request for as long as the application's transaction stays open.
+      await reader.query(`SET lock_timeout = 3000`);
+      const { rowCount } = await reader.query(
+        `UPDATE "${schema}".jobs SET acquired_until = now() WHERE id = ANY(ARRAY(
+           SELECT id FROM "${schema}".jobs WHERE status = 'running' FOR UPDATE SKIP LOCKED))`,
+      );
+      expect(rowCount).toBe(0); // nothing runs; the point is that it was not made to wait
+      await app.query('COMMIT');
+      expect(await migrating).toEqual([4]);
+      const { rows: indexes } = await pool.query(
+        `SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = 'jobs_pending_uncapped'`,
+        [schema],
+      );
+      expect(indexes).toHaveLength(1);
+    } finally {
+      await app.query('ROLLBACK').catch(() => {});
+      app.release();
+      reader.release();
       await store.stop();
       await pool.end();
     }
