@@ -3,13 +3,16 @@ import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
 import type { JobRecord } from '../records.ts';
 import type { SqliteConnection, SqlValue } from './sqlite-connection.ts';
+import { IN_LIST, list } from './sqlite-lists.ts';
 import { JOB_INSERT_COLUMNS, type JobRow, jobFromRow, jobValues, ms } from './sqlite-rows.ts';
 
 /** Candidates read per round of an acquire, beyond the jobs wanted (some may be held back by caps). */
 const CANDIDATE_SLACK = 50;
 const MAX_CANDIDATE_ROUNDS = 5;
 
-const placeholders = (count: number): string => Array.from({ length: count }, () => '?').join(', ');
+/** The columns of a job but its arguments: candidates are read without them (see `acquire`). */
+const CANDIDATE_COLUMNS = `id, task, schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts, abandon_retries,
+  max_instances, status, acquired_by, acquired_until, started_at, cancel_requested, created_at`;
 
 /**
  * Jobs in SQLite. Every method runs inside the caller's transaction; acquires run under
@@ -56,7 +59,7 @@ export class SqliteJobTable {
     if (open.length === 0) return [];
     const caps = new Map(open.map((task) => [task.name, task.maxRunningJobs]));
     const scheduleRunning = new Map<string, number>();
-    const picked: JobRow[] = [];
+    const picked: Array<Omit<JobRow, 'args'>> = [];
     /** Schedules that reached max instances within this acquire: later rounds leave their jobs out. */
     const saturated = new Set<string>();
     let after: [number, string] | null = null;
@@ -64,19 +67,21 @@ export class SqliteJobTable {
       const names = [...caps.keys()];
       if (names.length === 0) break;
       const full = [...saturated];
-      const rows = db.all<JobRow>(
-        `SELECT * FROM ${this.t}
-         WHERE status = 'pending' AND run_at <= ? AND task IN (${placeholders(names.length)})
+      // Without their arguments: up to `limit + 50` candidates are read per round, and arguments
+      // may be large; the claimed ones come back with theirs from the update below.
+      const rows = db.all<Omit<JobRow, 'args'>>(
+        `SELECT ${CANDIDATE_COLUMNS} FROM ${this.t}
+         WHERE status = 'pending' AND run_at <= ? AND task ${IN_LIST}
            ${after ? 'AND (run_at > ? OR (run_at = ? AND id > ?))' : ''}
-           ${full.length > 0 ? `AND (schedule_id IS NULL OR schedule_id NOT IN (${placeholders(full.length)}))` : ''}
+           ${full.length > 0 ? `AND (schedule_id IS NULL OR schedule_id NOT ${IN_LIST})` : ''}
            -- Jobs of a schedule already at max instances wait; they must not crowd out due jobs behind them.
            AND (max_instances IS NULL OR (SELECT count(*) FROM ${this.t} AS r
                  WHERE r.schedule_id = ${this.t}.schedule_id AND r.status = 'running') < max_instances)
          ORDER BY run_at, id LIMIT ?`,
         now,
-        ...names,
+        list(names),
         ...(after ? [after[0], after[0], after[1]] : []),
-        ...full,
+        ...(full.length > 0 ? [list(full)] : []),
         limit - picked.length + CANDIDATE_SLACK,
       );
       if (rows.length === 0) break;
@@ -102,21 +107,29 @@ export class SqliteJobTable {
         taskRunning.set(row.task, running);
         if (cap !== null && running >= cap) caps.delete(row.task);
       }
-      const last = rows.at(-1) as JobRow;
+      const last = rows.at(-1) as Omit<JobRow, 'args'>;
       after = [last.run_at, last.id];
     }
     if (picked.length === 0) return [];
     const until = now + leaseMs;
-    const ids = picked.map((row) => row.id);
-    db.run(
-      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ? WHERE id IN (${placeholders(ids.length)})`,
+    const claimed = db.all<{ id: string; args: string }>(
+      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ? WHERE id ${IN_LIST}
+       RETURNING id, args`,
       node,
       until,
       now,
-      ...ids,
+      list(picked.map((row) => row.id)),
     );
+    const args = new Map(claimed.map((row) => [row.id, row.args]));
     return picked.map((row) =>
-      jobFromRow({ ...row, status: 'running', acquired_by: node, acquired_until: until, started_at: now }),
+      jobFromRow({
+        ...row,
+        args: args.get(row.id) as string,
+        status: 'running',
+        acquired_by: node,
+        acquired_until: until,
+        started_at: now,
+      }),
     );
   }
 
@@ -179,9 +192,9 @@ export class SqliteJobTable {
     if (open.length === 0) return null;
     return (
       db.get<{ next: number | null }>(
-        `SELECT min(run_at) AS next FROM ${this.t} WHERE status = 'pending' AND run_at > ? AND task IN (${placeholders(open.length)})`,
+        `SELECT min(run_at) AS next FROM ${this.t} WHERE status = 'pending' AND run_at > ? AND task ${IN_LIST}`,
         after,
-        ...open,
+        list(open),
       )?.next ?? null
     );
   }
@@ -237,8 +250,8 @@ export class SqliteJobTable {
     }
     if (query.ids !== undefined) {
       if (query.ids.length === 0) return { items: [], nextCursor: null };
-      where.push(`id IN (${placeholders(query.ids.length)})`);
-      values.push(...query.ids);
+      where.push(`id ${IN_LIST}`);
+      values.push(list(query.ids));
     }
     if (query.task !== undefined) {
       where.push('task = ?');
@@ -266,13 +279,17 @@ export class SqliteJobTable {
     const capped = tasks.filter((task) => task.maxRunningJobs !== null).map((task) => task.name);
     if (capped.length === 0) return new Map();
     const rows = db.all<{ task: string; n: number }>(
-      `SELECT task, count(*) AS n FROM ${this.t} WHERE status = 'running' AND task IN (${placeholders(capped.length)}) GROUP BY task`,
-      ...capped,
+      `SELECT task, count(*) AS n FROM ${this.t} WHERE status = 'running' AND task ${IN_LIST} GROUP BY task`,
+      list(capped),
     );
     return new Map(rows.map((row) => [row.task, row.n]));
   }
 
-  private loadScheduleRunning(db: SqliteConnection, rows: readonly JobRow[], counts: Map<string, number>): void {
+  private loadScheduleRunning(
+    db: SqliteConnection,
+    rows: ReadonlyArray<Omit<JobRow, 'args'>>,
+    counts: Map<string, number>,
+  ): void {
     const ids = [
       ...new Set(
         rows
@@ -283,8 +300,8 @@ export class SqliteJobTable {
     if (ids.length === 0) return;
     for (const id of ids) counts.set(id, 0);
     const running = db.all<{ schedule_id: string; n: number }>(
-      `SELECT schedule_id, count(*) AS n FROM ${this.t} WHERE status = 'running' AND schedule_id IN (${placeholders(ids.length)}) GROUP BY schedule_id`,
-      ...ids,
+      `SELECT schedule_id, count(*) AS n FROM ${this.t} WHERE status = 'running' AND schedule_id ${IN_LIST} GROUP BY schedule_id`,
+      list(ids),
     );
     for (const row of running) counts.set(row.schedule_id, row.n);
   }

@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { Page, ScheduleQuery } from '../queries.ts';
 import type { ScheduleRecord } from '../records.ts';
 import type { SqliteConnection, SqlValue } from './sqlite-connection.ts';
+import { IN_LIST, list } from './sqlite-lists.ts';
 import { ms, type ScheduleRow, scheduleFromRow } from './sqlite-rows.ts';
 
 /** Schedules in SQLite. Every method runs inside the caller's transaction. */
@@ -116,8 +117,8 @@ export class SqliteScheduleTable {
     }
     if (query.ids !== undefined) {
       if (query.ids.length === 0) return { items: [], nextCursor: null };
-      where.push(`id IN (${query.ids.map(() => '?').join(', ')})`);
-      values.push(...query.ids);
+      where.push(`id ${IN_LIST}`);
+      values.push(list(query.ids));
     }
     if (query.task !== undefined) {
       where.push('task = ?');

@@ -15,6 +15,14 @@ export function jobConformance(factory: StoreFactory): void {
     const acquire = (node: string, limit = 10, tasks = TASKS, leaseMs = 30_000) =>
       h.store.acquireJobs(node, { leaseMs, limit, tasks });
 
+    it('finds jobs by a list of 40,000 ids (more than SQLite allows variables in one statement)', async () => {
+      const jobs = [jobFixture(), jobFixture({ runAt: new Date(T0 + 1000) })];
+      for (const job of jobs) await h.store.addJob(job);
+      const ids = [...Array.from({ length: 40_000 }, (_, i) => `missing-${i}`), ...jobs.map((job) => job.id)];
+      const page = await h.store.getJobs({ ids, limit: 10 });
+      expect(page.items.map((job) => job.id)).toEqual(jobs.map((job) => job.id));
+    });
+
     it('adds a job, publishes job.added and lists it', async () => {
       const job = jobFixture({ args: { setId: 'x' } });
       await h.store.addJob(job);
@@ -214,6 +222,18 @@ export function jobConformance(factory: StoreFactory): void {
         jobId: job.id,
         retryAt: null,
       });
+    });
+
+    it('hands out claimed jobs with their own arguments', async () => {
+      const jobs = [0, 1, 2].map((n) =>
+        jobFixture({ runAt: new Date(T0 - 1000 + n), args: { n, pad: 'x'.repeat(n) } }),
+      );
+      for (const job of [...jobs].reverse()) await h.store.addJob(job);
+      const first = await acquire('n1', 2);
+      const second = await acquire('n2', 2);
+      expect([...first.jobs, ...second.jobs].map((job) => [job.id, job.args])).toEqual(
+        jobs.map((job) => [job.id, job.args]),
+      );
     });
 
     it('records texts of any characters a task may produce, exactly to the millisecond', async () => {

@@ -13,6 +13,13 @@ export function scheduleConformance(factory: StoreFactory): void {
       await h.close();
     });
 
+    it('finds schedules by a list of 40,000 ids (more than SQLite allows variables in one statement)', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.addSchedule(scheduleFixture('s2'), 'error');
+      const ids = [...Array.from({ length: 40_000 }, (_, i) => `missing-${i}`), 's2', 's1'];
+      expect((await h.store.getSchedules({ ids })).items.map((schedule) => schedule.id)).toEqual(['s1', 's2']);
+    });
+
     it('adds a schedule and reads it back unchanged', async () => {
       const result = await h.store.addSchedule(
         scheduleFixture('s1', { args: { deep: { list: [1, 'two', null] } } }),

@@ -1,0 +1,8 @@
+/**
+ * A list as one JSON parameter, for `column ${IN_LIST}` with `list(values)`. One `?` per element
+ * would make a distinct SQL text (and a cached prepared statement) for every length, and fail past
+ * SQLite's limit of 32,766 variables.
+ */
+export const IN_LIST = 'IN (SELECT value FROM json_each(?))';
+
+export const list = (values: readonly string[]): string => JSON.stringify(values);
