@@ -54,6 +54,17 @@ describe('one-off jobs', () => {
     });
   });
 
+  it('keeps the history as the run ended when the caller later changes the result runJob gave it', async () => {
+    make();
+    scheduler.task('report', () => ({ rows: [1, 2] }));
+    await scheduler.start();
+    const report = scheduler.runJob<{ rows: number[] }>('report');
+    await scheduler.runDue();
+    const result = await report;
+    result.rows.push(3);
+    expect((await scheduler.history())[0]?.result).toEqual({ rows: [1, 2] });
+  });
+
   it('retries failed runs with exponential back-off, then gives up', async () => {
     make();
     scheduler.task(

@@ -1,3 +1,4 @@
+import { cloneJson } from '../../common/json-value.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { ExecutionQuery, Page } from '../queries.ts';
 import type { ExecutionRecord } from '../records.ts';
@@ -15,7 +16,10 @@ export class MemoryExecutionLog {
     this.maxRecords = maxRecords;
   }
 
-  append(record: ExecutionRecord): void {
+  append(given: ExecutionRecord): void {
+    // A copy of what can be shared: the caller may still hold the task's result or the job's
+    // arguments (`runJob` returns that result) and change them later; the history must not change.
+    const record = { ...given, args: cloneJson(given.args), result: cloneJson(given.result) };
     const records = this.records;
     let index = records.length;
     // Nearly always appended at the end; walk back only when clocks or ids arrive out of order.
