@@ -1,4 +1,4 @@
-import { KairosError, ValidationError } from '../../errors.ts';
+import { KairosError, StoreError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -187,10 +187,28 @@ export class PostgresStore implements DataStore {
     }
   }
 
+  /**
+   * node-postgres, and Kairos's own parsers, read timestamps in the ISO style, PostgreSQL's default;
+   * under another `DateStyle` they would read every time as null, and schedules would go wrong
+   * without a word. Refuse to start instead.
+   */
+  private async checkDateStyle(): Promise<void> {
+    const { rows } = await this.run('read the DateStyle setting', () =>
+      this.plainPool.query<{ DateStyle: string }>('SHOW DateStyle'),
+    );
+    const style = rows[0]?.DateStyle ?? '';
+    if (!style.startsWith('ISO')) {
+      throw new StoreError(
+        `PostgresStore: the database's DateStyle is "${style}", but Kairos (like node-postgres) reads timestamps in the ISO style; ` +
+          `set it for the database (ALTER DATABASE … SET DateStyle = 'ISO, MDY') or on the pool's connections (options: '-c DateStyle=ISO')`,
+      );
+    }
+  }
+
   async start(context: StoreContext): Promise<void> {
     this.contexts.add(context);
     this.migrated ??= this.migrate().then(
-      () => undefined,
+      () => this.checkDateStyle(),
       (error: unknown) => {
         this.migrated = null;
         throw error;

@@ -1,0 +1,45 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { StoreError } from '../../../src/errors.ts';
+import { PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+/** A scheduler on a pool whose connections use `dateStyle`. */
+async function startOn(dateStyle: string): Promise<{ scheduler: Scheduler; pool: pg.Pool }> {
+  const schema = freshSchema('datestyle');
+  schemas.push(schema);
+  const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, options: `-c DateStyle=${dateStyle}` });
+  const scheduler = new Scheduler({ store: new PostgresStore({ pool, schema }), logger: silentLogger });
+  return { scheduler, pool };
+}
+
+describe('PostgresStore and the DateStyle setting', () => {
+  it('refuses to start when timestamps would be printed in a style it cannot read', async () => {
+    const { scheduler, pool } = await startOn('SQL,DMY');
+    try {
+      const started = scheduler.start();
+      await expect(started).rejects.toBeInstanceOf(StoreError);
+      await expect(started).rejects.toThrow(/DateStyle is "SQL, DMY".*ISO/);
+    } finally {
+      await scheduler.stop();
+      await pool.end();
+    }
+  });
+
+  it('starts and runs jobs under any ISO style, whatever the day-month order', async () => {
+    const { scheduler, pool } = await startOn('ISO,DMY');
+    try {
+      scheduler.task('hello', () => 'hi');
+      await scheduler.start();
+      expect(await scheduler.runJob('hello')).toBe('hi');
+    } finally {
+      await scheduler.stop();
+      await pool.end();
+    }
+  });
+});
