@@ -168,6 +168,57 @@ export async function acquireSchedules(
   return { now: storeNow, schedules: rows.filter((row) => row.id !== null).map(scheduleFromRow) };
 }
 
+type HeldSchedule = { id: string; max_instances: number; active: number; store_now: Date };
+
+/** How long a release waits for a held schedule's row that another transaction has locked. */
+const HELD_ROW_WAIT_MS = 1000;
+
+/**
+ * Locks the rows of the released schedules that `node` still holds. A row locked by another
+ * transaction is waited for, but only briefly: an application transaction that replaced the
+ * schedule inside `{ tx }` may stay open for minutes, and waiting for it would stall every fire of
+ * this batch, and the node's schedule loop with them. Such a schedule is left out of this release;
+ * its lease lapses and it fires then, under its misfire and coalesce rules.
+ */
+async function lockHeldSchedules(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  releases: readonly ScheduleRelease[],
+): Promise<HeldSchedule[]> {
+  const select = (ids: readonly string[], wait: string) =>
+    client.query<HeldSchedule>(
+      `SELECT sc.id, sc.max_instances, ${now} AS store_now,
+         (SELECT count(*)::int FROM ${s}.jobs j WHERE j.schedule_id = sc.id) AS active
+       FROM ${s}.schedules sc WHERE sc.id = ANY($1::text[]) AND sc.acquired_by = $2 FOR UPDATE OF sc ${wait}`,
+      [ids, node],
+    );
+  const { rows: held } = await select(
+    releases.map((release) => release.scheduleId),
+    'SKIP LOCKED',
+  );
+  const locked = new Set(held.map((row) => row.id));
+  const rest = releases.map((release) => release.scheduleId).filter((id) => !locked.has(id));
+  if (rest.length === 0) return held;
+  // The rest were taken over, removed, or are locked right now: wait a little for the last.
+  await client.query('SAVEPOINT kairos_held_rows');
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${HELD_ROW_WAIT_MS}`);
+    const { rows: waited } = await select(rest, '');
+    await client.query('RELEASE SAVEPOINT kairos_held_rows');
+    held.push(...waited);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== LOCK_NOT_AVAILABLE) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT kairos_held_rows');
+  }
+  // The wait applied to that statement only; the rest of the release waits as before.
+  await client.query('SET LOCAL lock_timeout TO DEFAULT');
+  return held;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /** Set-based: every held schedule's jobs, skipped and missed records and next fire time, in a few statements. */
 export async function releaseSchedules(
   client: PgQueryable,
@@ -177,12 +228,7 @@ export async function releaseSchedules(
   releases: readonly ScheduleRelease[],
   start?: StartFiredJobs,
 ): Promise<ReleasedSchedules> {
-  const { rows: held } = await client.query<{ id: string; max_instances: number; active: number; store_now: Date }>(
-    `SELECT sc.id, sc.max_instances, ${now} AS store_now,
-       (SELECT count(*)::int FROM ${s}.jobs j WHERE j.schedule_id = sc.id) AS active
-     FROM ${s}.schedules sc WHERE sc.id = ANY($1::text[]) AND sc.acquired_by = $2 FOR UPDATE OF sc`,
-    [releases.map((release) => release.scheduleId), node],
-  );
+  const held = await lockHeldSchedules(client, s, now, node, releases);
   const heldById = new Map(held.map((row) => [row.id, row]));
   const storeNow = held[0]?.store_now ?? new Date();
   const jobs: JobRecord[] = [];
