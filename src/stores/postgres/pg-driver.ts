@@ -19,11 +19,17 @@ export function loadPg(): PgModule {
 /**
  * A dedicated connection for LISTEN, with the pool's settings (or the connection string). It only
  * ever reads, so a connection that the network dropped without a word would go unnoticed: TCP
- * keep-alive probes find it out, and the broker then reconnects.
+ * keep-alive probes find some of those out, the broker's regular check the rest (see
+ * `PostgresEventBroker`), and the broker then reconnects. `timeoutMs` bounds the connect.
  */
-export function listenClient(pool: PgPool, connectionString: string | undefined): PgClient {
+export function listenClient(pool: PgPool, connectionString: string | undefined, timeoutMs: number | null): PgClient {
   const pg = loadPg();
-  const listen = { application_name: 'kairos-listen', keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+  const listen = {
+    application_name: 'kairos-listen',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(timeoutMs === null ? {} : { connectionTimeoutMillis: timeoutMs }),
+  };
   if (connectionString === undefined) {
     const options = (pool as unknown as { options?: Record<string, unknown> }).options ?? {};
     return new pg.Client({ ...options, ...listen });

@@ -6,7 +6,9 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
-  if (
+  if (message === 'Query read timeout') {
+    meaning = 'the database did not answer within queryTimeout; the connection was dropped';
+  } else if (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(
       code,
     ) ||

@@ -34,14 +34,19 @@ export interface PgClient extends PgQueryable {
   removeAllListeners(event?: string): unknown;
 }
 
+/** The connection settings Kairos gives the pools and clients it makes. */
+interface PgConnectionConfig {
+  connectionString?: string;
+  application_name?: string;
+  keepAlive?: boolean;
+  keepAliveInitialDelayMillis?: number;
+  connectionTimeoutMillis?: number;
+  statement_timeout?: number;
+}
+
 export interface PgModule {
-  Pool: new (config: { connectionString?: string; max?: number; application_name?: string }) => PgPool;
-  Client: new (config: {
-    connectionString?: string;
-    application_name?: string;
-    keepAlive?: boolean;
-    keepAliveInitialDelayMillis?: number;
-  }) => PgClient;
+  Pool: new (config: PgConnectionConfig & { max?: number }) => PgPool;
+  Client: new (config: PgConnectionConfig) => PgClient;
   types: PgTypeParsers;
 }
 

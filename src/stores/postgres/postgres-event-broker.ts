@@ -17,6 +17,11 @@ export interface PostgresEventBrokerOptions {
   connect: () => PgClient;
   channel: string;
   logger: Logger;
+  /**
+   * How often the LISTEN connection is asked to answer, and how long it has to: one that does
+   * not is taken for lost and made again. null: never asked.
+   */
+  checkEveryMs?: number | null;
 }
 
 /**
@@ -30,6 +35,10 @@ export interface PostgresEventBrokerOptions {
  * announce what their listeners want (`<origin>|!<JSON list>`) when it changes, when a node asks
  * (`<origin>|?`, sent by every node as it connects) and every two minutes; a node that stops
  * repeating itself is forgotten after five.
+ *
+ * A connection that only reads cannot tell a quiet database from a dead link (a failover that
+ * leaves the old sockets open): the broker asks it a trivial query every `checkEveryMs`, and one
+ * that does not answer in time is dropped and made again like any lost connection.
  */
 export class PostgresEventBroker implements EventBroker {
   /** Identifies this broker's own notifications, and those written inside transactions. */
@@ -49,6 +58,10 @@ export class PostgresEventBroker implements EventBroker {
   /** Moves on at every start and stop: a LISTEN connect begun before one is not this run's. */
   private generation = 0;
   private readonly reconnectListeners = new Set<() => void>();
+  private checkTimer: NodeJS.Timeout | null = null;
+  /** Drops the current LISTEN connection as lost (set while one is connected). */
+  private dropListener: ((error: Error) => void) | null = null;
+  private checking = false;
 
   constructor(options: PostgresEventBrokerOptions) {
     this.options = options;
@@ -71,6 +84,11 @@ export class PostgresEventBroker implements EventBroker {
       if (this.interest.localKeys().length > 0) this.announce();
     }, INTEREST_REPEAT_MS);
     this.repeatTimer.unref();
+    const checkEveryMs = this.options.checkEveryMs ?? null;
+    if (checkEveryMs !== null) {
+      this.checkTimer = setInterval(() => void this.checkListener(checkEveryMs), checkEveryMs);
+      this.checkTimer.unref();
+    }
     await this.listen();
   }
 
@@ -83,6 +101,8 @@ export class PostgresEventBroker implements EventBroker {
     this.retryTimer = null; // else a later start's lost connection would wait for this cleared timer
     if (this.repeatTimer !== null) clearInterval(this.repeatTimer);
     this.repeatTimer = null;
+    if (this.checkTimer !== null) clearInterval(this.checkTimer);
+    this.checkTimer = null;
     await this.flush();
     const listener = this.listener;
     this.listener = null;
@@ -179,6 +199,7 @@ export class PostgresEventBroker implements EventBroker {
     const lost = (error?: Error) => {
       if (this.listener !== client) return;
       this.listener = null;
+      this.dropListener = null;
       this.options.logger.warn(
         { error: String(error ?? 'connection ended') },
         'PostgresEventBroker: lost the LISTEN connection; reconnecting',
@@ -196,6 +217,7 @@ export class PostgresEventBroker implements EventBroker {
       // Stopped while connecting (and maybe started again, with a connect of its own).
       if (!this.running || generation !== this.generation) throw new Error('stopped while connecting');
       this.listener = client;
+      this.dropListener = lost;
       this.retryMs = FIRST_RETRY_MS;
       // Ask the others what they listen for (they may have announced it while this node was away).
       this.control.push(`${this.origin}|?`);
@@ -209,6 +231,24 @@ export class PostgresEventBroker implements EventBroker {
       if (!this.running || generation !== this.generation) return;
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
       this.scheduleRetry();
+    }
+  }
+
+  /** Asks the LISTEN connection for an answer within `timeoutMs`; drops it if none comes. */
+  private async checkListener(timeoutMs: number): Promise<void> {
+    const client = this.listener;
+    const drop = this.dropListener;
+    if (client === null || drop === null || this.checking) return;
+    this.checking = true;
+    try {
+      const configurable = client as unknown as {
+        query(config: { text: string; query_timeout: number }): Promise<unknown>;
+      };
+      await configurable.query({ text: 'SELECT 1', query_timeout: timeoutMs });
+    } catch (error) {
+      if (this.listener === client) drop(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.checking = false;
     }
   }
 

@@ -149,6 +149,9 @@ export async function migratePostgres(
 ): Promise<number[]> {
   const client = await pool.connect();
   try {
+    // Waiting for another node's migration, or building an index over a large table, takes as
+    // long as it takes: no statement timeout of the pool's connections applies here.
+    await client.query('SET statement_timeout = 0');
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -193,7 +196,12 @@ export async function migratePostgres(
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
     }
   } finally {
-    client.release();
+    // A connection that cannot take the RESET is not given back to the pool.
+    const broken = await client.query('RESET statement_timeout').then(
+      () => false,
+      () => true,
+    );
+    client.release(broken);
   }
 }
 

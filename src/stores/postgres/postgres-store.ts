@@ -9,6 +9,7 @@ import {
 } from '../../events/event-types.ts';
 import { consoleLogger, type Logger } from '../../common/logger.ts';
 import type { Clock } from '../../time/clock.ts';
+import { type Duration, parseOptionalDuration } from '../../time/duration.ts';
 import type {
   AcquiredJobs,
   AcquiredSchedules,
@@ -37,7 +38,7 @@ import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
+import { isQueryTimeout, isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
 import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
@@ -61,9 +62,19 @@ export interface PostgresStoreOptions {
    * (`max_prepared_statements`, PgBouncer 1.21+). (Default: true.)
    */
   preparedStatements?: boolean;
+  /**
+   * How long Kairos waits for the database to answer one of its statements before it takes the
+   * connection for dead, drops it and tries again on a new one; also how long it waits for a new
+   * connection of its own pool, and how often it checks that its LISTEN connection still answers.
+   * A failover or a firewall can leave connections open but silent; without a limit a node would
+   * wait on them for a quarter of an hour, or for ever. `null`: wait for ever. Migrations are not
+   * limited. (Default: '30s'.)
+   */
+  queryTimeout?: Duration | null;
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Many nodes, one PostgreSQL database (DESIGN §6). Due schedules and jobs are claimed in batches
@@ -83,6 +94,8 @@ export class PostgresStore implements DataStore {
   private readonly preparedPool: PgPool;
   /** The same, never named: a test clock puts changing literals in the SQL. */
   private readonly plainPool: PgPool;
+  private readonly migrationPool: PgPool;
+  private readonly queryTimeoutMs: number | null;
   private readonly broker: PostgresEventBroker;
   private readonly connectionString: string | undefined;
   private readonly contexts = new Set<StoreContext>();
@@ -109,6 +122,16 @@ export class PostgresStore implements DataStore {
     this.schemaName = schema;
     this.s = `"${schema}"`;
     this.connectionString = options.connectionString;
+    const timeout =
+      options.queryTimeout === undefined
+        ? 30_000
+        : parseOptionalDuration('PostgresStore queryTimeout', options.queryTimeout);
+    if (timeout === 0) {
+      throw new ValidationError('PostgresStore queryTimeout', options.queryTimeout, 'must be longer than 0 (or null)');
+    }
+    // Past what a timer can count (about 24 days), a limit is no limit.
+    const queryTimeoutMs = timeout === null || timeout > MAX_TIMER_MS ? null : timeout;
+    this.queryTimeoutMs = queryTimeoutMs;
     if (options.pool !== undefined) {
       if (!isQueryable(options.pool) || typeof options.pool.connect !== 'function') {
         throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
@@ -125,8 +148,26 @@ export class PostgresStore implements DataStore {
       }
       const connectionString = options.connectionString;
       const max = options.poolSize ?? 10;
+      if (!Number.isInteger(max) || max < 1) {
+        throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
+      }
       this.makePool = () => {
-        const pool = new (loadPg().Pool)({ connectionString, max, application_name: 'kairos' });
+        const pool = new (loadPg().Pool)({
+          connectionString,
+          max,
+          application_name: 'kairos',
+          // A connection that the network dropped without a word is found out (see queryTimeout).
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+          ...(queryTimeoutMs === null
+            ? {}
+            : {
+                connectionTimeoutMillis: queryTimeoutMs,
+                // The server gives up a little before Kairos does: a statement Kairos stopped
+                // waiting for must not take effect later (a claim would lease jobs nobody runs).
+                statement_timeout: Math.floor(queryTimeoutMs * 0.9),
+              }),
+        });
         // An idle pooled connection that dies (a database restart) must not crash the process.
         pool.on('error', () => {});
         return pool;
@@ -148,13 +189,20 @@ export class PostgresStore implements DataStore {
       end: () => this.currentPool().end(),
       on: (event, listener) => this.currentPool().on(event, listener),
     };
-    this.preparedPool = kairosPool(live, options.preparedStatements === false ? null : new StatementNames(), types);
-    this.plainPool = kairosPool(live, null, types);
+    this.preparedPool = kairosPool(live, {
+      types,
+      names: options.preparedStatements === false ? null : new StatementNames(),
+      timeoutMs: queryTimeoutMs,
+    });
+    this.plainPool = kairosPool(live, { types, names: null, timeoutMs: queryTimeoutMs });
+    // A migration may build an index over a large table: it takes as long as it takes.
+    this.migrationPool = kairosPool(live, { types, names: null, timeoutMs: null });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
-      pool: live,
-      connect: () => listenClient(this.currentPool(), this.connectionString),
+      pool: this.plainPool, // its NOTIFYs, with the same time limit as every statement
+      connect: () => listenClient(this.currentPool(), this.connectionString, queryTimeoutMs),
+      checkEveryMs: queryTimeoutMs,
       channel: `kairos_${schema}`,
       // The scheduler's logger once one takes this broker as its own (`defaultEventBroker`).
       logger: {
@@ -181,7 +229,7 @@ export class PostgresStore implements DataStore {
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
     try {
-      return await migratePostgres(this.plainPool, this.s, this.schemaName, this.logger);
+      return await migratePostgres(this.migrationPool, this.s, this.schemaName, this.logger);
     } catch (error) {
       throw pgStoreError(error, 'apply migrations');
     }
@@ -562,11 +610,14 @@ export class PostgresStore implements DataStore {
       client.release();
       return result;
     } catch (error) {
-      let broken = false;
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true; // the connection itself failed; do not return it to the pool
+      // A connection that did not answer in time will not answer a ROLLBACK either.
+      let broken = isQueryTimeout(error);
+      if (!broken) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true; // the connection itself failed; do not return it to the pool
+        }
       }
       client.release(broken);
       throw error;

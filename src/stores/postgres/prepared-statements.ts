@@ -9,6 +9,17 @@ interface QueryConfig {
   name?: string;
   text: string;
   types: PgTypeParsers;
+  /** node-postgres fails the query (and a pool then drops its connection) after this long. */
+  query_timeout?: number;
+}
+
+/** How Kairos sends its statements on a pool: result parsers, names, and how long to wait for an answer. */
+export interface KairosQueryOptions {
+  types: PgTypeParsers;
+  /** Prepared-statement names, or null to send statements unnamed. */
+  names: StatementNames | null;
+  /** Milliseconds to wait for an answer before the connection is taken for dead; null: for ever. */
+  timeoutMs: number | null;
 }
 
 type ConfigQueryable = {
@@ -52,38 +63,42 @@ export class StatementNames {
    * `retry`: send a refused statement again at once under its new name. Not inside a transaction:
    * the refusal aborted it, so the whole transaction must be run again (see `PostgresStore`).
    */
-  async query<Row>(
-    target: PgQueryable,
-    text: string,
-    values: unknown[] | undefined,
-    types: PgTypeParsers,
-    retry: boolean,
-  ) {
+  async query<Row>(target: PgQueryable, config: QueryConfig, values: unknown[] | undefined, retry: boolean) {
     const configurable = target as unknown as ConfigQueryable;
     try {
-      return await configurable.query<Row>({ name: this.name(text), text, types }, values);
+      return await configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
     } catch (error) {
       if (!isStaleStatement(error)) throw error;
       this.generation++;
       this.names.clear();
       if (!retry) throw error;
-      return configurable.query<Row>({ name: this.name(text), text, types }, values);
+      return configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
     }
   }
 }
 
 /**
  * A pool whose queries, and those of its clients, go out the way Kairos sends its statements: with
- * Kairos's result parsers (see `kairosTypeParsers`), whatever the application set globally, and
- * named when `names` is given.
+ * Kairos's result parsers (see `kairosTypeParsers`), whatever the application set globally, named
+ * when `names` is given, and given up after `timeoutMs`.
+ *
+ * The timeout is for connections that go quiet without closing: after a failover that leaves the
+ * old sockets open, or a firewall that forgets them, a query waits for an answer that never comes,
+ * for a quarter of an hour or for ever, and the node's loops with it. A query that times out fails;
+ * the pool drops its connection, and the next query gets a new one.
  */
-export function kairosPool(pool: PgPool, names: StatementNames | null, types: PgTypeParsers): PgPool {
+export function kairosPool(pool: PgPool, options: KairosQueryOptions): PgPool {
   return {
-    query: <Row>(text: string, values?: unknown[]) => send<Row>(pool, text, values, names, types, true),
-    connect: async () => kairosClient(await pool.connect(), names, types),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(pool, text, values, options, true),
+    connect: async () => kairosClient(await pool.connect(), options),
     end: () => pool.end(),
     on: (event, listener) => pool.on(event, listener),
   };
+}
+
+/** What node-postgres says when a query got no answer within its `query_timeout`. */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout';
 }
 
 /**
@@ -93,11 +108,11 @@ export function kairosPool(pool: PgPool, names: StatementNames | null, types: Pg
  * query in flight fails on its own and the caller handles that; this listener only keeps the
  * event from crashing the application. It stays on a client released as broken (being closed).
  */
-function kairosClient(client: PgPoolClient, names: StatementNames | null, types: PgTypeParsers): PgPoolClient {
+function kairosClient(client: PgPoolClient, options: KairosQueryOptions): PgPoolClient {
   const ignore = () => {};
   client.on?.('error', ignore);
   return {
-    query: <Row>(text: string, values?: unknown[]) => send<Row>(client, text, values, names, types, false),
+    query: <Row>(text: string, values?: unknown[]) => send<Row>(client, text, values, options, false),
     release: (error) => {
       if (error === undefined || error === false) client.removeListener?.('error', ignore);
       client.release(error);
@@ -109,10 +124,13 @@ function send<Row>(
   target: PgQueryable,
   text: string,
   values: unknown[] | undefined,
-  names: StatementNames | null,
-  types: PgTypeParsers,
+  options: KairosQueryOptions,
   retryStale: boolean,
 ): Promise<PgQueryResult<Row>> {
-  if (names !== null) return names.query<Row>(target, text, values, types, retryStale);
-  return (target as unknown as ConfigQueryable).query<Row>({ text, types }, values);
+  const config: QueryConfig =
+    options.timeoutMs === null
+      ? { text, types: options.types }
+      : { text, types: options.types, query_timeout: options.timeoutMs };
+  if (options.names !== null) return options.names.query<Row>(target, config, values, retryStale);
+  return (target as unknown as ConfigQueryable).query<Row>(config, values);
 }

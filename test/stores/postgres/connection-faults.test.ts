@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
-import { StoreError } from '../../../src/errors.ts';
+import { StoreError, ValidationError } from '../../../src/errors.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { until } from '../../support/child-node.ts';
+import { TcpProxy } from '../../support/tcp-proxy.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -160,5 +161,65 @@ describe('PostgresStore made from a connection string', () => {
     } finally {
       await scheduler.stop();
     }
+  });
+});
+
+describe('PostgresStore when its connections go silent (a failover that leaves the old sockets open)', () => {
+  it('drops the connections that stopped answering, makes new ones and runs what was added meanwhile', async () => {
+    const schema = freshSchema('silent');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const throughProxy = await proxy.start();
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    // An hour's poll: after the silence, only the store's own recovery can bring the next job in.
+    const store = new PostgresStore({ connectionString: throughProxy, schema, poolSize: 2, queryTimeout: '1s' });
+    const broker = store.defaultEventBroker() as PostgresEventBroker;
+    const node = new Scheduler({
+      store,
+      logger,
+      pollInterval: '1h',
+    });
+    const producer = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 }),
+      logger: silentLogger,
+    });
+    const ran: string[] = [];
+    node.task('t', (ctx) => void ran.push(ctx.jobId));
+    producer.task('t', () => {});
+    try {
+      await node.start();
+      await producer.ready();
+      const before = await producer.addJob('t');
+      await until(() => ran.includes(before), 'a job runs before the silence', 10_000, 10);
+      expect(proxy.silence()).toBeGreaterThanOrEqual(2); // the pool's connection(s) and the LISTEN one
+      const after = await producer.addJob('t');
+      await until(() => ran.includes(after), 'the job added during the silence runs', 30_000, 20);
+      // The LISTEN connection only reads: the broker's check finds it silent, and it is made again.
+      await until(
+        () => warnings.includes('PostgresEventBroker: lost the LISTEN connection; reconnecting'),
+        'the silent LISTEN connection is dropped',
+        30_000,
+        20,
+      );
+      await until(() => broker.connected, 'listening again', 30_000, 20);
+      const last = await producer.addJob('t');
+      await until(() => ran.includes(last), 'a job added afterwards runs', 30_000, 20);
+    } finally {
+      await node.stop();
+      await producer.stop();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('PostgresStore queryTimeout and poolSize options', () => {
+  it('rejects what is not a duration, zero, and a pool size that is not a whole number of at least 1', () => {
+    const make = (options: object) => () => new PostgresStore({ connectionString: TEST_DATABASE_URL, ...options });
+    expect(make({ queryTimeout: 'soon' })).toThrow(/PostgresStore queryTimeout/);
+    expect(make({ queryTimeout: 0 })).toThrow(/longer than 0/);
+    expect(make({ poolSize: 0 })).toThrow(/PostgresStore poolSize: 0/);
+    expect(make({ poolSize: 2.5 })).toThrow(ValidationError);
+    expect(make({ queryTimeout: null, poolSize: 3 })).not.toThrow();
   });
 });
