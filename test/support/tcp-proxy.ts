@@ -9,6 +9,8 @@ import net from 'node:net';
 export class TcpProxy {
   private readonly server: net.Server;
   private readonly open = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
+  /** New connections pass their first message (the start-up) and nothing after it. */
+  private cutAfterStartup = false;
   port = 0;
 
   constructor(targetHost: string, targetPort: number) {
@@ -16,8 +18,12 @@ export class TcpProxy {
       const upstream = net.connect(targetPort, targetHost);
       const link = { client, upstream, silent: false };
       this.open.add(link);
+      const cut = this.cutAfterStartup;
+      let sent = 0;
       client.on('data', (chunk) => {
-        if (!link.silent) upstream.write(chunk);
+        if (link.silent || (cut && sent > 0)) return;
+        sent++;
+        upstream.write(chunk);
       });
       upstream.on('data', (chunk) => {
         if (!link.silent) client.write(chunk);
@@ -50,8 +56,24 @@ export class TcpProxy {
     for (const link of this.open) {
       if (!link.silent) count++;
       link.silent = true;
+      // Nothing is read any more, not even a goodbye: a peer that closes waits for an answer.
+      link.client.pause();
+      link.upstream.pause();
     }
     return count;
+  }
+
+  /**
+   * Connections made from now on connect, then go silent: the server never sees their first
+   * query (until `restore()`).
+   */
+  silenceAfterStartup(): void {
+    this.cutAfterStartup = true;
+  }
+
+  /** New connections work again. */
+  restore(): void {
+    this.cutAfterStartup = false;
   }
 
   /** Connections open (and not silenced). */

@@ -36,3 +36,18 @@ export function listenClient(pool: PgPool, connectionString: string | undefined,
   }
   return new pg.Client({ connectionString, ...listen });
 }
+
+/**
+ * Ends a connection: politely if the server answers within `ms`, else by closing its socket. A
+ * link that went silent would keep `end()` waiting for the server's goodbye for a quarter of an
+ * hour, and whoever awaits it (a `stop()`) with it.
+ */
+export async function closeClient(client: PgClient, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  const outcome = await Promise.race([client.end().catch(() => undefined), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') (client as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}

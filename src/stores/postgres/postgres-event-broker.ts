@@ -6,10 +6,13 @@ import type { KairosEvent } from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import { MAX_PAYLOAD_BYTES, packEvents, unpackEvents } from '../../events/serialized-event.ts';
 import { ClusterInterest, INTEREST_REPEAT_MS } from './cluster-interest.ts';
+import { closeClient } from './pg-driver.ts';
 import type { PgClient, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 10_000;
+/** How long a LISTEN connection is given to close politely when no `checkEveryMs` says otherwise. */
+const CLOSE_WAIT_MS = 10_000;
 
 export interface PostgresEventBrokerOptions {
   pool: PgPool;
@@ -109,7 +112,7 @@ export class PostgresEventBroker implements EventBroker {
     if (listener !== null) {
       listener.removeAllListeners();
       listener.on('error', () => {});
-      await listener.end().catch(() => undefined);
+      await closeClient(listener, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
     }
   }
 
@@ -206,14 +209,20 @@ export class PostgresEventBroker implements EventBroker {
       );
       client.removeAllListeners();
       client.on('error', () => {});
-      void client.end().catch(() => undefined);
+      void closeClient(client, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
       this.scheduleRetry();
     };
     client.on('error', lost);
     client.on('end', lost);
     try {
       await client.connect();
-      await client.query(`LISTEN "${this.options.channel}"`);
+      // Bounded like the checks: a link that goes silent right after connecting must not leave
+      // this broker waiting for ever, with no retry planned.
+      const checkEveryMs = this.options.checkEveryMs ?? null;
+      const listen = `LISTEN "${this.options.channel}"`;
+      await (client as unknown as TimedQueryable).query(
+        checkEveryMs === null ? { text: listen } : { text: listen, query_timeout: checkEveryMs },
+      );
       // Stopped while connecting (and maybe started again, with a connect of its own).
       if (!this.running || generation !== this.generation) throw new Error('stopped while connecting');
       this.listener = client;
@@ -227,7 +236,7 @@ export class PostgresEventBroker implements EventBroker {
     } catch (error) {
       client.removeAllListeners();
       client.on('error', () => {});
-      await client.end().catch(() => undefined);
+      await closeClient(client, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
       if (!this.running || generation !== this.generation) return;
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
       this.scheduleRetry();
@@ -241,10 +250,7 @@ export class PostgresEventBroker implements EventBroker {
     if (client === null || drop === null || this.checking) return;
     this.checking = true;
     try {
-      const configurable = client as unknown as {
-        query(config: { text: string; query_timeout: number }): Promise<unknown>;
-      };
-      await configurable.query({ text: 'SELECT 1', query_timeout: timeoutMs });
+      await (client as unknown as TimedQueryable).query({ text: 'SELECT 1', query_timeout: timeoutMs });
     } catch (error) {
       if (this.listener === client) drop(error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -284,4 +290,9 @@ export class PostgresEventBroker implements EventBroker {
     }, delay);
     this.retryTimer.unref();
   }
+}
+
+/** A `pg` client's query with node-postgres's per-query time limit. */
+interface TimedQueryable {
+  query(config: { text: string; query_timeout?: number }): Promise<unknown>;
 }

@@ -148,11 +148,17 @@ export async function migratePostgres(
   lockWait: MigrationLockWait = DEFAULT_LOCK_WAIT,
 ): Promise<number[]> {
   const client = await pool.connect();
+  // A connection a migration failed on may be inside a transaction: it is not given back to the pool.
+  let failed = false;
   try {
     // Waiting for another node's migration, or building an index over a large table, takes as
-    // long as it takes: no statement timeout of the pool's connections applies here.
-    await client.query('SET statement_timeout = 0');
+    // long as it takes: no statement timeout of the pool's connections applies to either. Set for
+    // one transaction at a time, so the connection goes back to the pool with its own settings
+    // (the session lock outlives the transaction that took it).
+    await client.query('BEGIN');
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
+    await client.query('COMMIT');
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query(
@@ -174,6 +180,7 @@ export async function migratePostgres(
           await client.query('BEGIN');
           try {
             await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
+            await client.query('SET LOCAL statement_timeout = 0');
             await client.query(migration.up(schema));
             await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
             await client.query('COMMIT');
@@ -195,13 +202,11 @@ export async function migratePostgres(
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
     }
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
-    // A connection that cannot take the RESET is not given back to the pool.
-    const broken = await client.query('RESET statement_timeout').then(
-      () => false,
-      () => true,
-    );
-    client.release(broken);
+    client.release(failed);
   }
 }
 

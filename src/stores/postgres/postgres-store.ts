@@ -95,7 +95,10 @@ export class PostgresStore implements DataStore {
   /** The same, never named: a test clock puts changing literals in the SQL. */
   private readonly plainPool: PgPool;
   private readonly migrationPool: PgPool;
+  /** `queryTimeout` as asked for (null: none, or too long for a timer). */
   private readonly queryTimeoutMs: number | null;
+  /** The limit Kairos's statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
+  private readonly statementLimit: { timeoutMs: number | null };
   private readonly broker: PostgresEventBroker;
   private readonly connectionString: string | undefined;
   private readonly contexts = new Set<StoreContext>();
@@ -132,6 +135,7 @@ export class PostgresStore implements DataStore {
     // Past what a timer can count (about 24 days), a limit is no limit.
     const queryTimeoutMs = timeout === null || timeout > MAX_TIMER_MS ? null : timeout;
     this.queryTimeoutMs = queryTimeoutMs;
+    this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };
     if (options.pool !== undefined) {
       if (!isQueryable(options.pool) || typeof options.pool.connect !== 'function') {
         throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
@@ -192,11 +196,11 @@ export class PostgresStore implements DataStore {
     this.preparedPool = kairosPool(live, {
       types,
       names: options.preparedStatements === false ? null : new StatementNames(),
-      timeoutMs: queryTimeoutMs,
+      limit: this.statementLimit,
     });
-    this.plainPool = kairosPool(live, { types, names: null, timeoutMs: queryTimeoutMs });
+    this.plainPool = kairosPool(live, { types, names: null, limit: this.statementLimit });
     // A migration may build an index over a large table: it takes as long as it takes.
-    this.migrationPool = kairosPool(live, { types, names: null, timeoutMs: null });
+    this.migrationPool = kairosPool(live, { types, names: null, limit: { timeoutMs: null } });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
@@ -235,6 +239,40 @@ export class PostgresStore implements DataStore {
     }
   }
 
+  /** What a start does once per store: migrations, and checks of the connections' settings. */
+  private async prepare(logger: Logger): Promise<void> {
+    await this.migrate();
+    await this.checkDateStyle();
+    await this.limitStatementsOnApplicationPool(logger);
+  }
+
+  /**
+   * On the application's pool, Kairos stops waiting for a statement after `queryTimeout` only if
+   * the server gives up on it first (a `statement_timeout` set below it): otherwise a statement
+   * Kairos gave up on could still take effect afterwards (a claim would lease jobs that no node then
+   * runs; an added job would exist although `addJob` failed). Without one, Kairos waits as long as
+   * it takes and says how to set the pool up.
+   */
+  private async limitStatementsOnApplicationPool(logger: Logger): Promise<void> {
+    const wanted = this.queryTimeoutMs;
+    if (this.makePool !== null || wanted === null) return;
+    const { rows } = await this.run('read the statement_timeout setting', () =>
+      this.migrationPool.query<{ ms: number }>(
+        `SELECT setting::int AS ms FROM pg_settings WHERE name = 'statement_timeout'`,
+      ),
+    );
+    const serverMs = rows[0]?.ms ?? 0;
+    if (serverMs > 0 && serverMs < wanted) {
+      this.statementLimit.timeoutMs = wanted;
+      return;
+    }
+    logger.warn(
+      { statementTimeoutMs: serverMs, queryTimeoutMs: wanted },
+      'PostgresStore: the pool given has no statement_timeout below queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
+        "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)",
+    );
+  }
+
   /**
    * node-postgres, and Kairos's own parsers, read timestamps in the ISO style, PostgreSQL's default;
    * under another `DateStyle` they would read every time as null, and schedules would go wrong
@@ -255,13 +293,10 @@ export class PostgresStore implements DataStore {
 
   async start(context: StoreContext): Promise<void> {
     this.contexts.add(context);
-    this.migrated ??= this.migrate().then(
-      () => this.checkDateStyle(),
-      (error: unknown) => {
-        this.migrated = null;
-        throw error;
-      },
-    );
+    this.migrated ??= this.prepare(context.logger).catch((error: unknown) => {
+      this.migrated = null; // the next start tries again
+      throw error;
+    });
     try {
       await this.migrated;
     } catch (error) {

@@ -18,8 +18,11 @@ export interface KairosQueryOptions {
   types: PgTypeParsers;
   /** Prepared-statement names, or null to send statements unnamed. */
   names: StatementNames | null;
-  /** Milliseconds to wait for an answer before the connection is taken for dead; null: for ever. */
-  timeoutMs: number | null;
+  /**
+   * Milliseconds to wait for an answer before the connection is taken for dead; null: for ever.
+   * Shared, and set by the store once it knows the limit is safe (see `PostgresStore.start`).
+   */
+  limit: { timeoutMs: number | null };
 }
 
 type ConfigQueryable = {
@@ -80,7 +83,7 @@ export class StatementNames {
 /**
  * A pool whose queries, and those of its clients, go out the way Kairos sends its statements: with
  * Kairos's result parsers (see `kairosTypeParsers`), whatever the application set globally, named
- * when `names` is given, and given up after `timeoutMs`.
+ * when `names` is given, and given up after `limit.timeoutMs`.
  *
  * The timeout is for connections that go quiet without closing: after a failover that leaves the
  * old sockets open, or a firewall that forgets them, a query waits for an answer that never comes,
@@ -128,9 +131,9 @@ function send<Row>(
   retryStale: boolean,
 ): Promise<PgQueryResult<Row>> {
   const config: QueryConfig =
-    options.timeoutMs === null
+    options.limit.timeoutMs === null
       ? { text, types: options.types }
-      : { text, types: options.types, query_timeout: options.timeoutMs };
+      : { text, types: options.types, query_timeout: options.limit.timeoutMs };
   if (options.names !== null) return options.names.query<Row>(target, config, values, retryStale);
   return (target as unknown as ConfigQueryable).query<Row>(config, values);
 }

@@ -5,4 +5,9 @@
  */
 export const IN_LIST = 'IN (SELECT value FROM json_each(?))';
 
-export const list = (values: readonly string[]): string => JSON.stringify(values);
+/**
+ * A lone surrogate is stored as U+FFFD (the drivers write UTF-8), but JSON would carry it as a
+ * `\ud800` escape that matches nothing: it goes in as it is stored.
+ */
+export const list = (values: readonly string[]): string =>
+  JSON.stringify(values.map((value) => (value as string & { toWellFormed(): string }).toWellFormed()));

@@ -20,6 +20,12 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect((await h.store.getSchedules({ ids })).items.map((schedule) => schedule.id)).toEqual(['s1', 's2']);
     });
 
+    it('finds a schedule by a list holding an id with a lone surrogate', async () => {
+      const id = 'odd-\ud800-id';
+      await h.store.addSchedule(scheduleFixture(id), 'error');
+      expect((await h.store.getSchedules({ ids: [id] })).items).toHaveLength(1);
+    });
+
     it('adds a schedule and reads it back unchanged', async () => {
       const result = await h.store.addSchedule(
         scheduleFixture('s1', { args: { deep: { list: [1, 'two', null] } } }),

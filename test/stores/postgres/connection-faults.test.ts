@@ -4,6 +4,8 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import { StoreError, ValidationError } from '../../../src/errors.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
+import { systemClock } from '../../../src/time/clock.ts';
 import { until } from '../../support/child-node.ts';
 import { TcpProxy } from '../../support/tcp-proxy.ts';
 import { jobFixture } from '../conformance/harness.ts';
@@ -221,5 +223,115 @@ describe('PostgresStore queryTimeout and poolSize options', () => {
     expect(make({ poolSize: 0 })).toThrow(/PostgresStore poolSize: 0/);
     expect(make({ poolSize: 2.5 })).toThrow(ValidationError);
     expect(make({ queryTimeout: null, poolSize: 3 })).not.toThrow();
+  });
+});
+
+describe('PostgresEventBroker on connections that go silent', () => {
+  const brokerThrough = async (proxy: TcpProxy, warnings: string[] = []) => {
+    const url = await proxy.start();
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    pool.on('error', () => {});
+    const broker = new PostgresEventBroker({
+      pool,
+      connect: () => new pg.Client({ connectionString: url }),
+      channel: `kairos_${freshSchema('silentbroker')}`,
+      logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(message ?? '') },
+      checkEveryMs: 300,
+    });
+    return { broker, pool };
+  };
+
+  it('stops although its LISTEN connection no longer answers', async () => {
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const { broker, pool } = await brokerThrough(proxy);
+    try {
+      await broker.start();
+      expect(broker.connected).toBe(true);
+      expect(proxy.silence()).toBe(1);
+      await broker.stop(); // before: waited for the server's goodbye, which never comes
+      expect(broker.connected).toBe(false);
+    } finally {
+      await pool.end();
+      await proxy.stop();
+    }
+  });
+
+  it('starts, and listens once the link is back, when the connection goes silent right after connecting', async () => {
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const warnings: string[] = [];
+    const { broker, pool } = await brokerThrough(proxy, warnings);
+    try {
+      proxy.silenceAfterStartup();
+      await broker.start(); // before: its LISTEN waited for ever, and start() with it
+      expect(broker.connected).toBe(false);
+      expect(warnings).toContain('PostgresEventBroker: could not LISTEN; retrying');
+      proxy.restore();
+      await until(() => broker.connected, 'listening once the link is back', 20_000, 20);
+    } finally {
+      await broker.stop();
+      await pool.end();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('PostgresStore queryTimeout on a pool of the application', () => {
+  const due = async (pool: pg.Pool, schema: string) => {
+    const store = new PostgresStore({ pool, schema, queryTimeout: '500ms' });
+    const warnings: object[] = [];
+    const logger = { ...silentLogger, warn: (fields: object) => void warnings.push(fields) };
+    await store.start({ events: new LocalEventBroker(), clock: systemClock, logger, wake: () => {} });
+    await store.addJob(jobFixture({ runAt: new Date(Date.now() - 1000) }));
+    return { store, warnings };
+  };
+
+  it('is not applied without a statement_timeout below it: a claim slower than it is waited for, not left half done', async () => {
+    const schema = freshSchema('usertimeout');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 3 });
+    const { store, warnings } = await due(pool, schema);
+    const locker = await pool.connect();
+    try {
+      expect(warnings).toEqual([{ statementTimeoutMs: 0, queryTimeoutMs: 500 }]);
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema}".jobs IN EXCLUSIVE MODE`);
+      const claim = store.acquireJobs('n1', {
+        leaseMs: 30_000,
+        limit: 10,
+        tasks: [{ name: 'task-a', maxRunningJobs: null }],
+      });
+      await new Promise((resolve) => setTimeout(resolve, 800)); // longer than queryTimeout
+      await locker.query('COMMIT');
+      // Before: the claim failed with "Query read timeout" and still leased the job on the server.
+      expect((await claim).jobs).toHaveLength(1);
+    } finally {
+      locker.release();
+      await store.stop();
+      await pool.end();
+    }
+  });
+
+  it('is applied when the pool has a statement_timeout below it, and no warning is logged', async () => {
+    const schema = freshSchema('usertimeout');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 3, options: '-c statement_timeout=400' });
+    const { store, warnings } = await due(pool, schema);
+    const locker = await pool.connect();
+    try {
+      expect(warnings).toEqual([]);
+      await locker.query('SET statement_timeout = 0');
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema}".jobs IN EXCLUSIVE MODE`);
+      // The server cancels the claim first; nothing of it is left behind.
+      await expect(
+        store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks: [{ name: 'task-a', maxRunningJobs: null }] }),
+      ).rejects.toThrow(/statement timeout/);
+      await locker.query('COMMIT');
+      expect((await store.getJobs({})).items.map((job) => job.status)).toEqual(['pending']);
+    } finally {
+      locker.release();
+      await store.stop();
+      await pool.end();
+    }
   });
 });

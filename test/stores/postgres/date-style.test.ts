@@ -42,4 +42,35 @@ describe('PostgresStore and the DateStyle setting', () => {
       await pool.end();
     }
   });
+
+  it('tries the check again at the next start when reading the setting failed once', async () => {
+    const schema = freshSchema('datestyle');
+    schemas.push(schema);
+    const real = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    let failuresLeft = 1;
+    // The application's pool, whose connection drops while the setting is read, once.
+    const pool = {
+      options: real.options,
+      query: (config: { text: string }, values?: unknown[]) =>
+        /DateStyle/.test(config.text) && failuresLeft-- > 0
+          ? Promise.reject(new Error('Connection terminated unexpectedly'))
+          : real.query(config, values),
+      connect: () => real.connect(),
+      end: () => real.end(),
+      on: (event: 'error', listener: (error: Error) => void) => real.on(event, listener),
+    };
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ pool: pool as never, schema }),
+      logger: silentLogger,
+    });
+    try {
+      await expect(scheduler.start()).rejects.toBeInstanceOf(StoreError);
+      await scheduler.start(); // before: the first failure was kept and given to every later start
+      scheduler.task('hello', () => 'hi');
+      expect(await scheduler.runJob('hello')).toBe('hi');
+    } finally {
+      await scheduler.stop();
+      await real.end();
+    }
+  });
 });

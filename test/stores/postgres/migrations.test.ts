@@ -101,3 +101,21 @@ describe('PostgresStore migrations behind an open application transaction', () =
     }
   });
 });
+
+describe('PostgresStore migrations on a pool of the application', () => {
+  it('leave the settings the application gave its connections as they were', async () => {
+    const schema = freshSchema('migset');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    pool.on('connect', (client) => void client.query('SET statement_timeout = 5000'));
+    const store = new PostgresStore({ pool, schema });
+    try {
+      expect(await store.migrate()).toEqual([1, 2, 3, 4]);
+      const { rows } = await pool.query<{ statement_timeout: string }>('SHOW statement_timeout');
+      expect(rows[0]?.statement_timeout).toBe('5s');
+    } finally {
+      await store.stop();
+      await pool.end();
+    }
+  });
+});
