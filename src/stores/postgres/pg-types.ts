@@ -35,7 +35,7 @@ export interface PgClient extends PgQueryable {
 }
 
 /** The connection settings Kairos gives the pools and clients it makes. */
-interface PgConnectionConfig {
+export interface PgConnectionConfig {
   connectionString?: string;
   application_name?: string;
   keepAlive?: boolean;

@@ -1,4 +1,4 @@
-import { KairosError, StoreError, ValidationError } from '../../errors.ts';
+import { KairosError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -9,7 +9,7 @@ import {
 } from '../../events/event-types.ts';
 import { consoleLogger, type Logger } from '../../common/logger.ts';
 import type { Clock } from '../../time/clock.ts';
-import { type Duration, parseOptionalDuration } from '../../time/duration.ts';
+import type { Duration } from '../../time/duration.ts';
 import type {
   AcquiredJobs,
   AcquiredSchedules,
@@ -32,6 +32,7 @@ import type {
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
+import { checkDateStyle, ownPoolConfig, parseQueryTimeout, safeStatementLimit } from './pg-connection-settings.ts';
 import { pgStoreError } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
@@ -74,7 +75,6 @@ export interface PostgresStoreOptions {
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Many nodes, one PostgreSQL database (DESIGN §6). Due schedules and jobs are claimed in batches
@@ -94,7 +94,7 @@ export class PostgresStore implements DataStore {
   private readonly preparedPool: PgPool;
   /** The same, never named: a test clock puts changing literals in the SQL. */
   private readonly plainPool: PgPool;
-  private readonly migrationPool: PgPool;
+  private readonly untimedPool: PgPool;
   /** `queryTimeout` as asked for (null: none, or too long for a timer). */
   private readonly queryTimeoutMs: number | null;
   /** The limit Kairos's statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
@@ -125,15 +125,7 @@ export class PostgresStore implements DataStore {
     this.schemaName = schema;
     this.s = `"${schema}"`;
     this.connectionString = options.connectionString;
-    const timeout =
-      options.queryTimeout === undefined
-        ? 30_000
-        : parseOptionalDuration('PostgresStore queryTimeout', options.queryTimeout);
-    if (timeout === 0) {
-      throw new ValidationError('PostgresStore queryTimeout', options.queryTimeout, 'must be longer than 0 (or null)');
-    }
-    // Past what a timer can count (about 24 days), a limit is no limit.
-    const queryTimeoutMs = timeout === null || timeout > MAX_TIMER_MS ? null : timeout;
+    const queryTimeoutMs = parseQueryTimeout(options.queryTimeout);
     this.queryTimeoutMs = queryTimeoutMs;
     this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };
     if (options.pool !== undefined) {
@@ -156,22 +148,7 @@ export class PostgresStore implements DataStore {
         throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
       }
       this.makePool = () => {
-        const pool = new (loadPg().Pool)({
-          connectionString,
-          max,
-          application_name: 'kairos',
-          // A connection that the network dropped without a word is found out (see queryTimeout).
-          keepAlive: true,
-          keepAliveInitialDelayMillis: 10_000,
-          ...(queryTimeoutMs === null
-            ? {}
-            : {
-                connectionTimeoutMillis: queryTimeoutMs,
-                // The server gives up a little before Kairos does: a statement Kairos stopped
-                // waiting for must not take effect later (a claim would lease jobs nobody runs).
-                statement_timeout: Math.floor(queryTimeoutMs * 0.9),
-              }),
-        });
+        const pool = new (loadPg().Pool)(ownPoolConfig(connectionString, max, queryTimeoutMs));
         // An idle pooled connection that dies (a database restart) must not crash the process.
         pool.on('error', () => {});
         return pool;
@@ -199,8 +176,9 @@ export class PostgresStore implements DataStore {
       limit: this.statementLimit,
     });
     this.plainPool = kairosPool(live, { types, names: null, limit: this.statementLimit });
-    // A migration may build an index over a large table: it takes as long as it takes.
-    this.migrationPool = kairosPool(live, { types, names: null, limit: { timeoutMs: null } });
+    // Migrations (an index over a large table takes as long as it takes), and reading settings
+    // before the limit is known to be safe.
+    this.untimedPool = kairosPool(live, { types, names: null, limit: { timeoutMs: null } });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
@@ -233,7 +211,7 @@ export class PostgresStore implements DataStore {
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
     try {
-      return await migratePostgres(this.migrationPool, this.s, this.schemaName, this.logger);
+      return await migratePostgres(this.untimedPool, this.s, this.schemaName, this.logger);
     } catch (error) {
       throw pgStoreError(error, 'apply migrations');
     }
@@ -242,51 +220,12 @@ export class PostgresStore implements DataStore {
   /** What a start does once per store: migrations, and checks of the connections' settings. */
   private async prepare(logger: Logger): Promise<void> {
     await this.migrate();
-    await this.checkDateStyle();
-    await this.limitStatementsOnApplicationPool(logger);
-  }
-
-  /**
-   * On the application's pool, Kairos stops waiting for a statement after `queryTimeout` only if
-   * the server gives up on it first (a `statement_timeout` set below it): otherwise a statement
-   * Kairos gave up on could still take effect afterwards (a claim would lease jobs that no node then
-   * runs; an added job would exist although `addJob` failed). Without one, Kairos waits as long as
-   * it takes and says how to set the pool up.
-   */
-  private async limitStatementsOnApplicationPool(logger: Logger): Promise<void> {
-    const wanted = this.queryTimeoutMs;
-    if (this.makePool !== null || wanted === null) return;
-    const { rows } = await this.run('read the statement_timeout setting', () =>
-      this.migrationPool.query<{ ms: number }>(
-        `SELECT setting::int AS ms FROM pg_settings WHERE name = 'statement_timeout'`,
-      ),
-    );
-    const serverMs = rows[0]?.ms ?? 0;
-    if (serverMs > 0 && serverMs < wanted) {
-      this.statementLimit.timeoutMs = wanted;
-      return;
-    }
-    logger.warn(
-      { statementTimeoutMs: serverMs, queryTimeoutMs: wanted },
-      'PostgresStore: the pool given has no statement_timeout below queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
-        "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)",
-    );
-  }
-
-  /**
-   * node-postgres, and Kairos's own parsers, read timestamps in the ISO style, PostgreSQL's default;
-   * under another `DateStyle` they would read every time as null, and schedules would go wrong
-   * without a word. Refuse to start instead.
-   */
-  private async checkDateStyle(): Promise<void> {
-    const { rows } = await this.run('read the DateStyle setting', () =>
-      this.plainPool.query<{ DateStyle: string }>('SHOW DateStyle'),
-    );
-    const style = rows[0]?.DateStyle ?? '';
-    if (!style.startsWith('ISO')) {
-      throw new StoreError(
-        `PostgresStore: the database's DateStyle is "${style}", but Kairos (like node-postgres) reads timestamps in the ISO style; ` +
-          `set it for the database (ALTER DATABASE … SET DateStyle = 'ISO, MDY') or on the pool's connections (options: '-c DateStyle=ISO')`,
+    await this.run('read the DateStyle setting', () => checkDateStyle(this.plainPool));
+    // On the application's pool, only once it is known to be safe (see `safeStatementLimit`).
+    if (this.makePool === null && this.queryTimeoutMs !== null) {
+      const wanted = this.queryTimeoutMs;
+      this.statementLimit.timeoutMs = await this.run('read the statement_timeout setting', () =>
+        safeStatementLimit(this.untimedPool, wanted, logger),
       );
     }
   }

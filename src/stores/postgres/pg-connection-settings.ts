@@ -1,0 +1,74 @@
+import type { Logger } from '../../common/logger.ts';
+import { StoreError, ValidationError } from '../../errors.ts';
+import { parseOptionalDuration } from '../../time/duration.ts';
+import type { PgConnectionConfig, PgQueryable } from './pg-types.ts';
+
+/** Past what a timer can count (about 24 days), a limit is no limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `PostgresStore`'s `queryTimeout` in milliseconds (default 30 s); null: no limit. */
+export function parseQueryTimeout(value: unknown): number | null {
+  const ms = value === undefined ? 30_000 : parseOptionalDuration('PostgresStore queryTimeout', value);
+  if (ms === 0) throw new ValidationError('PostgresStore queryTimeout', value, 'must be longer than 0 (or null)');
+  return ms === null || ms > MAX_TIMER_MS ? null : ms;
+}
+
+/**
+ * The settings of the pool Kairos makes from a connection string. A connection that the network
+ * dropped without a word is found out: TCP keep-alive, a limit on connecting, and a server-side
+ * `statement_timeout` a little below `queryTimeout`, so that a statement Kairos stopped waiting for
+ * never takes effect later (a claim would lease jobs that no node then runs).
+ */
+export function ownPoolConfig(
+  connectionString: string,
+  max: number,
+  queryTimeoutMs: number | null,
+): PgConnectionConfig & { max: number } {
+  return {
+    connectionString,
+    max,
+    application_name: 'kairos',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(queryTimeoutMs === null
+      ? {}
+      : { connectionTimeoutMillis: queryTimeoutMs, statement_timeout: Math.floor(queryTimeoutMs * 0.9) }),
+  };
+}
+
+/**
+ * node-postgres, and Kairos's own parsers, read timestamps in the ISO style, PostgreSQL's default;
+ * under another `DateStyle` they would read every time as null, and schedules would go wrong
+ * without a word. Refuses to go on instead.
+ */
+export async function checkDateStyle(db: PgQueryable): Promise<void> {
+  const { rows } = await db.query<{ DateStyle: string }>('SHOW DateStyle');
+  const style = rows[0]?.DateStyle ?? '';
+  if (!style.startsWith('ISO')) {
+    throw new StoreError(
+      `PostgresStore: the database's DateStyle is "${style}", but Kairos (like node-postgres) reads timestamps in the ISO style; ` +
+        `set it for the database (ALTER DATABASE … SET DateStyle = 'ISO, MDY') or on the pool's connections (options: '-c DateStyle=ISO')`,
+    );
+  }
+}
+
+/**
+ * The limit Kairos may put on its statements on the application's pool: `wanted` if the server
+ * gives up on a statement first (a `statement_timeout` set below it), else none. A statement that
+ * Kairos gave up on while the server went on could take effect afterwards (a claim would lease
+ * jobs that no node then runs; a job would exist although `addJob` failed). Without a server limit,
+ * Kairos waits as long as it takes, and says how to set the pool up.
+ */
+export async function safeStatementLimit(db: PgQueryable, wanted: number, logger: Logger): Promise<number | null> {
+  const { rows } = await db.query<{ ms: number }>(
+    `SELECT setting::int AS ms FROM pg_settings WHERE name = 'statement_timeout'`,
+  );
+  const serverMs = rows[0]?.ms ?? 0;
+  if (serverMs > 0 && serverMs < wanted) return wanted;
+  logger.warn(
+    { statementTimeoutMs: serverMs, queryTimeoutMs: wanted },
+    'PostgresStore: the pool given has no statement_timeout below queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
+      "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)",
+  );
+  return null;
+}
