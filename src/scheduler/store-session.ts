@@ -21,11 +21,22 @@ export class StoreSession {
     this.opening ??= (async () => {
       // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
       this.stopWatchingReconnects ??= this.runtime.events.onReconnect?.(this.context.wake) ?? null;
-      await this.runtime.events.start();
-      await this.runtime.store.start(this.context);
-      // A store with a clock of its own (a database): learn how far this node's clock is off.
-      const storeNow = await this.runtime.store.now?.();
-      if (storeNow !== undefined) this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
+      let storeStarted = false;
+      try {
+        await this.runtime.events.start();
+        await this.runtime.store.start(this.context);
+        storeStarted = true;
+        // A store with a clock of its own (a database): learn how far this node's clock is off.
+        const storeNow = await this.runtime.store.now?.();
+        if (storeNow !== undefined) this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
+      } catch (error) {
+        // Nothing stays open for a session that did not open (a LISTEN connection would).
+        this.stopWatchingReconnects?.();
+        this.stopWatchingReconnects = null;
+        if (storeStarted) await this.runtime.store.stop(this.context).catch(() => undefined);
+        await this.runtime.events.stop().catch(() => undefined);
+        throw error;
+      }
       this.ready = true;
     })().catch((error: unknown) => {
       this.opening = null;
@@ -36,6 +47,10 @@ export class StoreSession {
 
   async close(): Promise<void> {
     if (this.opening === null) return;
+    // An open still in progress (`ready()` then `stop()`) finishes first, so that it cannot mark
+    // the session ready after it was closed.
+    await this.opening.catch(() => undefined);
+    if (this.opening === null) return; // it failed, and closed what it had opened
     this.opening = null;
     this.ready = false;
     this.stopWatchingReconnects?.();

@@ -3,6 +3,9 @@ import { StoreError, ValidationError } from '../../errors.ts';
 import { parseOptionalDuration } from '../../time/duration.ts';
 import type { PgConnectionConfig, PgQueryable } from './pg-types.ts';
 
+/** The server's limit on a statement, as a share of `queryTimeout`: it must give up first. */
+const SERVER_SHARE = 0.9;
+
 /** Past what a timer can count (about 24 days), a limit is no limit. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -32,7 +35,7 @@ export function ownPoolConfig(
     keepAliveInitialDelayMillis: 10_000,
     ...(queryTimeoutMs === null
       ? {}
-      : { connectionTimeoutMillis: queryTimeoutMs, statement_timeout: Math.floor(queryTimeoutMs * 0.9) }),
+      : { connectionTimeoutMillis: queryTimeoutMs, statement_timeout: Math.floor(queryTimeoutMs * SERVER_SHARE) }),
   };
 }
 
@@ -64,10 +67,11 @@ export async function safeStatementLimit(db: PgQueryable, wanted: number, logger
     `SELECT setting::int AS ms FROM pg_settings WHERE name = 'statement_timeout'`,
   );
   const serverMs = rows[0]?.ms ?? 0;
-  if (serverMs > 0 && serverMs < wanted) return wanted;
+  // With room for the trip to the server and back, as on Kairos's own pool.
+  if (serverMs > 0 && serverMs <= Math.floor(wanted * SERVER_SHARE)) return wanted;
   logger.warn(
     { statementTimeoutMs: serverMs, queryTimeoutMs: wanted },
-    'PostgresStore: the pool given has no statement_timeout below queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
+    'PostgresStore: the pool given has no statement_timeout of at most 90% of queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
       "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)",
   );
   return null;

@@ -157,6 +157,7 @@ export async function migratePostgres(
     // (the session lock outlives the transaction that took it).
     await client.query('BEGIN');
     await client.query('SET LOCAL statement_timeout = 0');
+    await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
     await client.query('COMMIT');
     try {

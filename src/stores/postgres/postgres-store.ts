@@ -1,4 +1,4 @@
-import { KairosError, ValidationError } from '../../errors.ts';
+import { KairosError, StoreError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -103,6 +103,8 @@ export class PostgresStore implements DataStore {
   private readonly connectionString: string | undefined;
   private readonly contexts = new Set<StoreContext>();
   private migrated: Promise<void> | null = null;
+  /** Counts the stops that ended the store: a start in progress across one gives up. */
+  private stops = 0;
   /** Testing aid: a clock that replaces the database's (`useClockForTests`). */
   private testClock: Clock | null = null;
   private readonly releases = new TurnBatcher<PendingRelease, boolean>((batch) => this.recordRuns(batch));
@@ -219,7 +221,10 @@ export class PostgresStore implements DataStore {
 
   /** What a start does once per store: migrations, and checks of the connections' settings. */
   private async prepare(logger: Logger): Promise<void> {
+    const stops = this.stops;
     await this.migrate();
+    // Stopped meanwhile: going on would make a new pool that nothing ends.
+    if (stops !== this.stops) throw new StoreError('PostgresStore: stopped while starting');
     await this.run('read the DateStyle setting', () => checkDateStyle(this.plainPool));
     // On the application's pool, only once it is known to be safe (see `safeStatementLimit`).
     if (this.makePool === null && this.queryTimeoutMs !== null) {
@@ -248,6 +253,7 @@ export class PostgresStore implements DataStore {
     if (context !== undefined) this.contexts.delete(context);
     else this.contexts.clear();
     if (this.contexts.size > 0) return;
+    this.stops++;
     await this.releases.flush();
     await this.broker.stop(); // sends its last notifications while the pool is still open
     this.migrated = null;

@@ -311,6 +311,19 @@ describe('PostgresStore queryTimeout on a pool of the application', () => {
     }
   });
 
+  it('is not applied when the server would give up only just before it (no room for the round trip)', async () => {
+    const schema = freshSchema('usertimeout');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 3, options: '-c statement_timeout=490' });
+    const { store, warnings } = await due(pool, schema);
+    try {
+      expect(warnings).toEqual([{ statementTimeoutMs: 490, queryTimeoutMs: 500 }]);
+    } finally {
+      await store.stop();
+      await pool.end();
+    }
+  });
+
   it('is applied when the pool has a statement_timeout below it, and no warning is logged', async () => {
     const schema = freshSchema('usertimeout');
     schemas.push(schema);

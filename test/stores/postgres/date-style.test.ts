@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { StoreError } from '../../../src/errors.ts';
-import { PostgresStore } from '../../../src/postgres.ts';
+import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -10,21 +10,24 @@ const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas));
 
 /** A scheduler on a pool whose connections use `dateStyle`. */
-async function startOn(dateStyle: string): Promise<{ scheduler: Scheduler; pool: pg.Pool }> {
+async function startOn(dateStyle: string): Promise<{ scheduler: Scheduler; pool: pg.Pool; store: PostgresStore }> {
   const schema = freshSchema('datestyle');
   schemas.push(schema);
   const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, options: `-c DateStyle=${dateStyle}` });
-  const scheduler = new Scheduler({ store: new PostgresStore({ pool, schema }), logger: silentLogger });
-  return { scheduler, pool };
+  const store = new PostgresStore({ pool, schema });
+  const scheduler = new Scheduler({ store, logger: silentLogger });
+  return { scheduler, pool, store };
 }
 
 describe('PostgresStore and the DateStyle setting', () => {
   it('refuses to start when timestamps would be printed in a style it cannot read', async () => {
-    const { scheduler, pool } = await startOn('SQL,DMY');
+    const { scheduler, pool, store } = await startOn('SQL,DMY');
     try {
       const started = scheduler.start();
       await expect(started).rejects.toBeInstanceOf(StoreError);
       await expect(started).rejects.toThrow(/DateStyle is "SQL, DMY".*ISO/);
+      // Nothing of the failed start stays open (its LISTEN connection did, before).
+      expect((store.defaultEventBroker() as PostgresEventBroker).connected).toBe(false);
     } finally {
       await scheduler.stop();
       await pool.end();

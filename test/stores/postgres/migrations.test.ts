@@ -1,7 +1,11 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/common/logger.ts';
-import { PostgresStore } from '../../../src/postgres.ts';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
+import { systemClock } from '../../../src/time/clock.ts';
 import { migratePostgres } from '../../../src/stores/postgres/postgres-migrations.ts';
 import { until } from '../../support/child-node.ts';
 import { jobFixture } from '../conformance/harness.ts';
@@ -116,6 +120,94 @@ describe('PostgresStore migrations on a pool of the application', () => {
     } finally {
       await store.stop();
       await pool.end();
+    }
+  });
+});
+
+describe('PostgresStore migrations waiting for another node', () => {
+  it('wait for its migration however short the lock_timeout of the pool given', async () => {
+    const schema = freshSchema('miglocktimeout');
+    schemas.push(schema);
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, options: '-c lock_timeout=200' });
+    const store = new PostgresStore({ pool, schema });
+    try {
+      // Another node is migrating this schema.
+      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      const migrating = store.migrate();
+      await until(
+        async () =>
+          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
+        'the migration waits for the lock',
+        10_000,
+        10,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400)); // past the pool's lock_timeout
+      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      expect(await migrating).toEqual([1, 2, 3, 4]); // before: "canceling statement due to lock timeout"
+    } finally {
+      await other.end();
+      await store.stop();
+      await pool.end();
+    }
+  });
+
+  it('leave a scheduler stopped while it waited able to start again, listening', async () => {
+    const schema = freshSchema('migstop');
+    schemas.push(schema);
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
+    const broker = store.defaultEventBroker() as PostgresEventBroker;
+    const scheduler = new Scheduler({ store, logger: silentLogger });
+    try {
+      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      const firstUse = scheduler.ready().catch((error: unknown) => error);
+      await until(
+        async () =>
+          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
+        'the migration waits for the lock',
+        10_000,
+        10,
+      );
+      const stopping = scheduler.stop();
+      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await stopping;
+      await firstUse;
+      await scheduler.start();
+      // Before: the first use finished after the stop, and the start found its broker stopped.
+      await until(() => broker.connected, 'listening after the start', 10_000, 10);
+    } finally {
+      await other.end();
+      await scheduler.stop();
+    }
+  });
+
+  it('make a store start that a stop overtook give up, instead of opening a pool nothing ends', async () => {
+    const schema = freshSchema('migstop');
+    schemas.push(schema);
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
+    const context = { events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} };
+    try {
+      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      const starting = store.start(context).catch((error: unknown) => error);
+      await until(
+        async () =>
+          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
+        'the migration waits for the lock',
+        10_000,
+        10,
+      );
+      const stopping = store.stop(context);
+      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await stopping;
+      expect(String(await starting)).toMatch(/stopped while starting/);
+    } finally {
+      await other.end();
+      await store.stop();
     }
   });
 });
