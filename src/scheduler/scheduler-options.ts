@@ -5,7 +5,12 @@ import type { Executor } from '../executors/executor.ts';
 import type { DataStore } from '../stores/data-store.ts';
 import { CoalescePolicy } from '../stores/records.ts';
 import type { Clock } from '../time/clock.ts';
-import { type Duration, parseDuration, parseOptionalDuration } from '../time/duration.ts';
+import {
+  type Duration,
+  parseDuration,
+  parseOptionalDuration,
+  parsePositiveOptionalDuration,
+} from '../time/duration.ts';
 import { localTimeZoneName } from '../time/time-zone.ts';
 import type { ResolvedOptions } from './scheduler-runtime.ts';
 
@@ -107,7 +112,7 @@ export function resolveOptions(options: SchedulerOptions): ResolvedOptions {
     ),
     batchSize: positiveInteger('Scheduler batchSize', options.batchSize ?? 100),
     prefetchJobs: nonNegativeInteger('Scheduler prefetchJobs', options.prefetchJobs ?? 0),
-    prefetchMaxWaitMs: positiveOptionalDuration(
+    prefetchMaxWaitMs: parsePositiveOptionalDuration(
       'Scheduler prefetchMaxWait',
       options.prefetchMaxWait === undefined ? '30s' : options.prefetchMaxWait,
     ),
@@ -149,13 +154,6 @@ function nonNegativeInteger(field: string, value: unknown): number {
 export function coalescePolicy(field: string, value: unknown): CoalescePolicy {
   if (typeof value === 'string' && Object.hasOwn(CoalescePolicy, value)) return value as CoalescePolicy;
   throw new ValidationError(field, value, "must be 'latest', 'earliest' or 'all'");
-}
-
-/** A duration above zero, or `null`. */
-function positiveOptionalDuration(field: string, value: unknown): number | null {
-  const ms = parseOptionalDuration(field, value);
-  if (ms !== null && ms <= 0) throw new ValidationError(field, value, 'must be above zero (or null for no limit)');
-  return ms;
 }
 
 function atLeast(field: string, ms: number, minimum: number): number {

@@ -73,6 +73,13 @@ export function parseDuration(field: string, value: unknown): number {
   return Math.round(total);
 }
 
+/** A duration above zero, or `null` (no limit). */
+export function parsePositiveOptionalDuration(field: string, value: unknown): number | null {
+  const ms = parseOptionalDuration(field, value);
+  if (ms !== null && ms <= 0) throw new ValidationError(field, value, 'must be above zero (or null for no limit)');
+  return ms;
+}
+
 /** Like `parseDuration`, but `null` (meaning "no limit") passes through. */
 export function parseOptionalDuration(field: string, value: unknown): number | null {
   return value === null ? null : parseDuration(field, value);

@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/logger.ts';
-import { StoreError, ValidationError } from '../../errors.ts';
-import { parseOptionalDuration } from '../../time/duration.ts';
+import { StoreError } from '../../errors.ts';
+import { parsePositiveOptionalDuration } from '../../time/duration.ts';
 import type { PgConnectionConfig, PgQueryable } from './pg-types.ts';
 
 /** The server's limit on a statement, as a share of `queryTimeout`: it must give up first. */
@@ -11,8 +11,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** `PostgresStore`'s `queryTimeout` in milliseconds (default 30 s); null: no limit. */
 export function parseQueryTimeout(value: unknown): number | null {
-  const ms = value === undefined ? 30_000 : parseOptionalDuration('PostgresStore queryTimeout', value);
-  if (ms === 0) throw new ValidationError('PostgresStore queryTimeout', value, 'must be longer than 0 (or null)');
+  const ms = value === undefined ? 30_000 : parsePositiveOptionalDuration('PostgresStore queryTimeout', value);
   return ms === null || ms > MAX_TIMER_MS ? null : ms;
 }
 

@@ -1,5 +1,10 @@
 import { KairosError, StoreError } from '../../errors.ts';
 
+/** PostgreSQL gave up waiting for a lock (`lock_timeout`). */
+export function isLockTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55P03';
+}
+
 /** A `pg` error as a `StoreError` that says what it means for the user. */
 export function pgStoreError(error: unknown, action: string): KairosError {
   if (error instanceof KairosError) return error;

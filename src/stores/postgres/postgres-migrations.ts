@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logger.ts';
 import { StoreError } from '../../errors.ts';
 import type { PgPool } from './pg-types.ts';
+import { isLockTimeout } from './pg-errors.ts';
 
 /**
  * Versioned schema changes. Many nodes may start at once: a session advisory lock (keyed by the
@@ -188,7 +189,7 @@ export async function migratePostgres(
             break;
           } catch (error) {
             await client.query('ROLLBACK');
-            if ((error as { code?: unknown } | null)?.code !== LOCK_NOT_AVAILABLE) throw error;
+            if (!isLockTimeout(error)) throw error;
             const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
             logger.warn(
               { schema: schemaName, version: migration.version, attempt, retryInMs },
@@ -210,5 +211,3 @@ export async function migratePostgres(
     client.release(failed);
   }
 }
-
-const LOCK_NOT_AVAILABLE = '55P03';

@@ -24,6 +24,7 @@ import {
 } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
 import { Where } from './pg-where.ts';
+import { isLockTimeout } from './pg-errors.ts';
 
 /** Schedule statements; each function runs on the caller's client, inside its transaction where it needs one. */
 export async function addSchedule(
@@ -209,15 +210,13 @@ async function lockHeldSchedules(
     await client.query('RELEASE SAVEPOINT kairos_held_rows');
     held.push(...waited);
   } catch (error) {
-    if ((error as { code?: unknown } | null)?.code !== LOCK_NOT_AVAILABLE) throw error;
+    if (!isLockTimeout(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT kairos_held_rows');
   }
   // The wait applied to that statement only; the rest of the release waits as before.
   await client.query('SET LOCAL lock_timeout TO DEFAULT');
   return held;
 }
-
-const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Set-based: every held schedule's jobs, skipped and missed records and next fire time, in a few statements. */
 export async function releaseSchedules(

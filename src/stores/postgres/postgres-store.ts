@@ -1,4 +1,4 @@
-import { KairosError, StoreError, ValidationError } from '../../errors.ts';
+import { StoreError, ValidationError } from '../../errors.ts';
 import type { EventBroker } from '../../events/event-broker.ts';
 import {
   executionEvent,
@@ -572,12 +572,12 @@ export class PostgresStore implements DataStore {
     try {
       return await this.transactionOnce(work);
     } catch (error) {
-      if (!isStaleStatement(error)) throw error instanceof KairosError ? error : pgStoreError(error, action);
+      if (!isStaleStatement(error)) throw pgStoreError(error, action);
     }
     try {
       return await this.transactionOnce(work);
     } catch (error) {
-      throw error instanceof KairosError ? error : pgStoreError(error, action);
+      throw pgStoreError(error, action);
     }
   }
 

@@ -104,6 +104,12 @@ function tableExists(db: SqliteConnection, name: string): boolean {
 }
 const MARKER = 'kairos';
 
+function notMadeByKairos(table: string, prefix: string): StoreError {
+  return new StoreError(
+    `SqliteStore: table ${table} exists but was not made by Kairos; choose another tablePrefix (now ${JSON.stringify(prefix)})`,
+  );
+}
+
 /** Brings the schema up to date; returns the versions it applied. */
 export function migrate(db: SqliteConnection, prefix: string): number[] {
   const meta = `${prefix}meta`;
@@ -114,18 +120,14 @@ export function migrate(db: SqliteConnection, prefix: string): number[] {
     const current = Number(db.get<{ value: string }>(`SELECT value FROM ${meta} WHERE key = 'version'`)?.value ?? 0);
     const hasRows = db.get<{ n: number }>(`SELECT count(*) AS n FROM ${meta}`)?.n ?? 0;
     if (hasRows > 0 && marker !== MARKER) {
-      throw new StoreError(
-        `SqliteStore: table ${meta} exists but was not made by Kairos; choose another tablePrefix (now ${JSON.stringify(prefix)})`,
-      );
+      throw notMadeByKairos(meta, prefix);
     }
     // No schema of ours yet, but tables under our prefix: someone else's (or left from a failed
     // copy). Creating ours would fail on them with SQLite's bare "already exists".
     const taken =
       current === 0 ? FIRST_TABLES.map((name) => prefix + name).find((name) => tableExists(db, name)) : undefined;
     if (taken !== undefined) {
-      throw new StoreError(
-        `SqliteStore: table ${taken} exists but was not made by Kairos; choose another tablePrefix (now ${JSON.stringify(prefix)})`,
-      );
+      throw notMadeByKairos(taken, prefix);
     }
     if (current > SCHEMA_VERSION) {
       throw new StoreError(
