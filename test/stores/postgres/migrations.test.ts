@@ -124,30 +124,44 @@ describe('PostgresStore migrations on a pool of the application', () => {
   });
 });
 
+/** A session standing for another node that is applying migrations (it holds their lock). */
+async function migratingNode() {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  return {
+    holdMigrationLock: (schema: string) =>
+      client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]),
+    releaseMigrationLock: (schema: string) =>
+      client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]),
+    untilAMigrationWaits: () =>
+      until(
+        async () =>
+          (await client.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
+        'the migration waits for the lock',
+        10_000,
+        10,
+      ),
+    end: () => client.end(),
+  };
+}
+
 describe('PostgresStore migrations waiting for another node', () => {
   it('wait for its migration however short the lock_timeout of the pool given', async () => {
     const schema = freshSchema('miglocktimeout');
     schemas.push(schema);
-    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await other.connect();
+    const otherNode = await migratingNode();
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, options: '-c lock_timeout=200' });
     const store = new PostgresStore({ pool, schema });
     try {
       // Another node is migrating this schema.
-      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.holdMigrationLock(schema);
       const migrating = store.migrate();
-      await until(
-        async () =>
-          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
-        'the migration waits for the lock',
-        10_000,
-        10,
-      );
+      await otherNode.untilAMigrationWaits();
       await new Promise((resolve) => setTimeout(resolve, 400)); // past the pool's lock_timeout
-      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.releaseMigrationLock(schema);
       expect(await migrating).toEqual([1, 2, 3, 4]); // before: "canceling statement due to lock timeout"
     } finally {
-      await other.end();
+      await otherNode.end();
       await store.stop();
       await pool.end();
     }
@@ -156,30 +170,23 @@ describe('PostgresStore migrations waiting for another node', () => {
   it('leave a scheduler stopped while it waited able to start again, listening', async () => {
     const schema = freshSchema('migstop');
     schemas.push(schema);
-    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await other.connect();
+    const otherNode = await migratingNode();
     const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
     const broker = store.defaultEventBroker() as PostgresEventBroker;
     const scheduler = new Scheduler({ store, logger: silentLogger });
     try {
-      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.holdMigrationLock(schema);
       const firstUse = scheduler.ready().catch((error: unknown) => error);
-      await until(
-        async () =>
-          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
-        'the migration waits for the lock',
-        10_000,
-        10,
-      );
+      await otherNode.untilAMigrationWaits();
       const stopping = scheduler.stop();
-      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.releaseMigrationLock(schema);
       await stopping;
       await firstUse;
       await scheduler.start();
       // Before: the first use finished after the stop, and the start found its broker stopped.
       await until(() => broker.connected, 'listening after the start', 10_000, 10);
     } finally {
-      await other.end();
+      await otherNode.end();
       await scheduler.stop();
     }
   });
@@ -187,26 +194,19 @@ describe('PostgresStore migrations waiting for another node', () => {
   it('make a store start that a stop overtook give up, instead of opening a pool nothing ends', async () => {
     const schema = freshSchema('migstop');
     schemas.push(schema);
-    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await other.connect();
+    const otherNode = await migratingNode();
     const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
     const context = { events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} };
     try {
-      await other.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.holdMigrationLock(schema);
       const starting = store.start(context).catch((error: unknown) => error);
-      await until(
-        async () =>
-          (await other.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
-        'the migration waits for the lock',
-        10_000,
-        10,
-      );
+      await otherNode.untilAMigrationWaits();
       const stopping = store.stop(context);
-      await other.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]);
+      await otherNode.releaseMigrationLock(schema);
       await stopping;
       expect(String(await starting)).toMatch(/stopped while starting/);
     } finally {
-      await other.end();
+      await otherNode.end();
       await store.stop();
     }
   });
