@@ -7,6 +7,10 @@ import type { KairosEvent } from './event-types.ts';
  * for correctness, only for promptness (a slow poll remains as the safety net).
  */
 export interface EventBroker {
+  /**
+   * Each scheduler using the broker starts it and stops it: one shared by several schedulers keeps
+   * running until the last of them stops.
+   */
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Delivers `event` to every subscriber on every node, this one included. */

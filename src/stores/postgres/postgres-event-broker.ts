@@ -56,6 +56,8 @@ export class PostgresEventBroker implements EventBroker {
   private repeatTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private running = false;
+  /** The schedulers using it: starts not yet matched by a stop. */
+  private users = 0;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Moves on at every start and stop: a LISTEN connect begun before one is not this run's. */
@@ -79,6 +81,7 @@ export class PostgresEventBroker implements EventBroker {
   }
 
   async start(): Promise<void> {
+    this.users++;
     if (this.running) return;
     this.running = true;
     this.generation++;
@@ -95,7 +98,21 @@ export class PostgresEventBroker implements EventBroker {
     await this.listen();
   }
 
+  /** One user is done with it; it closes when no other uses it. */
   async stop(): Promise<void> {
+    if (this.users > 1) {
+      this.users--;
+      return;
+    }
+    await this.close();
+  }
+
+  /**
+   * Closes it whoever still uses it: the last stop of the store it belongs to, which ends the
+   * pool its notifications go through. The stops of its users that follow do nothing.
+   */
+  async close(): Promise<void> {
+    this.users = 0;
     // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
     if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;

@@ -255,7 +255,7 @@ export class PostgresStore implements DataStore {
     if (this.contexts.size > 0) return;
     this.stops++;
     await this.releases.flush();
-    await this.broker.stop(); // sends its last notifications while the pool is still open
+    await this.broker.close(); // sends its last notifications while the pool is still open
     this.migrated = null;
     if (this.makePool !== null) {
       this.poolEnded = true;

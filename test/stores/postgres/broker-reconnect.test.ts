@@ -124,3 +124,40 @@ describe('Scheduler on PostgreSQL when its LISTEN connection comes back', () => 
     }
   });
 });
+
+describe('Schedulers sharing one PostgresStore', () => {
+  it('one stopping leaves the other listening: a job added by another node still wakes it', async () => {
+    const schema = freshSchema('b_shared');
+    schemas.push(schema);
+    const shared = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    // With an hour between polls, only a NOTIFY gets a job started within the wait.
+    const node = (name: string, store: PostgresStore) =>
+      new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
+    const leaving = node('leaving', shared);
+    const staying = node('staying', shared);
+    const web = node('web', new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }));
+    const ran = new Set<string>();
+    leaving.task('t', () => {});
+    staying.task('t', (ctx) => void ran.add(ctx.jobId));
+    web.task('t', () => {});
+    try {
+      await leaving.start();
+      await staying.start();
+      await web.ready();
+      await leaving.stop();
+      expect((shared.defaultEventBroker() as PostgresEventBroker).connected).toBe(true);
+      const id = await web.addJob('t');
+      await until(() => ran.has(id), 'the job runs on the scheduler still started');
+      // And the one that left may come back while the other runs.
+      await leaving.start();
+      await staying.stop();
+      expect((shared.defaultEventBroker() as PostgresEventBroker).connected).toBe(true);
+      const again = await web.addJob('t');
+      await until(async () => (await web.getExecutions({ jobId: again })).items.length === 1, 'it runs on the other');
+    } finally {
+      await leaving.stop();
+      await staying.stop();
+      await web.stop();
+    }
+  });
+});
