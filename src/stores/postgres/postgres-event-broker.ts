@@ -57,7 +57,7 @@ export class PostgresEventBroker implements EventBroker {
   private flushScheduled = false;
   private running = false;
   /** The schedulers using it: starts not yet matched by a stop. */
-  private users = 0;
+  private userCount = 0;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Moves on at every start and stop: a LISTEN connect begun before one is not this run's. */
@@ -76,12 +76,17 @@ export class PostgresEventBroker implements EventBroker {
     });
   }
 
+  /** How many schedulers started it and have not stopped it yet. */
+  get users(): number {
+    return this.userCount;
+  }
+
   get connected(): boolean {
     return this.listener !== null;
   }
 
   async start(): Promise<void> {
-    this.users++;
+    this.userCount++;
     if (this.running) return;
     this.running = true;
     this.generation++;
@@ -100,8 +105,8 @@ export class PostgresEventBroker implements EventBroker {
 
   /** One user is done with it; it closes when no other uses it. */
   async stop(): Promise<void> {
-    if (this.users > 1) {
-      this.users--;
+    if (this.userCount > 1) {
+      this.userCount--;
       return;
     }
     await this.close();
@@ -112,7 +117,7 @@ export class PostgresEventBroker implements EventBroker {
    * pool its notifications go through. The stops of its users that follow do nothing.
    */
   async close(): Promise<void> {
-    this.users = 0;
+    this.userCount = 0;
     // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
     if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;

@@ -253,8 +253,11 @@ export class PostgresStore implements DataStore {
     if (context !== undefined) this.contexts.delete(context);
     else this.contexts.clear();
     if (this.contexts.size > 0) return;
-    this.stops++;
     await this.releases.flush();
+    // A scheduler starting meanwhile starts the broker before it joins the store: both stay open
+    // for it, unless this is the stop of the whole store (no context).
+    if (context !== undefined && (this.contexts.size > 0 || this.broker.users > 1)) return;
+    this.stops++;
     await this.broker.close(); // sends its last notifications while the pool is still open
     this.migrated = null;
     if (this.makePool !== null) {

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { systemClock } from '../../../src/time/clock.ts';
 import { until as waitUntil } from '../../support/child-node.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -159,5 +160,38 @@ describe('Schedulers sharing one PostgresStore', () => {
       await staying.stop();
       await web.stop();
     }
+  });
+});
+
+describe('PostgresStore stopped while another scheduler starts on it', () => {
+  it('keeps its LISTEN connection for a scheduler that started the broker during the stop', async () => {
+    const schema = freshSchema('b_race');
+    schemas.push(schema);
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const broker = store.defaultEventBroker() as PostgresEventBroker;
+    const context = (events: PostgresEventBroker) => ({
+      events,
+      clock: systemClock,
+      logger: silentLogger,
+      wake: () => {},
+    });
+    // What a scheduler's start and stop do with the store (see StoreSession): the broker first.
+    const first = context(broker);
+    await broker.start();
+    await store.start(first);
+    const stopping = store.stop(first); // the last user leaves: the store ends its pool, after a flush
+    await broker.start(); // meanwhile another scheduler starts; it joins the store once listening
+    await stopping;
+    await broker.stop(); // the first scheduler's session stops the broker after the store
+    const second = context(broker);
+    try {
+      await store.start(second);
+      expect(broker.connected).toBe(true);
+      expect(await store.now()).toBeInstanceOf(Date); // and the pool still answers
+    } finally {
+      await store.stop(second);
+      await broker.stop();
+    }
+    expect(broker.connected).toBe(false);
   });
 });
