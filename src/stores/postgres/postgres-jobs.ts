@@ -157,9 +157,17 @@ type ClaimedKnown = 'status' | 'acquired_by' | 'acquired_until' | 'started_at';
 const CLAIMED_COLUMNS = `j.id, j.task, j.args, j.schedule_id, j.fire_time, j.run_at, j.start_deadline, j.attempt, j.max_attempts,
   j.abandon_retries, j.max_instances, j.cancel_requested, j.created_at`;
 
+/**
+ * The name of the advisory lock that serialises decisions on one cap (`key`: `task:<name>` or
+ * `schedule:<id>`). It names the schema: task names and schedule ids repeat across applications,
+ * and a lock of another schema's cluster would hold this one's claims back for nothing.
+ */
+export const capLockKey = (schemaName: string, key: string) => `kairos:${schemaName}:${key}`;
+
 export async function acquireCappedJobs(
   client: PgQueryable,
   s: string,
+  schemaName: string,
   now: string,
   node: string,
   leaseMs: number,
@@ -209,8 +217,8 @@ export async function acquireCappedJobs(
     if (keys.length > 0) {
       for (const key of keys) known.add(key);
       const { rows: locks } = await client.query<{ key: string; locked: boolean }>(
-        `SELECT key, pg_try_advisory_xact_lock(hashtext('kairos:' || key)) AS locked FROM unnest($1::text[]) AS key`,
-        [keys],
+        `SELECT key, pg_try_advisory_xact_lock(hashtext($2 || key)) AS locked FROM unnest($1::text[]) AS key`,
+        [keys, capLockKey(schemaName, '')],
       );
       for (const row of locks) if (row.locked) locked.add(row.key);
       // Counted in a statement of its own: its snapshot is taken after the locks are held, so it

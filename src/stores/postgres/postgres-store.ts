@@ -450,6 +450,7 @@ export class PostgresStore implements DataStore {
       const capped = await acquireCappedJobs(
         client,
         this.s,
+        this.schemaName,
         this.nowSql,
         node,
         leaseMs,

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../../src/postgres.ts';
+import { capLockKey } from '../../../src/stores/postgres/postgres-jobs.ts';
 import { jobFixture, startOnVirtualClock, T0, TASKS } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -54,6 +55,38 @@ describe('PostgresStore claims', () => {
       const later = await h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks });
       expect(later.jobs.map((job) => job.task)).toEqual(['task-b']);
     } finally {
+      await h.close();
+    }
+  });
+
+  it("are not held back by another schema's node deciding the same task's cap", async () => {
+    const schema = freshSchema('caplock');
+    const other = freshSchema('caplock_other');
+    schemas.push(schema);
+    const h = await startOnVirtualClock(
+      new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+    );
+    // Stands in for a node whose claim holds a cap's lock (schedule ids and task names repeat
+    // across applications: 'cleanup', 'send-email').
+    const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await holder.connect();
+    const hold = (inSchema: string) =>
+      holder.query('SELECT pg_advisory_lock(hashtext($1))', [capLockKey(inSchema, 'task:task-b')]);
+    const unhold = (inSchema: string) =>
+      holder.query('SELECT pg_advisory_unlock(hashtext($1))', [capLockKey(inSchema, 'task:task-b')]);
+    try {
+      const tasks = [TASKS[0], { name: 'task-b', maxRunningJobs: 1 }] as typeof TASKS;
+      const acquire = () => h.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks });
+      await h.store.addJob(jobFixture({ task: 'task-b', runAt: new Date(T0 - 1000) }));
+      // The lock of this schema's cap does hold the claim back...
+      await hold(schema);
+      expect((await acquire()).jobs).toEqual([]);
+      await unhold(schema);
+      // ...and the same task's lock in another schema does not.
+      await hold(other);
+      expect((await acquire()).jobs.map((job) => job.task)).toEqual(['task-b']);
+    } finally {
+      await holder.end();
       await h.close();
     }
   });
