@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/logger.ts';
 import { StoreError } from '../../errors.ts';
-import type { PgPool } from './pg-types.ts';
+import type { PgPool, PgPoolClient } from './pg-types.ts';
 import { isLockTimeout } from './pg-errors.ts';
 
 /**
@@ -161,6 +161,7 @@ export async function migratePostgres(
     await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
     await client.query('COMMIT');
+    let migrationError: unknown = null;
     try {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query(
@@ -188,7 +189,7 @@ export async function migratePostgres(
             await client.query('COMMIT');
             break;
           } catch (error) {
-            await client.query('ROLLBACK');
+            await rollback(client, error);
             if (!isLockTimeout(error)) throw error;
             const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
             logger.warn(
@@ -201,13 +202,31 @@ export async function migratePostgres(
         applied.push(migration.version);
       }
       return applied;
+    } catch (error) {
+      migrationError = error;
+      throw error;
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
+      // After a failure the connection is not given back to the pool, and the lock ends with it: an
+      // unlock that fails (the connection was lost) must not hide why the migration failed.
+      await client
+        .query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`])
+        .catch((unlockError: unknown) => {
+          if (migrationError === null) throw unlockError;
+        });
     }
   } catch (error) {
     failed = true;
     throw error;
   } finally {
     client.release(failed);
+  }
+}
+
+/** Rolls back after `cause`; a connection too broken to roll back fails with `cause`, which says why. */
+async function rollback(client: PgPoolClient, cause: unknown): Promise<void> {
+  try {
+    await client.query('ROLLBACK');
+  } catch {
+    throw cause;
   }
 }

@@ -106,6 +106,49 @@ describe('PostgresStore migrations behind an open application transaction', () =
   });
 });
 
+describe('PostgresStore migrations whose connection is lost', () => {
+  it('report why the migration failed, not that the lock could not be released on the dead connection', async () => {
+    const schema = freshSchema('miglost');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const migrator = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, application_name: schema });
+    // What Kairos's own pools do for a checked-out client (see kairosClient): its lost connection's
+    // error event must not end the test process.
+    migrator.on('acquire', (client) => client.on('error', () => {}));
+    const store = new PostgresStore({ pool, schema });
+    const app = await pool.connect();
+    try {
+      await store.migrate();
+      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
+      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
+      await app.query('BEGIN');
+      await store.addJob(jobFixture(), app); // holds a lock the migration's index waits for
+      const migrating = migratePostgres(migrator, `"${schema}"`, schema, silentLogger, {
+        lockTimeoutMs: 60_000,
+        maxRetryDelayMs: 60_000,
+      });
+      const waiting = async () => {
+        const { rows } = await pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          [schema],
+        );
+        return rows;
+      };
+      await until(async () => (await waiting()).length === 1, 'the migration waits for its lock', 10_000, 10);
+      await pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+        (await waiting()).map((row) => row.pid),
+      ]);
+      await expect(migrating).rejects.toMatchObject({ code: '57P01' }); // terminated by an administrator
+    } finally {
+      await app.query('ROLLBACK').catch(() => {});
+      app.release();
+      await store.stop();
+      await migrator.end();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresStore migrations on a pool of the application', () => {
   it('leave the settings the application gave its connections as they were', async () => {
     const schema = freshSchema('migset');
