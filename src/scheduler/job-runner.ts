@@ -27,6 +27,7 @@ export class JobRunner {
   private readonly executor: Executor;
   private readonly onSlotFreed: () => void;
   private readonly onCapFreed: () => void;
+  private readonly onLeased: (job: JobRecord) => void;
   private readonly running = new Map<string, RunningJob>();
   /** Fired jobs leased to this node ahead of their run time, waiting for it; each holds a slot. */
   private readonly held = new Map<string, { job: JobRecord; timer: TimerHandle }>();
@@ -40,13 +41,19 @@ export class JobRunner {
 
   /**
    * `onSlotFreed`: a slot of this node is free. `onCapFreed`: a capped job's run was recorded, so
-   * the store now counts one fewer against its schedule's or task's cap.
+   * the store now counts one fewer against its schedule's or task's cap. `onLeased`: a job leased
+   * to this node came in (to run, be held or queued).
    */
-  constructor(runtime: SchedulerRuntime, executor: Executor, onSlotFreed: () => void, onCapFreed: () => void) {
+  constructor(
+    runtime: SchedulerRuntime,
+    executor: Executor,
+    callbacks: { onSlotFreed: () => void; onCapFreed: () => void; onLeased: (job: JobRecord) => void },
+  ) {
     this.runtime = runtime;
     this.executor = executor;
-    this.onSlotFreed = onSlotFreed;
-    this.onCapFreed = onCapFreed;
+    this.onSlotFreed = callbacks.onSlotFreed;
+    this.onCapFreed = callbacks.onCapFreed;
+    this.onLeased = callbacks.onLeased;
   }
 
   /** Slots taken: jobs running, and jobs held for their run time. */
@@ -78,10 +85,14 @@ export class JobRunner {
 
   /** The jobs behind `runningLeases`, as this node claimed them. */
   leasedJobs(): JobRecord[] {
+    return [...this.unfinishedJobs(), ...this.recording.values()];
+  }
+
+  /** The leased jobs that have not finished here: running, held for their run time, or queued. */
+  unfinishedJobs(): JobRecord[] {
     const jobs = [...this.running.values()].map((entry) => entry.job);
     for (const { job } of this.held.values()) jobs.push(job);
     jobs.push(...this.queued.jobs());
-    jobs.push(...this.recording.values());
     return jobs;
   }
 
@@ -116,6 +127,7 @@ export class JobRunner {
   start(job: JobRecord): void {
     const entry = new RunningJob(job, this.runtime.node, this.runtime.clock, this.runtime.logger);
     this.running.set(job.id, entry);
+    this.onLeased(job);
     this.execute(entry).then(
       () => entry.finish(),
       (error: unknown) => {
@@ -137,11 +149,13 @@ export class JobRunner {
       if (!this.running.has(job.id)) this.onSlotFreed();
     }, delayMs);
     this.held.set(job.id, { job, timer });
+    this.onLeased(job);
   }
 
   /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
   enqueue(job: JobRecord): void {
     this.queued.add(job, this.runtime.clock.now());
+    this.onLeased(job);
   }
 
   /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
@@ -269,8 +283,8 @@ export class JobRunner {
       this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
         logger.warn(
-          { jobId: job.id, task: job.task },
-          'lost the lease on a running job; another node has taken it over',
+          { jobId: job.id, task: job.task, reason: settlement.reason.message },
+          'stopped a running job whose lease is lost: another node takes it over',
         );
         return;
       }

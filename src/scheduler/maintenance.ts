@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { TimerHandle } from '../time/clock.ts';
 import type { JobRunner } from './job-runner.ts';
+import type { LeaseFence } from './lease-fence.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -12,6 +13,7 @@ const PRUNE_EVERY_MS = 3_600_000;
 export class Maintenance {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
+  private readonly fence: LeaseFence;
   /** When this node (last) started, in store time, as the nodes table shows it next to `lastSeen`. */
   private startedAt = new Date(0);
   private timer: TimerHandle | null = null;
@@ -19,14 +21,16 @@ export class Maintenance {
   private tickInProgress: Promise<void> = Promise.resolve();
   private lastPruneAt = Number.NEGATIVE_INFINITY;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner) {
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence) {
     this.runtime = runtime;
     this.runner = runner;
+    this.fence = fence;
   }
 
   async start(): Promise<void> {
     this.startedAt = new Date(this.runtime.storeNow());
     this.running = true;
+    this.fence.start();
     await this.tick();
     this.arm();
   }
@@ -36,6 +40,7 @@ export class Maintenance {
     if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
     this.timer = null;
     await this.tickInProgress;
+    this.fence.stop();
   }
 
   /** Renews leases now (also called on shutdown while waiting for running jobs). */
@@ -50,11 +55,15 @@ export class Maintenance {
     const { store, node, options } = this.runtime;
     const jobs = this.runner.leasedJobs();
     if (jobs.length === 0) return;
+    const sentAt = this.runtime.clock.now();
     const status = await store.extendLeases(
       node,
       options.leaseMs,
       jobs.map((job) => ({ id: job.id, attempt: job.attempt })),
     );
+    const lost = new Set(status.lost);
+    for (const job of jobs) if (!lost.has(job.id)) this.fence.renewed(job, sentAt);
+    this.fence.check();
     const asked = new Map(jobs.map((job) => [job.id, job]));
     for (const id of status.lost) {
       // Not if this node handed the job back and claimed it again meanwhile: that is a new lease.

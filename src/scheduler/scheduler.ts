@@ -17,6 +17,7 @@ import { EventSubscriptions } from './event-subscriptions.ts';
 import { type AddJobOptions, jobFromOptions, newJobRecord } from './job-input.ts';
 import { JobProcessor } from './job-processor.ts';
 import { JobRunner } from './job-runner.ts';
+import { LeaseFence } from './lease-fence.ts';
 import { Maintenance } from './maintenance.ts';
 import { ProcessingLoop } from './processing-loop.ts';
 import {
@@ -68,11 +69,15 @@ export class Scheduler {
     this.runtime = runtime;
     this.nodeId = runtime.node;
     this.session = new StoreSession(runtime, () => this.wakeLoops());
-    this.runner = new JobRunner(
+    this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), {
+      onSlotFreed: () => jobProcessor.slotFreed(),
+      onCapFreed: () => jobProcessor.capFreed(),
+      onLeased: (job) => fence.watch(job),
+    });
+    const fence = new LeaseFence(
       runtime,
-      options.executor ?? new AsyncExecutor(),
-      () => jobProcessor.slotFreed(),
-      () => jobProcessor.capFreed(),
+      () => this.runner.unfinishedJobs(),
+      (job) => this.runner.interrupt(job.id, 'lease_lost', 'its lease ran out before this node could renew it'),
     );
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({
@@ -89,7 +94,7 @@ export class Scheduler {
     const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
-    this.maintenance = new Maintenance(runtime, this.runner);
+    this.maintenance = new Maintenance(runtime, this.runner, fence);
     this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
   }
 

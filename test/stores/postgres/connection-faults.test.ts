@@ -215,6 +215,69 @@ describe('PostgresStore when its connections go silent (a failover that leaves t
   });
 });
 
+describe('A node cut off from the database while it runs a job', () => {
+  it('stops the job when its lease runs out, before the node that takes it over starts it again', async () => {
+    const schema = freshSchema('partition');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const throughProxy = await proxy.start();
+    const node = (name: string, connectionString: string) =>
+      new Scheduler({
+        store: new PostgresStore({ connectionString, schema, poolSize: 2, queryTimeout: '10s' }),
+        nodeId: name,
+        logger: silentLogger,
+        leaseDuration: '2s', // renewed every second
+        shutdownTimeout: '100ms', // the task ends when told to stop
+      });
+    const cutOff = node('cut-off', throughProxy);
+    const other = node('other', TEST_DATABASE_URL);
+    const runs: { node: string; attempt: number; startedAt: number; stopped?: { kind: string; at: number } }[] = [];
+    for (const scheduler of [cutOff, other]) {
+      // Runs until told to stop.
+      scheduler.task(
+        'long',
+        (ctx) =>
+          new Promise<void>((resolve) => {
+            const run: (typeof runs)[number] = { node: ctx.node, attempt: ctx.attempt, startedAt: Date.now() };
+            runs.push(run);
+            ctx.signal.addEventListener('abort', () => {
+              run.stopped = { kind: (ctx.signal.reason as { kind: string }).kind, at: Date.now() };
+              resolve();
+            });
+          }),
+      );
+    }
+    const admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const lease = async (id: string) =>
+      (
+        await admin.query<{ until: Date }>(`SELECT acquired_until AS until FROM "${schema}".jobs WHERE id = $1`, [id])
+      ).rows[0]?.until.getTime() ?? 0;
+    try {
+      await cutOff.start();
+      const id = await cutOff.addJob('long');
+      await until(() => runs.length === 1, 'the job runs on the node about to be cut off', 10_000, 10);
+      const claimed = await lease(id);
+      await until(async () => (await lease(id)) > claimed, 'its lease was renewed', 10_000, 20);
+      proxy.silenceAfterStartup(); // new connections reach nothing either: a partition
+      proxy.silence();
+      await other.start();
+      await until(() => runs.length === 2, 'the other node runs the job again', 20_000, 10);
+      const [first, second] = runs as [(typeof runs)[number], (typeof runs)[number]];
+      expect([first.node, first.attempt, second.node, second.attempt]).toEqual(['cut-off', 1, 'other', 2]);
+      expect(first.stopped?.kind).toBe('lease_lost');
+      expect(first.stopped?.at).toBeLessThanOrEqual(second.startedAt);
+      expect((await other.getExecutions({ jobId: id })).items.map((e) => [e.attempt, e.outcome])).toEqual([
+        [1, 'abandoned'],
+      ]);
+    } finally {
+      await other.stop();
+      await proxy.stop(); // the cut-off node's connections fail at once, instead of waiting for answers
+      await cutOff.stop();
+      await admin.end();
+    }
+  }, 60_000);
+});
+
 describe('PostgresStore queryTimeout and poolSize options', () => {
   it('rejects what is not a duration, zero, and a pool size that is not a whole number of at least 1', () => {
     const make = (options: object) => () => new PostgresStore({ connectionString: TEST_DATABASE_URL, ...options });
