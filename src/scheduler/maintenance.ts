@@ -5,6 +5,8 @@ import type { LeaseFence } from './lease-fence.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** Executions a prune deletes per store call; between two, a stop may end it. */
+const PRUNE_SLICE = 10_000;
 
 /**
  * The scheduler's housekeeping, every half lease: renew the leases of running jobs (and learn of
@@ -20,6 +22,8 @@ export class Maintenance {
   private running = false;
   private tickInProgress: Promise<void> = Promise.resolve();
   private lastPruneAt = Number.NEGATIVE_INFINITY;
+  /** The prune under way, off the tick: a long one must not hold back lease renewals. */
+  private pruning: Promise<void> | null = null;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence) {
     this.runtime = runtime;
@@ -40,6 +44,7 @@ export class Maintenance {
     if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
     this.timer = null;
     await this.tickInProgress;
+    await this.pruning; // ends after its current slice
     this.fence.stop();
   }
 
@@ -121,11 +126,22 @@ export class Maintenance {
     await this.step('reap abandoned jobs', async () => {
       await store.reapAbandoned();
     });
-    if (options.retentionMs !== null && clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS) {
-      await this.step('prune executions', async () => {
-        this.lastPruneAt = clock.now();
-        await store.pruneExecutions(new Date(clock.now() - (options.retentionMs as number)));
-      });
+    if (options.retentionMs !== null && this.pruning === null && clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS) {
+      this.lastPruneAt = clock.now();
+      const olderThan = new Date(clock.now() - options.retentionMs);
+      // Not awaited: the first prune of a long history (or one after a long downtime) may take
+      // minutes, and the next renewal of this node's leases must not wait for it.
+      this.pruning = this.runtime.activity
+        .track(() =>
+          this.step('prune executions', async () => {
+            while (this.running && (await store.pruneExecutions(olderThan, PRUNE_SLICE)) === PRUNE_SLICE) {
+              // one slice at a time, until none is left or the scheduler stops
+            }
+          }),
+        )
+        .finally(() => {
+          this.pruning = null;
+        });
     }
   }
 

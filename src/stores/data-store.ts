@@ -91,8 +91,11 @@ export interface DataStore {
 
   // --- history and nodes
   getExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>>;
-  /** Deletes executions finished before `olderThan`; returns how many. */
-  pruneExecutions(olderThan: Date): Promise<number>;
+  /**
+   * Deletes executions finished before `olderThan`, the oldest first and at most `limit` of them
+   * (default: all, in chunks of the store's choosing); returns how many.
+   */
+  pruneExecutions(olderThan: Date, limit?: number): Promise<number>;
   heartbeat(node: NodeInfo): Promise<void>;
   removeNode(nodeId: string): Promise<void>;
   getNodes(): Promise<NodeInfo[]>;

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -116,5 +118,60 @@ describe('a node that cannot renew the lease of a running job', () => {
     await scheduler.advance('10s');
     const abandoned = (await scheduler.history()).filter((e) => e.outcome === 'abandoned').map((e) => e.jobId);
     expect(abandoned.sort()).toEqual([running, queued].sort());
+  });
+});
+
+describe('a long prune of the history', () => {
+  it('does not hold back the renewal of the leases of running jobs', async () => {
+    let release = () => {};
+    const pruneReleased = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const calls = { prunes: 0, renewals: 0 };
+    class SlowPruneStore extends MemoryStore {
+      override async pruneExecutions(...args: Parameters<MemoryStore['pruneExecutions']>) {
+        calls.prunes++;
+        await pruneReleased; // the first prune of years of history, say
+        return super.pruneExecutions(...args);
+      }
+      override async extendLeases(...args: Parameters<MemoryStore['extendLeases']>) {
+        calls.renewals++;
+        return super.extendLeases(...args);
+      }
+    }
+    // Real time: the prune is real work the virtual clock would wait for.
+    const node = new Scheduler({ store: new SlowPruneStore(), logger: silentLogger, leaseDuration: '2s' });
+    let stoppedFor: string | undefined;
+    let finish = () => {};
+    node.task(
+      'long',
+      (ctx) =>
+        new Promise<void>((resolve) => {
+          finish = resolve;
+          ctx.signal.addEventListener('abort', () => {
+            stoppedFor = (ctx.signal.reason as { kind: string }).kind;
+            resolve();
+          });
+        }),
+    );
+    try {
+      await node.start(); // its first housekeeping starts the prune (retention: 30 days)
+      const id = await node.addJob('long');
+      await until(() => calls.prunes === 1, 'the prune is under way', 5000, 10);
+      // Renewed every second while the prune waits; without them the lease runs out and the job stops.
+      await until(() => calls.renewals >= 3, 'three renewals during the prune', 20_000, 10);
+      expect(stoppedFor).toBeUndefined();
+      finish();
+      await until(
+        async () => (await node.getExecutions({ jobId: id })).items.length === 1,
+        'the run is recorded',
+        5000,
+        10,
+      );
+      expect((await node.getExecutions({ jobId: id })).items[0]?.outcome).toBe('succeeded');
+    } finally {
+      release();
+      await node.stop();
+    }
   });
 });

@@ -65,8 +65,9 @@ export class MemoryExecutionLog {
     };
   }
 
-  pruneBefore(olderThan: number): number {
-    const cut = lowerBound(this.records, olderThan, '');
+  /** Drops up to `limit` of the oldest records, those finished before `olderThan`. */
+  pruneBefore(olderThan: number, limit: number): number {
+    const cut = Math.min(limit, lowerBound(this.records, olderThan, ''));
     if (cut > 0) this.records = this.records.slice(cut);
     return cut;
   }

@@ -252,8 +252,8 @@ export class MemoryStore implements DataStore {
     return this.executions.query(query);
   }
 
-  async pruneExecutions(olderThan: Date): Promise<number> {
-    return this.executions.pruneBefore(olderThan.getTime());
+  async pruneExecutions(olderThan: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    return this.executions.pruneBefore(olderThan.getTime(), limit);
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {

@@ -75,6 +75,8 @@ export interface PostgresStoreOptions {
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Executions deleted per statement when pruning: a large prune never holds many row locks at once. */
+const PRUNE_CHUNK = 5_000;
 
 /**
  * Many nodes, one PostgreSQL database (DESIGN §6). Due schedules and jobs are claimed in batches
@@ -518,18 +520,19 @@ export class PostgresStore implements DataStore {
     return this.run('list executions', () => queryExecutions(this.db, this.s, query));
   }
 
-  async pruneExecutions(olderThan: Date): Promise<number> {
+  async pruneExecutions(olderThan: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
     let total = 0;
     for (;;) {
-      // In chunks, so a large prune never holds many row locks or bloats one transaction.
+      const chunk = Math.min(PRUNE_CHUNK, limit - total);
       const { rowCount } = await this.run('prune executions', () =>
         this.db.query(
-          `DELETE FROM ${this.s}.executions WHERE id IN (SELECT id FROM ${this.s}.executions WHERE finished_at < $1 LIMIT 5000)`,
-          [olderThan],
+          `DELETE FROM ${this.s}.executions WHERE id IN (SELECT id FROM ${this.s}.executions WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)`,
+          [olderThan, chunk],
         ),
       );
-      total += rowCount ?? 0;
-      if (!rowCount) return total;
+      const deleted = rowCount ?? 0;
+      total += deleted;
+      if (deleted < chunk || total >= limit) return total;
     }
   }
 

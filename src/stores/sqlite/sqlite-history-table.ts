@@ -13,7 +13,7 @@ import {
 } from './sqlite-rows.ts';
 
 /** Rows deleted per statement when pruning, so a big prune never holds the write lock for long. */
-const PRUNE_CHUNK = 5_000;
+export const PRUNE_CHUNK = 5_000;
 
 /** Executions and nodes in SQLite. Every method runs inside the caller's transaction. */
 export class SqliteHistoryTable {
@@ -81,11 +81,11 @@ export class SqliteHistoryTable {
   }
 
   /** Deletes one chunk of executions finished before `olderThan`; returns how many. */
-  pruneChunk(db: SqliteConnection, olderThan: number): number {
+  pruneChunk(db: SqliteConnection, olderThan: number, chunk: number): number {
     return db.run(
-      `DELETE FROM ${this.executionsTable} WHERE rowid IN (SELECT rowid FROM ${this.executionsTable} WHERE finished_at < ? LIMIT ?)`,
+      `DELETE FROM ${this.executionsTable} WHERE rowid IN (SELECT rowid FROM ${this.executionsTable} WHERE finished_at < ? ORDER BY finished_at LIMIT ?)`,
       olderThan,
-      PRUNE_CHUNK,
+      chunk,
     );
   }
 

@@ -46,7 +46,7 @@ import { SqliteAccess } from './sqlite-access.ts';
 import { WriteBatcher } from './write-batcher.ts';
 import { assertConnection, type SqliteDriverChoice } from './open-sqlite.ts';
 import { type BetterSqlite3Database, type NodeSqliteDatabase, storeErrorFrom } from './sqlite-connection.ts';
-import { SqliteHistoryTable } from './sqlite-history-table.ts';
+import { PRUNE_CHUNK, SqliteHistoryTable } from './sqlite-history-table.ts';
 import { SqliteJobTable } from './sqlite-job-table.ts';
 import { migrate } from './sqlite-migrations.ts';
 import { SqliteScheduleTable } from './sqlite-schedule-table.ts';
@@ -399,15 +399,16 @@ export class SqliteStore implements DataStore {
     return this.access.read('list executions', (db) => this.history.query(db, query));
   }
 
-  async pruneExecutions(olderThan: Date): Promise<number> {
+  async pruneExecutions(olderThan: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
     let total = 0;
     for (;;) {
       // One transaction per chunk: other processes get the write lock in between.
+      const chunk = Math.min(PRUNE_CHUNK, limit - total);
       const deleted = await this.access.writeSoon('prune executions', (db) =>
-        this.history.pruneChunk(db, olderThan.getTime()),
+        this.history.pruneChunk(db, olderThan.getTime(), chunk),
       );
       total += deleted;
-      if (deleted === 0) return total;
+      if (deleted < chunk || total >= limit) return total;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

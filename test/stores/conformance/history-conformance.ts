@@ -78,6 +78,14 @@ export function historyConformance(factory: StoreFactory): void {
       expect((await h.store.getExecutions({})).items.map((e) => e.outcome)).toEqual(['failed']);
     });
 
+    it('prunes at most `limit` executions per call, the oldest first', async () => {
+      const ids = await record([{ outcome: 'succeeded' }, { outcome: 'failed' }, { outcome: 'succeeded' }]);
+      expect(await h.store.pruneExecutions(new Date(T0 + 5000), 2)).toBe(2);
+      expect((await h.store.getExecutions({})).items.map((e) => e.id)).toEqual([ids[2]]);
+      expect(await h.store.pruneExecutions(new Date(T0 + 5000), 2)).toBe(1);
+      expect(await h.store.pruneExecutions(new Date(T0 + 5000), 2)).toBe(0);
+    });
+
     it('keeps node heartbeats and forgets a node that leaves', async () => {
       await h.store.heartbeat({
         id: 'n1',
