@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import type { TimerHandle } from '../time/clock.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { LeaseFence } from './lease-fence.ts';
+import { PeriodicWork } from './periodic-work.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -10,7 +10,8 @@ const PRUNE_SLICE = 10_000;
 
 /**
  * The scheduler's housekeeping, every half lease: renew the leases of running jobs (and learn of
- * cancellations and lost leases), heartbeat, take over jobs of dead nodes, prune old history.
+ * cancellations and lost leases); and, on a cycle of its own so that a slow step never delays a
+ * renewal, heartbeat, take over jobs of dead nodes, prune old history.
  */
 export class Maintenance {
   private readonly runtime: SchedulerRuntime;
@@ -18,9 +19,9 @@ export class Maintenance {
   private readonly fence: LeaseFence;
   /** When this node (last) started, in store time, as the nodes table shows it next to `lastSeen`. */
   private startedAt = new Date(0);
-  private timer: TimerHandle | null = null;
+  private readonly renewals: PeriodicWork;
+  private readonly housekeeping: PeriodicWork;
   private running = false;
-  private tickInProgress: Promise<void> = Promise.resolve();
   private lastPruneAt = Number.NEGATIVE_INFINITY;
   /** The prune under way, off the tick: a long one must not hold back lease renewals. */
   private pruning: Promise<void> | null = null;
@@ -29,30 +30,26 @@ export class Maintenance {
     this.runtime = runtime;
     this.runner = runner;
     this.fence = fence;
+    const { clock, activity, options } = runtime;
+    const halfLease = Math.max(1, Math.floor(options.leaseMs / 2));
+    this.renewals = new PeriodicWork(clock, activity, halfLease, () =>
+      this.step('renew leases', () => this.renewLeases()),
+    );
+    this.housekeeping = new PeriodicWork(clock, activity, halfLease, () => this.keepHouse());
   }
 
   async start(): Promise<void> {
     this.startedAt = new Date(this.runtime.storeNow());
     this.running = true;
     this.fence.start();
-    await this.tick();
-    this.arm();
+    await Promise.all([this.renewals.start(), this.housekeeping.start()]);
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
-    this.timer = null;
-    await this.tickInProgress;
+    await Promise.all([this.renewals.stop(), this.housekeeping.stop()]);
     await this.pruning; // ends after its current slice
     this.fence.stop();
-  }
-
-  /** Renews leases now (also called on shutdown while waiting for running jobs). */
-  async tick(): Promise<void> {
-    const tick = this.runtime.activity.track(() => this.work());
-    this.tickInProgress = tick;
-    await tick;
   }
 
   /** Renews the leases of running jobs and learns of cancellations and lost leases. */
@@ -99,20 +96,8 @@ export class Maintenance {
     }
   }
 
-  private arm(): void {
-    if (!this.running) return;
-    this.timer = this.runtime.clock.setTimer(
-      () => {
-        this.timer = null;
-        void this.tick().finally(() => this.arm());
-      },
-      Math.max(1, Math.floor(this.runtime.options.leaseMs / 2)),
-    );
-  }
-
-  private async work(): Promise<void> {
+  private async keepHouse(): Promise<void> {
     const { store, node, options, clock } = this.runtime;
-    await this.step('renew leases', () => this.renewLeases());
     await this.step('heartbeat', () =>
       store.heartbeat({
         id: node,
@@ -130,7 +115,7 @@ export class Maintenance {
       this.lastPruneAt = clock.now();
       const olderThan = new Date(clock.now() - options.retentionMs);
       // Not awaited: the first prune of a long history (or one after a long downtime) may take
-      // minutes, and the next renewal of this node's leases must not wait for it.
+      // minutes, and the heartbeat and the takeover of dead nodes' jobs must not wait for it.
       this.pruning = this.runtime.activity
         .track(() =>
           this.step('prune executions', async () => {

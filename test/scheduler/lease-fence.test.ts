@@ -121,57 +121,70 @@ describe('a node that cannot renew the lease of a running job', () => {
   });
 });
 
-describe('a long prune of the history', () => {
-  it('does not hold back the renewal of the leases of running jobs', async () => {
+describe('slow housekeeping', () => {
+  /**
+   * A node on a store whose `slow` step (after `startsAfter` quick calls) waits until released,
+   * running a job that ends when told; counts that step's calls and the lease renewals.
+   */
+  async function withSlowStep(
+    slow: 'pruneExecutions' | 'heartbeat',
+    startsAfter: number,
+    test: (node: Scheduler, calls: { slow: number; renewals: number }, finish: () => void) => Promise<void>,
+  ) {
     let release = () => {};
-    const pruneReleased = new Promise<void>((resolve) => {
+    const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const calls = { prunes: 0, renewals: 0 };
-    class SlowPruneStore extends MemoryStore {
+    const calls = { slow: 0, renewals: 0 };
+    class SlowStore extends MemoryStore {
       override async pruneExecutions(...args: Parameters<MemoryStore['pruneExecutions']>) {
-        calls.prunes++;
-        await pruneReleased; // the first prune of years of history, say
+        if (slow === 'pruneExecutions' && ++calls.slow > startsAfter) await released;
         return super.pruneExecutions(...args);
+      }
+      override async heartbeat(...args: Parameters<MemoryStore['heartbeat']>) {
+        if (slow === 'heartbeat' && ++calls.slow > startsAfter) await released;
+        return super.heartbeat(...args);
       }
       override async extendLeases(...args: Parameters<MemoryStore['extendLeases']>) {
         calls.renewals++;
         return super.extendLeases(...args);
       }
     }
-    // Real time: the prune is real work the virtual clock would wait for.
-    const node = new Scheduler({ store: new SlowPruneStore(), logger: silentLogger, leaseDuration: '2s' });
-    let stoppedFor: string | undefined;
+    // Real time: the slow step is real work the virtual clock would wait for.
+    const node = new Scheduler({ store: new SlowStore(), logger: silentLogger, leaseDuration: '2s' });
     let finish = () => {};
     node.task(
       'long',
       (ctx) =>
-        new Promise<void>((resolve) => {
+        new Promise<void>((resolve, reject) => {
           finish = resolve;
-          ctx.signal.addEventListener('abort', () => {
-            stoppedFor = (ctx.signal.reason as { kind: string }).kind;
-            resolve();
-          });
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error));
         }),
     );
     try {
-      await node.start(); // its first housekeeping starts the prune (retention: 30 days)
-      const id = await node.addJob('long');
-      await until(() => calls.prunes === 1, 'the prune is under way', 5000, 10);
-      // Renewed every second while the prune waits; without them the lease runs out and the job stops.
-      await until(() => calls.renewals >= 3, 'three renewals during the prune', 20_000, 10);
-      expect(stoppedFor).toBeUndefined();
-      finish();
-      await until(
-        async () => (await node.getExecutions({ jobId: id })).items.length === 1,
-        'the run is recorded',
-        5000,
-        10,
-      );
-      expect((await node.getExecutions({ jobId: id })).items[0]?.outcome).toBe('succeeded');
+      await test(node, calls, () => finish());
     } finally {
       release();
       await node.stop();
     }
-  });
+  }
+
+  for (const [slow, startsAfter, what] of [
+    ['pruneExecutions', 0, 'a long prune of the history (the first after years of it)'],
+    ['heartbeat', 1, 'a heartbeat that does not answer'],
+  ] as const) {
+    it(`${what} does not hold back the renewal of the leases of running jobs`, async () => {
+      await withSlowStep(slow, startsAfter, async (node, calls, finish) => {
+        await node.start(); // its first housekeeping prunes (retention: 30 days) and heartbeats
+        const id = await node.addJob('long');
+        await until(() => calls.slow > startsAfter, 'the slow step is under way', 5000, 10);
+        // Renewed every second meanwhile; without them the lease runs out and the job is stopped.
+        await until(() => calls.renewals >= 3, 'three renewals during the slow step', 20_000, 10);
+        finish();
+        const outcome = async () => (await node.getExecutions({ jobId: id })).items[0]?.outcome;
+        await until(async () => (await outcome()) !== undefined, 'the run is recorded', 5000, 10);
+        expect(await outcome()).toBe('succeeded');
+      });
+    });
+  }
 });

@@ -1,0 +1,57 @@
+import type { Clock, TimerHandle } from '../time/clock.ts';
+import type { ActivityTracker } from './activity-tracker.ts';
+
+/**
+ * Work done now and then every `periodMs`, counted from the start of one run to the start of the
+ * next (a slow run does not stretch the period), never two runs at once. `work` reports its own
+ * failures: it must not reject.
+ */
+export class PeriodicWork {
+  private readonly clock: Clock;
+  private readonly activity: ActivityTracker;
+  private readonly periodMs: number;
+  private readonly work: () => Promise<void>;
+  private timer: TimerHandle | null = null;
+  private inProgress: Promise<void> | null = null;
+  /** Moves on at every start and stop: a run under way across one does not plan the next. */
+  private generation = 0;
+
+  constructor(clock: Clock, activity: ActivityTracker, periodMs: number, work: () => Promise<void>) {
+    this.clock = clock;
+    this.activity = activity;
+    this.periodMs = periodMs;
+    this.work = work;
+  }
+
+  /** Runs the work once (resolving when it is done), then every period until `stop`. */
+  async start(): Promise<void> {
+    this.generation++;
+    await this.run();
+  }
+
+  /** No more runs; resolves when the one under way (if any) is done. */
+  async stop(): Promise<void> {
+    this.generation++;
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
+    this.timer = null;
+    await this.inProgress;
+  }
+
+  private async run(): Promise<void> {
+    const generation = this.generation;
+    const startedAt = this.clock.now();
+    const run: Promise<void> = this.activity.track(this.work).finally(() => {
+      if (this.inProgress === run) this.inProgress = null;
+    });
+    this.inProgress = run;
+    await run;
+    if (generation !== this.generation) return;
+    this.timer = this.clock.setTimer(
+      () => {
+        this.timer = null;
+        void this.run();
+      },
+      Math.max(1, startedAt + this.periodMs - this.clock.now()),
+    );
+  }
+}
