@@ -24,7 +24,7 @@ export class Maintenance {
   private running = false;
   private lastPruneAt = Number.NEGATIVE_INFINITY;
   /** The prune under way, off the tick: a long one must not hold back lease renewals. */
-  private pruning: Promise<void> | null = null;
+  private pruning: Promise<unknown> | null = null;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence) {
     this.runtime = runtime;
@@ -32,10 +32,16 @@ export class Maintenance {
     this.fence = fence;
     const { clock, activity, options } = runtime;
     const halfLease = Math.max(1, Math.floor(options.leaseMs / 2));
-    this.renewals = new PeriodicWork(clock, activity, halfLease, () =>
+    // A renewal that failed is tried again soon (a tenth of the lease), not half a lease later,
+    // when the lease would already have run out.
+    const renewal = { periodMs: halfLease, retryMs: Math.max(1, Math.floor(options.leaseMs / 10)) };
+    this.renewals = new PeriodicWork(clock, activity, renewal, () =>
       this.step('renew leases', () => this.renewLeases()),
     );
-    this.housekeeping = new PeriodicWork(clock, activity, halfLease, () => this.keepHouse());
+    this.housekeeping = new PeriodicWork(clock, activity, { periodMs: halfLease }, async () => {
+      await this.keepHouse();
+      return true;
+    });
   }
 
   async start(): Promise<void> {
@@ -130,11 +136,14 @@ export class Maintenance {
     }
   }
 
-  private async step(operation: string, work: () => Promise<void>): Promise<void> {
+  /** Runs `work`, reporting its failure; false if it failed. */
+  private async step(operation: string, work: () => Promise<void>): Promise<boolean> {
     try {
       await work();
+      return true;
     } catch (error) {
       this.runtime.reportError(operation, error);
+      return false;
     }
   }
 }

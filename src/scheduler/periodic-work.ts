@@ -4,22 +4,30 @@ import type { ActivityTracker } from './activity-tracker.ts';
 /**
  * Work done now and then every `periodMs`, counted from the start of one run to the start of the
  * next (a slow run does not stretch the period), never two runs at once. `work` reports its own
- * failures: it must not reject.
+ * failures (it must not reject) and resolves to false for a run that failed: the next one then
+ * comes `retryMs` after it, if that is sooner.
  */
 export class PeriodicWork {
   private readonly clock: Clock;
   private readonly activity: ActivityTracker;
   private readonly periodMs: number;
-  private readonly work: () => Promise<void>;
+  private readonly work: () => Promise<boolean>;
+  private readonly retryMs: number;
   private timer: TimerHandle | null = null;
-  private inProgress: Promise<void> | null = null;
+  private inProgress: Promise<boolean> | null = null;
   /** Moves on at every start and stop: a run under way across one does not plan the next. */
   private generation = 0;
 
-  constructor(clock: Clock, activity: ActivityTracker, periodMs: number, work: () => Promise<void>) {
+  constructor(
+    clock: Clock,
+    activity: ActivityTracker,
+    timing: { periodMs: number; retryMs?: number },
+    work: () => Promise<boolean>,
+  ) {
     this.clock = clock;
     this.activity = activity;
-    this.periodMs = periodMs;
+    this.periodMs = timing.periodMs;
+    this.retryMs = timing.retryMs ?? timing.periodMs;
     this.work = work;
   }
 
@@ -40,18 +48,20 @@ export class PeriodicWork {
   private async run(): Promise<void> {
     const generation = this.generation;
     const startedAt = this.clock.now();
-    const run: Promise<void> = this.activity.track(this.work).finally(() => {
+    const run: Promise<boolean> = this.activity.track(this.work).finally(() => {
       if (this.inProgress === run) this.inProgress = null;
     });
     this.inProgress = run;
-    await run;
+    const succeeded = await run;
     if (generation !== this.generation) return;
+    const now = this.clock.now();
+    const next = succeeded ? startedAt + this.periodMs : Math.min(startedAt + this.periodMs, now + this.retryMs);
     this.timer = this.clock.setTimer(
       () => {
         this.timer = null;
         void this.run();
       },
-      Math.max(1, startedAt + this.periodMs - this.clock.now()),
+      Math.max(1, next - now),
     );
   }
 }

@@ -10,7 +10,17 @@ const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 /** A store this node cannot reach while `unreachable` (a network partition, say), for leases and claims. */
 class PartitionedStore extends MemoryStore {
   unreachable = false;
+  /** Renewals to fail before the next one goes through (a blip rather than a partition). */
+  failRenewals = 0;
+  /** When each renewal came, on the scheduler's clock. */
+  renewals: number[] = [];
+  schedulerClock = { now: () => Number.NaN };
   override async extendLeases(...args: Parameters<MemoryStore['extendLeases']>) {
+    this.renewals.push(this.schedulerClock.now());
+    if (this.failRenewals > 0) {
+      this.failRenewals--;
+      throw new Error('renewal lost');
+    }
     if (this.unreachable) throw new Error('store unreachable');
     return super.extendLeases(...args);
   }
@@ -48,6 +58,7 @@ describe('a node that cannot renew the lease of a running job', () => {
       settleTimeout: '10ms',
       ...more,
     });
+    store.schedulerClock = scheduler.clock;
     const runs: Run[] = [];
     let active = 0;
     // Runs until it is told to stop.
@@ -88,6 +99,18 @@ describe('a node that cannot renew the lease of a running job', () => {
       [2, false],
     ]);
     expect((await scheduler.history()).map((e) => [e.attempt, e.outcome])).toEqual([[1, 'abandoned']]);
+  });
+
+  it('rides out one failed renewal: the next try comes a tenth of the lease later, not half a lease', async () => {
+    const { store, runs } = setUp('10s');
+    await scheduler.start();
+    await scheduler.addJob('long');
+    await scheduler.advance('1s'); // claimed at 0 s, lease until 10 s
+    store.failRenewals = 1; // the renewal at 5 s fails
+    await scheduler.advance('20s');
+    expect(runs).toEqual([{ attempt: 1, overlapping: false }]);
+    const afterClaim = store.renewals.map((at) => (at - T0) / 1000);
+    expect(afterClaim.slice(0, 3)).toEqual([5, 6, 11]); // failed, retried 1 s later, then every 5 s
   });
 
   it('counts a renewed lease from the last renewal that got through', async () => {

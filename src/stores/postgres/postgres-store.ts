@@ -97,6 +97,8 @@ export class PostgresStore implements DataStore {
   /** The same, never named: a test clock puts changing literals in the SQL. */
   private readonly plainPool: PgPool;
   private readonly untimedPool: PgPool;
+  /** Makes pools like `preparedPool` and `plainPool` with a limit of their own (see `dbWithin`). */
+  private readonly poolWithLimit: (named: boolean, limit: { timeoutMs: number | null }) => PgPool;
   /** `queryTimeout` as asked for (null: none, or too long for a timer). */
   private readonly queryTimeoutMs: number | null;
   /** The limit Kairos's statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
@@ -174,12 +176,10 @@ export class PostgresStore implements DataStore {
       end: () => this.currentPool().end(),
       on: (event, listener) => this.currentPool().on(event, listener),
     };
-    this.preparedPool = kairosPool(live, {
-      types,
-      names: options.preparedStatements === false ? null : new StatementNames(),
-      limit: this.statementLimit,
-    });
-    this.plainPool = kairosPool(live, { types, names: null, limit: this.statementLimit });
+    const names = options.preparedStatements === false ? null : new StatementNames();
+    this.poolWithLimit = (named, limit) => kairosPool(live, { types, names: named ? names : null, limit });
+    this.preparedPool = this.poolWithLimit(true, this.statementLimit);
+    this.plainPool = this.poolWithLimit(false, this.statementLimit);
     // Migrations (an index over a large table takes as long as it takes), and reading settings
     // before the limit is known to be safe.
     this.untimedPool = kairosPool(live, { types, names: null, limit: { timeoutMs: null } });
@@ -280,6 +280,14 @@ export class PostgresStore implements DataStore {
   /** Where statements go. */
   private get db(): PgPool {
     return this.testClock === null ? this.preparedPool : this.plainPool;
+  }
+
+  /** `db`, waiting at most `timeoutMs` for an answer (never longer than the store's own limit). */
+  private dbWithin(timeoutMs: number): PgPool {
+    const limit = this.statementLimit.timeoutMs;
+    return this.poolWithLimit(this.testClock === null, {
+      timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs),
+    });
   }
 
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
@@ -474,8 +482,15 @@ export class PostgresStore implements DataStore {
     return this.run('find the next job time', () => leases.nextJobTimes(this.db, this.s, tasks, after));
   }
 
+  /**
+   * A renewal is given up after a quarter of the lease (or `queryTimeout`, if shorter), with its
+   * connection: the node tries again soon, on another one, while the lease still holds. One that
+   * waited `queryTimeout` on a silent connection would let the lease run out. (A renewal given up
+   * on that the server still carries out only extends a lease this node holds.)
+   */
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    return this.run('renew leases', () => leases.extendLeases(this.db, this.s, this.nowSql, node, leaseMs, jobs));
+    const db = this.dbWithin(Math.max(1, Math.floor(leaseMs / 4)));
+    return this.run('renew leases', () => leases.extendLeases(db, this.s, this.nowSql, node, leaseMs, jobs));
   }
 
   async reapAbandoned(): Promise<ExecutionRecord[]> {

@@ -8,7 +8,7 @@ import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { systemClock } from '../../../src/time/clock.ts';
 import { until } from '../../support/child-node.ts';
 import { TcpProxy } from '../../support/tcp-proxy.ts';
-import { jobFixture } from '../conformance/harness.ts';
+import { jobFixture, TASKS } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
 const schemas: string[] = [];
@@ -211,6 +211,34 @@ describe('PostgresStore when its connections go silent (a failover that leaves t
       await node.stop();
       await producer.stop();
       await proxy.stop();
+    }
+  });
+});
+
+describe('PostgresStore renewing leases on a connection that went silent', () => {
+  it('gives the renewal up after a quarter of the lease, not queryTimeout, so the next try comes in time', async () => {
+    const schema = freshSchema('renewal');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const store = new PostgresStore({
+      connectionString: await proxy.start(),
+      schema,
+      poolSize: 1,
+      queryTimeout: '60s',
+    });
+    try {
+      await store.start({ events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} });
+      await store.addJob(jobFixture({ runAt: new Date(Date.now() - 1000) }));
+      const { jobs } = await store.acquireJobs('n1', { leaseMs: 2000, limit: 1, tasks: TASKS });
+      const held = jobs.map((job) => ({ id: job.id, attempt: job.attempt }));
+      expect(held).toHaveLength(1);
+      proxy.silence(); // the pool's one connection; new ones work
+      // Waiting the 60 s queryTimeout would outlast the lease (and this test).
+      await expect(store.extendLeases('n1', 2000, held)).rejects.toThrow(/renew leases/);
+      expect(await store.extendLeases('n1', 2000, held)).toEqual({ lost: [], cancelRequested: [] });
+    } finally {
+      await proxy.stop();
+      await store.stop();
     }
   });
 });
