@@ -58,6 +58,8 @@ export class PostgresEventBroker implements EventBroker {
   private running = false;
   /** The schedulers using it: starts not yet matched by a stop. */
   private userCount = 0;
+  /** Stops still to come from users that a `close` let go of: each is done already. */
+  private stopsOwed = 0;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Moves on at every start and stop: a LISTEN connect begun before one is not this run's. */
@@ -105,19 +107,30 @@ export class PostgresEventBroker implements EventBroker {
 
   /** One user is done with it; it closes when no other uses it. */
   async stop(): Promise<void> {
+    if (this.stopsOwed > 0) {
+      this.stopsOwed--;
+      return;
+    }
     if (this.userCount > 1) {
       this.userCount--;
       return;
     }
-    await this.close();
+    this.userCount = 0;
+    await this.shutDown();
   }
 
   /**
    * Closes it whoever still uses it: the last stop of the store it belongs to, which ends the
-   * pool its notifications go through. The stops of its users that follow do nothing.
+   * pool its notifications go through. The stops of its users that follow do nothing, and so do
+   * not stop it under a scheduler that started it again meanwhile.
    */
   async close(): Promise<void> {
+    this.stopsOwed += this.userCount;
     this.userCount = 0;
+    await this.shutDown();
+  }
+
+  private async shutDown(): Promise<void> {
     // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
     if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;
@@ -128,9 +141,11 @@ export class PostgresEventBroker implements EventBroker {
     this.repeatTimer = null;
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     this.checkTimer = null;
-    await this.flush();
+    // Taken now: a start during the flush below makes a LISTEN connection of its own.
     const listener = this.listener;
     this.listener = null;
+    this.dropListener = null;
+    await this.flush();
     if (listener !== null) {
       listener.removeAllListeners();
       listener.on('error', () => {});

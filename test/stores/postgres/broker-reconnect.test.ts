@@ -194,4 +194,28 @@ describe('PostgresStore stopped while another scheduler starts on it', () => {
     }
     expect(broker.connected).toBe(false);
   });
+
+  it("keeps it for a scheduler that starts after the store closed the broker, before the leaving one's own stop", async () => {
+    const schema = freshSchema('b_owed');
+    schemas.push(schema);
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const broker = store.defaultEventBroker() as PostgresEventBroker;
+    const context = () => ({ events: broker, clock: systemClock, logger: silentLogger, wake: () => {} });
+    const first = context();
+    await broker.start();
+    await store.start(first);
+    await store.stop(first); // the leaving scheduler's session: the store (which closes the broker)...
+    await broker.start(); // ...another scheduler starts...
+    const second = context();
+    await store.start(second);
+    await broker.stop(); // ...then the leaving session's stop of the broker, which it no longer uses
+    try {
+      expect(broker.connected).toBe(true);
+      expect(broker.users).toBe(1);
+    } finally {
+      await store.stop(second);
+      await broker.stop();
+    }
+    expect(broker.connected).toBe(false);
+  });
 });
