@@ -1,6 +1,7 @@
 import type { JobWakeTimes } from '../stores/data-store.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
+import type { LeaseFence } from './lease-fence.ts';
 import { isCapped } from './local-job-queue.ts';
 import type { PassResult } from './processing-loop.ts';
 import { QueueWaitLimit } from './queue-wait-limit.ts';
@@ -21,6 +22,7 @@ import { ShortClaimRecheck } from './short-claim-recheck.ts';
 export class JobProcessor {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
+  private readonly fence: LeaseFence;
   /** The earliest lease expiry of a running job, in store time: reap then, not a poll later. */
   private leaseExpiry: number | null = null;
   /** Slots promised to an acquire (or a fire) in flight, so two of them never overfill the node. */
@@ -45,9 +47,10 @@ export class JobProcessor {
   private draining = false;
   private readonly wake: () => void;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner, wake: () => void) {
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence, wake: () => void) {
     this.runtime = runtime;
     this.runner = runner;
+    this.fence = fence;
     this.wake = wake;
     this.recheck = new ShortClaimRecheck(runtime.clock, wake);
     this.queueWait = new QueueWaitLimit(runtime.clock, runtime.options.prefetchMaxWaitMs, runner, (count) => {
@@ -83,6 +86,7 @@ export class JobProcessor {
     let next: JobWakeTimes | undefined;
     this.recheck.claimed();
     try {
+      const sentAt = clock.now();
       ({ now, jobs, next } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
         limit,
@@ -90,6 +94,7 @@ export class JobProcessor {
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
+      this.fence.leased(jobs, sentAt);
       // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
       this.tookAllDue = jobs.length < slots;
       // Jobs that must not wait take the slots first (the store claimed no more of them than there

@@ -88,11 +88,11 @@ export class JobRunner {
     return [...this.unfinishedJobs(), ...this.recording.values()];
   }
 
-  /** The leased jobs that have not finished here: running, held for their run time, or queued. */
+  /** The leased jobs that have not finished here: queued, held for their run time, or running (in that order). */
   unfinishedJobs(): JobRecord[] {
-    const jobs = [...this.running.values()].map((entry) => entry.job);
+    const jobs = this.queued.jobs();
     for (const { job } of this.held.values()) jobs.push(job);
-    jobs.push(...this.queued.jobs());
+    for (const entry of this.running.values()) jobs.push(entry.job);
     return jobs;
   }
 

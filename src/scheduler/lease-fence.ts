@@ -8,18 +8,20 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * job over and run it again; stopped here first (`ctx.signal`, reason `lease_lost`), the two runs
  * do not overlap, as far as the task honours its signal.
  *
- * A lease is known to hold until its last confirmed renewal plus the lease duration, counted from
- * when the renewal was sent (the store starts the new lease later, when the statement runs); one
- * never renewed, until the expiry its claim wrote, in store time. One timer, at the earliest of
- * those: a job that comes in later was leased later.
+ * A lease is known to hold for the lease duration counted from when the statement that wrote it
+ * (the claim, or the last renewal that went through) was sent: the store starts the lease later,
+ * when the statement runs, so this count never outlasts the store's, however late the answer came.
+ * One timer, at the earliest of those.
  */
 export class LeaseFence {
   private readonly runtime: SchedulerRuntime;
   /** The jobs leased to this node that have not finished here. */
   private readonly jobs: () => JobRecord[];
   private readonly stopJob: (job: JobRecord) => void;
-  private readonly renewedUntil = new WeakMap<JobRecord, number>();
+  private readonly leasedUntil = new WeakMap<JobRecord, number>();
   private timer: TimerHandle | null = null;
+  /** When the timer is due (this node's clock). */
+  private timerAt = Number.POSITIVE_INFINITY;
   private active = false;
 
   constructor(runtime: SchedulerRuntime, jobs: () => JobRecord[], stopJob: (job: JobRecord) => void) {
@@ -38,17 +40,23 @@ export class LeaseFence {
     this.disarm();
   }
 
-  /** A job was leased to this node (claimed, or fired to run here). */
+  /** The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt` (this node's clock). */
+  leased(jobs: Iterable<JobRecord>, sentAt: number): void {
+    const until = sentAt + this.runtime.options.leaseMs;
+    for (const job of jobs) this.leasedUntil.set(job, until);
+  }
+
+  /** A job leased to this node came in (to run, be held or queued). */
   watch(job: JobRecord): void {
-    if (this.active && this.timer === null) this.arm(this.heldUntil(job));
+    const until = this.heldUntil(job);
+    if (this.active && until < this.timerAt) this.arm(until);
   }
 
-  /** The store confirmed the renewal of `job`'s lease, sent at `sentAt` (this node's clock). */
-  renewed(job: JobRecord, sentAt: number): void {
-    this.renewedUntil.set(job, sentAt + this.runtime.options.leaseMs);
-  }
-
-  /** Stops the jobs whose leases may have lapsed, and plans the next look. */
+  /**
+   * Stops the jobs whose leases may have lapsed, and plans the next look. In the order `jobs`
+   * gives them (waiting ones before running ones), so that a slot one of them frees never starts
+   * another that is being stopped.
+   */
   check(): void {
     this.disarm();
     if (!this.active) return;
@@ -70,16 +78,21 @@ export class LeaseFence {
     this.arm(next);
   }
 
-  /** Until when (this node's clock) this node knows it holds the job's lease. */
+  /**
+   * Until when (this node's clock) this node knows it holds the job's lease. A job not seen leased
+   * (none should be): the expiry the store wrote, in the node's estimate of store time.
+   */
   private heldUntil(job: JobRecord): number {
-    const renewed = this.renewedUntil.get(job);
-    if (renewed !== undefined) return renewed;
+    const until = this.leasedUntil.get(job);
+    if (until !== undefined) return until;
     if (job.acquiredUntil === null) return Number.POSITIVE_INFINITY;
     return job.acquiredUntil.getTime() - this.runtime.skewMs;
   }
 
   private arm(at: number): void {
+    this.disarm();
     if (at === Number.POSITIVE_INFINITY) return;
+    this.timerAt = at;
     this.timer = this.runtime.clock.setTimer(
       () => {
         this.timer = null;
@@ -92,5 +105,6 @@ export class LeaseFence {
   private disarm(): void {
     if (this.timer !== null) this.runtime.clock.clearTimer(this.timer);
     this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 }

@@ -70,7 +70,10 @@ export class Maintenance {
       jobs.map((job) => ({ id: job.id, attempt: job.attempt })),
     );
     const lost = new Set(status.lost);
-    for (const job of jobs) if (!lost.has(job.id)) this.fence.renewed(job, sentAt);
+    this.fence.leased(
+      jobs.filter((job) => !lost.has(job.id)),
+      sentAt,
+    );
     this.fence.check();
     const asked = new Map(jobs.map((job) => [job.id, job]));
     for (const id of status.lost) {

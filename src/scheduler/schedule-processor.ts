@@ -4,6 +4,7 @@ import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../stores/recor
 import { type FirePlan, planFires } from './fire-planner.ts';
 import { newJobRecord } from './job-input.ts';
 import type { JobProcessor } from './job-processor.ts';
+import type { LeaseFence } from './lease-fence.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -14,10 +15,12 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 export class ScheduleProcessor {
   private readonly runtime: SchedulerRuntime;
   private readonly jobs: JobProcessor;
+  private readonly fence: LeaseFence;
 
-  constructor(runtime: SchedulerRuntime, jobs: JobProcessor) {
+  constructor(runtime: SchedulerRuntime, jobs: JobProcessor, fence: LeaseFence) {
     this.runtime = runtime;
     this.jobs = jobs;
+    this.fence = fence;
   }
 
   async pass(): Promise<PassResult> {
@@ -58,11 +61,13 @@ export class ScheduleProcessor {
       if (task !== undefined && task.maxRunningJobs === null) jobIds.add(job.id);
     }
     try {
+      const sentAt = this.runtime.clock.now();
       const released = await store.releaseSchedules(
         node,
         releases,
         jobIds.size > 0 ? { leaseMs: options.leaseMs, jobIds } : undefined,
       );
+      this.fence.leased(released.started, sentAt);
       this.jobs.startLeased(released.started, now); // before the slots are given back, so they stay taken
     } finally {
       this.jobs.unreserve(slots);

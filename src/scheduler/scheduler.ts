@@ -89,9 +89,9 @@ export class Scheduler {
         pass,
         onError: (error) => runtime.reportError(name, error),
       });
-    const jobProcessor = new JobProcessor(runtime, this.runner, () => this.jobLoop.timer.wake());
+    const jobProcessor = new JobProcessor(runtime, this.runner, fence, () => this.jobLoop.timer.wake());
     this.jobProcessor = jobProcessor;
-    const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor);
+    const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor, fence);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
     this.maintenance = new Maintenance(runtime, this.runner, fence);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
+import { createTestScheduler, type TestScheduler, VirtualClock } from '../../src/testing/index.ts';
 import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
@@ -141,6 +141,57 @@ describe('a node that cannot renew the lease of a running job', () => {
     await scheduler.advance('10s');
     const abandoned = (await scheduler.history()).filter((e) => e.outcome === 'abandoned').map((e) => e.jobId);
     expect(abandoned.sort()).toEqual([running, queued].sort());
+  });
+});
+
+describe('a node whose claim was answered late', () => {
+  it("counts the claim's lease from when the claim was sent, not from when its answer came", async () => {
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    class LateAnswerStore extends PartitionedStore {
+      override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+        const claimed = await super.acquireJobs(...args);
+        if (claimed.jobs.length > 0) await answered; // written at once, answered late
+        return claimed;
+      }
+    }
+    // The test scheduler would wait for the claim to be answered before moving its clock.
+    const clock = new VirtualClock(T0);
+    const store = new LateAnswerStore();
+    const node = new Scheduler({ store, clock, logger: silentLogger, leaseDuration: '10s', pollInterval: '1h' });
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    let stoppedAt: number | null = null;
+    node.task(
+      'long',
+      (ctx) =>
+        new Promise<void>((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            stoppedAt = clock.now();
+            resolve();
+          });
+        }),
+    );
+    try {
+      await node.start();
+      await node.addJob('long');
+      await settle(); // claimed at 0 s: the store's lease ends at 10 s
+      clock.advanceTo(T0 + 8000);
+      store.unreachable = true; // cut off...
+      answer(); // ...just as the claim's answer arrives, 8 s late: the job starts
+      await settle();
+      for (let t = 8500; t <= 20_000; t += 500) {
+        clock.advanceTo(T0 + t);
+        await settle();
+      }
+      expect(stoppedAt === null ? null : stoppedAt - T0).toBe(10_000);
+    } finally {
+      store.unreachable = false;
+      await node.stop();
+    }
   });
 });
 
