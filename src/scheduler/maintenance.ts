@@ -23,7 +23,7 @@ export class Maintenance {
   private readonly housekeeping: PeriodicWork;
   private running = false;
   private lastPruneAt = Number.NEGATIVE_INFINITY;
-  /** The prune under way, off the tick: a long one must not hold back lease renewals. */
+  /** The prune under way, beside the housekeeping cycle: a long one must not hold it back. */
   private pruning: Promise<unknown> | null = null;
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence) {
