@@ -1,4 +1,5 @@
 import type { JobWakeTimes } from '../stores/data-store.ts';
+import { steadyNow } from '../time/clock.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { LeaseFence } from './lease-fence.ts';
@@ -86,7 +87,7 @@ export class JobProcessor {
     let next: JobWakeTimes | undefined;
     this.recheck.claimed();
     try {
-      const sentAt = clock.now();
+      const sentAt = steadyNow(clock);
       ({ now, jobs, next } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
         limit,

@@ -1,5 +1,5 @@
 import type { JobRecord } from '../stores/records.ts';
-import type { TimerHandle } from '../time/clock.ts';
+import { steadyNow, type TimerHandle } from '../time/clock.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
 /**
@@ -11,7 +11,8 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * A lease is known to hold for the lease duration counted from when the statement that wrote it
  * (the claim, or the last renewal that went through) was sent: the store starts the lease later,
  * when the statement runs, so this count never outlasts the store's, however late the answer came.
- * One timer, at the earliest of those.
+ * Counted on the clock's monotonic reading (`steadyNow`), so that a step of the wall clock moves
+ * nothing. One timer, at the earliest of those.
  */
 export class LeaseFence {
   private readonly runtime: SchedulerRuntime;
@@ -20,7 +21,7 @@ export class LeaseFence {
   private readonly stopJob: (job: JobRecord) => void;
   private readonly leasedUntil = new WeakMap<JobRecord, number>();
   private timer: TimerHandle | null = null;
-  /** When the timer is due (this node's clock). */
+  /** When the timer is due (`steadyNow`). */
   private timerAt = Number.POSITIVE_INFINITY;
   private active = false;
 
@@ -40,7 +41,7 @@ export class LeaseFence {
     this.disarm();
   }
 
-  /** The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt` (this node's clock). */
+  /** The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt` (`steadyNow`). */
   leased(jobs: Iterable<JobRecord>, sentAt: number): void {
     const until = sentAt + this.runtime.options.leaseMs;
     for (const job of jobs) this.leasedUntil.set(job, until);
@@ -60,7 +61,7 @@ export class LeaseFence {
   check(): void {
     this.disarm();
     if (!this.active) return;
-    const now = this.runtime.clock.now();
+    const now = steadyNow(this.runtime.clock);
     let next = Number.POSITIVE_INFINITY;
     const lapsed: JobRecord[] = [];
     for (const job of this.jobs()) {
@@ -79,14 +80,15 @@ export class LeaseFence {
   }
 
   /**
-   * Until when (this node's clock) this node knows it holds the job's lease. A job not seen leased
-   * (none should be): the expiry the store wrote, in the node's estimate of store time.
+   * Until when (`steadyNow`) this node knows it holds the job's lease. A job not seen leased (none
+   * should be): the expiry the store wrote, by the node's estimate of store time.
    */
   private heldUntil(job: JobRecord): number {
     const until = this.leasedUntil.get(job);
     if (until !== undefined) return until;
     if (job.acquiredUntil === null) return Number.POSITIVE_INFINITY;
-    return job.acquiredUntil.getTime() - this.runtime.skewMs;
+    const { clock, skewMs } = this.runtime;
+    return job.acquiredUntil.getTime() - skewMs - clock.now() + steadyNow(clock);
   }
 
   private arm(at: number): void {
@@ -98,7 +100,7 @@ export class LeaseFence {
         this.timer = null;
         this.check();
       },
-      Math.max(1, at - this.runtime.clock.now()),
+      Math.max(1, at - steadyNow(this.runtime.clock)),
     );
   }
 

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { steadyNow } from '../time/clock.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { LeaseFence } from './lease-fence.ts';
 import { PeriodicWork } from './periodic-work.ts';
@@ -63,7 +64,7 @@ export class Maintenance {
     const { store, node, options } = this.runtime;
     const jobs = this.runner.leasedJobs();
     if (jobs.length === 0) return;
-    const sentAt = this.runtime.clock.now();
+    const sentAt = steadyNow(this.runtime.clock);
     const status = await store.extendLeases(
       node,
       options.leaseMs,

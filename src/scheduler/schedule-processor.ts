@@ -1,5 +1,6 @@
 import { uuidv7 } from '../common/uuid.ts';
 import type { ScheduleRelease } from '../stores/data-store.ts';
+import { steadyNow } from '../time/clock.ts';
 import type { ExecutionRecord, JobRecord, ScheduleRecord } from '../stores/records.ts';
 import { type FirePlan, planFires } from './fire-planner.ts';
 import { newJobRecord } from './job-input.ts';
@@ -61,7 +62,7 @@ export class ScheduleProcessor {
       if (task !== undefined && task.maxRunningJobs === null) jobIds.add(job.id);
     }
     try {
-      const sentAt = this.runtime.clock.now();
+      const sentAt = steadyNow(this.runtime.clock);
       const released = await store.releaseSchedules(
         node,
         releases,

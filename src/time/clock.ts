@@ -8,6 +8,16 @@ export interface Clock {
   /** Calls `callback` once after `delayMs`, never synchronously; returns a handle for `clearTimer`. */
   setTimer(callback: () => void, delayMs: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
+  /**
+   * Milliseconds from any origin on a clock that is never stepped (NTP, a resumed VM): for how
+   * long something took. (Default: `now()`.)
+   */
+  monotonicNow?(): number;
+}
+
+/** `clock`'s reading for measuring durations: its monotonic one if it has one. */
+export function steadyNow(clock: Clock): number {
+  return clock.monotonicNow?.() ?? clock.now();
 }
 
 export interface TimerHandle {
@@ -31,6 +41,7 @@ interface SystemTimer {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimer(callback, delayMs) {
     const timer: SystemTimer = { timeout: undefined, immediate: undefined };
     const delay = Math.max(0, delayMs);

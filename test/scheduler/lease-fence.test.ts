@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler, VirtualClock } from '../../src/testing/index.ts';
+import type { Clock } from '../../src/time/clock.ts';
 import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
@@ -190,6 +191,60 @@ describe('a node whose claim was answered late', () => {
       expect(stoppedAt === null ? null : stoppedAt - T0).toBe(10_000);
     } finally {
       store.unreachable = false;
+      await node.stop();
+    }
+  });
+});
+
+describe('a node whose wall clock is stepped back while it is cut off', () => {
+  it('stops its job when the lease runs out all the same: it counts on its monotonic clock', async () => {
+    // Real time passes on `time`; the node's wall clock reads `stepMs` off it from some moment on
+    // (NTP, a resumed VM), while its monotonic reading does not move. The store keeps true time.
+    const time = new VirtualClock(T0);
+    let stepMs = 0;
+    const nodeClock: Clock = {
+      now: () => time.now() + stepMs,
+      monotonicNow: () => time.now(),
+      setTimer: (callback, delayMs) => time.setTimer(callback, delayMs),
+      clearTimer: (handle) => time.clearTimer(handle),
+    };
+    const store = new PartitionedStore({ clock: time });
+    const node = new Scheduler({
+      store,
+      clock: nodeClock,
+      logger: silentLogger,
+      leaseDuration: '10s',
+      pollInterval: '1h',
+    });
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    let stoppedAt: number | null = null;
+    node.task(
+      'long',
+      (ctx) =>
+        new Promise<void>((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            stoppedAt = time.now();
+            resolve();
+          });
+        }),
+    );
+    try {
+      await node.start();
+      await node.addJob('long');
+      await settle(); // claimed at 0 s: the lease ends at 10 s
+      time.advanceTo(T0 + 2000);
+      store.unreachable = true;
+      stepMs = -30_000;
+      for (let t = 2500; t <= 20_000; t += 500) {
+        time.advanceTo(T0 + t);
+        await settle();
+      }
+      expect(stoppedAt === null ? null : stoppedAt - T0).toBe(10_000);
+    } finally {
+      store.unreachable = false;
+      stepMs = 0;
       await node.stop();
     }
   });
