@@ -6,7 +6,7 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * Stops this node's jobs whose leases may have run out because it could not renew them in time
  * (the store unreachable, or too slow to answer). Once a lease lapses another node may take the
  * job over and run it again; stopped here first (`ctx.signal`, reason `lease_lost`), the two runs
- * do not overlap, as far as the task honours its signal.
+ * do not overlap, as far as the task honours its signal. (What becomes of them: `JobRunner.expire`.)
  *
  * A lease is known to hold for the lease duration counted from when the statement that wrote it
  * (the claim, or the last renewal that went through) was sent: the store starts the lease later,
@@ -72,7 +72,7 @@ export class LeaseFence {
     if (lapsed.length > 0) {
       this.runtime.logger.warn(
         { jobIds: lapsed.map((job) => job.id) },
-        'could not renew job leases before they ran out (store unreachable?): stopping those jobs here; another node takes them over',
+        'could not renew job leases before they ran out (store unreachable?): stopping those jobs here; they are put back once the store answers, unless another node took them over first',
       );
       for (const job of lapsed) this.stopJob(job);
     }

@@ -77,7 +77,7 @@ export class Scheduler {
     const fence = new LeaseFence(
       runtime,
       () => this.runner.unfinishedJobs(),
-      (job) => this.runner.interrupt(job.id, 'lease_lost', 'its lease ran out before this node could renew it'),
+      (job) => this.runner.expire(job.id, 'its lease ran out before this node could renew it'),
     );
     const loop = (name: string, pass: () => Promise<'again' | number | null>) =>
       new ProcessingLoop({

@@ -127,7 +127,7 @@ describe('a node that cannot renew the lease of a running job', () => {
     expect(runs[0]?.stoppedFor).toBe('lease_lost');
   });
 
-  it('also lets go of the jobs waiting in its local queue, unstarted, whose leases lapsed with it', async () => {
+  it('also lets go of the jobs waiting in its local queue, and puts them back unstarted', async () => {
     const { store, runs } = setUp('10s', { maxConcurrentJobs: 1, prefetchJobs: 1 });
     await scheduler.start();
     const running = await scheduler.addJob('long');
@@ -140,8 +140,17 @@ describe('a node that cannot renew the lease of a running job', () => {
     expect(runs.map((run) => [run.attempt, run.stoppedFor])).toEqual([[1, 'lease_lost']]);
     store.unreachable = false;
     await scheduler.advance('10s');
-    const abandoned = (await scheduler.history()).filter((e) => e.outcome === 'abandoned').map((e) => e.jobId);
-    expect(abandoned.sort()).toEqual([running, queued].sort());
+    // The node put both back itself: the running one recorded abandoned (its re-run is attempt 2),
+    // the queued one pending again on its first attempt, no retry spent, since it never started.
+    expect((await scheduler.history()).map((e) => [e.jobId, e.attempt, e.outcome])).toEqual([
+      [running, 1, 'abandoned'],
+    ]);
+    const [again] = (await store.getJobs({ ids: [queued] })).items;
+    expect([again?.attempt, again?.abandonRetries]).toEqual([1, 2]);
+    expect(runs.map((run) => [run.attempt, run.stoppedFor])).toEqual([
+      [1, 'lease_lost'],
+      [1, undefined],
+    ]);
   });
 });
 

@@ -304,6 +304,51 @@ describe('A node cut off from the database while it runs a job', () => {
       await admin.end();
     }
   }, 60_000);
+
+  it('with no other node about, runs the job again once it reaches the database again', async () => {
+    const schema = freshSchema('rejoin');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const alone = new Scheduler({
+      store: new PostgresStore({ connectionString: await proxy.start(), schema, poolSize: 2, queryTimeout: '2s' }),
+      nodeId: 'alone',
+      logger: silentLogger,
+      leaseDuration: '2s',
+      shutdownTimeout: '100ms',
+    });
+    const runs: { attempt: number; stoppedFor?: string }[] = [];
+    alone.task(
+      'long',
+      (ctx) =>
+        new Promise<void>((resolve) => {
+          const run: (typeof runs)[number] = { attempt: ctx.attempt };
+          runs.push(run);
+          ctx.signal.addEventListener('abort', () => {
+            run.stoppedFor = (ctx.signal.reason as { kind: string }).kind;
+            resolve();
+          });
+        }),
+    );
+    try {
+      await alone.start();
+      const id = await alone.addJob('long');
+      await until(() => runs.length === 1, 'the job runs', 10_000, 10);
+      proxy.silenceAfterStartup();
+      proxy.silence();
+      await until(() => runs[0]?.stoppedFor !== undefined, 'the job is stopped when its lease runs out', 10_000, 10);
+      expect(runs[0]?.stoppedFor).toBe('lease_lost');
+      proxy.restore(); // new connections work again; the silent ones are dropped as their statements time out
+      await until(() => runs.length === 2, 'the job runs again', 30_000, 20);
+      expect(runs[1]?.attempt).toBe(2);
+      // Recorded once: by the release of the stopped run or by this node's own takeover, whichever
+      // reached the database first (each only acts on a job still leased to this very attempt).
+      const executions = (await alone.getExecutions({ jobId: id })).items;
+      expect(executions.map((e) => [e.attempt, e.outcome, e.node])).toEqual([[1, 'abandoned', 'alone']]);
+    } finally {
+      await proxy.stop();
+      await alone.stop();
+    }
+  }, 60_000);
 });
 
 describe('PostgresStore queryTimeout and poolSize options', () => {
