@@ -6,7 +6,7 @@ import type { Executor } from '../executors/executor.ts';
 import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
 import { jobAddedEvent } from '../events/event-types.ts';
-import { abandonedRequeue, jobRequeue } from '../stores/store-records.ts';
+import { jobRequeue } from '../stores/store-records.ts';
 import type { TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
 import { isCapped, LocalJobQueue } from './local-job-queue.ts';
@@ -34,8 +34,6 @@ export class JobRunner {
   /** Due jobs claimed beyond the free slots (`prefetchJobs`), waiting here for a slot. */
   private readonly queued = new LocalJobQueue();
   private readonly recording = new Map<string, JobRecord>();
-  /** Running jobs stopped because their lease ran out here (`expire`): this node records them. */
-  private readonly expired = new Set<string>();
   /** Jobs whose hand-back is being written, and whether a cancel came for one meanwhile. */
   private readonly handingBack = new Map<string, { cancelled: boolean }>();
   private readonly recordings = new Set<Promise<boolean>>();
@@ -219,22 +217,20 @@ export class JobRunner {
 
   /**
    * Gives up a job whose lease ran out before this node could renew it (see `LeaseFence`): another
-   * node may take it over. Until one does, this node puts it back itself as soon as the store
-   * answers: a held or queued job pending again (it never started, so no retry is spent), a running
-   * one stopped (`lease_lost`) and recorded `abandoned`. Either write only takes effect if the job
-   * is still leased to this node.
+   * node may take it over. A running one is stopped (`lease_lost`) and left to the takeover (this
+   * node's own, once the store answers, if no other node's comes first), which records it
+   * `abandoned`: a record written here could be a second one. A held or queued one never started:
+   * this node puts it back pending as soon as the store answers, so that no abandonment retry is
+   * spent on it, unless a takeover came first (the hand-back only acts on a job still leased here).
    */
   expire(jobId: string, message: string): void {
     const waiting = this.takeWaiting(jobId);
-    if (waiting !== undefined) {
-      void this.runtime.activity.track(() => this.handBack(waiting.job));
-      if (waiting.heldSlot) this.onSlotFreed();
+    if (waiting === undefined) {
+      this.running.get(jobId)?.interrupt(new JobInterruption('lease_lost', message));
       return;
     }
-    const entry = this.running.get(jobId);
-    if (entry === undefined) return;
-    this.expired.add(jobId);
-    if (!entry.interrupt(new JobInterruption('lease_lost', message))) this.expired.delete(jobId);
+    void this.runtime.activity.track(() => this.handBack(waiting.job));
+    if (waiting.heldSlot) this.onSlotFreed();
   }
 
   /** Takes a job that has not started out of the held or queued ones; `heldSlot` if it took a slot. */
@@ -304,15 +300,10 @@ export class JobRunner {
       // The slot is free now: jobs no cap applies to can be claimed while this one is recorded.
       this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
-        const reason = settlement.reason.message;
-        if (!this.expired.delete(job.id)) {
-          logger.warn({ jobId: job.id, task: job.task, reason }, 'stopped a running job another node has taken over');
-          return;
-        }
-        const now = this.runtime.clock.now();
-        const error: ExecutionError = { name: 'JobInterruption', message: reason, stack: null };
-        const execution = this.execution(job, startedAt, now, 'abandoned', error, null);
-        await this.release(job, { execution, requeue: abandonedRequeue(job, now) });
+        logger.warn(
+          { jobId: job.id, task: job.task, reason: settlement.reason.message },
+          'stopped a running job whose lease is lost; the takeover records it',
+        );
         return;
       }
       await this.release(job, this.conclude(job, settlement, startedAt));

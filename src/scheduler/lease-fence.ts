@@ -72,7 +72,7 @@ export class LeaseFence {
     if (lapsed.length > 0) {
       this.runtime.logger.warn(
         { jobIds: lapsed.map((job) => job.id) },
-        'could not renew job leases before they ran out (store unreachable?): stopping those jobs here; they are put back once the store answers, unless another node took them over first',
+        'could not renew job leases before they ran out (store unreachable?): stopping those jobs here, for another node (or this one, once the store answers) to take over',
       );
       for (const job of lapsed) this.stopJob(job);
     }
