@@ -95,14 +95,14 @@ export class JobProcessor {
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
-      this.fence.leased(jobs, sentAt);
+      const held = this.fence.leased(jobs, sentAt);
       // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
       this.tookAllDue = jobs.length < slots;
       // Jobs that must not wait take the slots first (the store claimed no more of them than there
       // are slots: should this node die, a queued job is taken over as abandoned), then capped
       // jobs (queued, one would hold its caps while it waits).
       const byTurn: [JobRecord[], JobRecord[], JobRecord[]] = [[], [], []];
-      for (const job of jobs) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
+      for (const job of held) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
       const ordered = byTurn.flat();
       this.startLeased(ordered.slice(0, slots), now);
       for (const job of ordered.slice(slots)) this.runner.enqueue(job);

@@ -450,7 +450,8 @@ export class JobRunner {
         }
       }
     } finally {
-      this.recording.delete(job.id);
+      // Only this claim's entry: the job may have been claimed again meanwhile.
+      if (this.recording.get(job.id) === job) this.recording.delete(job.id);
     }
   }
 }

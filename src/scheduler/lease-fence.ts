@@ -41,10 +41,23 @@ export class LeaseFence {
     this.disarm();
   }
 
-  /** The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt` (`steadyNow`). */
-  leased(jobs: Iterable<JobRecord>, sentAt: number): void {
+  /**
+   * The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt`
+   * (`steadyNow`). Returns those whose lease still holds: an answer that came after the lease
+   * ran out (a slow store) hands this node jobs that another node, or its own takeover, may
+   * already be running again; they must not start here.
+   */
+  leased(jobs: readonly JobRecord[], sentAt: number): JobRecord[] {
     const until = sentAt + this.runtime.options.leaseMs;
     for (const job of jobs) this.leasedUntil.set(job, until);
+    if (until > steadyNow(this.runtime.clock)) return [...jobs];
+    if (jobs.length > 0) {
+      this.runtime.logger.warn(
+        { jobIds: jobs.map((job) => job.id) },
+        'the store answered after the lease of the jobs it handed over ran out: leaving them to the takeover',
+      );
+    }
+    return [];
   }
 
   /** A job leased to this node came in (to run, be held or queued). */

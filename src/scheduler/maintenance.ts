@@ -121,7 +121,8 @@ export class Maintenance {
     await this.step('reap abandoned jobs', async () => {
       await store.reapAbandoned();
     });
-    if (options.retentionMs !== null && this.pruning === null && clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS) {
+    const pruneDue = clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS;
+    if (options.retentionMs !== null && this.running && this.pruning === null && pruneDue) {
       this.lastPruneAt = clock.now();
       const olderThan = new Date(clock.now() - options.retentionMs);
       // Not awaited: the first prune of a long history (or one after a long downtime) may take

@@ -68,8 +68,8 @@ export class ScheduleProcessor {
         releases,
         jobIds.size > 0 ? { leaseMs: options.leaseMs, jobIds } : undefined,
       );
-      this.fence.leased(released.started, sentAt);
-      this.jobs.startLeased(released.started, now); // before the slots are given back, so they stay taken
+      // before the slots are given back, so they stay taken
+      this.jobs.startLeased(this.fence.leased(released.started, sentAt), now);
     } finally {
       this.jobs.unreserve(slots);
     }

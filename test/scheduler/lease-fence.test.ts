@@ -155,7 +155,11 @@ describe('a node that cannot renew the lease of a running job', () => {
 });
 
 describe('a node whose claim was answered late', () => {
-  it("counts the claim's lease from when the claim was sent, not from when its answer came", async () => {
+  /**
+   * Claims a job at 0 s (10 s lease) and gets the answer at `answerAt`, cut off from then on
+   * (renewals and takeovers fail) until `reconnectAt`. Returns when each run started and stopped.
+   */
+  async function claimAnsweredLate(answerAt: number, reconnectAt: number) {
     let answer = () => {};
     const answered = new Promise<void>((resolve) => {
       answer = resolve;
@@ -163,7 +167,7 @@ describe('a node whose claim was answered late', () => {
     class LateAnswerStore extends PartitionedStore {
       override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
         const claimed = await super.acquireJobs(...args);
-        if (claimed.jobs.length > 0) await answered; // written at once, answered late
+        if (claimed.jobs.length > 0 && claimed.jobs[0]?.attempt === 1) await answered; // written at once, answered late
         return claimed;
       }
     }
@@ -174,13 +178,17 @@ describe('a node whose claim was answered late', () => {
     const settle = async () => {
       for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
     };
-    let stoppedAt: number | null = null;
+    const runs: { attempt: number; startedAt: number; stoppedAt?: number }[] = [];
+    const finishers: Array<() => void> = [];
     node.task(
       'long',
       (ctx) =>
         new Promise<void>((resolve) => {
+          const run: (typeof runs)[number] = { attempt: ctx.attempt, startedAt: clock.now() - T0 };
+          runs.push(run);
+          finishers.push(resolve);
           ctx.signal.addEventListener('abort', () => {
-            stoppedAt = clock.now();
+            run.stoppedAt = clock.now() - T0;
             resolve();
           });
         }),
@@ -189,19 +197,33 @@ describe('a node whose claim was answered late', () => {
       await node.start();
       await node.addJob('long');
       await settle(); // claimed at 0 s: the store's lease ends at 10 s
-      clock.advanceTo(T0 + 8000);
+      clock.advanceTo(T0 + answerAt);
       store.unreachable = true; // cut off...
-      answer(); // ...just as the claim's answer arrives, 8 s late: the job starts
+      answer(); // ...just as the claim's answer arrives
       await settle();
-      for (let t = 8500; t <= 20_000; t += 500) {
+      for (let t = answerAt + 500; t <= 30_000; t += 500) {
+        if (t === reconnectAt) store.unreachable = false;
         clock.advanceTo(T0 + t);
         await settle();
       }
-      expect(stoppedAt === null ? null : stoppedAt - T0).toBe(10_000);
+      return runs.map((run) => ({ ...run }));
     } finally {
       store.unreachable = false;
+      for (const finish of finishers) finish(); // what still runs ends, so that stop() need not wait
       await node.stop();
     }
+  }
+
+  it("counts the claim's lease from when the claim was sent, not from when its answer came", async () => {
+    const runs = await claimAnsweredLate(8000, 40_000); // 8 s late; never reconnected in the test
+    expect(runs.map((run) => [run.attempt, run.startedAt, run.stoppedAt])).toEqual([[1, 8000, 10_000]]);
+  });
+
+  it('does not start a job whose claim was answered after its lease ran out', async () => {
+    // 12 s late; reconnected at 20 s, when this node's own takeover runs the job again.
+    const runs = await claimAnsweredLate(12_000, 20_000);
+    expect(runs.map((run) => run.attempt)).toEqual([2]);
+    expect(runs[0]?.startedAt).toBeGreaterThanOrEqual(20_000);
   });
 });
 

@@ -486,7 +486,9 @@ export class PostgresStore implements DataStore {
    * A renewal is given up after a quarter of the lease (or `queryTimeout`, if shorter), with its
    * connection: the node tries again soon, on another one, while the lease still holds. One that
    * waited `queryTimeout` on a silent connection would let the lease run out. (A renewal given up
-   * on that the server still carries out only extends a lease this node holds.)
+   * on that the server still carries out later only extends the lease: at worst, of a job this node
+   * has stopped meanwhile (see LeaseFence), whose takeover then waits for that lease.) The wait for
+   * a free connection of the pool is not bounded here.
    */
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
     const db = this.dbWithin(Math.max(1, Math.floor(leaseMs / 4)));
