@@ -54,7 +54,7 @@ export class LeaseFence {
     if (jobs.length > 0) {
       this.runtime.logger.warn(
         { jobIds: jobs.map((job) => job.id) },
-        'the store answered after the lease of the jobs it handed over ran out: leaving them to the takeover',
+        'the store answered only after the lease it wrote had run out: leaving those jobs to the takeover',
       );
     }
     return [];
