@@ -8,6 +8,11 @@ import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
+/** Lets a scheduler on a plain virtual clock (no test scheduler) finish what the last step started. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** A store this node cannot reach while `unreachable` (a network partition, say), for leases and claims. */
 class PartitionedStore extends MemoryStore {
   unreachable = false;
@@ -175,9 +180,6 @@ describe('a node whose claim was answered late', () => {
     const clock = new VirtualClock(T0);
     const store = new LateAnswerStore();
     const node = new Scheduler({ store, clock, logger: silentLogger, leaseDuration: '10s', pollInterval: '1h' });
-    const settle = async () => {
-      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-    };
     const runs: { attempt: number; startedAt: number; stoppedAt?: number }[] = [];
     const finishers: Array<() => void> = [];
     node.task(
@@ -247,9 +249,6 @@ describe('a node whose wall clock is stepped back while it is cut off', () => {
       leaseDuration: '10s',
       pollInterval: '1h',
     });
-    const settle = async () => {
-      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-    };
     let stoppedAt: number | null = null;
     node.task(
       'long',
