@@ -5,13 +5,18 @@ export function isLockTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === '55P03';
 }
 
+/** What node-postgres says when a query got no answer within its `query_timeout`. */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout';
+}
+
 /** A `pg` error as a `StoreError` that says what it means for the user. */
 export function pgStoreError(error: unknown, action: string): KairosError {
   if (error instanceof KairosError) return error;
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
-  if (message === 'Query read timeout') {
+  if (isQueryTimeout(error)) {
     meaning = 'the database did not answer within queryTimeout; the connection was dropped';
   } else if (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(

@@ -149,7 +149,7 @@ export class PostgresEventBroker implements EventBroker {
     if (listener !== null) {
       listener.removeAllListeners();
       listener.on('error', () => {});
-      await closeClient(listener, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
+      await this.closeListenClient(listener);
     }
   }
 
@@ -246,7 +246,7 @@ export class PostgresEventBroker implements EventBroker {
       );
       client.removeAllListeners();
       client.on('error', () => {});
-      void closeClient(client, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
+      void this.closeListenClient(client);
       this.scheduleRetry();
     };
     client.on('error', lost);
@@ -273,11 +273,16 @@ export class PostgresEventBroker implements EventBroker {
     } catch (error) {
       client.removeAllListeners();
       client.on('error', () => {});
-      await closeClient(client, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
+      await this.closeListenClient(client);
       if (!this.running || generation !== this.generation) return;
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
       this.scheduleRetry();
     }
+  }
+
+  /** Ends a LISTEN connection, waiting for a polite close no longer than the checks wait for answers. */
+  private closeListenClient(client: PgClient): Promise<void> {
+    return closeClient(client, this.options.checkEveryMs ?? CLOSE_WAIT_MS);
   }
 
   /** Asks the LISTEN connection for an answer within `timeoutMs`; drops it if none comes. */

@@ -33,13 +33,13 @@ import type {
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
 import { checkDateStyle, ownPoolConfig, parseQueryTimeout, safeStatementLimit } from './pg-connection-settings.ts';
-import { pgStoreError } from './pg-errors.ts';
+import { isQueryTimeout, pgStoreError } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { isQueryTimeout, isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
+import { isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
 import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
@@ -182,7 +182,7 @@ export class PostgresStore implements DataStore {
     this.plainPool = this.poolWithLimit(false, this.statementLimit);
     // Migrations (an index over a large table takes as long as it takes), and reading settings
     // before the limit is known to be safe.
-    this.untimedPool = kairosPool(live, { types, names: null, limit: { timeoutMs: null } });
+    this.untimedPool = this.poolWithLimit(false, { timeoutMs: null });
     // An idle pooled connection that dies (a database restart) must not crash the process.
     if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({

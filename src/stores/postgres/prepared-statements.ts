@@ -99,11 +99,6 @@ export function kairosPool(pool: PgPool, options: KairosQueryOptions): PgPool {
   };
 }
 
-/** What node-postgres says when a query got no answer within its `query_timeout`. */
-export function isQueryTimeout(error: unknown): boolean {
-  return error instanceof Error && error.message === 'Query read timeout';
-}
-
 /**
  * A checked-out client (Kairos checks one out only for a transaction or a migration). While it is
  * out, `pg-pool` no longer listens for its errors: a connection lost meanwhile (a database
