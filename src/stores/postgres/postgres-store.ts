@@ -40,6 +40,7 @@ import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from '.
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
 import { isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
+import { pruneInChunks } from '../prune-in-chunks.ts';
 import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
@@ -538,19 +539,15 @@ export class PostgresStore implements DataStore {
   }
 
   async pruneExecutions(olderThan: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const chunk = Math.min(PRUNE_CHUNK, limit - total);
+    return pruneInChunks(limit, PRUNE_CHUNK, async (chunk) => {
       const { rowCount } = await this.run('prune executions', () =>
         this.db.query(
           `DELETE FROM ${this.s}.executions WHERE id IN (SELECT id FROM ${this.s}.executions WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)`,
           [olderThan, chunk],
         ),
       );
-      const deleted = rowCount ?? 0;
-      total += deleted;
-      if (deleted < chunk || total >= limit) return total;
-    }
+      return rowCount ?? 0;
+    });
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {

@@ -50,6 +50,7 @@ import { PRUNE_CHUNK, SqliteHistoryTable } from './sqlite-history-table.ts';
 import { SqliteJobTable } from './sqlite-job-table.ts';
 import { migrate } from './sqlite-migrations.ts';
 import { SqliteScheduleTable } from './sqlite-schedule-table.ts';
+import { pruneInChunks } from '../prune-in-chunks.ts';
 
 export interface SqliteStoreOptions {
   /** The database file (created if missing), or ':memory:'. Give this or `database`. */
@@ -400,17 +401,14 @@ export class SqliteStore implements DataStore {
   }
 
   async pruneExecutions(olderThan: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
-    let total = 0;
-    for (;;) {
-      // One transaction per chunk: other processes get the write lock in between.
-      const chunk = Math.min(PRUNE_CHUNK, limit - total);
-      const deleted = await this.access.writeSoon('prune executions', (db) =>
-        this.history.pruneChunk(db, olderThan.getTime(), chunk),
-      );
-      total += deleted;
-      if (deleted < chunk || total >= limit) return total;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    // One transaction per chunk: other processes get the write lock in between.
+    return pruneInChunks(
+      limit,
+      PRUNE_CHUNK,
+      (chunk) =>
+        this.access.writeSoon('prune executions', (db) => this.history.pruneChunk(db, olderThan.getTime(), chunk)),
+      () => new Promise((resolve) => setImmediate(resolve)),
+    );
   }
 
   async heartbeat(node: NodeInfo): Promise<void> {
