@@ -5,6 +5,7 @@ import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler, VirtualClock } from '../../src/testing/index.ts';
 import type { Clock } from '../../src/time/clock.ts';
 import { until } from '../support/child-node.ts';
+import { runsUntilStopped } from '../support/runs-until-stopped.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -40,13 +41,6 @@ class PartitionedStore extends MemoryStore {
   }
 }
 
-interface Run {
-  attempt: number;
-  /** Whether another run of the job was going on when this one started. */
-  overlapping: boolean;
-  stoppedFor?: string;
-}
-
 describe('a node that cannot renew the lease of a running job', () => {
   let scheduler: TestScheduler;
   afterEach(async () => {
@@ -65,23 +59,14 @@ describe('a node that cannot renew the lease of a running job', () => {
       ...more,
     });
     store.schedulerClock = scheduler.clock;
-    const runs: Run[] = [];
-    let active = 0;
-    // Runs until it is told to stop.
-    scheduler.task(
-      'long',
-      (ctx) =>
-        new Promise<void>((resolve) => {
-          const run: Run = { attempt: ctx.attempt, overlapping: active > 0 };
-          runs.push(run);
-          active++;
-          ctx.signal.addEventListener('abort', () => {
-            run.stoppedFor = (ctx.signal.reason as { kind: string }).kind;
-            active--;
-            resolve();
-          });
-        }),
-    );
+    const all = runsUntilStopped([scheduler], 'long');
+    /** The runs so far: attempt, whether another was going on when it started, why it was stopped. */
+    const runs = () =>
+      all.map(({ attempt, overlapping, stopped }) => ({
+        attempt,
+        overlapping,
+        ...(stopped === undefined ? {} : { stoppedFor: stopped.kind }),
+      }));
     return { store, runs };
   }
 
@@ -90,17 +75,17 @@ describe('a node that cannot renew the lease of a running job', () => {
     await scheduler.start();
     await scheduler.addJob('long');
     await scheduler.advance('1s');
-    expect(runs).toEqual([{ attempt: 1, overlapping: false }]);
+    expect(runs()).toEqual([{ attempt: 1, overlapping: false }]);
     store.unreachable = true;
     // Renewals every 5 s fail from now on: the claim's lease (claimed at 0 s) is the last one known.
     await scheduler.advance('8s');
-    expect(runs[0]?.stoppedFor).toBeUndefined();
+    expect(runs()[0]?.stoppedFor).toBeUndefined();
     await scheduler.advance('2s'); // past it
-    expect(runs[0]?.stoppedFor).toBe('lease_lost');
+    expect(runs()[0]?.stoppedFor).toBe('lease_lost');
     store.unreachable = false;
     // The lapsed lease is taken over (here by the same node): recorded abandoned, run again.
     await scheduler.advance('10s');
-    expect(runs.map((run) => [run.attempt, run.overlapping])).toEqual([
+    expect(runs().map((run) => [run.attempt, run.overlapping])).toEqual([
       [1, false],
       [2, false],
     ]);
@@ -114,7 +99,7 @@ describe('a node that cannot renew the lease of a running job', () => {
     await scheduler.advance('1s'); // claimed at 0 s, lease until 10 s
     store.failRenewals = 1; // the renewal at 5 s fails
     await scheduler.advance('20s');
-    expect(runs).toEqual([{ attempt: 1, overlapping: false }]);
+    expect(runs()).toEqual([{ attempt: 1, overlapping: false }]);
     const afterClaim = store.renewals.map((at) => (at - T0) / 1000);
     expect(afterClaim.slice(0, 3)).toEqual([5, 6, 11]); // failed, retried 1 s later, then every 5 s
   });
@@ -127,9 +112,9 @@ describe('a node that cannot renew the lease of a running job', () => {
     await scheduler.advance('9s'); // renewed at 5 s and at 10 s: the lease now lasts until 20 s
     store.unreachable = true;
     await scheduler.advance('9s');
-    expect(runs[0]?.stoppedFor).toBeUndefined();
+    expect(runs()[0]?.stoppedFor).toBeUndefined();
     await scheduler.advance('2s');
-    expect(runs[0]?.stoppedFor).toBe('lease_lost');
+    expect(runs()[0]?.stoppedFor).toBe('lease_lost');
   });
 
   it('also lets go of the jobs waiting in its local queue, and puts them back unstarted', async () => {
@@ -142,7 +127,7 @@ describe('a node that cannot renew the lease of a running job', () => {
     store.unreachable = true;
     await scheduler.advance('10s');
     // Stopping the running job freed its slot: the queued one must not start in it.
-    expect(runs.map((run) => [run.attempt, run.stoppedFor])).toEqual([[1, 'lease_lost']]);
+    expect(runs().map((run) => [run.attempt, run.stoppedFor])).toEqual([[1, 'lease_lost']]);
     store.unreachable = false;
     await scheduler.advance('10s');
     // The node put both back itself: the running one recorded abandoned (its re-run is attempt 2),
@@ -152,7 +137,7 @@ describe('a node that cannot renew the lease of a running job', () => {
     ]);
     const [again] = (await store.getJobs({ ids: [queued] })).items;
     expect([again?.attempt, again?.abandonRetries]).toEqual([1, 2]);
-    expect(runs.map((run) => [run.attempt, run.stoppedFor])).toEqual([
+    expect(runs().map((run) => [run.attempt, run.stoppedFor])).toEqual([
       [1, 'lease_lost'],
       [1, undefined],
     ]);
@@ -180,21 +165,7 @@ describe('a node whose claim was answered late', () => {
     const clock = new VirtualClock(T0);
     const store = new LateAnswerStore();
     const node = new Scheduler({ store, clock, logger: silentLogger, leaseDuration: '10s', pollInterval: '1h' });
-    const runs: { attempt: number; startedAt: number; stoppedAt?: number }[] = [];
-    const finishers: Array<() => void> = [];
-    node.task(
-      'long',
-      (ctx) =>
-        new Promise<void>((resolve) => {
-          const run: (typeof runs)[number] = { attempt: ctx.attempt, startedAt: clock.now() - T0 };
-          runs.push(run);
-          finishers.push(resolve);
-          ctx.signal.addEventListener('abort', () => {
-            run.stoppedAt = clock.now() - T0;
-            resolve();
-          });
-        }),
-    );
+    const runs = runsUntilStopped([node], 'long', () => clock.now() - T0);
     try {
       await node.start();
       await node.addJob('long');
@@ -208,10 +179,10 @@ describe('a node whose claim was answered late', () => {
         clock.advanceTo(T0 + t);
         await settle();
       }
-      return runs.map((run) => ({ ...run }));
+      return runs.map(({ attempt, startedAt, stopped }) => ({ attempt, startedAt, stoppedAt: stopped?.at }));
     } finally {
       store.unreachable = false;
-      for (const finish of finishers) finish(); // what still runs ends, so that stop() need not wait
+      for (const run of runs) run.finish(); // what still runs ends, so that stop() need not wait
       await node.stop();
     }
   }
@@ -249,17 +220,7 @@ describe('a node whose wall clock is stepped back while it is cut off', () => {
       leaseDuration: '10s',
       pollInterval: '1h',
     });
-    let stoppedAt: number | null = null;
-    node.task(
-      'long',
-      (ctx) =>
-        new Promise<void>((resolve) => {
-          ctx.signal.addEventListener('abort', () => {
-            stoppedAt = time.now();
-            resolve();
-          });
-        }),
-    );
+    const runs = runsUntilStopped([node], 'long', () => time.now() - T0);
     try {
       await node.start();
       await node.addJob('long');
@@ -271,7 +232,7 @@ describe('a node whose wall clock is stepped back while it is cut off', () => {
         time.advanceTo(T0 + t);
         await settle();
       }
-      expect(stoppedAt === null ? null : stoppedAt - T0).toBe(10_000);
+      expect(runs[0]?.stopped?.at ?? null).toBe(10_000);
     } finally {
       store.unreachable = false;
       stepMs = 0;
@@ -311,17 +272,9 @@ describe('slow housekeeping', () => {
     }
     // Real time: the slow step is real work the virtual clock would wait for.
     const node = new Scheduler({ store: new SlowStore(), logger: silentLogger, leaseDuration: '2s' });
-    let finish = () => {};
-    node.task(
-      'long',
-      (ctx) =>
-        new Promise<void>((resolve, reject) => {
-          finish = resolve;
-          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error));
-        }),
-    );
+    const runs = runsUntilStopped([node], 'long');
     try {
-      await test(node, calls, () => finish());
+      await test(node, calls, () => runs.at(-1)?.finish());
     } finally {
       release();
       await node.stop();

@@ -7,6 +7,7 @@ import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { systemClock } from '../../../src/time/clock.ts';
 import { until } from '../../support/child-node.ts';
+import { runsUntilStopped } from '../../support/runs-until-stopped.ts';
 import { TcpProxy } from '../../support/tcp-proxy.ts';
 import { jobFixture, TASKS } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
@@ -259,22 +260,7 @@ describe('A node cut off from the database while it runs a job', () => {
       });
     const cutOff = node('cut-off', throughProxy);
     const other = node('other', TEST_DATABASE_URL);
-    const runs: { node: string; attempt: number; startedAt: number; stopped?: { kind: string; at: number } }[] = [];
-    for (const scheduler of [cutOff, other]) {
-      // Runs until told to stop.
-      scheduler.task(
-        'long',
-        (ctx) =>
-          new Promise<void>((resolve) => {
-            const run: (typeof runs)[number] = { node: ctx.node, attempt: ctx.attempt, startedAt: Date.now() };
-            runs.push(run);
-            ctx.signal.addEventListener('abort', () => {
-              run.stopped = { kind: (ctx.signal.reason as { kind: string }).kind, at: Date.now() };
-              resolve();
-            });
-          }),
-      );
-    }
+    const runs = runsUntilStopped([cutOff, other], 'long');
     const admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
     const lease = async (id: string) =>
       (
@@ -316,27 +302,15 @@ describe('A node cut off from the database while it runs a job', () => {
       leaseDuration: '2s',
       shutdownTimeout: '100ms',
     });
-    const runs: { attempt: number; stoppedFor?: string }[] = [];
-    alone.task(
-      'long',
-      (ctx) =>
-        new Promise<void>((resolve) => {
-          const run: (typeof runs)[number] = { attempt: ctx.attempt };
-          runs.push(run);
-          ctx.signal.addEventListener('abort', () => {
-            run.stoppedFor = (ctx.signal.reason as { kind: string }).kind;
-            resolve();
-          });
-        }),
-    );
+    const runs = runsUntilStopped([alone], 'long');
     try {
       await alone.start();
       const id = await alone.addJob('long');
       await until(() => runs.length === 1, 'the job runs', 10_000, 10);
       proxy.silenceAfterStartup();
       proxy.silence();
-      await until(() => runs[0]?.stoppedFor !== undefined, 'the job is stopped when its lease runs out', 10_000, 10);
-      expect(runs[0]?.stoppedFor).toBe('lease_lost');
+      await until(() => runs[0]?.stopped !== undefined, 'the job is stopped when its lease runs out', 10_000, 10);
+      expect(runs[0]?.stopped?.kind).toBe('lease_lost');
       proxy.restore(); // new connections work again; the silent ones are dropped as their statements time out
       await until(() => runs.length === 2, 'the job runs again', 30_000, 20);
       expect(runs[1]?.attempt).toBe(2);
