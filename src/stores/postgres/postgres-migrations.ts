@@ -148,6 +148,7 @@ export async function migratePostgres(
   logger: Logger,
   lockWait: MigrationLockWait = DEFAULT_LOCK_WAIT,
 ): Promise<number[]> {
+  const lockKey = `kairos-migrate:${schemaName}`;
   const client = await pool.connect();
   // A connection a migration failed on may be inside a transaction: it is not given back to the pool.
   let failed = false;
@@ -159,7 +160,7 @@ export async function migratePostgres(
     await client.query('BEGIN');
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schemaName}`]);
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lockKey]);
     await client.query('COMMIT');
     let migrationError: unknown = null;
     try {
@@ -208,11 +209,9 @@ export async function migratePostgres(
     } finally {
       // After a failure the connection is not given back to the pool, and the lock ends with it: an
       // unlock that fails (the connection was lost) must not hide why the migration failed.
-      await client
-        .query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schemaName}`])
-        .catch((unlockError: unknown) => {
-          if (migrationError === null) throw unlockError;
-        });
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]).catch((unlockError: unknown) => {
+        if (migrationError === null) throw unlockError;
+      });
     }
   } catch (error) {
     failed = true;
