@@ -47,10 +47,10 @@ export class LeaseFence {
    * ran out (a slow store) hands this node jobs that another node, or its own takeover, may
    * already be running again; they must not start here.
    */
-  leased(jobs: readonly JobRecord[], sentAt: number): JobRecord[] {
+  leased(jobs: readonly JobRecord[], sentAt: number): readonly JobRecord[] {
     const until = sentAt + this.runtime.options.leaseMs;
     for (const job of jobs) this.leasedUntil.set(job, until);
-    if (until > steadyNow(this.runtime.clock)) return [...jobs];
+    if (until > steadyNow(this.runtime.clock)) return jobs;
     if (jobs.length > 0) {
       this.runtime.logger.warn(
         { jobIds: jobs.map((job) => job.id) },
