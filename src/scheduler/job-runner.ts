@@ -406,7 +406,8 @@ export class JobRunner {
     this.handingBack.set(job.id, state);
     try {
       const requeue = jobRequeue(job, job.runAt.getTime(), job.attempt, job.abandonRetries);
-      if (!(await this.release(job, { execution: null, attempt: job.attempt, requeue }))) return;
+      if (!(await this.release(job, { execution: null, attempt: job.attempt, startedAt: job.startedAt, requeue })))
+        return;
       if (state.cancelled) {
         // The cancel found the job still leased here, flagged it and came to this node, but the
         // requeue cleared the flag: the job is pending now, so cancelling it records `cancelled`.

@@ -224,6 +224,12 @@ export type JobRelease =
       execution: null;
       /** The attempt held (the fence an execution record gives otherwise). */
       attempt: number;
+      /**
+       * The held claim's `startedAt`, which fences the hand-back too: the job keeps its attempt, so
+       * after a hand-back that went through (its answer lost) and a new claim by the same node, a
+       * retry of it would otherwise hand back the new claim while it runs. Null: not fenced on it.
+       */
+      startedAt: Date | null;
       requeue: JobRequeue;
     };
 

@@ -122,6 +122,11 @@ export function releasedAttempt(release: JobRelease): number {
   return release.execution === null ? release.attempt : release.execution.attempt;
 }
 
+/** The claim a hand-back lets go of, as its `startedAt` in ms (null: any claim of the attempt). */
+export function handedBackClaim(release: JobRelease): number | null {
+  return release.execution === null ? (release.startedAt?.getTime() ?? null) : null;
+}
+
 /** A job's next run; its start deadline keeps the same grace after the new run time. */
 export function jobRequeue(job: JobRecord, runAt: number, attempt: number, abandonRetries: number): JobRequeue {
   const grace = job.startDeadline === null ? null : job.startDeadline.getTime() - job.runAt.getTime();

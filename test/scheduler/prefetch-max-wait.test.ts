@@ -275,6 +275,65 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
     }
   });
 
+  it('does not hand back the job claimed again meanwhile when it retries a hand-back whose answer was lost', async () => {
+    const handedBack = gate();
+    const runningAgain = gate();
+    const finishRun = gate();
+    const handBacks: boolean[] = [];
+    class LostAnswerStore extends MemoryStore {
+      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
+        if (args[2].execution !== null) return super.releaseJob(...args);
+        if (handBacks.length === 0) {
+          handBacks.push(await super.releaseJob(...args)); // it goes through...
+          handedBack.open();
+          throw new Error('connection lost before the answer'); // ...but the node never hears so
+        }
+        await runningAgain.opened; // the retry comes once the node has claimed and started the job again
+        const held = await super.releaseJob(...args);
+        handBacks.push(held);
+        return held;
+      }
+    }
+    const store = new LostAnswerStore();
+    const scheduler = new Scheduler({
+      store,
+      logger: silentLogger,
+      batchSize: 10,
+      maxConcurrentJobs: 1,
+      prefetchJobs: 1,
+      prefetchMaxWait: '100ms',
+    });
+    const started: number[] = [];
+    scheduler.task('gated', async (_ctx, args: { n: number }) => {
+      started.push(args.n);
+      if (args.n === 0) await handedBack.opened; // job 1 waits in the queue until it is handed back
+      if (args.n === 1) {
+        runningAgain.open();
+        await finishRun.opened;
+      }
+    });
+    try {
+      for (let n = 0; n < 2; n++) await scheduler.addJob('gated', { args: { n } });
+      await scheduler.start();
+      await until(() => handBacks.length === 2, 'the hand-back retried while job 1 runs again', 5000, 5);
+      expect(handBacks).toEqual([true, false]);
+      expect((await store.getJobs({})).items).toMatchObject([{ status: 'running', acquiredBy: scheduler.nodeId }]);
+      finishRun.open();
+      await until(async () => (await store.getJobs({})).items.length === 0, 'both jobs done', 5000, 5);
+      expect(started).toEqual([0, 1]);
+      const runs = (await store.getExecutions({})).items;
+      expect(runs.map((e) => [e.outcome, e.attempt])).toEqual([
+        ['succeeded', 1],
+        ['succeeded', 1],
+      ]);
+    } finally {
+      handedBack.open();
+      runningAgain.open();
+      finishRun.open();
+      await scheduler.stop();
+    }
+  });
+
   it('rejects a prefetchMaxWait that is not a duration above zero, naming it', () => {
     for (const value of [0, -5, '0s', 'soon', true]) {
       expect(() => createTestScheduler({ now: T0, prefetchMaxWait: value as string })).toThrow(ValidationError);

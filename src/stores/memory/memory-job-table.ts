@@ -141,9 +141,16 @@ export class MemoryJobTable {
     return this.startRunning(entry, node, leaseMs, now);
   }
 
-  isHeldBy(node: string, id: string, attempt: number): boolean {
+  /** Whether `node` holds this attempt of the job (and this claim of it, when `claimedAt` is given). */
+  isHeldBy(node: string, id: string, attempt: number, claimedAt: number | null = null): boolean {
     const entry = this.entries.get(id);
-    return entry !== undefined && entry.status === 'running' && entry.acquiredBy === node && entry.attempt === attempt;
+    return (
+      entry !== undefined &&
+      entry.status === 'running' &&
+      entry.acquiredBy === node &&
+      entry.attempt === attempt &&
+      (claimedAt === null || entry.startedAt === claimedAt)
+    );
   }
 
   /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */

@@ -38,6 +38,7 @@ import {
   DEAD_NODE_FORGOTTEN_AFTER_MS,
   admitFiredJobs,
   firedJobToStart,
+  handedBackClaim,
   releasedAttempt,
   releaseEvent,
 } from '../store-records.ts';
@@ -193,7 +194,7 @@ export class MemoryStore implements DataStore {
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release));
+    const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release), handedBackClaim(release));
     if (held) this.jobs.finish(jobId, release.requeue);
     if (release.execution !== null) this.executions.append(release.execution);
     const event = releaseEvent(release, held);

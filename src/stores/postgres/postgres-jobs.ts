@@ -1,6 +1,6 @@
 import type { JobRelease, JobRequeue, JobWakeTimes, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
-import { releasedAttempt } from '../store-records.ts';
+import { handedBackClaim, releasedAttempt } from '../store-records.ts';
 import { EXECUTION_COLUMNS, executionArrays, executionRows, type JobRow, jobFromRow } from './pg-rows.ts';
 import { pgArrayLiteral } from './pg-arrays.ts';
 import type { PgQueryable } from './pg-types.ts';
@@ -296,6 +296,7 @@ export async function releaseJobs(
     .map((item) => ({
       ...requeueRow(item.jobId, item.node, item.release.requeue as JobRequeue),
       held_attempt: releasedAttempt(item.release),
+      held_claim: heldClaimText(item.release),
     }));
   const { rows } = await client.query<{ id: string }>(
     `WITH ex AS (
@@ -306,8 +307,11 @@ export async function releaseJobs(
        WHERE j.id = ANY($1::text[]) AND j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
      req AS (
        UPDATE ${s}.jobs j SET ${REQUEUE_SET}
-       FROM json_to_recordset($21::json) AS r(${REQUEUE_RECORDSET}, held_attempt integer)
-       WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt RETURNING j.id)
+       FROM json_to_recordset($21::json) AS r(${REQUEUE_RECORDSET}, held_attempt integer, held_claim timestamptz)
+       WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt
+         -- The node knows its claim's start to the millisecond (timestamps are read that way).
+         AND (r.held_claim IS NULL OR date_trunc('milliseconds', j.started_at) = r.held_claim)
+       RETURNING j.id)
      SELECT id FROM fin UNION ALL SELECT id FROM req`,
     [
       pgArrayLiteral(finished.map((item) => item.id)),
@@ -318,6 +322,11 @@ export async function releaseJobs(
     ],
   );
   return new Set(rows.map((row) => row.id));
+}
+
+function heldClaimText(release: JobRelease): string | null {
+  const claimedAt = handedBackClaim(release);
+  return claimedAt === null ? null : new Date(claimedAt).toISOString();
 }
 
 /** A job put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. */

@@ -147,17 +147,22 @@ export class SqliteJobTable {
     return row === undefined ? null : jobFromRow(row);
   }
 
-  /** Finishes (deletes) or re-queues the attempt this node holds; false if it no longer holds that attempt. */
+  /**
+   * Finishes (deletes) or re-queues the attempt this node holds (the claim that started at
+   * `claimedAt`, when given); false if it no longer holds that attempt.
+   */
   finish(
     db: SqliteConnection,
     node: string,
     jobId: string,
     attempt: number,
+    claimedAt: number | null,
     requeue: JobRequeue | null | undefined,
   ): boolean {
-    const held = `AND status = 'running' AND acquired_by = ? AND attempt = ?`;
-    if (!requeue) return db.run(`DELETE FROM ${this.t} WHERE id = ? ${held}`, jobId, node, attempt) > 0;
-    return this.requeue(db, jobId, requeue, held, node, attempt) > 0;
+    const held = `AND status = 'running' AND acquired_by = ? AND attempt = ? AND (? IS NULL OR started_at = ?)`;
+    const heldBy = [node, attempt, claimedAt, claimedAt];
+    if (!requeue) return db.run(`DELETE FROM ${this.t} WHERE id = ? ${held}`, jobId, ...heldBy) > 0;
+    return this.requeue(db, jobId, requeue, held, ...heldBy) > 0;
   }
 
   requeue(

@@ -38,6 +38,7 @@ import {
   cancelledBeforeStartExecution,
   admitFiredJobs,
   firedJobToStart,
+  handedBackClaim,
   releasedAttempt,
   releaseEvent,
 } from '../store-records.ts';
@@ -331,7 +332,7 @@ export class SqliteStore implements DataStore {
     const { execution } = release;
     const held = await this.releases.write((db) => {
       if (execution !== null) this.history.append(db, execution);
-      return this.jobs.finish(db, node, jobId, releasedAttempt(release), release.requeue);
+      return this.jobs.finish(db, node, jobId, releasedAttempt(release), handedBackClaim(release), release.requeue);
     });
     const event = releaseEvent(release, held);
     if (event !== null) this.publish(event);

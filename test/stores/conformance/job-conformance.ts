@@ -300,14 +300,36 @@ export function jobConformance(factory: StoreFactory): void {
       await h.store.addJob(job);
       await acquire('n1');
       const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2 };
-      expect(await h.store.releaseJob('n1', job.id, { execution: null, attempt: 2, requeue })).toBe(false);
-      expect(await h.store.releaseJob('n2', job.id, { execution: null, attempt: 1, requeue })).toBe(false);
-      expect(await h.store.releaseJob('n1', job.id, { execution: null, attempt: 1, requeue })).toBe(true);
+      const handBack = (node: string, attempt: number) =>
+        h.store.releaseJob(node, job.id, { execution: null, attempt, startedAt: null, requeue });
+      expect(await handBack('n1', 2)).toBe(false);
+      expect(await handBack('n2', 1)).toBe(false);
+      expect(await handBack('n1', 1)).toBe(true);
       const [pending] = (await h.store.getJobs({})).items;
       expect(pending).toMatchObject({ id: job.id, status: 'pending', attempt: 1, acquiredBy: null });
       expect((await h.store.getExecutions({})).items).toEqual([]);
       expect(h.events.some((event) => 'execution' in event)).toBe(false);
       expect((await acquire('n2')).jobs.map((j) => j.id)).toEqual([job.id]);
+    });
+
+    it('fences a hand-back by its claim: a late retry of it leaves a new claim of the same attempt alone', async () => {
+      const job = jobFixture();
+      await h.store.addJob(job);
+      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2 };
+      const handBack = (claim: JobRecord) =>
+        h.store.releaseJob('n1', job.id, { execution: null, attempt: 1, startedAt: claim.startedAt, requeue });
+      const [first] = (await acquire('n1')).jobs;
+      if (first === undefined) throw new Error('the job was not claimed');
+      expect(await handBack(first)).toBe(true);
+      await h.advance(1);
+      const [second] = (await acquire('n1')).jobs;
+      expect(second).toMatchObject({ id: job.id, attempt: 1, acquiredBy: 'n1' });
+      if (second === undefined) throw new Error('the job was not claimed again');
+      // The first hand-back again, as a retry whose first try went through but whose answer was lost.
+      expect(await handBack(first)).toBe(false);
+      expect((await h.store.getJobs({})).items[0]).toMatchObject({ status: 'running', acquiredBy: 'n1' });
+      expect(await handBack(second)).toBe(true);
+      expect((await h.store.getJobs({})).items[0]).toMatchObject({ status: 'pending', acquiredBy: null });
     });
 
     it('ignores a release from a node that no longer holds the job but keeps its execution', async () => {

@@ -1,8 +1,12 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { PostgresStore } from '../../../src/postgres.ts';
+import type { JobRecord } from '../../../src/stores/records.ts';
+import { systemClock } from '../../../src/time/clock.ts';
 import { capLockKey } from '../../../src/stores/postgres/postgres-jobs.ts';
-import { jobFixture, startOnVirtualClock, T0, TASKS } from '../conformance/harness.ts';
+import { jobFixture, scheduleFixture, startOnVirtualClock, T0, TASKS } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
 const schemas: string[] = [];
@@ -56,6 +60,43 @@ describe('PostgresStore claims', () => {
       expect(later.jobs.map((job) => job.task)).toEqual(['task-b']);
     } finally {
       await h.close();
+    }
+  });
+
+  it("tell the node each claim's start as the store fences hand-backs on it, on the database's clock", async () => {
+    // The database keeps microseconds, the node milliseconds: each path that leases a job must
+    // give the node a start its hand-back matches.
+    const schema = freshSchema('claimstart');
+    schemas.push(schema);
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
+    await store.start({ events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} });
+    try {
+      const past = new Date(Date.now() - 1000);
+      const tasks = [TASKS[0], { name: 'task-b', maxRunningJobs: 1 }] as typeof TASKS;
+      await store.addJob(jobFixture({ runAt: past }));
+      await store.addJob(jobFixture({ task: 'task-b', runAt: past }));
+      const claimed = (await store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks })).jobs;
+      expect(claimed.map((job) => job.task).sort()).toEqual(['task-a', 'task-b']); // uncapped and capped claims
+      await store.addSchedule(scheduleFixture('s1', { nextFireTime: past }), 'error');
+      await store.acquireSchedules('n1', 30_000, 10);
+      const fired = jobFixture({ scheduleId: 's1', fireTime: past, runAt: past });
+      const released = await store.releaseSchedules(
+        'n1',
+        [{ scheduleId: 's1', revision: 1, nextFireTime: null, lastFireTime: past, jobs: [fired], missed: [] }],
+        { leaseMs: 30_000, jobIds: new Set([fired.id]) },
+      );
+      expect(released.started.map((job) => job.id)).toEqual([fired.id]); // leased by the fire itself
+      const handBack = (job: JobRecord) =>
+        store.releaseJob('n1', job.id, {
+          execution: null,
+          attempt: job.attempt,
+          startedAt: job.startedAt,
+          requeue: { runAt: job.runAt, startDeadline: null, attempt: job.attempt, abandonRetries: job.abandonRetries },
+        });
+      for (const job of [...claimed, ...released.started]) expect(await handBack(job)).toBe(true);
+      expect((await store.getJobs({})).items.map((job) => job.status)).toEqual(['pending', 'pending', 'pending']);
+    } finally {
+      await store.stop();
     }
   });
 
