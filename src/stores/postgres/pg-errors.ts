@@ -16,7 +16,11 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
-  if (isQueryTimeout(error)) {
+  if (/unsupported startup parameter/i.test(message)) {
+    meaning =
+      'a connection pooler (PgBouncer?) refused a setting that Kairos sends as it connects (statement_timeout, from queryTimeout); ' +
+      'behind PgBouncer, give the store a pool of yours (`pool`) and set statement_timeout on the server side (see "Behind PgBouncer" in the PostgreSQL guide)';
+  } else if (isQueryTimeout(error)) {
     meaning = 'the database did not answer within queryTimeout; the connection was dropped';
   } else if (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(

@@ -69,6 +69,9 @@ export class PostgresEventBroker implements EventBroker {
   /** Drops the current LISTEN connection as lost (set while one is connected). */
   private dropListener: ((error: Error) => void) | null = null;
   private checking = false;
+  /** Whether the current LISTEN connection heard this broker's own notification yet. */
+  private heardItself = false;
+  private hearingTimer: NodeJS.Timeout | null = null;
 
   constructor(options: PostgresEventBrokerOptions) {
     this.options = options;
@@ -141,6 +144,8 @@ export class PostgresEventBroker implements EventBroker {
     this.repeatTimer = null;
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     this.checkTimer = null;
+    if (this.hearingTimer !== null) clearTimeout(this.hearingTimer);
+    this.hearingTimer = null;
     // Taken now: a start during the flush below makes a LISTEN connection of its own.
     const listener = this.listener;
     this.listener = null;
@@ -265,8 +270,10 @@ export class PostgresEventBroker implements EventBroker {
       this.listener = client;
       this.dropListener = lost;
       this.retryMs = FIRST_RETRY_MS;
-      // Ask the others what they listen for (they may have announced it while this node was away).
+      // Ask the others what they listen for (they may have announced it while this node was away);
+      // the question's echo also says that this connection hears notifications at all.
       this.control.push(`${this.origin}|?`);
+      this.expectEcho(client);
       if (this.interest.localKeys().length > 0) this.announce();
       else this.scheduleFlush();
       for (const listener of this.reconnectListeners) listener();
@@ -300,13 +307,37 @@ export class PostgresEventBroker implements EventBroker {
     }
   }
 
+  /**
+   * Warns if `client` does not hear this broker's own question within the check period. LISTEN
+   * then "works" without a word while no notification ever arrives: behind a pooler in
+   * transaction mode (PgBouncer), the session that listens is handed to other clients as soon as
+   * the LISTEN is done. Nodes then see work added elsewhere only when they poll.
+   */
+  private expectEcho(client: PgClient): void {
+    this.heardItself = false;
+    if (this.hearingTimer !== null) clearTimeout(this.hearingTimer);
+    const waitMs = this.options.checkEveryMs ?? CLOSE_WAIT_MS;
+    this.hearingTimer = setTimeout(() => {
+      this.hearingTimer = null;
+      if (this.heardItself || this.listener !== client) return;
+      this.options.logger.warn(
+        { channel: this.options.channel, waitedMs: waitMs },
+        "PostgresEventBroker: the LISTEN connection hears no notifications, not even this node's own: behind a pooler in transaction mode (PgBouncer) LISTEN needs a connection straight to PostgreSQL (PostgresStore listenConnectionString); until then nodes see work added elsewhere only when they poll",
+      );
+    }, waitMs);
+    this.hearingTimer.unref();
+  }
+
   /** Handles an announcement or a question from another node; false for an event pack. */
   private handleControl(payload: string): boolean {
     const bar = payload.indexOf('|');
     const kind = payload[bar + 1];
     if (bar <= 0 || (kind !== '!' && kind !== '?')) return false;
     const origin = payload.slice(0, bar);
-    if (origin === this.origin) return true;
+    if (origin === this.origin) {
+      this.heardItself = true;
+      return true;
+    }
     if (kind === '?') {
       if (this.interest.localKeys().length > 0) this.announce();
       return true;

@@ -4,11 +4,16 @@ import type { PgPool, PgPoolClient } from './pg-types.ts';
 import { isLockTimeout } from './pg-errors.ts';
 
 /**
- * Versioned schema changes. Many nodes may start at once: a session advisory lock (keyed by the
+ * Versioned schema changes. Many nodes may start at once: an advisory lock (keyed by the
  * schema name) lets one apply them while the others wait, then find nothing left to do. Never
  * edit a released migration: add the next one.
  */
-const MIGRATIONS: ReadonlyArray<{ version: number; up: (s: string) => string }> = [
+interface Migration {
+  version: number;
+  up: (s: string) => string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     up: (s) => `
@@ -140,7 +145,17 @@ export interface MigrationLockWait {
 
 const DEFAULT_LOCK_WAIT: MigrationLockWait = { lockTimeoutMs: 1000, maxRetryDelayMs: 15_000 };
 
-/** Brings the schema up to date; returns the versions applied. `schema` is already a quoted identifier. */
+/**
+ * Brings the schema up to date; returns the versions applied. `schema` is already a quoted
+ * identifier.
+ *
+ * Each migration is applied in a transaction of its own that first takes a transaction-scoped
+ * advisory lock and reads the version under it, so nodes starting at once apply each migration
+ * once. Nothing outlives a transaction: behind a pooler in transaction mode (PgBouncer), where
+ * each transaction may run on another server connection, a session-level lock would be taken on
+ * one connection and "released" on another, and stay held on the first, pooled and ownerless,
+ * stalling every later node start.
+ */
 export async function migratePostgres(
   pool: PgPool,
   schema: string,
@@ -153,65 +168,40 @@ export async function migratePostgres(
   // A connection a migration failed on may be inside a transaction: it is not given back to the pool.
   let failed = false;
   try {
-    // Waiting for another node's migration, or building an index over a large table, takes as
-    // long as it takes: no statement timeout of the pool's connections applies to either. Set for
-    // one transaction at a time, so the connection goes back to the pool with its own settings
-    // (the session lock outlives the transaction that took it).
-    await client.query('BEGIN');
-    await client.query('SET LOCAL statement_timeout = 0');
-    await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lockKey]);
-    await client.query('COMMIT');
-    let migrationError: unknown = null;
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-      );
-      const { rows } = await client.query<{ version: number | null }>(
-        `SELECT max(version) AS version FROM ${schema}.migrations`,
-      );
-      const current = rows[0]?.version ?? 0;
-      if (current > POSTGRES_SCHEMA_VERSION) {
-        throw new StoreError(
-          `PostgresStore: schema ${schemaName} is at version ${current}, newer than this Kairos knows (${POSTGRES_SCHEMA_VERSION}); upgrade Kairos`,
-        );
-      }
-      const applied: number[] = [];
-      for (const migration of MIGRATIONS) {
-        if (migration.version <= current) continue;
-        for (let attempt = 1; ; attempt++) {
-          await client.query('BEGIN');
-          try {
-            await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
-            await client.query('SET LOCAL statement_timeout = 0');
-            await client.query(migration.up(schema));
-            await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
-            await client.query('COMMIT');
-            break;
-          } catch (error) {
-            await rollback(client, error);
-            if (!isLockTimeout(error)) throw error;
-            const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
-            logger.warn(
-              { schema: schemaName, version: migration.version, attempt, retryInMs },
-              'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
-            );
-            await new Promise((resolve) => setTimeout(resolve, retryInMs));
-          }
+    const applied: number[] = [];
+    for (let attempt = 1; ;) {
+      let version: number | null = null;
+      await client.query('BEGIN');
+      try {
+        // Waiting for another node's migration, or building an index over a large table, takes as
+        // long as it takes: no statement timeout of the pool's connections applies to either. Set
+        // with LOCAL, so the connection goes back to the pool with its own settings.
+        await client.query('SET LOCAL statement_timeout = 0');
+        await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey]);
+        const next = await nextMigration(client, schema, schemaName);
+        if (next === undefined) {
+          await client.query('COMMIT');
+          return applied;
         }
-        applied.push(migration.version);
+        version = next.version;
+        await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
+        await client.query(next.up(schema));
+        await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [next.version]);
+        await client.query('COMMIT');
+        applied.push(next.version);
+        attempt = 1;
+      } catch (error) {
+        await rollback(client, error);
+        if (!isLockTimeout(error)) throw error;
+        const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
+        logger.warn(
+          { schema: schemaName, version, attempt, retryInMs },
+          'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
+        );
+        await new Promise((resolve) => setTimeout(resolve, retryInMs));
+        attempt++;
       }
-      return applied;
-    } catch (error) {
-      migrationError = error;
-      throw error;
-    } finally {
-      // After a failure the connection is not given back to the pool, and the lock ends with it: an
-      // unlock that fails (the connection was lost) must not hide why the migration failed.
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]).catch((unlockError: unknown) => {
-        if (migrationError === null) throw unlockError;
-      });
     }
   } catch (error) {
     failed = true;
@@ -219,6 +209,24 @@ export async function migratePostgres(
   } finally {
     client.release(failed);
   }
+}
+
+/** The first migration the schema lacks (creating the schema and its version table if need be). */
+async function nextMigration(client: PgPoolClient, schema: string, schemaName: string): Promise<Migration | undefined> {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const { rows } = await client.query<{ version: number | null }>(
+    `SELECT max(version) AS version FROM ${schema}.migrations`,
+  );
+  const current = rows[0]?.version ?? 0;
+  if (current > POSTGRES_SCHEMA_VERSION) {
+    throw new StoreError(
+      `PostgresStore: schema ${schemaName} is at version ${current}, newer than this Kairos knows (${POSTGRES_SCHEMA_VERSION}); upgrade Kairos`,
+    );
+  }
+  return MIGRATIONS.find((migration) => migration.version > current);
 }
 
 /** Rolls back after `cause`; a connection too broken to roll back fails with `cause`, which says why. */

@@ -54,6 +54,13 @@ export interface PostgresStoreOptions {
   connectionString?: string;
   /** An existing `pg` Pool of the application. */
   pool?: PgPool;
+  /**
+   * Where the LISTEN connection goes, when not where the pool's connections go. LISTEN needs a
+   * session of its own: behind a pooler in transaction mode (PgBouncer), which hands each
+   * transaction to any server connection, point this straight at PostgreSQL. (Default: the
+   * pool's own connection settings.)
+   */
+  listenConnectionString?: string;
   /** Schema of Kairos's tables, created if missing. (Default: 'kairos'.) */
   schema?: string;
   /** Connections in the pool Kairos creates from `connectionString`. (Default: 10.) */
@@ -105,7 +112,6 @@ export class PostgresStore implements DataStore {
   /** The limit Kairos's statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
   private readonly statementLimit: { timeoutMs: number | null };
   private readonly broker: PostgresEventBroker;
-  private readonly connectionString: string | undefined;
   private readonly contexts = new Set<StoreContext>();
   private migrated: Promise<void> | null = null;
   /** Counts the stops that ended the store: a start in progress across one gives up. */
@@ -131,7 +137,17 @@ export class PostgresStore implements DataStore {
     }
     this.schemaName = schema;
     this.s = `"${schema}"`;
-    this.connectionString = options.connectionString;
+    const listenAt = options.listenConnectionString ?? options.connectionString;
+    if (
+      options.listenConnectionString !== undefined &&
+      (typeof options.listenConnectionString !== 'string' || options.listenConnectionString.length === 0)
+    ) {
+      throw new ValidationError(
+        'PostgresStore listenConnectionString',
+        options.listenConnectionString,
+        'must be a postgres:// URL',
+      );
+    }
     const queryTimeoutMs = parseQueryTimeout(options.queryTimeout);
     this.queryTimeoutMs = queryTimeoutMs;
     this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };
@@ -188,7 +204,7 @@ export class PostgresStore implements DataStore {
     if (this.makePool === null) this.pool.on('error', () => {});
     this.broker = new PostgresEventBroker({
       pool: this.plainPool, // its NOTIFYs, with the same time limit as every statement
-      connect: () => listenClient(this.currentPool(), this.connectionString, queryTimeoutMs),
+      connect: () => listenClient(this.currentPool(), listenAt, queryTimeoutMs),
       checkEveryMs: queryTimeoutMs,
       channel: `kairos_${schema}`,
       // The scheduler's logger once one takes this broker as its own (`defaultEventBroker`).

@@ -1,0 +1,144 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Logger, silentLogger } from '../../../src/common/logger.ts';
+import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { until } from '../../support/child-node.ts';
+import { hasPgBouncer, PgBouncer } from '../../support/pgbouncer.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+// `.ci/run` installs PgBouncer (and sets CI): there these tests never skip.
+describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
+  'PostgresStore behind PgBouncer in transaction mode',
+  () => {
+    let bouncer: PgBouncer;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    beforeAll(async () => {
+      // PgBouncer passes no statement_timeout on from clients: set on its server connections, as a
+      // fleet would (or for the role), at 90% of Kairos's default queryTimeout.
+      bouncer = await PgBouncer.start(3, 'SET statement_timeout = 27000');
+      await admin.connect();
+      return async () => {
+        await admin.end();
+        await bouncer.stop();
+      };
+    });
+    /** An application's pool through PgBouncer; `warm` opens that many server connections at once first. */
+    const bouncedPool = async (warm = 3) => {
+      const pool = new pg.Pool({ connectionString: bouncer.connectionString, max: 4 });
+      await Promise.all(Array.from({ length: warm }, () => pool.query('SELECT pg_sleep(0.05)')));
+      return pool;
+    };
+    const bouncedStore = (pool: pg.Pool, schema: string) =>
+      new PostgresStore({ pool, schema, preparedStatements: false, listenConnectionString: TEST_DATABASE_URL });
+
+    it('migrate without leaving their lock held on a pooled server connection, so the next node starts', async () => {
+      const schema = freshSchema('bouncer_migrate');
+      schemas.push(schema);
+      const pool = await bouncedPool();
+      try {
+        expect(await bouncedStore(pool, schema).migrate()).toEqual([1, 2, 3, 4]);
+        // A session-level lock taken in one transaction and "released" in another stays held on the
+        // server connection of the first: free, this session can take it.
+        const key = `kairos-migrate:${schema}`;
+        const { rows } = await admin.query<{ free: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS free', [
+          key,
+        ]);
+        expect(rows[0]?.free).toBe(true);
+        await admin.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+        expect(await bouncedStore(pool, schema).migrate()).toEqual([]); // another node starting
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it('run two nodes: jobs added on one start on the other through NOTIFY, each once; a schedule fires once a second', async () => {
+      const schema = freshSchema('bouncer_nodes');
+      schemas.push(schema);
+      const pools = [await bouncedPool(), await bouncedPool(0)];
+      // With an hour between polls, only a NOTIFY gets a job started within the wait.
+      const [web, worker] = pools.map(
+        (pool, index) =>
+          new Scheduler({
+            store: bouncedStore(pool, schema),
+            nodeId: `node-${index}`,
+            logger: silentLogger,
+            pollInterval: '1h',
+          }),
+      ) as [Scheduler, Scheduler];
+      const ran: string[] = [];
+      const fired: number[] = [];
+      worker.task('work', (ctx) => void ran.push(ctx.jobId));
+      web.task('work', () => {});
+      for (const node of [web, worker]) node.task('tick', (ctx) => void fired.push(ctx.fireTime?.getTime() ?? 0));
+      try {
+        await worker.start();
+        await web.ready(); // adds jobs, runs none
+        const ids: string[] = [];
+        for (let n = 0; n < 20; n++) ids.push(await web.addJob('work', { args: { n } }));
+        await until(() => ran.length >= 20, 'the worker ran the 20 jobs added on the other node', 10_000, 10);
+        expect([...ran].sort()).toEqual([...ids].sort());
+        await web.start();
+        await web.addSchedule('tick', { type: 'interval', seconds: 1 }, { id: 'tick' });
+        await until(() => fired.length >= 3, 'three fires', 10_000, 10);
+        await web.pauseSchedule('tick');
+        await until(async () => (await web.getJobs()).items.length === 0, 'every job done', 10_000, 10);
+        expect(new Set(fired).size).toBe(fired.length);
+        const history = (await web.getExecutions({ limit: 100 })).items;
+        expect(history.filter((e) => e.outcome !== 'succeeded')).toEqual([]);
+      } finally {
+        await web.stop();
+        await worker.stop();
+        for (const pool of pools) await pool.end();
+      }
+    });
+
+    it("refuse to start on a pool of their own through it, and say why: PgBouncer refuses Kairos's statement_timeout", async () => {
+      const store = new PostgresStore({
+        connectionString: bouncer.connectionString,
+        schema: freshSchema('bouncer_own'),
+      });
+      try {
+        await expect(store.migrate()).rejects.toThrow(/PgBouncer.*give the store a pool of yours.*statement_timeout/);
+      } finally {
+        await store.stop();
+      }
+    });
+
+    it('warn when their LISTEN connection hears nothing, and say to give listenConnectionString', async () => {
+      const pool = await bouncedPool(0);
+      const warnings = { straight: [] as string[], bounced: [] as string[] };
+      const logger = (into: string[]): Logger => ({
+        ...silentLogger,
+        warn: (_fields, message) => into.push(String(message)),
+      });
+      const channel = `kairos_${freshSchema('bouncer_listen')}`;
+      const broker = (connectionString: string, into: string[]) =>
+        new PostgresEventBroker({
+          pool: pool as never,
+          connect: () => new pg.Client({ connectionString }) as never,
+          channel,
+          logger: logger(into),
+          checkEveryMs: 300,
+        });
+      const straight = broker(TEST_DATABASE_URL, warnings.straight);
+      const bounced = broker(bouncer.connectionString, warnings.bounced);
+      try {
+        // Started first, with the same wait: its check comes before the other's.
+        await straight.start();
+        await bounced.start();
+        expect(bounced.connected).toBe(true); // its LISTEN went through
+        await until(() => warnings.bounced.length > 0, 'the broker behind PgBouncer warns', 5000, 10);
+        expect(warnings.bounced[0]).toMatch(/hears no notifications.*listenConnectionString/);
+        expect(warnings.straight).toEqual([]);
+      } finally {
+        await bounced.stop();
+        await straight.stop();
+        await pool.end();
+      }
+    });
+  },
+);
