@@ -78,7 +78,14 @@ async function migratePostgres(connectionString: string, schema: string | undefi
   const { PostgresStore, POSTGRES_SCHEMA_VERSION } = await import('../postgres.ts');
   let store: InstanceType<typeof PostgresStore> | undefined;
   try {
-    store = new PostgresStore({ connectionString, ...(schema === undefined ? {} : { schema }), poolSize: 1 });
+    // Migrations wait as long as they take anyway; and without a statement_timeout to send as it
+    // connects, the command also works through PgBouncer, which refuses one.
+    store = new PostgresStore({
+      connectionString,
+      ...(schema === undefined ? {} : { schema }),
+      poolSize: 1,
+      queryTimeout: null,
+    });
     const applied = await store.migrate();
     io.stdout.write(
       applied.length === 0

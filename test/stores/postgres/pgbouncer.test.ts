@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logger, silentLogger } from '../../../src/common/logger.ts';
@@ -106,6 +108,26 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       } finally {
         await store.stop();
       }
+    });
+
+    it('can be migrated through it with `kairos migrate`', async () => {
+      const schema = freshSchema('bouncer_cli');
+      schemas.push(schema);
+      const cli = spawnSync(
+        process.execPath,
+        [
+          '--conditions=kairos-source',
+          'src/cli/main.ts',
+          'migrate',
+          '--postgres',
+          bouncer.connectionString,
+          '--schema',
+          schema,
+        ],
+        { cwd: fileURLToPath(new URL('../../../', import.meta.url)), encoding: 'utf8' },
+      );
+      expect(cli.stderr).toBe('');
+      expect(cli.stdout).toBe(`schema ${schema}: applied migration(s) 1, 2, 3, 4; version 4\n`);
     });
 
     it('warn when their LISTEN connection hears nothing, and say to give listenConnectionString', async () => {
