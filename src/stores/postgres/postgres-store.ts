@@ -39,7 +39,7 @@ import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { isStaleStatement, kairosPool, StatementNames } from './prepared-statements.ts';
+import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
 import { releaseEvent } from '../store-records.ts';
 import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
@@ -193,7 +193,15 @@ export class PostgresStore implements DataStore {
       end: () => this.currentPool().end(),
       on: (event, listener) => this.currentPool().on(event, listener),
     };
-    const names = options.preparedStatements === false ? null : new StatementNames();
+    const names =
+      options.preparedStatements === false
+        ? null
+        : new StatementNames(() =>
+            this.logger.warn(
+              { schema },
+              'PostgresStore: named statements keep being refused (unknown on one connection, defined already on another): a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements)? Sending them unnamed from now on; set preparedStatements: false to start that way',
+            ),
+          );
     this.poolWithLimit = (named, limit) => kairosPool(live, { types, names: named ? names : null, limit });
     this.preparedPool = this.poolWithLimit(true, this.statementLimit);
     this.plainPool = this.poolWithLimit(false, this.statementLimit);
@@ -601,20 +609,18 @@ export class PostgresStore implements DataStore {
   }
 
   /**
-   * Runs `work` in a transaction on a client of its own. Run again once if a prepared statement was
-   * refused (another node's migration changed its columns, or the connection lost its statements):
-   * the refusal aborted the transaction, and the statements now go out under fresh names.
+   * Runs `work` in a transaction on a client of its own. Run again if a prepared statement was
+   * refused (another node's migration changed its columns, the connection lost its statements, a
+   * pooler handed it another server connection): the refusal aborted the transaction, and the
+   * statements now go out under fresh names, or unnamed (see `StatementNames`).
    */
   private async transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-    try {
-      return await this.transactionOnce(work);
-    } catch (error) {
-      if (!isStaleStatement(error)) throw pgStoreError(error, action);
-    }
-    try {
-      return await this.transactionOnce(work);
-    } catch (error) {
-      throw pgStoreError(error, action);
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transactionOnce(work);
+      } catch (error) {
+        if (!isStaleStatement(error) || tries >= STALE_STATEMENT_TRIES) throw pgStoreError(error, action);
+      }
     }
   }
 

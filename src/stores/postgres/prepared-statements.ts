@@ -33,7 +33,17 @@ type ConfigQueryable = {
  * PostgreSQL's answers when a prepared statement cannot be used: its result columns changed under
  * it (a migration), or the connection no longer has it (`DISCARD ALL`, a pooler's reset).
  */
-const STALE_STATEMENT = new Set(['0A000', '26000']);
+/**
+ * A named statement refused: unknown on this connection (26000), its plan no longer valid for the
+ * table (0A000), or already defined (42P05: behind a pooler in transaction mode, another client
+ * prepared it on the server connection this one was handed).
+ */
+const STALE_STATEMENT = new Set(['0A000', '26000', '42P05']);
+/** Refusals (counted once per name generation) within `REFUSAL_WINDOW_MS` after which names are given up. */
+const REFUSALS_TO_GIVE_UP = 3;
+const REFUSAL_WINDOW_MS = 60_000;
+/** How often a refused statement (or the transaction it aborted) is sent: enough for names to be given up. */
+export const STALE_STATEMENT_TRIES = REFUSALS_TO_GIVE_UP + 1;
 
 export function isStaleStatement(error: unknown): boolean {
   return STALE_STATEMENT.has(String((error as { code?: unknown } | null)?.code));
@@ -48,10 +58,22 @@ export function isStaleStatement(error: unknown): boolean {
  * may lose its prepared statements (`DISCARD ALL`); PostgreSQL then refuses the old statement. The
  * names carry a generation, and such a refusal moves to the next one, so the statement is prepared
  * afresh on every connection.
+ *
+ * Behind a pooler in transaction mode that does not track prepared statements (PgBouncer before
+ * 1.21), each transaction may run on another server connection, so named statements are refused
+ * over and over. After a few refusals in a minute, the statements go out unnamed (`onGiveUp` is
+ * told), as with `preparedStatements: false`.
  */
 export class StatementNames {
   private readonly names = new Map<string, string>();
   private generation = 0;
+  private refusedAt: number[] = [];
+  private givenUp = false;
+  private readonly onGiveUp: () => void;
+
+  constructor(onGiveUp: () => void = () => {}) {
+    this.onGiveUp = onGiveUp;
+  }
 
   name(text: string): string {
     let name = this.names.get(text);
@@ -63,19 +85,35 @@ export class StatementNames {
   }
 
   /**
-   * `retry`: send a refused statement again at once under its new name. Not inside a transaction:
-   * the refusal aborted it, so the whole transaction must be run again (see `PostgresStore`).
+   * `retry`: send a refused statement again at once under its new name (or unnamed). Not inside a
+   * transaction: the refusal aborted it, so the whole transaction must be run again (see
+   * `PostgresStore`).
    */
   async query<Row>(target: PgQueryable, config: QueryConfig, values: unknown[] | undefined, retry: boolean) {
     const configurable = target as unknown as ConfigQueryable;
-    try {
-      return await configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
-    } catch (error) {
-      if (!isStaleStatement(error)) throw error;
-      this.generation++;
-      this.names.clear();
-      if (!retry) throw error;
-      return configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
+    for (let tries = 1; ; tries++) {
+      if (this.givenUp) return configurable.query<Row>(config, values);
+      const generation = this.generation;
+      try {
+        return await configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
+      } catch (error) {
+        if (!isStaleStatement(error)) throw error;
+        this.refused(generation);
+        if (!retry || tries >= STALE_STATEMENT_TRIES) throw error;
+      }
+    }
+  }
+
+  /** Moves to the next generation, once for all the statements of `generation` refused together. */
+  private refused(generation: number): void {
+    if (generation !== this.generation) return;
+    this.generation++;
+    this.names.clear();
+    const now = Date.now();
+    this.refusedAt = [...this.refusedAt.filter((at) => now - at < REFUSAL_WINDOW_MS), now];
+    if (this.refusedAt.length >= REFUSALS_TO_GIVE_UP && !this.givenUp) {
+      this.givenUp = true;
+      this.onGiveUp();
     }
   }
 }

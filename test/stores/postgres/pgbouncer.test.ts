@@ -110,6 +110,34 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       }
     });
 
+    it('send their statements unnamed once named ones keep being refused (preparedStatements left on), and say so once', async () => {
+      const schema = freshSchema('bouncer_named');
+      schemas.push(schema);
+      const pool = await bouncedPool();
+      const warnings: string[] = [];
+      const store = new PostgresStore({ pool, schema, listenConnectionString: TEST_DATABASE_URL });
+      const scheduler = new Scheduler({
+        store,
+        logger: { ...silentLogger, warn: (_fields, message) => warnings.push(String(message)) },
+        pollInterval: '1h',
+      });
+      scheduler.task('work', () => {});
+      try {
+        await scheduler.ready(); // adds jobs, runs none
+        // A statement prepared on one server connection is unknown on the next one, and known
+        // already on a third where another client prepared it.
+        for (let round = 0; round < 5; round++) {
+          const added = await Promise.allSettled(Array.from({ length: 8 }, () => scheduler.addJob('work')));
+          expect(added.filter((result) => result.status === 'rejected')).toEqual([]);
+          expect((await scheduler.getJobs({ limit: 100 })).items).toHaveLength(8 * (round + 1));
+        }
+        expect(warnings.filter((message) => /preparedStatements: false/.test(message))).toHaveLength(1);
+      } finally {
+        await scheduler.stop();
+        await pool.end();
+      }
+    });
+
     it('can be migrated through it with `kairos migrate`', async () => {
       const schema = freshSchema('bouncer_cli');
       schemas.push(schema);

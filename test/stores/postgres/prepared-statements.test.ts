@@ -36,6 +36,31 @@ describe('PostgresStore prepared statements', () => {
     await pool.end();
   });
 
+  it('counts statements refused together as one refusal: a migration seen by five connections at once keeps the names', async () => {
+    const schema = freshSchema('prep5');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 5 });
+    const store = new PostgresStore({ pool, schema });
+    const onEveryConnection = async () => {
+      const reads = await Promise.all(Array.from({ length: 5 }, () => store.getJobs({})));
+      expect(reads.map((page) => page.items.length)).toEqual([1, 1, 1, 1, 1]);
+    };
+    try {
+      await store.migrate();
+      await store.addJob(jobFixture());
+      await onEveryConnection();
+      await pool.query(`ALTER TABLE "${schema}".jobs ADD COLUMN added_later integer`);
+      await onEveryConnection(); // each refused under the same names: one new generation, not five
+      await onEveryConnection();
+      const names = await preparedOn(pool);
+      expect(names.some((name) => name.startsWith('kairos_1_'))).toBe(true);
+      expect(names.some((name) => /^kairos_[2-9]_/.test(name))).toBe(false);
+    } finally {
+      await store.stop();
+      await pool.end();
+    }
+  });
+
   it('sends plain statements when told to (PgBouncer in transaction mode)', async () => {
     const schema = freshSchema('plain');
     schemas.push(schema);
