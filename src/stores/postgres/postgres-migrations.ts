@@ -3,16 +3,16 @@ import { StoreError } from '../../errors.ts';
 import type { PgPool, PgPoolClient } from './pg-types.ts';
 import { isLockTimeout } from './pg-errors.ts';
 
-/**
- * Versioned schema changes. Many nodes may start at once: an advisory lock (keyed by the
- * schema name) lets one apply them while the others wait, then find nothing left to do. Never
- * edit a released migration: add the next one.
- */
 interface Migration {
   version: number;
   up: (s: string) => string;
 }
 
+/**
+ * Versioned schema changes. Many nodes may start at once: an advisory lock (keyed by the schema
+ * name) lets one apply each while the others wait, then find it done. Never edit a released
+ * migration: add the next one.
+ */
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -163,45 +163,15 @@ export async function migratePostgres(
   logger: Logger,
   lockWait: MigrationLockWait = DEFAULT_LOCK_WAIT,
 ): Promise<number[]> {
-  const lockKey = `kairos-migrate:${schemaName}`;
   const client = await pool.connect();
   // A connection a migration failed on may be inside a transaction: it is not given back to the pool.
   let failed = false;
   try {
     const applied: number[] = [];
-    for (let attempt = 1; ;) {
-      let version: number | null = null;
-      await client.query('BEGIN');
-      try {
-        // Waiting for another node's migration, or building an index over a large table, takes as
-        // long as it takes: no statement timeout of the pool's connections applies to either. Set
-        // with LOCAL, so the connection goes back to the pool with its own settings.
-        await client.query('SET LOCAL statement_timeout = 0');
-        await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey]);
-        const next = await nextMigration(client, schema, schemaName);
-        if (next === undefined) {
-          await client.query('COMMIT');
-          return applied;
-        }
-        version = next.version;
-        await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
-        await client.query(next.up(schema));
-        await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [next.version]);
-        await client.query('COMMIT');
-        applied.push(next.version);
-        attempt = 1;
-      } catch (error) {
-        await rollback(client, error);
-        if (!isLockTimeout(error)) throw error;
-        const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
-        logger.warn(
-          { schema: schemaName, version, attempt, retryInMs },
-          'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
-        );
-        await new Promise((resolve) => setTimeout(resolve, retryInMs));
-        attempt++;
-      }
+    for (;;) {
+      const version = await applyNextMigration(client, schema, schemaName, logger, lockWait);
+      if (version === null) return applied;
+      applied.push(version);
     }
   } catch (error) {
     failed = true;
@@ -209,6 +179,77 @@ export async function migratePostgres(
   } finally {
     client.release(failed);
   }
+}
+
+/** Under the migration lock, applies the first migration the schema lacks; returns its version, null if none. */
+async function applyNextMigration(
+  client: PgPoolClient,
+  schema: string,
+  schemaName: string,
+  logger: Logger,
+  lockWait: MigrationLockWait,
+): Promise<number | null> {
+  // READ COMMITTED whatever the connection's default: each statement then sees what the node
+  // that held the lock before committed. Under REPEATABLE READ the snapshot would be taken before
+  // the lock was granted, and a waiting node would apply the same migration again.
+  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+  try {
+    // Waiting for another node's migration, or building an index over a large table, takes as
+    // long as it takes: no time limit of the pool's connections applies (and the transaction
+    // idles between tries, see `applyWithStepBack`). Set with LOCAL, so the connection goes back
+    // to the pool with its own settings.
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+    await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrationLockKey(schemaName)]);
+    const next = await nextMigration(client, schema, schemaName);
+    if (next !== undefined) await applyWithStepBack(client, schema, schemaName, next, logger, lockWait);
+    await client.query('COMMIT');
+    return next?.version ?? null;
+  } catch (error) {
+    await rollback(client, error);
+    throw error;
+  }
+}
+
+/**
+ * Runs `migration` in a savepoint, stepping back (see `MigrationLockWait`) whenever its DDL waits
+ * longer than `lockTimeoutMs` for a table lock. The advisory lock stays held meanwhile, so other
+ * nodes starting wait for it, not for the tables: they would queue their own DDL behind the
+ * application's transaction, and every claim behind that.
+ */
+async function applyWithStepBack(
+  client: PgPoolClient,
+  schema: string,
+  schemaName: string,
+  migration: Migration,
+  logger: Logger,
+  lockWait: MigrationLockWait,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query('SAVEPOINT kairos_migration');
+    try {
+      await client.query(`SET LOCAL lock_timeout = ${lockWait.lockTimeoutMs}`);
+      await client.query(migration.up(schema));
+      await client.query(`INSERT INTO ${schema}.migrations (version) VALUES ($1)`, [migration.version]);
+      await client.query('RELEASE SAVEPOINT kairos_migration');
+      return;
+    } catch (error) {
+      if (!isLockTimeout(error)) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT kairos_migration');
+      const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
+      logger.warn(
+        { schema: schemaName, version: migration.version, attempt, retryInMs },
+        'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
+      );
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
+  }
+}
+
+/** The advisory lock's key: one per schema. */
+export function migrationLockKey(schemaName: string): string {
+  return `kairos-migrate:${schemaName}`;
 }
 
 /** The first migration the schema lacks (creating the schema and its version table if need be). */

@@ -6,7 +6,7 @@ import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { systemClock } from '../../../src/time/clock.ts';
-import { migratePostgres } from '../../../src/stores/postgres/postgres-migrations.ts';
+import { migratePostgres, migrationLockKey } from '../../../src/stores/postgres/postgres-migrations.ts';
 import { until } from '../../support/child-node.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
@@ -106,6 +106,77 @@ describe('PostgresStore migrations behind an open application transaction', () =
   });
 });
 
+describe('PostgresStore migrations of several nodes behind an open application transaction', () => {
+  it('keep their lock while they step back, so the other nodes wait for it rather than queue on the tables', async () => {
+    const schema = freshSchema('migfleet');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const store = new PostgresStore({ pool, schema });
+    const app = await pool.connect();
+    const nodes = Array.from({ length: 3 }, () => new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 }));
+    const warnings: number[] = [];
+    const loggerOf = (node: number): Logger => ({ ...silentLogger, warn: () => void warnings.push(node) });
+    try {
+      await store.migrate();
+      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
+      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
+      await app.query('BEGIN');
+      await store.addJob(jobFixture(), app); // holds a lock the migration's index waits for
+      const lockWait = { lockTimeoutMs: 50, maxRetryDelayMs: 100 };
+      const migrating = nodes.map((node, n) => migratePostgres(node, `"${schema}"`, schema, loggerOf(n), lockWait));
+      await until(() => warnings.length >= 4, 'the migration stepped back four times', 10_000, 10);
+      // One node tries, and steps back; had it let go of the lock, the next would have tried at once.
+      expect(new Set(warnings).size).toBe(1);
+      await app.query('COMMIT');
+      expect((await Promise.all(migrating)).flat()).toEqual([4]);
+    } finally {
+      await app.query('ROLLBACK').catch(() => {});
+      app.release();
+      await store.stop();
+      for (const node of nodes) await node.end();
+      await pool.end();
+    }
+  });
+});
+
+describe('PostgresStore migrations on connections whose transactions default to REPEATABLE READ', () => {
+  it('apply each migration once when two nodes start at once', async () => {
+    const schema = freshSchema('migrr');
+    schemas.push(schema);
+    const options = '-c default_transaction_isolation=repeatable\\ read';
+    const nodes = [0, 1].map(() => new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, options }));
+    const otherNode = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await otherNode.connect();
+    const key = migrationLockKey(schema);
+    try {
+      await otherNode.query('BEGIN');
+      await otherNode.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+      const migrating = nodes.map((node) => migratePostgres(node, `"${schema}"`, schema, silentLogger));
+      // Both wait for the lock: a snapshot taken then would not see what the first applies.
+      await until(
+        async () => {
+          const { rows } = await otherNode.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+               AND objid::bigint = (hashtext($1)::bigint & 4294967295)`,
+            [key],
+          );
+          return rows[0]?.n === 2;
+        },
+        'both nodes wait for the migration lock',
+        10_000,
+        10,
+      );
+      await otherNode.query('COMMIT');
+      // Each migration once, by one node or the other (they may take turns).
+      const applied = await Promise.all(migrating);
+      expect(applied.flat().sort()).toEqual([1, 2, 3, 4]);
+    } finally {
+      await otherNode.end();
+      for (const node of nodes) await node.end();
+    }
+  });
+});
+
 describe('PostgresStore migrations whose connection is lost', () => {
   it('report why the migration failed, not that the lock could not be released on the dead connection', async () => {
     const schema = freshSchema('miglost');
@@ -173,9 +244,9 @@ async function migratingNode() {
   await client.connect();
   return {
     holdMigrationLock: (schema: string) =>
-      client.query('SELECT pg_advisory_lock(hashtext($1))', [`kairos-migrate:${schema}`]),
+      client.query('SELECT pg_advisory_lock(hashtext($1))', [migrationLockKey(schema)]),
     releaseMigrationLock: (schema: string) =>
-      client.query('SELECT pg_advisory_unlock(hashtext($1))', [`kairos-migrate:${schema}`]),
+      client.query('SELECT pg_advisory_unlock(hashtext($1))', [migrationLockKey(schema)]),
     untilAMigrationWaits: () =>
       until(
         async () =>

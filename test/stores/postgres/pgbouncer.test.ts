@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Logger, silentLogger } from '../../../src/common/logger.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { migrationLockKey } from '../../../src/stores/postgres/postgres-migrations.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { until } from '../../support/child-node.ts';
 import { hasPgBouncer, PgBouncer } from '../../support/pgbouncer.ts';
@@ -45,7 +46,7 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
         expect(await bouncedStore(pool, schema).migrate()).toEqual([1, 2, 3, 4]);
         // A session-level lock taken in one transaction and "released" in another stays held on the
         // server connection of the first: free, this session can take it.
-        const key = `kairos-migrate:${schema}`;
+        const key = migrationLockKey(schema);
         const { rows } = await admin.query<{ free: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS free', [
           key,
         ]);
