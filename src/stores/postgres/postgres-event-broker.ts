@@ -69,8 +69,9 @@ export class PostgresEventBroker implements EventBroker {
   /** Drops the current LISTEN connection as lost (set while one is connected). */
   private dropListener: ((error: Error) => void) | null = null;
   private checking = false;
-  /** Whether the current LISTEN connection heard this broker's own notification yet. */
-  private heardItself = false;
+  /** The LISTEN connection that has yet to hear this broker's own notification (see `awaitEcho`). */
+  private echoAwaitedOn: PgClient | null = null;
+  private heard = false;
   private hearingTimer: NodeJS.Timeout | null = null;
 
   constructor(options: PostgresEventBrokerOptions) {
@@ -88,6 +89,11 @@ export class PostgresEventBroker implements EventBroker {
 
   get connected(): boolean {
     return this.listener !== null;
+  }
+
+  /** Whether the LISTEN connection has heard a notification of this node's own: it does receive them. */
+  get hearing(): boolean {
+    return this.listener !== null && this.heard;
   }
 
   async start(): Promise<void> {
@@ -144,8 +150,7 @@ export class PostgresEventBroker implements EventBroker {
     this.repeatTimer = null;
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     this.checkTimer = null;
-    if (this.hearingTimer !== null) clearTimeout(this.hearingTimer);
-    this.hearingTimer = null;
+    this.stopAwaitingEcho();
     // Taken now: a start during the flush below makes a LISTEN connection of its own.
     const listener = this.listener;
     this.listener = null;
@@ -224,7 +229,10 @@ export class PostgresEventBroker implements EventBroker {
         this.options.channel,
         [...control, ...packEvents(this.origin, batch)],
       ]);
+      if (control.length > 0) this.echoSent(); // control messages are all this broker's own
     } catch (error) {
+      // The question, lost, goes with the next flush: its echo is what tells a deaf LISTEN apart.
+      if (this.echoAwaitedOn !== null && control.includes(this.question())) this.control.unshift(this.question());
       // Best effort by design: other nodes' polls still find the work.
       this.options.logger.warn(
         { error: String(error), events: batch.length },
@@ -272,8 +280,8 @@ export class PostgresEventBroker implements EventBroker {
       this.retryMs = FIRST_RETRY_MS;
       // Ask the others what they listen for (they may have announced it while this node was away);
       // the question's echo also says that this connection hears notifications at all.
-      this.control.push(`${this.origin}|?`);
-      this.expectEcho(client);
+      this.control.push(this.question());
+      this.awaitEcho(client);
       if (this.interest.localKeys().length > 0) this.announce();
       else this.scheduleFlush();
       for (const listener of this.reconnectListeners) listener();
@@ -307,19 +315,39 @@ export class PostgresEventBroker implements EventBroker {
     }
   }
 
+  /** Asks the other nodes what they listen for. */
+  private question(): string {
+    return `${this.origin}|?`;
+  }
+
   /**
-   * Warns if `client` does not hear this broker's own question within the check period. LISTEN
-   * then "works" without a word while no notification ever arrives: behind a pooler in
-   * transaction mode (PgBouncer), the session that listens is handed to other clients as soon as
-   * the LISTEN is done. Nodes then see work added elsewhere only when they poll.
+   * From the time a notification of this broker's goes out (see `flush`), `client` has the check
+   * period to hear it; if it does not, a warning. LISTEN then "works" without a word while no
+   * notification ever arrives: behind a pooler in transaction mode (PgBouncer), the session that
+   * listens is handed to other clients as soon as the LISTEN is done, and nodes see work added
+   * elsewhere only when they poll.
    */
-  private expectEcho(client: PgClient): void {
-    this.heardItself = false;
+  private awaitEcho(client: PgClient): void {
+    this.stopAwaitingEcho();
+    this.heard = false;
+    this.echoAwaitedOn = client;
+  }
+
+  private stopAwaitingEcho(): void {
+    this.echoAwaitedOn = null;
     if (this.hearingTimer !== null) clearTimeout(this.hearingTimer);
+    this.hearingTimer = null;
+  }
+
+  /** A notification of this broker's went out: the connection awaiting its echo has a while to hear it. */
+  private echoSent(): void {
+    const client = this.echoAwaitedOn;
+    if (client === null || this.hearingTimer !== null) return;
     const waitMs = this.options.checkEveryMs ?? CLOSE_WAIT_MS;
     this.hearingTimer = setTimeout(() => {
       this.hearingTimer = null;
-      if (this.heardItself || this.listener !== client) return;
+      if (this.echoAwaitedOn !== client || this.listener !== client) return;
+      this.echoAwaitedOn = null;
       this.options.logger.warn(
         { channel: this.options.channel, waitedMs: waitMs },
         "PostgresEventBroker: the LISTEN connection hears no notifications, not even this node's own: behind a pooler in transaction mode (PgBouncer) LISTEN needs a connection straight to PostgreSQL (PostgresStore listenConnectionString); until then nodes see work added elsewhere only when they poll",
@@ -335,7 +363,8 @@ export class PostgresEventBroker implements EventBroker {
     if (bar <= 0 || (kind !== '!' && kind !== '?')) return false;
     const origin = payload.slice(0, bar);
     if (origin === this.origin) {
-      this.heardItself = true;
+      this.heard = true;
+      this.stopAwaitingEcho();
       return true;
     }
     if (kind === '?') {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/common/logger.ts';
+import { type Logger, silentLogger } from '../../../src/common/logger.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { systemClock } from '../../../src/time/clock.ts';
@@ -93,6 +93,54 @@ describe('PostgresEventBroker reconnecting', () => {
       await pool.end();
     }
     expect(clients.every((client) => client.ended)).toBe(true);
+  });
+});
+
+describe('PostgresEventBroker checking that its LISTEN connection hears', () => {
+  it('asks again after the NOTIFY carrying its question failed, rather than blame the connection', async () => {
+    const application = freshSchema('b_echo');
+    const real = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    let failures = 1;
+    const flaky = {
+      query: (text: string, values?: unknown[]) => {
+        if (failures > 0 && text.includes('pg_notify')) {
+          failures--;
+          return Promise.reject(Object.assign(new Error('terminating connection'), { code: '57P01' }));
+        }
+        return real.query(text, values);
+      },
+      connect: () => real.connect(),
+      end: () => real.end(),
+      on: () => undefined,
+    };
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_fields, message) => void warnings.push(String(message)) };
+    const events = new PostgresEventBroker({
+      pool: flaky as never,
+      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: application }) as never,
+      channel: `kairos_${application}`,
+      logger,
+      checkEveryMs: 200,
+    });
+    try {
+      await events.start();
+      await until(() => failures === 0, 'the first NOTIFY failed');
+      events.publish({
+        type: 'job.added',
+        timestamp: new Date(),
+        jobId: 'next-flush',
+        task: 't',
+        scheduleId: null,
+        fireTime: null,
+        runAt: new Date(),
+        leasedTo: null,
+      });
+      await until(() => events.hearing, 'it hears its question, sent again with the next flush');
+      expect(warnings.filter((message) => /hears no notifications/.test(message))).toEqual([]);
+    } finally {
+      await events.stop();
+      await real.end();
+    }
   });
 });
 

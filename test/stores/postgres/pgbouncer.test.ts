@@ -178,12 +178,13 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       const straight = broker(TEST_DATABASE_URL, warnings.straight);
       const bounced = broker(bouncer.connectionString, warnings.bounced);
       try {
-        // Started first, with the same wait: its check comes before the other's.
         await straight.start();
         await bounced.start();
         expect(bounced.connected).toBe(true); // its LISTEN went through
         await until(() => warnings.bounced.length > 0, 'the broker behind PgBouncer warns', 5000, 10);
         expect(warnings.bounced[0]).toMatch(/hears no notifications.*listenConnectionString/);
+        expect(bounced.hearing).toBe(false);
+        await until(() => straight.hearing, 'the broker listening straight to PostgreSQL hears itself', 5000, 10);
         expect(warnings.straight).toEqual([]);
       } finally {
         await bounced.stop();
