@@ -30,23 +30,33 @@ type ConfigQueryable = {
 };
 
 /**
- * PostgreSQL's answers when a prepared statement cannot be used: its result columns changed under
- * it (a migration), or the connection no longer has it (`DISCARD ALL`, a pooler's reset).
+ * A named statement the connection no longer has (26000: `DISCARD ALL`, a pooler's reset) or has
+ * already (42P05: behind a pooler in transaction mode, another client prepared it on the server
+ * connection this one was handed). Both say that names and connections got out of step.
  */
-/**
- * A named statement refused: unknown on this connection (26000), its plan no longer valid for the
- * table (0A000), or already defined (42P05: behind a pooler in transaction mode, another client
- * prepared it on the server connection this one was handed).
- */
-const STALE_STATEMENT = new Set(['0A000', '26000', '42P05']);
-/** Refusals (counted once per name generation) within `REFUSAL_WINDOW_MS` after which names are given up. */
+const LOST_STATEMENT = new Set(['26000', '42P05']);
+/** Refusals of `LOST_STATEMENT` (counted once per name generation) in this window that give up names. */
 const REFUSALS_TO_GIVE_UP = 3;
 const REFUSAL_WINDOW_MS = 60_000;
 /** How often a refused statement (or the transaction it aborted) is sent: enough for names to be given up. */
 export const STALE_STATEMENT_TRIES = REFUSALS_TO_GIVE_UP + 1;
 
+/**
+ * Whether PostgreSQL refused a prepared statement that can no longer be used as prepared: lost
+ * (see `LOST_STATEMENT`), or its plan no longer valid, its result columns changed under it by a
+ * migration (0A000; the code is "feature not supported" at large, but its message, the only
+ * other sign, depends on the server's language).
+ */
 export function isStaleStatement(error: unknown): boolean {
-  return STALE_STATEMENT.has(String((error as { code?: unknown } | null)?.code));
+  return isLostStatement(error) || errorCode(error) === '0A000';
+}
+
+function isLostStatement(error: unknown): boolean {
+  return LOST_STATEMENT.has(errorCode(error));
+}
+
+function errorCode(error: unknown): string {
+  return String((error as { code?: unknown } | null)?.code);
 }
 
 /**
@@ -60,9 +70,9 @@ export function isStaleStatement(error: unknown): boolean {
  * afresh on every connection.
  *
  * Behind a pooler in transaction mode that does not track prepared statements (PgBouncer before
- * 1.21), each transaction may run on another server connection, so named statements are refused
- * over and over. After a few refusals in a minute, the statements go out unnamed (`onGiveUp` is
- * told), as with `preparedStatements: false`.
+ * 1.21), each transaction may run on another server connection, so named statements are lost
+ * (or found defined already) over and over. After a few such refusals in a minute, the statements
+ * go out unnamed (`onGiveUp` is told), as with `preparedStatements: false`.
  */
 export class StatementNames {
   private readonly names = new Map<string, string>();
@@ -98,17 +108,21 @@ export class StatementNames {
         return await configurable.query<Row>({ ...config, name: this.name(config.text) }, values);
       } catch (error) {
         if (!isStaleStatement(error)) throw error;
-        this.refused(generation);
+        this.refused(generation, isLostStatement(error));
         if (!retry || tries >= STALE_STATEMENT_TRIES) throw error;
       }
     }
   }
 
-  /** Moves to the next generation, once for all the statements of `generation` refused together. */
-  private refused(generation: number): void {
+  /**
+   * Moves to the next generation, once for all the statements of `generation` refused together.
+   * Only `lost` statements count towards giving names up: a migration's column change happens once.
+   */
+  private refused(generation: number, lost: boolean): void {
     if (generation !== this.generation) return;
     this.generation++;
     this.names.clear();
+    if (!lost) return;
     const now = Date.now();
     this.refusedAt = [...this.refusedAt.filter((at) => now - at < REFUSAL_WINDOW_MS), now];
     if (this.refusedAt.length >= REFUSALS_TO_GIVE_UP && !this.givenUp) {

@@ -61,6 +61,27 @@ describe('PostgresStore prepared statements', () => {
     }
   });
 
+  it('keeps naming its statements through migrations that change their columns three times in a minute', async () => {
+    const schema = freshSchema('prep3');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const store = new PostgresStore({ pool, schema });
+    try {
+      await store.migrate();
+      await store.addJob(jobFixture());
+      for (let change = 1; change <= 3; change++) {
+        expect((await store.getJobs({})).items).toHaveLength(1);
+        await pool.query(`ALTER TABLE "${schema}".jobs ADD COLUMN added_${change} integer`);
+      }
+      expect((await store.getJobs({})).items).toHaveLength(1);
+      // Not lost statements, which would say a pooler is in the way: the names stay.
+      expect((await preparedOn(pool)).some((name) => name.startsWith('kairos_3_'))).toBe(true);
+    } finally {
+      await store.stop();
+      await pool.end();
+    }
+  });
+
   it('sends plain statements when told to (PgBouncer in transaction mode)', async () => {
     const schema = freshSchema('plain');
     schemas.push(schema);
