@@ -1,7 +1,11 @@
 import { parseArgs } from 'node:util';
 import { KairosError } from '../errors.ts';
 import { SQLITE_SCHEMA_VERSION, type SqliteDriverChoice, SqliteStore } from '../sqlite.ts';
+import type { PgPool } from '../stores/postgres/pg-types.ts';
 import { type CliCommand, type CliIo, ExitCode } from './cli-command.ts';
+
+/** How long the command waits to connect to PostgreSQL. */
+const CONNECT_TIMEOUT_MS = 30_000;
 
 const HELP = `Usage: kairos migrate --sqlite PATH [--prefix kairos_] [--driver auto|better-sqlite3|node:sqlite]
        kairos migrate --postgres URL [--schema kairos]
@@ -76,16 +80,16 @@ async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
 
 async function migratePostgres(connectionString: string, schema: string | undefined, io: CliIo): Promise<number> {
   const { PostgresStore, POSTGRES_SCHEMA_VERSION } = await import('../postgres.ts');
+  const { loadPg } = await import('../stores/postgres/pg-driver.ts');
   let store: InstanceType<typeof PostgresStore> | undefined;
+  let pool: PgPool | undefined;
   try {
-    // Migrations wait as long as they take anyway; and without a statement_timeout to send as it
-    // connects, the command also works through PgBouncer, which refuses one.
-    store = new PostgresStore({
-      connectionString,
-      ...(schema === undefined ? {} : { schema }),
-      poolSize: 1,
-      queryTimeout: null,
-    });
+    // A pool of its own rather than the store's: migrations wait as long as they take anyway, and
+    // without a statement_timeout to send as it connects, the command also works through
+    // PgBouncer, which refuses one. Connecting is still bounded.
+    pool = new (loadPg().Pool)({ connectionString, max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    pool.on('error', () => {}); // an idle connection that dies must not end the command with a crash
+    store = new PostgresStore({ pool, ...(schema === undefined ? {} : { schema }) });
     const applied = await store.migrate();
     io.stdout.write(
       applied.length === 0
@@ -99,5 +103,6 @@ async function migratePostgres(connectionString: string, schema: string | undefi
     return error.code === 'INVALID_ARGUMENT' ? ExitCode.usage : ExitCode.failure;
   } finally {
     await store?.stop();
+    await pool?.end();
   }
 }

@@ -137,7 +137,6 @@ export class PostgresStore implements DataStore {
     }
     this.schemaName = schema;
     this.s = `"${schema}"`;
-    const listenAt = options.listenConnectionString ?? options.connectionString;
     if (
       options.listenConnectionString !== undefined &&
       (typeof options.listenConnectionString !== 'string' || options.listenConnectionString.length === 0)
@@ -148,6 +147,7 @@ export class PostgresStore implements DataStore {
         'must be a postgres:// URL',
       );
     }
+    const listenAt = options.listenConnectionString ?? options.connectionString;
     const queryTimeoutMs = parseQueryTimeout(options.queryTimeout);
     this.queryTimeoutMs = queryTimeoutMs;
     this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };

@@ -38,6 +38,7 @@ const LOST_STATEMENT = new Set(['26000', '42P05']);
 /** Refusals of `LOST_STATEMENT` (counted once per name generation) in this window that give up names. */
 const REFUSALS_TO_GIVE_UP = 3;
 const REFUSAL_WINDOW_MS = 60_000;
+const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|ROLLBACK)\b/;
 /** How often a refused statement (or the transaction it aborted) is sent: enough for names to be given up. */
 export const STALE_STATEMENT_TRIES = REFUSALS_TO_GIVE_UP + 1;
 
@@ -102,7 +103,8 @@ export class StatementNames {
   async query<Row>(target: PgQueryable, config: QueryConfig, values: unknown[] | undefined, retry: boolean) {
     const configurable = target as unknown as ConfigQueryable;
     for (let tries = 1; ; tries++) {
-      if (this.givenUp) return configurable.query<Row>(config, values);
+      // Nothing to plan in BEGIN, COMMIT or ROLLBACK; named, a refused ROLLBACK would cost its connection.
+      if (this.givenUp || TRANSACTION_CONTROL.test(config.text)) return configurable.query<Row>(config, values);
       const generation = this.generation;
       try {
         return await configurable.query<Row>({ ...config, name: this.name(config.text) }, values);

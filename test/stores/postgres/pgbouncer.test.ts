@@ -111,6 +111,17 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       }
     });
 
+    it('refuse to start on a pool of the application that sends a setting PgBouncer refuses, and name it', async () => {
+      const pool = new pg.Pool({ connectionString: bouncer.connectionString, options: '-c search_path=public' });
+      const store = new PostgresStore({ pool, schema: freshSchema('bouncer_options') });
+      try {
+        await expect(store.migrate()).rejects.toThrow(/refused the setting options .*ignore_startup_parameters/);
+      } finally {
+        await store.stop();
+        await pool.end();
+      }
+    });
+
     it('send their statements unnamed once named ones keep being refused (preparedStatements left on), and say so once', async () => {
       const schema = freshSchema('bouncer_named');
       schemas.push(schema);
