@@ -664,6 +664,16 @@ export class PostgresStore implements DataStore {
         'must be a client checked out from the pool (await pool.connect()) inside BEGIN, not the pool itself',
       );
     }
+    // A pg client knows whether it is in a transaction (as of its last answer). One that is not
+    // (BEGIN never sent, or its transaction over: a handle kept past db.transaction(...)) would
+    // write the job on its own, kept whatever becomes of the work it was meant to go with.
+    if ((tx as { getTransactionStatus?: () => unknown }).getTransactionStatus?.() === 'I') {
+      throw new ValidationError(
+        'tx',
+        'a pg client outside a transaction',
+        'must be inside BEGIN (awaited): with no transaction open on it, or once the transaction ended, the job would be written on its own and survive any rollback',
+      );
+    }
     return tx;
   }
 

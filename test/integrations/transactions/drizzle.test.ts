@@ -58,3 +58,19 @@ describe('fromDrizzle in a nested transaction', () => {
       }
     }));
 });
+
+describe('fromDrizzle, misused', () => {
+  it('refuses a handle kept past its transaction, which would write the job on its own', () =>
+    withKairos('drizzle_kept', async ({ scheduler, schema }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      const db = drizzle({ client: pool });
+      try {
+        const kept = await db.transaction(async (tx) => fromDrizzle(tx));
+        await expect(scheduler.addJob('process-dataset', { tx: kept })).rejects.toThrow(/outside a transaction/);
+        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".jobs`);
+        expect(rows).toEqual([{ n: 0 }]);
+      } finally {
+        await pool.end();
+      }
+    }));
+});

@@ -49,4 +49,22 @@ describe('raw pg, misused', () => {
       }
     });
   });
+
+  it('refuses a client outside a transaction: before BEGIN, and after COMMIT', async () => {
+    await withKairos('rawidle', async ({ scheduler, schema }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      const client = await pool.connect();
+      try {
+        await expect(scheduler.addJob('process-dataset', { tx: client })).rejects.toThrow(/outside a transaction/);
+        await client.query('BEGIN');
+        await client.query('COMMIT');
+        await expect(scheduler.addJob('process-dataset', { tx: client })).rejects.toThrow(/outside a transaction/);
+        const { rows } = await client.query(`SELECT count(*)::int AS n FROM "${schema}".jobs`);
+        expect(rows).toEqual([{ n: 0 }]);
+      } finally {
+        client.release();
+        await pool.end();
+      }
+    });
+  });
 });
