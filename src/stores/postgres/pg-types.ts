@@ -12,6 +12,23 @@ export interface PgQueryable {
   query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<PgQueryResult<Row>>;
 }
 
+/**
+ * A query as `pg` also takes it, in one object: a `name` makes it a prepared statement (parsed and
+ * planned once per connection), `types` parses its results, and after `query_timeout` ms
+ * node-postgres fails it (and a pool then drops its connection).
+ */
+export interface PgQueryConfig {
+  text: string;
+  name?: string;
+  types?: PgTypeParsers;
+  query_timeout?: number;
+}
+
+/** `pg`'s query call with a `PgQueryConfig`, which its pools and clients all take. */
+export interface PgConfigQueryable {
+  query<Row>(config: PgQueryConfig, values?: unknown[]): Promise<PgQueryResult<Row>>;
+}
+
 export interface PgPoolClient extends PgQueryable {
   release(error?: Error | boolean): void;
   /** (A `pg` PoolClient has these: it is an EventEmitter.) */

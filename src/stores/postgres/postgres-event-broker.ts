@@ -7,7 +7,7 @@ import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import { MAX_PAYLOAD_BYTES, packEvents, unpackEvents } from '../../events/serialized-event.ts';
 import { ClusterInterest, INTEREST_REPEAT_MS } from './cluster-interest.ts';
 import { closeClient } from './pg-driver.ts';
-import type { PgClient, PgPool } from './pg-types.ts';
+import type { PgClient, PgConfigQueryable, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 10_000;
@@ -270,7 +270,7 @@ export class PostgresEventBroker implements EventBroker {
       // this broker waiting for ever, with no retry planned.
       const checkEveryMs = this.options.checkEveryMs ?? null;
       const listen = `LISTEN "${this.options.channel}"`;
-      await (client as unknown as TimedQueryable).query(
+      await (client as unknown as PgConfigQueryable).query(
         checkEveryMs === null ? { text: listen } : { text: listen, query_timeout: checkEveryMs },
       );
       // Stopped while connecting (and maybe started again, with a connect of its own).
@@ -307,7 +307,7 @@ export class PostgresEventBroker implements EventBroker {
     if (client === null || drop === null || this.checking) return;
     this.checking = true;
     try {
-      await (client as unknown as TimedQueryable).query({ text: 'SELECT 1', query_timeout: timeoutMs });
+      await (client as unknown as PgConfigQueryable).query({ text: 'SELECT 1', query_timeout: timeoutMs });
     } catch (error) {
       if (this.listener === client) drop(error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -392,9 +392,4 @@ export class PostgresEventBroker implements EventBroker {
     }, delay);
     this.retryTimer.unref();
   }
-}
-
-/** A `pg` client's query with node-postgres's per-query time limit. */
-interface TimedQueryable {
-  query(config: { text: string; query_timeout?: number }): Promise<unknown>;
 }

@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { PgPool, PgPoolClient, PgQueryable, PgQueryResult, PgTypeParsers } from './pg-types.ts';
-
-/**
- * What `pg` accepts besides a text: a named statement is parsed and planned once per connection;
- * `types` parses this query's results.
- */
-interface QueryConfig {
-  name?: string;
-  text: string;
-  types: PgTypeParsers;
-  /** node-postgres fails the query (and a pool then drops its connection) after this long. */
-  query_timeout?: number;
-}
+import type {
+  PgConfigQueryable,
+  PgPool,
+  PgPoolClient,
+  PgQueryable,
+  PgQueryConfig,
+  PgQueryResult,
+  PgTypeParsers,
+} from './pg-types.ts';
 
 /** How Kairos sends its statements on a pool: result parsers, names, and how long to wait for an answer. */
 export interface KairosQueryOptions {
@@ -24,10 +20,6 @@ export interface KairosQueryOptions {
    */
   limit: { timeoutMs: number | null };
 }
-
-type ConfigQueryable = {
-  query<Row>(query: QueryConfig, values?: unknown[]): Promise<PgQueryResult<Row>>;
-};
 
 /**
  * A named statement the connection no longer has (26000: `DISCARD ALL`, a pooler's reset) or has
@@ -100,8 +92,8 @@ export class StatementNames {
    * transaction: the refusal aborted it, so the whole transaction must be run again (see
    * `PostgresStore`).
    */
-  async query<Row>(target: PgQueryable, config: QueryConfig, values: unknown[] | undefined, retry: boolean) {
-    const configurable = target as unknown as ConfigQueryable;
+  async query<Row>(target: PgQueryable, config: PgQueryConfig, values: unknown[] | undefined, retry: boolean) {
+    const configurable = target as unknown as PgConfigQueryable;
     for (let tries = 1; ; tries++) {
       // Nothing to plan in BEGIN, COMMIT or ROLLBACK; named, a refused ROLLBACK would cost its connection.
       if (this.givenUp || TRANSACTION_CONTROL.test(config.text)) return configurable.query<Row>(config, values);
@@ -179,10 +171,10 @@ function send<Row>(
   options: KairosQueryOptions,
   retryStale: boolean,
 ): Promise<PgQueryResult<Row>> {
-  const config: QueryConfig =
+  const config: PgQueryConfig =
     options.limit.timeoutMs === null
       ? { text, types: options.types }
       : { text, types: options.types, query_timeout: options.limit.timeoutMs };
   if (options.names !== null) return options.names.query<Row>(target, config, values, retryStale);
-  return (target as unknown as ConfigQueryable).query<Row>(config, values);
+  return (target as unknown as PgConfigQueryable).query<Row>(config, values);
 }
