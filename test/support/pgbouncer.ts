@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /** Whether this machine has PgBouncer (`.ci/run` installs Debian's package). */
 export const hasPgBouncer = spawnSync('pgbouncer', ['--version']).status === 0;
@@ -46,6 +47,7 @@ export class PgBouncer {
       default_pool_size: String(poolSize),
       server_round_robin: '1',
       max_client_conn: '200',
+      admin_users: 'postgres', // for `transactionsServed`
     };
     writeFileSync(join(dir, 'users.txt'), '"postgres" ""\n');
     writeFileSync(
@@ -65,6 +67,22 @@ export class PgBouncer {
 
   get connectionString(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/test`;
+  }
+
+  /** Transactions it has passed on to database `test` (from its admin console's SHOW STATS). */
+  async transactionsServed(): Promise<number> {
+    const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${this.port}/pgbouncer` });
+    await admin.connect();
+    try {
+      // The admin console speaks the simple protocol only.
+      const { rows } = await admin.query<{ database: string; total_xact_count: string }>({
+        text: 'SHOW STATS',
+        queryMode: 'simple',
+      } as never);
+      return Number(rows.find((row) => row.database === 'test')?.total_xact_count ?? 0);
+    } finally {
+      await admin.end();
+    }
   }
 
   async stop(): Promise<void> {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ChildNode, checkFires, type FireRecord, killLiveChildren, until } from '../../support/child-node.ts';
+import { hasPgBouncer, PgBouncer } from '../../support/pgbouncer.ts';
 import type { PgNodeConfig } from './fixtures/node-process.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -162,7 +163,11 @@ function isConnectionError(error: unknown): boolean {
 }
 
 describe('PostgresStore with several real processes on one database', () => {
-  async function exactlyOnceAcrossFour(label: string, fireAhead: string | undefined): Promise<void> {
+  async function exactlyOnceAcrossFour(
+    label: string,
+    fireAhead: string | undefined,
+    pgBouncerConnectionString?: string,
+  ): Promise<void> {
     const c = cluster(label);
     const { s } = c;
     const ids = scheduleIds(200);
@@ -179,6 +184,7 @@ describe('PostgresStore with several real processes on one database', () => {
         // nodes take everything and the others mostly find nothing left to skip past).
         batchSize: 20,
         ...(fireAhead === undefined ? {} : { fireAhead }),
+        ...(pgBouncerConnectionString === undefined ? {} : { pgBouncerConnectionString }),
       }),
     );
     await Promise.all(nodes.map((node) => node.ready()));
@@ -272,6 +278,25 @@ describe('PostgresStore with several real processes on one database', () => {
   it('does the same with fireAhead: jobs written and leased 300 ms ahead, held for their run time', async () => {
     await exactlyOnceAcrossFour('ahead', '300ms');
   }, 120_000);
+
+  // `.ci/run` installs PgBouncer (and sets CI): there this never skips.
+  it.skipIf(!hasPgBouncer && process.env.CI === undefined)(
+    'does the same behind PgBouncer in transaction mode, 20 client connections on 6 server connections',
+    async () => {
+      // As docs/postgres.md says: statement_timeout set on the server side (here by PgBouncer).
+      const bouncer = await PgBouncer.start(6, 'SET statement_timeout = 27000');
+      try {
+        await exactlyOnceAcrossFour('bouncer', undefined, bouncer.connectionString);
+        // The nodes' work went through it (about 4,000 transactions: fires and releases are batched).
+        const served = await bouncer.transactionsServed();
+        console.info(`through PgBouncer: ${served} transactions`);
+        expect(served).toBeGreaterThan(1000);
+      } finally {
+        await bouncer.stop();
+      }
+    },
+    120_000,
+  );
 
   it('after kill -9 of the node running jobs (and holding more in its local queue), another node records them abandoned and re-runs them within lease + 1 s', async () => {
     const c = cluster('kill');
