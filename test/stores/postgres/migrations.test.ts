@@ -14,6 +14,24 @@ import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.
 const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas));
 
+/**
+ * Migrates, then goes back to version 3, so that starting a newer Kairos has a migration (an index
+ * on jobs) to apply; and the application (`app`) adds a job inside its transaction and keeps the
+ * transaction open, holding a lock that the migration's index waits for.
+ */
+async function atVersion3WithAJobInAnOpenTransaction(
+  store: PostgresStore,
+  pool: pg.Pool,
+  schema: string,
+  app: pg.PoolClient,
+): Promise<void> {
+  await store.migrate();
+  await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
+  await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
+  await app.query('BEGIN');
+  await store.addJob(jobFixture(), app);
+}
+
 describe('PostgresStore migrations 2 to 4: a job is leased exactly while it runs; claims have the indexes they need', () => {
   it('upgrades a version-1 schema, and the database then refuses a lease on a pending job', async () => {
     const schema = freshSchema('mig');
@@ -68,13 +86,7 @@ describe('PostgresStore migrations behind an open application transaction', () =
     const warnings: object[] = [];
     const logger: Logger = { debug() {}, info() {}, warn: (fields) => warnings.push(fields), error() {} };
     try {
-      await store.migrate();
-      // Back to version 3, so that starting a newer Kairos has a migration (an index on jobs) to apply.
-      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
-      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
-      // The application adds a job inside its transaction and keeps the transaction open.
-      await app.query('BEGIN');
-      await store.addJob(jobFixture(), app);
+      await atVersion3WithAJobInAnOpenTransaction(store, pool, schema, app);
       const migrating = migratePostgres(pool, `"${schema}"`, schema, logger, {
         lockTimeoutMs: 100,
         maxRetryDelayMs: 200,
@@ -117,11 +129,7 @@ describe('PostgresStore migrations of several nodes behind an open application t
     const warnings: number[] = [];
     const loggerOf = (node: number): Logger => ({ ...silentLogger, warn: () => void warnings.push(node) });
     try {
-      await store.migrate();
-      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
-      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
-      await app.query('BEGIN');
-      await store.addJob(jobFixture(), app); // holds a lock the migration's index waits for
+      await atVersion3WithAJobInAnOpenTransaction(store, pool, schema, app);
       const lockWait = { lockTimeoutMs: 50, maxRetryDelayMs: 100 };
       const migrating = nodes.map((node, n) => migratePostgres(node, `"${schema}"`, schema, loggerOf(n), lockWait));
       await until(() => warnings.length >= 4, 'the migration stepped back four times', 10_000, 10);
@@ -189,11 +197,7 @@ describe('PostgresStore migrations whose connection is lost', () => {
     const store = new PostgresStore({ pool, schema });
     const app = await pool.connect();
     try {
-      await store.migrate();
-      await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
-      await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 4`);
-      await app.query('BEGIN');
-      await store.addJob(jobFixture(), app); // holds a lock the migration's index waits for
+      await atVersion3WithAJobInAnOpenTransaction(store, pool, schema, app);
       const migrating = migratePostgres(migrator, `"${schema}"`, schema, silentLogger, {
         lockTimeoutMs: 60_000,
         maxRetryDelayMs: 60_000,
