@@ -159,8 +159,9 @@ export class SqliteJobTable {
     claimedAt: number | null,
     requeue: JobRequeue | null | undefined,
   ): boolean {
-    const held = `AND status = 'running' AND acquired_by = ? AND attempt = ? AND (? IS NULL OR started_at = ?)`;
-    const heldBy = [node, attempt, claimedAt, claimedAt];
+    // The claim's start only when given (hand-backs): the statement of every finished run stays as lean as it was.
+    const held = `AND status = 'running' AND acquired_by = ? AND attempt = ?${claimedAt === null ? '' : ' AND started_at = ?'}`;
+    const heldBy = claimedAt === null ? [node, attempt] : [node, attempt, claimedAt];
     if (!requeue) return db.run(`DELETE FROM ${this.t} WHERE id = ? ${held}`, jobId, ...heldBy) > 0;
     return this.requeue(db, jobId, requeue, held, ...heldBy) > 0;
   }
