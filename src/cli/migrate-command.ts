@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { KairosError } from '../errors.ts';
+import { KairosError, ValidationError } from '../errors.ts';
 import { SQLITE_SCHEMA_VERSION, type SqliteDriverChoice, SqliteStore } from '../sqlite.ts';
 import type { PgPool } from '../stores/postgres/pg-types.ts';
 import { type CliCommand, type CliIo, ExitCode } from './cli-command.ts';
@@ -87,8 +87,11 @@ async function migratePostgres(connectionString: string, schema: string | undefi
     // A pool of its own rather than the store's: migrations wait as long as they take anyway, and
     // without a statement_timeout to send as it connects, the command also works through
     // PgBouncer, which refuses one. Connecting is still bounded.
+    // pg would take an empty string for "connect as the environment says" (PGHOST, PGDATABASE):
+    // `--postgres "$DATABASE_URL"` with the variable unset must not migrate some other database.
+    if (connectionString.length === 0)
+      throw new ValidationError('--postgres', connectionString, 'must be a postgres:// URL');
     pool = new (loadPg().Pool)({ connectionString, max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-    pool.on('error', () => {}); // an idle connection that dies must not end the command with a crash
     store = new PostgresStore({ pool, ...(schema === undefined ? {} : { schema }) });
     const applied = await store.migrate();
     io.stdout.write(

@@ -47,6 +47,19 @@ describe('kairos migrate', () => {
       expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
         `schema ${schema}: up to date (version 4)\n`,
       );
+      // pg would read an empty URL as "as the environment says" (PGHOST, PGDATABASE): refused instead.
+      const empty = spawnSync(
+        process.execPath,
+        ['--conditions=kairos-source', 'src/cli/main.ts', 'migrate', '--postgres', ''],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres', PGDATABASE: 'test' },
+        },
+      );
+      expect(empty.stdout).toBe('');
+      expect(empty.status).toBe(2);
+      expect(empty.stderr).toMatch(/--postgres.*must be a postgres:\/\/ URL/);
       const refused = kairos('--postgres', 'postgres://postgres@127.0.0.1:1/test');
       expect(refused.status).toBe(1);
       expect(refused.stderr).toMatch(/the database is unreachable/);

@@ -16,11 +16,13 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
-  const refusedParameter = /unsupported startup parameter: (\S+)/i.exec(message)?.[1];
-  if (refusedParameter === 'statement_timeout') {
+  // Newer PgBouncer names a setting given in `options` ("... parameter in options: x"): the pool's own.
+  const refused = /unsupported startup parameter( in options)?: (\S+)/i.exec(message);
+  const refusedParameter = refused?.[2];
+  if (refusedParameter === 'statement_timeout' && refused?.[1] === undefined) {
     meaning =
-      'a connection pooler (PgBouncer?) refused the statement_timeout that Kairos sends as it connects (from queryTimeout, on a pool it makes); ' +
-      'behind PgBouncer, give the store a pool of yours (`pool`) and set statement_timeout on the server side (see "Behind PgBouncer" in the PostgreSQL guide)';
+      'a connection pooler (PgBouncer?) refused the statement_timeout sent as the connection starts (Kairos sends one on a pool it makes, from queryTimeout); ' +
+      'behind PgBouncer, give the store a pool of yours (`pool`) without it and set statement_timeout on the server side (see "Behind PgBouncer" in the PostgreSQL guide)';
   } else if (refusedParameter !== undefined) {
     meaning = `a connection pooler (PgBouncer?) refused the setting ${refusedParameter} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
   } else if (isQueryTimeout(error)) {
