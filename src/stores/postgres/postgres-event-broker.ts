@@ -71,6 +71,7 @@ export class PostgresEventBroker implements EventBroker {
   private checking = false;
   /** The LISTEN connection that has yet to hear this broker's own notification (see `awaitEcho`). */
   private echoAwaitedOn: PgClient | null = null;
+  /** Whether the current LISTEN connection has heard this broker's own notification. */
   private heard = false;
   private hearingTimer: NodeJS.Timeout | null = null;
 
@@ -224,12 +225,15 @@ export class PostgresEventBroker implements EventBroker {
     this.outbox = [];
     this.control = [];
     if (batch.length === 0 && control.length === 0) return;
+    // Only a NOTIFY sent while the LISTEN was in place can be heard: not one sent while connecting.
+    const awaitingEcho = this.echoAwaitedOn;
     try {
       await this.options.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
         this.options.channel,
         [...control, ...packEvents(this.origin, batch)],
       ]);
-      if (control.length > 0) this.echoSent(); // control messages are all this broker's own
+      // Control messages are all this broker's own.
+      if (control.length > 0 && awaitingEcho !== null && awaitingEcho === this.echoAwaitedOn) this.echoSent();
     } catch (error) {
       // The question, lost, goes with the next flush: its echo is what tells a deaf LISTEN apart.
       if (this.echoAwaitedOn !== null && control.includes(this.question())) this.control.unshift(this.question());

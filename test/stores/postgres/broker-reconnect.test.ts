@@ -144,6 +144,67 @@ describe('PostgresEventBroker checking that its LISTEN connection hears', () => 
   });
 });
 
+describe('PostgresEventBroker checking that its LISTEN connection hears, while it connects', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  it('does not count a NOTIFY sent while the LISTEN was still being made, which it cannot hear', async () => {
+    const channel = `kairos_${freshSchema('b_echo_race')}`;
+    const real = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    let notifies = 0;
+    let firstNotifyDone!: () => void;
+    const firstNotify = new Promise<void>((resolve) => (firstNotifyDone = resolve));
+    const pool = {
+      query: async (text: string, values?: unknown[]) => {
+        if (!text.includes('pg_notify')) return real.query(text, values);
+        notifies++;
+        if (notifies === 1) {
+          // The announcement: committed before the LISTEN, its answer seen after it.
+          const result = await real.query(text, values);
+          firstNotifyDone();
+          await until(() => events.connected, 'LISTEN done');
+          await sleep(1);
+          return result;
+        }
+        if (notifies === 2) throw Object.assign(new Error('terminating connection'), { code: '57P01' });
+        return real.query(text, values);
+      },
+      connect: () => real.connect(),
+      end: () => real.end(),
+      on: () => undefined,
+    };
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_f, message) => void warnings.push(String(message)) };
+    const events: PostgresEventBroker = new PostgresEventBroker({
+      pool: pool as never,
+      connect: () => {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        const connect = client.connect.bind(client);
+        // The LISTEN connection is made only once the announcement's NOTIFY has committed.
+        (client as unknown as { connect: () => Promise<void> }).connect = async () => {
+          await firstNotify;
+          await connect();
+        };
+        return client as never;
+      },
+      channel,
+      logger,
+      checkEveryMs: 200,
+    });
+    try {
+      const started = events.start();
+      events.subscribe(() => {}, '*'); // a scheduler's subscription: an announcement goes out at once
+      await started;
+      await until(() => notifies >= 2, 'the flush carrying the question failed');
+      // Time for a check started by the first NOTIFY to run out (on a slow machine this can only
+      // pass wrongly, never fail wrongly).
+      await sleep(600);
+      expect(warnings.filter((message) => /hears no notifications/.test(message))).toEqual([]);
+    } finally {
+      await events.stop();
+      await real.end();
+    }
+  });
+});
+
 describe('Scheduler on PostgreSQL when its LISTEN connection comes back', () => {
   it('looks at the store then: a job added while it was down starts without waiting for the poll', async () => {
     const schema = freshSchema('b_wake');
