@@ -38,6 +38,7 @@ import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
+import { transactionClient } from './transaction-client.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
 import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
@@ -324,7 +325,7 @@ export class PostgresStore implements DataStore {
 
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     if (tx !== undefined) {
-      const client = this.transactionClient(tx);
+      const client = transactionClient(tx);
       const result = await this.run('add a schedule', () =>
         schedules.addSchedule(client, this.s, this.nowSql, schedule, conflict),
       );
@@ -389,7 +390,7 @@ export class PostgresStore implements DataStore {
   // --- jobs
 
   async addJob(job: JobRecord, tx?: unknown): Promise<void> {
-    const client = tx === undefined ? this.db : this.transactionClient(tx);
+    const client = tx === undefined ? this.db : transactionClient(tx);
     const { rowCount } = await this.run('add a job', () =>
       client.query(
         `INSERT INTO ${this.s}.jobs (${JOB_COLUMNS})
@@ -645,36 +646,6 @@ export class PostgresStore implements DataStore {
       client.release(broken);
       throw error;
     }
-  }
-
-  private transactionClient(tx: unknown): PgQueryable {
-    if (!isQueryable(tx)) {
-      throw new ValidationError(
-        'tx',
-        tx,
-        'must be a pg client inside BEGIN (or an ORM transaction through a kairos/postgres adapter such as fromKysely(trx))',
-      );
-    }
-    // A pool runs each query on whichever connection is free, outside any transaction of yours:
-    // the job would be written at once and survive your rollback.
-    if (typeof (tx as { totalCount?: unknown }).totalCount === 'number') {
-      throw new ValidationError(
-        'tx',
-        'a pg Pool',
-        'must be a client checked out from the pool (await pool.connect()) inside BEGIN, not the pool itself',
-      );
-    }
-    // A pg client knows whether it is in a transaction (as of its last answer). One that is not
-    // (BEGIN never sent, or its transaction over: a handle kept past db.transaction(...)) would
-    // write the job on its own, kept whatever becomes of the work it was meant to go with.
-    if ((tx as { getTransactionStatus?: () => unknown }).getTransactionStatus?.() === 'I') {
-      throw new ValidationError(
-        'tx',
-        'a pg client outside a transaction',
-        'must be inside BEGIN (awaited): with no transaction open on it, or once the transaction ended, the job would be written on its own and survive any rollback',
-      );
-    }
-    return tx;
   }
 
   private async notifyInTransaction(client: PgQueryable, event: KairosEvent): Promise<void> {

@@ -50,6 +50,24 @@ describe('raw pg, misused', () => {
     });
   });
 
+  it('takes a client whose BEGIN is sent but not yet answered: it runs first, so the job is inside', async () => {
+    await withKairos('rawqueued', async ({ scheduler, schema }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      const client = await pool.connect();
+      try {
+        const begun = client.query('BEGIN');
+        await scheduler.addJob('process-dataset', { tx: client });
+        await begun;
+        await client.query('ROLLBACK');
+        const { rows } = await client.query(`SELECT count(*)::int AS n FROM "${schema}".jobs`);
+        expect(rows).toEqual([{ n: 0 }]); // rolled back with the transaction
+      } finally {
+        client.release();
+        await pool.end();
+      }
+    });
+  });
+
   it('refuses a client outside a transaction: before BEGIN, and after COMMIT', async () => {
     await withKairos('rawidle', async ({ scheduler, schema }) => {
       const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
