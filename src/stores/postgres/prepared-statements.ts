@@ -30,9 +30,14 @@ const LOST_STATEMENT = new Set(['26000', '42P05']);
 /** Refusals of `LOST_STATEMENT` (counted once per name generation) in this window that give up names. */
 const REFUSALS_TO_GIVE_UP = 3;
 const REFUSAL_WINDOW_MS = 60_000;
+/** Statements sent unnamed always: nothing to plan, and a refused ROLLBACK would cost its connection. */
 const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|ROLLBACK)\b/;
-/** How often a refused statement (or the transaction it aborted) is sent: enough for names to be given up. */
-export const STALE_STATEMENT_TRIES = REFUSALS_TO_GIVE_UP + 1;
+/**
+ * How often a refused statement (or the transaction it aborted) is sent: enough for names to be
+ * given up, with room for refusals that do not count (0A000) or that come from a generation
+ * already left behind.
+ */
+export const STALE_STATEMENT_TRIES = 2 * REFUSALS_TO_GIVE_UP;
 
 /**
  * Whether PostgreSQL refused a prepared statement that can no longer be used as prepared: lost
@@ -95,7 +100,6 @@ export class StatementNames {
   async query<Row>(target: PgQueryable, config: PgQueryConfig, values: unknown[] | undefined, retry: boolean) {
     const configurable = target as unknown as PgConfigQueryable;
     for (let tries = 1; ; tries++) {
-      // Nothing to plan in BEGIN, COMMIT or ROLLBACK; named, a refused ROLLBACK would cost its connection.
       if (this.givenUp || TRANSACTION_CONTROL.test(config.text)) return configurable.query<Row>(config, values);
       const generation = this.generation;
       try {

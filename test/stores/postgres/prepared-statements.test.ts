@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/errors.ts';
 import { PostgresStore } from '../../../src/postgres.ts';
+import { StatementNames } from '../../../src/stores/postgres/prepared-statements.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -98,5 +99,29 @@ describe('PostgresStore prepared statements', () => {
     expect(
       () => new PostgresStore({ connectionString: TEST_DATABASE_URL, preparedStatements: 'yes' as never }),
     ).toThrow(ValidationError);
+  });
+});
+
+describe('StatementNames counting refusals', () => {
+  // The answers a server gives, in an order hard to bring about for real: a migration's column
+  // change (0A000, not counted) among a pooler's lost statements (26000, counted).
+  it('gets a statement through one column change and the three losses that give names up', async () => {
+    const answers = ['0A000', '26000', '26000', '26000'];
+    const sent: Array<string | undefined> = [];
+    let gaveUp = false;
+    const names = new StatementNames(() => (gaveUp = true));
+    const server = {
+      query: async (config: { name?: string }) => {
+        sent.push(config.name);
+        const code = config.name === undefined ? undefined : answers.shift();
+        if (code !== undefined) throw Object.assign(new Error(`refused (${code})`), { code });
+        return { rows: [{ ok: 1 }], rowCount: 1 };
+      },
+    };
+    const result = await names.query(server as never, { text: 'SELECT 1 AS ok' }, undefined, true);
+    expect(result.rows).toEqual([{ ok: 1 }]);
+    expect(gaveUp).toBe(true);
+    expect(sent.at(-1)).toBeUndefined(); // the last try went out unnamed
+    expect(sent).toHaveLength(5);
   });
 });
