@@ -309,6 +309,8 @@ export class PostgresEventBroker implements EventBroker {
     const client = this.listener;
     const drop = this.dropListener;
     if (client === null || drop === null || this.checking) return;
+    // A question that a failed NOTIFY left behind goes now, on a node that has nothing else to send.
+    if (this.echoAwaitedOn === client && this.control.includes(this.question())) this.scheduleFlush();
     this.checking = true;
     try {
       await (client as unknown as PgConfigQueryable).query({ text: 'SELECT 1', query_timeout: timeoutMs });
