@@ -150,6 +150,35 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       }
     });
 
+    it('add jobs inside an application transaction through it: gone with a rollback, kept with a commit', async () => {
+      const schema = freshSchema('bouncer_tx');
+      schemas.push(schema);
+      const pool = await bouncedPool();
+      const scheduler = new Scheduler({ store: bouncedStore(pool, schema), logger: silentLogger, pollInterval: '1h' });
+      scheduler.task('work', () => {});
+      const inTransaction = async (end: 'COMMIT' | 'ROLLBACK') => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const id = await scheduler.addJob('work', { tx: client });
+          await client.query(end);
+          return id;
+        } finally {
+          client.release();
+        }
+      };
+      try {
+        await scheduler.ready();
+        const dropped = await inTransaction('ROLLBACK');
+        const kept = await inTransaction('COMMIT');
+        expect(await scheduler.getJob(dropped)).toBeNull();
+        expect(await scheduler.getJob(kept)).not.toBeNull();
+      } finally {
+        await scheduler.stop();
+        await pool.end();
+      }
+    });
+
     it('can be migrated through it with `kairos migrate`', async () => {
       const schema = freshSchema('bouncer_cli');
       schemas.push(schema);
