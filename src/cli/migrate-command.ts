@@ -84,13 +84,13 @@ async function migratePostgres(connectionString: string, schema: string | undefi
   let store: InstanceType<typeof PostgresStore> | undefined;
   let pool: PgPool | undefined;
   try {
-    // A pool of its own rather than the store's: migrations wait as long as they take anyway, and
-    // without a statement_timeout to send as it connects, the command also works through
-    // PgBouncer, which refuses one. Connecting is still bounded.
     // pg would take an empty string for "connect as the environment says" (PGHOST, PGDATABASE):
     // `--postgres "$DATABASE_URL"` with the variable unset must not migrate some other database.
     if (connectionString.length === 0)
       throw new ValidationError('--postgres', connectionString, 'must be a postgres:// URL');
+    // A pool of its own rather than the store's: migrations wait as long as they take anyway, and
+    // without a statement_timeout to send as it connects, the command also works through
+    // PgBouncer, which refuses one. Connecting is still bounded.
     pool = new (loadPg().Pool)({ connectionString, max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     store = new PostgresStore({ pool, ...(schema === undefined ? {} : { schema }) });
     const applied = await store.migrate();

@@ -46,6 +46,8 @@ export interface PostgresEventBrokerOptions {
 export class PostgresEventBroker implements EventBroker {
   /** Identifies this broker's own notifications, and those written inside transactions. */
   readonly origin = uuidv7();
+  /** Asks the other nodes what they listen for (its echo also says this node's LISTEN hears). */
+  private readonly question = `${this.origin}|?`;
   private readonly options: PostgresEventBrokerOptions;
   private readonly local: LocalEventBroker;
   private listener: PgClient | null = null;
@@ -236,7 +238,7 @@ export class PostgresEventBroker implements EventBroker {
       if (control.length > 0 && awaitingEcho !== null && awaitingEcho === this.echoAwaitedOn) this.echoSent();
     } catch (error) {
       // The question, lost, goes with the next flush: its echo is what tells a deaf LISTEN apart.
-      if (this.echoAwaitedOn !== null && control.includes(this.question())) this.control.unshift(this.question());
+      if (this.echoAwaitedOn !== null && control.includes(this.question)) this.control.unshift(this.question);
       // Best effort by design: other nodes' polls still find the work.
       this.options.logger.warn(
         { error: String(error), events: batch.length },
@@ -284,7 +286,7 @@ export class PostgresEventBroker implements EventBroker {
       this.retryMs = FIRST_RETRY_MS;
       // Ask the others what they listen for (they may have announced it while this node was away);
       // the question's echo also says that this connection hears notifications at all.
-      this.control.push(this.question());
+      this.control.push(this.question);
       this.awaitEcho(client);
       if (this.interest.localKeys().length > 0) this.announce();
       else this.scheduleFlush();
@@ -310,7 +312,7 @@ export class PostgresEventBroker implements EventBroker {
     const drop = this.dropListener;
     if (client === null || drop === null || this.checking) return;
     // A question that a failed NOTIFY left behind goes now, on a node that has nothing else to send.
-    if (this.echoAwaitedOn === client && this.control.includes(this.question())) this.scheduleFlush();
+    if (this.echoAwaitedOn === client && this.control.includes(this.question)) this.scheduleFlush();
     this.checking = true;
     try {
       await (client as unknown as PgConfigQueryable).query({ text: 'SELECT 1', query_timeout: timeoutMs });
@@ -319,11 +321,6 @@ export class PostgresEventBroker implements EventBroker {
     } finally {
       this.checking = false;
     }
-  }
-
-  /** Asks the other nodes what they listen for. */
-  private question(): string {
-    return `${this.origin}|?`;
   }
 
   /**
