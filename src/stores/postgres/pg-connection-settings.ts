@@ -19,12 +19,15 @@ export function parseQueryTimeout(value: unknown): number | null {
  * The settings of the pool Kairos makes from a connection string. A connection that the network
  * dropped without a word is found out: TCP keep-alive, a limit on connecting, and a server-side
  * `statement_timeout` a little below `queryTimeout`, so that a statement Kairos stopped waiting for
- * never takes effect later (a claim would lease jobs that no node then runs).
+ * never takes effect later (a claim would lease jobs that no node then runs). That one is sent as
+ * the connection starts, unless `sendStatementTimeout` is false: a pooler (PgBouncer) refuses it,
+ * and the server side must then set it (see `safeStatementLimit`).
  */
 export function ownPoolConfig(
   connectionString: string,
   max: number,
   queryTimeoutMs: number | null,
+  sendStatementTimeout: boolean,
 ): PgConnectionConfig & { max: number } {
   return {
     connectionString,
@@ -32,9 +35,10 @@ export function ownPoolConfig(
     application_name: 'kairos',
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    ...(queryTimeoutMs === null
+    ...(queryTimeoutMs === null ? {} : { connectionTimeoutMillis: queryTimeoutMs }),
+    ...(queryTimeoutMs === null || !sendStatementTimeout
       ? {}
-      : { connectionTimeoutMillis: queryTimeoutMs, statement_timeout: Math.floor(queryTimeoutMs * SERVER_SHARE) }),
+      : { statement_timeout: Math.floor(queryTimeoutMs * SERVER_SHARE) }),
   };
 }
 
@@ -54,24 +58,37 @@ export async function checkDateStyle(db: PgQueryable): Promise<void> {
   }
 }
 
+/** Where the pool's connections get their `statement_timeout`, as a warning tells the user. */
+export type StatementTimeoutSource = 'pool-options' | 'server';
+
 /**
- * The limit Kairos may put on its statements on the application's pool: `wanted` if the server
- * gives up on a statement first (a `statement_timeout` set below it), else none. A statement that
- * Kairos gave up on while the server went on could take effect afterwards (a claim would lease
- * jobs that no node then runs; a job would exist although `addJob` failed). Without a server limit,
- * Kairos waits as long as it takes, and says how to set the pool up.
+ * The limit Kairos may put on its statements on a pool whose connections it did not give a
+ * `statement_timeout` to (the application's, or its own behind a pooler that refuses one):
+ * `wanted` if the server gives up on a statement first (a `statement_timeout` set below it), else
+ * none. A statement that Kairos gave up on while the server went on could take effect afterwards (a
+ * claim would lease jobs that no node then runs; a job would exist although `addJob` failed).
+ * Without a server limit, Kairos waits as long as it takes, and says where to set one (`source`).
  */
-export async function safeStatementLimit(db: PgQueryable, wanted: number, logger: Logger): Promise<number | null> {
+export async function safeStatementLimit(
+  db: PgQueryable,
+  wanted: number,
+  logger: Logger,
+  source: StatementTimeoutSource,
+): Promise<number | null> {
   const { rows } = await db.query<{ ms: number }>(
     `SELECT setting::int AS ms FROM pg_settings WHERE name = 'statement_timeout'`,
   );
   const serverMs = rows[0]?.ms ?? 0;
   // With room for the trip to the server and back, as on Kairos's own pool.
   if (serverMs > 0 && serverMs <= Math.floor(wanted * SERVER_SHARE)) return wanted;
+  const limit = Math.floor(wanted * SERVER_SHARE);
   logger.warn(
     { statementTimeoutMs: serverMs, queryTimeoutMs: wanted },
-    'PostgresStore: the pool given has no statement_timeout of at most 90% of queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
-      "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)",
+    source === 'pool-options'
+      ? 'PostgresStore: the pool given has no statement_timeout of at most 90% of queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ' +
+          "give the pool options: '-c statement_timeout=<90% of queryTimeout>' and keepAlive: true (or set queryTimeout: null to wait without a limit)"
+      : `PostgresStore: a connection pooler (PgBouncer?) refused the statement_timeout Kairos sends as its connections start, and the server sets none of at most 90% of queryTimeout, so Kairos waits for its statements without a limit and a connection that goes silent (a failover) can stall this node; ` +
+          `set it on the server side (ALTER ROLE … SET statement_timeout = ${limit}, or PgBouncer's connect_query), or set queryTimeout: null to wait without a limit`,
   );
   return null;
 }

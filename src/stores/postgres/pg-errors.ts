@@ -10,21 +10,25 @@ export function isQueryTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Query read timeout';
 }
 
+/**
+ * The name of the setting a connection pooler refused as a connection started, if that is what
+ * `error` is: PgBouncer passes on only the few settings it tracks. (Newer versions say "parameter
+ * in options" of one given as `-c name=value`.)
+ */
+export function refusedStartupSetting(error: unknown): string | null {
+  const message = error instanceof Error ? error.message : '';
+  return /unsupported startup parameter(?: in options)?: (\S+)/i.exec(message)?.[1] ?? null;
+}
+
 /** A `pg` error as a `StoreError` that says what it means for the user. */
 export function pgStoreError(error: unknown, action: string): KairosError {
   if (error instanceof KairosError) return error;
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
-  // Newer PgBouncer names a setting given in `options` ("... parameter in options: x"): the pool's own.
-  const refused = /unsupported startup parameter( in options)?: (\S+)/i.exec(message);
-  const refusedParameter = refused?.[2];
-  if (refusedParameter === 'statement_timeout' && refused?.[1] === undefined) {
-    meaning =
-      'a connection pooler (PgBouncer?) refused the statement_timeout sent as the connection starts (Kairos sends one on a pool it makes, from queryTimeout); ' +
-      'behind PgBouncer, give the store a pool of yours (`pool`) without it and set statement_timeout on the server side (see "Behind PgBouncer" in the PostgreSQL guide)';
-  } else if (refusedParameter !== undefined) {
-    meaning = `a connection pooler (PgBouncer?) refused the setting ${refusedParameter} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
+  const refused = refusedStartupSetting(error);
+  if (refused !== null) {
+    meaning = `a connection pooler (PgBouncer?) refused the setting ${refused} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
   } else if (isQueryTimeout(error)) {
     meaning = 'the database did not answer within queryTimeout; the connection was dropped';
   } else if (

@@ -33,7 +33,7 @@ import type {
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
 import { checkDateStyle, ownPoolConfig, parseQueryTimeout, safeStatementLimit } from './pg-connection-settings.ts';
-import { isQueryTimeout, pgStoreError } from './pg-errors.ts';
+import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
@@ -101,6 +101,11 @@ export class PostgresStore implements DataStore {
   /** Makes the store's own pool (given a connection string); null when the application gave its pool. */
   private readonly makePool: (() => PgPool) | null;
   private poolEnded = false;
+  /**
+   * Whether the store's own pool sends a `statement_timeout` as its connections start; turned off
+   * for good once a pooler refuses it (see `connectWithoutStatementTimeout`).
+   */
+  private sendStatementTimeout = true;
   /** `pool`, sending named statements unless told otherwise, always with Kairos's result parsers. */
   private readonly preparedPool: PgPool;
   /** The same, never named: a test clock puts changing literals in the SQL. */
@@ -172,7 +177,9 @@ export class PostgresStore implements DataStore {
         throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
       }
       this.makePool = () => {
-        const pool = new (loadPg().Pool)(ownPoolConfig(connectionString, max, queryTimeoutMs));
+        const pool = new (loadPg().Pool)(
+          ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout),
+        );
         // An idle pooled connection that dies (a database restart) must not crash the process.
         pool.on('error', () => {});
         return pool;
@@ -187,10 +194,10 @@ export class PostgresStore implements DataStore {
       );
     }
     const types = kairosTypeParsers(loadPg().types);
-    // Through `live`, so that a pool made again after a stop is the one used.
+    // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the one used.
     const live: PgPool = {
-      query: (text, values) => this.currentPool().query(text, values),
-      connect: () => this.currentPool().connect(),
+      query: (text, values) => this.refusedTimeoutAside(() => this.currentPool().query(text, values)),
+      connect: () => this.refusedTimeoutAside(() => this.currentPool().connect()),
       end: () => this.currentPool().end(),
       on: (event, listener) => this.currentPool().on(event, listener),
     };
@@ -254,11 +261,13 @@ export class PostgresStore implements DataStore {
     // Stopped meanwhile: going on would make a new pool that nothing ends.
     if (stops !== this.stops) throw new StoreError('PostgresStore: stopped while starting');
     await this.run('read the DateStyle setting', () => checkDateStyle(this.plainPool));
-    // On the application's pool, only once it is known to be safe (see `safeStatementLimit`).
-    if (this.makePool === null && this.queryTimeoutMs !== null) {
+    // Where Kairos did not give the connections a statement_timeout, only once the server's is
+    // known to be safe (see `safeStatementLimit`).
+    if ((this.makePool === null || !this.sendStatementTimeout) && this.queryTimeoutMs !== null) {
       const wanted = this.queryTimeoutMs;
+      const source = this.makePool === null ? 'pool-options' : 'server';
       this.statementLimit.timeoutMs = await this.run('read the statement_timeout setting', () =>
-        safeStatementLimit(this.untimedPool, wanted, logger),
+        safeStatementLimit(this.untimedPool, wanted, logger, source),
       );
     }
   }
@@ -599,6 +608,32 @@ export class PostgresStore implements DataStore {
       this.poolEnded = false;
     }
     return this.pool;
+  }
+
+  /**
+   * `use` of the store's own pool, once more on a pool made again without the `statement_timeout`
+   * it sends as its connections start, should a connection pooler refuse that (PgBouncer passes on
+   * only the few settings it tracks). `prepare` then checks whether the server side sets one.
+   */
+  private async refusedTimeoutAside<T>(use: () => Promise<T>): Promise<T> {
+    try {
+      return await use();
+    } catch (error) {
+      if (this.makePool === null || refusedStartupSetting(error) !== 'statement_timeout') throw error;
+      if (this.sendStatementTimeout) {
+        // Several uses may fail at once: the first makes the change, all try again.
+        this.sendStatementTimeout = false;
+        this.statementLimit.timeoutMs = null; // until the server's own limit is known to be safe
+        this.logger.info(
+          { schema: this.schemaName },
+          'PostgresStore: a connection pooler (PgBouncer?) refused the statement_timeout sent as connections start; connecting without it',
+        );
+        const refused = this.pool;
+        this.poolEnded = true; // the next use makes the pool again, with the new settings
+        await refused.end().catch(() => undefined);
+      }
+      return use();
+    }
   }
 
   private async run<T>(action: string, work: () => Promise<T>): Promise<T> {

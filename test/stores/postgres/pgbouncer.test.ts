@@ -99,15 +99,53 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       }
     });
 
-    it("refuse to start on a pool of their own through it, and say why: PgBouncer refuses Kairos's statement_timeout", async () => {
-      const store = new PostgresStore({
-        connectionString: bouncer.connectionString,
-        schema: freshSchema('bouncer_own'),
+    /** Starts a scheduler on a store with a pool of its own through `connectionString`; runs one job. */
+    const runOnOwnPool = async (connectionString: string, schema: string) => {
+      schemas.push(schema);
+      const logged = { info: [] as string[], warn: [] as string[] };
+      const scheduler = new Scheduler({
+        store: new PostgresStore({
+          connectionString,
+          schema,
+          preparedStatements: false,
+          listenConnectionString: TEST_DATABASE_URL,
+        }),
+        logger: {
+          ...silentLogger,
+          info: (_fields, message) => logged.info.push(String(message)),
+          warn: (_fields, message) => logged.warn.push(String(message)),
+        },
       });
+      let ran = 0;
+      scheduler.task('work', () => void ran++);
       try {
-        await expect(store.migrate()).rejects.toThrow(/PgBouncer.*give the store a pool of yours.*statement_timeout/);
+        await scheduler.start();
+        await scheduler.addJob('work');
+        await until(() => ran === 1, 'the job ran', 10_000, 10);
       } finally {
-        await store.stop();
+        await scheduler.stop();
+      }
+      return logged;
+    };
+
+    it("start on a pool of their own through it, connecting without the statement_timeout PgBouncer refuses, and keep the server's", async () => {
+      const logged = await runOnOwnPool(bouncer.connectionString, freshSchema('bouncer_own'));
+      expect(
+        logged.info.filter((message) => /refused the statement_timeout.*connecting without it/.test(message)),
+      ).toHaveLength(1);
+      expect(logged.warn).toEqual([]); // its server connections set one (connect_query)
+    });
+
+    it('start on a pool of their own through it where the server sets no statement_timeout, and warn where to set one', async () => {
+      const bare = await PgBouncer.start(2);
+      try {
+        const logged = await runOnOwnPool(bare.connectionString, freshSchema('bouncer_own_bare'));
+        expect(logged.warn).toHaveLength(1);
+        expect(logged.warn[0]).toMatch(
+          /refused the statement_timeout.*without a limit.*ALTER ROLE … SET statement_timeout = 27000/,
+        );
+      } finally {
+        await bare.stop();
       }
     });
 
