@@ -1,6 +1,7 @@
 // `kairos/postgres`: the PostgreSQL store and its LISTEN/NOTIFY event broker. `pg` is the
 // application's dependency, not Kairos's.
-export { PostgresStore, type PostgresStoreOptions } from './stores/postgres/postgres-store.ts';
+export { PostgresStore } from './stores/postgres/postgres-store.ts';
+export type { PostgresStoreOptions } from './stores/postgres/postgres-store-options.ts';
 export { PostgresEventBroker } from './stores/postgres/postgres-event-broker.ts';
 export type { PgPool, PgQueryable } from './stores/postgres/pg-types.ts';
 export { POSTGRES_SCHEMA_VERSION } from './stores/postgres/postgres-migrations.ts';

@@ -9,7 +9,6 @@ import {
 } from '../../events/event-types.ts';
 import { consoleLogger, type Logger } from '../../common/logger.ts';
 import type { Clock } from '../../time/clock.ts';
-import type { Duration } from '../../time/duration.ts';
 import type {
   AcquiredJobs,
   AcquiredSchedules,
@@ -32,56 +31,23 @@ import type {
 } from '../data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../records.ts';
-import { checkDateStyle, ownPoolConfig, parseQueryTimeout, safeStatementLimit } from './pg-connection-settings.ts';
-import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
+import { parseQueryTimeout } from './pg-connection-settings.ts';
+import type { PostgresStoreOptions } from './postgres-store-options.ts';
+import { PostgresConnections } from './postgres-connections.ts';
+import { pgStoreError } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
-import { listenClient, loadPg } from './pg-driver.ts';
-import { isQueryable, type PgPool, type PgPoolClient, type PgQueryable } from './pg-types.ts';
+import type { PgPool, PgPoolClient, PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { transactionClient } from './transaction-client.ts';
-import { kairosTypeParsers } from './pg-result-types.ts';
-import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
 import { releaseEvent } from '../store-records.ts';
-import { acquireCappedJobs, acquireUncappedJobs, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
+import { type PendingRelease, releaseJobs } from './postgres-jobs.ts';
+import { JobAcquirer } from './job-acquirer.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
 import * as leases from './postgres-leases.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import * as schedules from './postgres-schedules.ts';
-
-export interface PostgresStoreOptions {
-  /** `postgres://user@host:5432/db`. Give this or `pool`. */
-  connectionString?: string;
-  /** An existing `pg` Pool of the application. */
-  pool?: PgPool;
-  /**
-   * Where the LISTEN connection goes, when not where the pool's connections go. LISTEN needs a
-   * session of its own: behind a pooler in transaction mode (PgBouncer), which hands each
-   * transaction to any server connection, point this straight at PostgreSQL. (Default: the
-   * pool's own connection settings.)
-   */
-  listenConnectionString?: string;
-  /** Schema of Kairos's tables, created if missing. (Default: 'kairos'.) */
-  schema?: string;
-  /** Connections in the pool Kairos creates from `connectionString`. (Default: 10.) */
-  poolSize?: number;
-  /**
-   * Send statements as named prepared statements, parsed and planned once per connection. Turn
-   * off behind PgBouncer in transaction mode unless it tracks prepared statements
-   * (`max_prepared_statements`, PgBouncer 1.21+). (Default: true.)
-   */
-  preparedStatements?: boolean;
-  /**
-   * How long Kairos waits for the database to answer one of its statements before it takes the
-   * connection for dead, drops it and tries again on a new one; also how long it waits for a new
-   * connection of its own pool, and how often it checks that its LISTEN connection still answers.
-   * A failover or a firewall can leave connections open but silent; without a limit a node would
-   * wait on them for a quarter of an hour, or for ever. `null`: wait for ever. Migrations are not
-   * limited. (Default: '30s'.)
-   */
-  queryTimeout?: Duration | null;
-}
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Executions deleted per statement when pruning: a large prune never holds many row locks at once. */
@@ -96,27 +62,7 @@ const PRUNE_CHUNK = 5_000;
 export class PostgresStore implements DataStore {
   readonly schemaName: string;
   private readonly s: string;
-  /** The pool in use: the application's, or one of this store's own (made again after a stop ended it). */
-  private pool: PgPool;
-  /** Makes the store's own pool (given a connection string); null when the application gave its pool. */
-  private readonly makePool: (() => PgPool) | null;
-  private poolEnded = false;
-  /**
-   * Whether the store's own pool sends a `statement_timeout` as its connections start; turned off
-   * for good once a pooler refuses it (see `connectWithoutStatementTimeout`).
-   */
-  private sendStatementTimeout = true;
-  /** `pool`, sending named statements unless told otherwise, always with Kairos's result parsers. */
-  private readonly preparedPool: PgPool;
-  /** The same, never named: a test clock puts changing literals in the SQL. */
-  private readonly plainPool: PgPool;
-  private readonly untimedPool: PgPool;
-  /** Makes pools like `preparedPool` and `plainPool` with a limit of their own (see `dbWithin`). */
-  private readonly poolWithLimit: (named: boolean, limit: { timeoutMs: number | null }) => PgPool;
-  /** `queryTimeout` as asked for (null: none, or too long for a timer). */
-  private readonly queryTimeoutMs: number | null;
-  /** The limit Kairos's statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
-  private readonly statementLimit: { timeoutMs: number | null };
+  private readonly connections: PostgresConnections;
   private readonly broker: PostgresEventBroker;
   private readonly contexts = new Set<StoreContext>();
   private migrated: Promise<void> | null = null;
@@ -125,8 +71,7 @@ export class PostgresStore implements DataStore {
   /** Testing aid: a clock that replaces the database's (`useClockForTests`). */
   private testClock: Clock | null = null;
   private readonly releases = new TurnBatcher<PendingRelease, boolean>((batch) => this.recordRuns(batch));
-  /** Capped jobs were due but not all handed out at the last acquire. */
-  private cappedWaiting = false;
+  private readonly jobAcquirer: JobAcquirer;
   private logger: Logger = consoleLogger('warn');
 
   constructor(options: PostgresStoreOptions) {
@@ -143,84 +88,24 @@ export class PostgresStore implements DataStore {
     }
     this.schemaName = schema;
     this.s = `"${schema}"`;
-    if (
-      options.listenConnectionString !== undefined &&
-      (typeof options.listenConnectionString !== 'string' || options.listenConnectionString.length === 0)
-    ) {
-      throw new ValidationError(
-        'PostgresStore listenConnectionString',
-        options.listenConnectionString,
-        'must be a postgres:// URL',
-      );
-    }
-    const listenAt = options.listenConnectionString ?? options.connectionString;
     const queryTimeoutMs = parseQueryTimeout(options.queryTimeout);
-    this.queryTimeoutMs = queryTimeoutMs;
-    this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };
-    if (options.pool !== undefined) {
-      if (!isQueryable(options.pool) || typeof options.pool.connect !== 'function') {
-        throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
-      }
-      this.pool = options.pool;
-      this.makePool = null;
-    } else {
-      if (typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
-        throw new ValidationError(
-          'PostgresStore connectionString',
-          options.connectionString,
-          'must be a postgres:// URL',
-        );
-      }
-      const connectionString = options.connectionString;
-      const max = options.poolSize ?? 10;
-      if (!Number.isInteger(max) || max < 1) {
-        throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
-      }
-      this.makePool = () => {
-        const pool = new (loadPg().Pool)(
-          ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout),
-        );
-        // An idle pooled connection that dies (a database restart) must not crash the process.
-        pool.on('error', () => {});
-        return pool;
-      };
-      this.pool = this.makePool();
-    }
-    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
-      throw new ValidationError(
-        'PostgresStore preparedStatements',
-        options.preparedStatements,
-        'must be true or false',
-      );
-    }
-    const types = kairosTypeParsers(loadPg().types);
-    // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the one used.
-    const live: PgPool = {
-      query: (text, values) => this.refusedTimeoutAside(() => this.currentPool().query(text, values)),
-      connect: () => this.refusedTimeoutAside(() => this.currentPool().connect()),
-      end: () => this.currentPool().end(),
-      on: (event, listener) => this.currentPool().on(event, listener),
-    };
-    const names =
-      options.preparedStatements === false
-        ? null
-        : new StatementNames(() =>
-            this.logger.warn(
-              { schema },
-              'PostgresStore: named statements keep being refused (unknown on one connection, defined already on another): a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements)? Sending them unnamed from now on; set preparedStatements: false to start that way',
-            ),
-          );
-    this.poolWithLimit = (named, limit) => kairosPool(live, { types, names: named ? names : null, limit });
-    this.preparedPool = this.poolWithLimit(true, this.statementLimit);
-    this.plainPool = this.poolWithLimit(false, this.statementLimit);
-    // Migrations (an index over a large table takes as long as it takes), and reading settings
-    // before the limit is known to be safe.
-    this.untimedPool = this.poolWithLimit(false, { timeoutMs: null });
-    // An idle pooled connection that dies (a database restart) must not crash the process.
-    if (this.makePool === null) this.pool.on('error', () => {});
+    this.connections = new PostgresConnections({
+      ...options,
+      queryTimeoutMs,
+      schemaName: schema,
+      logger: () => this.logger,
+    });
+    this.jobAcquirer = new JobAcquirer({
+      s: this.s,
+      schemaName: schema,
+      db: () => this.db,
+      nowSql: () => this.nowSql,
+      run: (action, work) => this.run(action, work),
+      transaction: (action, work) => this.transaction(action, work),
+    });
     this.broker = new PostgresEventBroker({
-      pool: this.plainPool, // its NOTIFYs, with the same time limit as every statement
-      connect: () => listenClient(this.currentPool(), listenAt, queryTimeoutMs),
+      pool: this.connections.plain, // its NOTIFYs, with the same time limit as every statement
+      connect: () => this.connections.listenClient(),
       checkEveryMs: queryTimeoutMs,
       channel: `kairos_${schema}`,
       // The scheduler's logger once one takes this broker as its own (`defaultEventBroker`).
@@ -248,7 +133,7 @@ export class PostgresStore implements DataStore {
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
     try {
-      return await migratePostgres(this.untimedPool, this.s, this.schemaName, this.logger);
+      return await migratePostgres(this.connections.untimed, this.s, this.schemaName, this.logger);
     } catch (error) {
       throw pgStoreError(error, 'apply migrations');
     }
@@ -260,16 +145,7 @@ export class PostgresStore implements DataStore {
     await this.migrate();
     // Stopped meanwhile: going on would make a new pool that nothing ends.
     if (stops !== this.stops) throw new StoreError('PostgresStore: stopped while starting');
-    await this.run('read the DateStyle setting', () => checkDateStyle(this.plainPool));
-    // Where Kairos did not give the connections a statement_timeout, only once the server's is
-    // known to be safe (see `safeStatementLimit`).
-    if ((this.makePool === null || !this.sendStatementTimeout) && this.queryTimeoutMs !== null) {
-      const wanted = this.queryTimeoutMs;
-      const source = this.makePool === null ? 'pool-options' : 'server';
-      this.statementLimit.timeoutMs = await this.run('read the statement_timeout setting', () =>
-        safeStatementLimit(this.untimedPool, wanted, logger, source),
-      );
-    }
+    await this.connections.checkSettings(logger);
   }
 
   async start(context: StoreContext): Promise<void> {
@@ -297,10 +173,7 @@ export class PostgresStore implements DataStore {
     this.stops++;
     await this.broker.close(); // sends its last notifications while the pool is still open
     this.migrated = null;
-    if (this.makePool !== null) {
-      this.poolEnded = true;
-      await this.pool.end().catch(() => undefined);
-    }
+    await this.connections.end();
   }
 
   /**
@@ -314,15 +187,12 @@ export class PostgresStore implements DataStore {
 
   /** Where statements go. */
   private get db(): PgPool {
-    return this.testClock === null ? this.preparedPool : this.plainPool;
+    return this.testClock === null ? this.connections.prepared : this.connections.plain;
   }
 
   /** `db`, waiting at most `timeoutMs` for an answer (never longer than the store's own limit). */
   private dbWithin(timeoutMs: number): PgPool {
-    const limit = this.statementLimit.timeoutMs;
-    return this.poolWithLimit(this.testClock === null, {
-      timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs),
-    });
+    return this.connections.within(this.testClock === null, timeoutMs);
   }
 
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
@@ -422,90 +292,8 @@ export class PostgresStore implements DataStore {
     else this.publish(jobAddedEvent(job, new Date()));
   }
 
-  async acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
-    const { leaseMs, limit, tasks } = options;
-    const startNow = options.startNow ?? limit;
-    // While capped jobs wait, uncapped ones take at most half the slots, so a flood of one-off
-    // jobs cannot starve scheduled ones (which are capped by max instances).
-    const uncappedLimit = this.cappedWaiting ? Math.floor(limit / 2) : limit;
-    const uncapped = (wanted: number, claimed: number) =>
-      this.run('acquire jobs', () =>
-        acquireUncappedJobs(
-          this.db,
-          this.s,
-          this.nowSql,
-          node,
-          leaseMs,
-          wanted,
-          tasks,
-          Math.max(0, startNow - claimed),
-        ),
-      );
-    const fast =
-      uncappedLimit > 0
-        ? await uncapped(uncappedLimit, 0)
-        : { now: new Date(), jobs: [], cappedDue: true, next: undefined };
-    this.cappedWaiting = fast.cappedDue;
-    const room = limit - fast.jobs.length;
-    if (room > 0 && !fast.cappedDue && fast.jobs.length === uncappedLimit) {
-      // Held to half for capped jobs that are no longer due: the rest of the places are for
-      // uncapped ones too. (An acquire hands out every due job it can; a node that gets fewer
-      // than it asked for takes it that none is left.)
-      const more = await this.orClaimed(fast, () => uncapped(room, fast.jobs.length));
-      this.cappedWaiting = more.cappedDue;
-      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next };
-    }
-    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
-    const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
-    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs] };
-  }
-
-  /**
-   * The rest of an acquire (`rest`: the jobs it claims besides `fast`'s), after its first claim
-   * already leased `fast.jobs` to the node. Should the rest fail (the database went away
-   * meanwhile), it counts as having claimed nothing, so the acquire still hands out those jobs:
-   * lost to the node, they would wait for their leases to expire and be recorded `abandoned` unrun
-   * (a job with no abandonment retry, never run at all). The failure shows at the next acquire,
-   * which tries the capped jobs again.
-   */
-  private async orClaimed<T>(
-    fast: { now: Date; jobs: JobRecord[] },
-    rest: () => Promise<T>,
-  ): Promise<T | { now: Date; jobs: JobRecord[]; cappedDue: true; next: undefined }> {
-    try {
-      return await rest();
-    } catch (error) {
-      if (fast.jobs.length === 0) throw error;
-      this.cappedWaiting = true;
-      return { now: fast.now, jobs: [], cappedDue: true, next: undefined };
-    }
-  }
-
-  /** Claims capped jobs for `room` places, in a transaction (see `acquireCappedJobs`). */
-  private acquireCapped(
-    node: string,
-    leaseMs: number,
-    room: number,
-    tasks: readonly TaskLimit[],
-    startNow: number,
-    fast: { now: Date; jobs: JobRecord[] },
-  ): Promise<{ now: Date; jobs: JobRecord[] }> {
-    return this.transaction('acquire jobs', async (client) => {
-      const { rows } = await client.query<{ now: Date }>(`SELECT ${this.nowSql} AS now`);
-      const capped = await acquireCappedJobs(
-        client,
-        this.s,
-        this.schemaName,
-        this.nowSql,
-        node,
-        leaseMs,
-        room,
-        tasks,
-        Math.max(0, startNow - fast.jobs.length),
-      );
-      this.cappedWaiting = capped.length === room;
-      return { now: rows[0]?.now ?? fast.now, jobs: capped };
-    });
+  acquireJobs(node: string, options: AcquireJobsOptions): Promise<AcquiredJobs> {
+    return this.jobAcquirer.acquire(node, options);
   }
 
   /** Releases made in the same event-loop turn go to the database as one statement. */
@@ -598,44 +386,6 @@ export class PostgresStore implements DataStore {
 
   // --- plumbing
 
-  /**
-   * The pool to use. A store that made its own pool ends it when the last scheduler using it
-   * stops; used again (a scheduler started again), it makes a new one.
-   */
-  private currentPool(): PgPool {
-    if (this.poolEnded && this.makePool !== null) {
-      this.pool = this.makePool();
-      this.poolEnded = false;
-    }
-    return this.pool;
-  }
-
-  /**
-   * `use` of the store's own pool, once more on a pool made again without the `statement_timeout`
-   * it sends as its connections start, should a connection pooler refuse that (PgBouncer passes on
-   * only the few settings it tracks). `prepare` then checks whether the server side sets one.
-   */
-  private async refusedTimeoutAside<T>(use: () => Promise<T>): Promise<T> {
-    try {
-      return await use();
-    } catch (error) {
-      if (this.makePool === null || refusedStartupSetting(error) !== 'statement_timeout') throw error;
-      if (this.sendStatementTimeout) {
-        // Several uses may fail at once: the first makes the change, all try again.
-        this.sendStatementTimeout = false;
-        this.statementLimit.timeoutMs = null; // until the server's own limit is known to be safe
-        this.logger.info(
-          { schema: this.schemaName },
-          'PostgresStore: a connection pooler (PgBouncer?) refused the statement_timeout sent as connections start; connecting without it',
-        );
-        const refused = this.pool;
-        this.poolEnded = true; // the next use makes the pool again, with the new settings
-        await refused.end().catch(() => undefined);
-      }
-      return use();
-    }
-  }
-
   private async run<T>(action: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -644,43 +394,9 @@ export class PostgresStore implements DataStore {
     }
   }
 
-  /**
-   * Runs `work` in a transaction on a client of its own. Run again if a prepared statement was
-   * refused (another node's migration changed its columns, the connection lost its statements, a
-   * pooler handed it another server connection): the refusal aborted the transaction, and the
-   * statements now go out under fresh names, or unnamed (see `StatementNames`).
-   */
-  private async transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await this.transactionOnce(work);
-      } catch (error) {
-        if (!isStaleStatement(error) || tries >= STALE_STATEMENT_TRIES) throw pgStoreError(error, action);
-      }
-    }
-  }
-
-  private async transactionOnce<T>(work: (client: PgPoolClient) => Promise<T>): Promise<T> {
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      // A connection that did not answer in time will not answer a ROLLBACK either.
-      let broken = isQueryTimeout(error);
-      if (!broken) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true; // the connection itself failed; do not return it to the pool
-        }
-      }
-      client.release(broken);
-      throw error;
-    }
+  /** Runs `work` in a transaction of its own (see `PostgresConnections.transaction`). */
+  private transaction<T>(action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    return this.connections.transaction(this.testClock === null, action, work);
   }
 
   private async notifyInTransaction(client: PgQueryable, event: KairosEvent): Promise<void> {

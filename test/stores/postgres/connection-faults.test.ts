@@ -324,7 +324,7 @@ describe('A node cut off from the database while it runs a job', () => {
   }, 60_000);
 });
 
-describe('PostgresStore queryTimeout and poolSize options', () => {
+describe('PostgresStore options', () => {
   it('rejects what is not a duration, zero, and a pool size that is not a whole number of at least 1', () => {
     const make = (options: object) => () => new PostgresStore({ connectionString: TEST_DATABASE_URL, ...options });
     expect(make({ queryTimeout: 'soon' })).toThrow(/PostgresStore queryTimeout/);
@@ -332,6 +332,22 @@ describe('PostgresStore queryTimeout and poolSize options', () => {
     expect(make({ poolSize: 0 })).toThrow(/PostgresStore poolSize: 0/);
     expect(make({ poolSize: 2.5 })).toThrow(ValidationError);
     expect(make({ queryTimeout: null, poolSize: 3 })).not.toThrow();
+  });
+
+  it('rejects a missing or doubled connection, a pool that is not one, and an empty LISTEN URL, naming each', () => {
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL });
+    expect(() => new PostgresStore({})).toThrow(/PostgresStore options.*exactly one of `connectionString` and `pool`/);
+    expect(() => new PostgresStore({ connectionString: TEST_DATABASE_URL, pool })).toThrow(/exactly one/);
+    expect(() => new PostgresStore({ connectionString: '' })).toThrow(
+      /PostgresStore connectionString: "".*postgres:\/\/ URL/,
+    );
+    expect(() => new PostgresStore({ pool: {} as never })).toThrow(/PostgresStore pool.*must be a pg Pool/);
+    expect(() => new PostgresStore({ pool, listenConnectionString: '' })).toThrow(
+      /PostgresStore listenConnectionString: ""/,
+    );
+    expect(() => new PostgresStore({ pool, schema: 'Bad-Name' })).toThrow(/PostgresStore schema: "Bad-Name"/);
+    expect(() => new PostgresStore({ pool, listenConnectionString: TEST_DATABASE_URL })).not.toThrow();
+    void pool.end();
   });
 });
 

@@ -1,0 +1,242 @@
+import type { Logger } from '../../common/logger.ts';
+import { ValidationError } from '../../errors.ts';
+import { checkDateStyle, ownPoolConfig, safeStatementLimit } from './pg-connection-settings.ts';
+import { listenClient, loadPg } from './pg-driver.ts';
+import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
+import { kairosTypeParsers } from './pg-result-types.ts';
+import { isQueryable, type PgClient, type PgPool, type PgPoolClient } from './pg-types.ts';
+import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
+
+export interface PostgresConnectionOptions {
+  connectionString?: string | undefined;
+  pool?: PgPool | undefined;
+  listenConnectionString?: string | undefined;
+  poolSize?: number | undefined;
+  preparedStatements?: boolean | undefined;
+  /** `queryTimeout` as asked for (null: none, or too long for a timer). */
+  queryTimeoutMs: number | null;
+  schemaName: string;
+  /** The store's logger when it is needed: it becomes the scheduler's once one starts. */
+  logger: () => Logger;
+}
+
+/**
+ * The connections of a `PostgresStore`: the application's pool, or one of its own made from a
+ * connection string (and made again after a stop ended it, or without a setting a pooler refused);
+ * the ways Kairos sends its statements on it (named or not, within a time limit or not); its
+ * transactions; and the LISTEN connection's settings.
+ */
+export class PostgresConnections {
+  /** Sends named statements unless told otherwise, within the store's time limit. */
+  readonly prepared: PgPool;
+  /** The same, never named: a test clock puts changing literals in the SQL. */
+  readonly plain: PgPool;
+  /** Without a limit: migrations (an index over a large table takes as long as it takes), and reading settings before the limit is known to be safe. */
+  readonly untimed: PgPool;
+  private pool: PgPool;
+  /** Makes the store's own pool (given a connection string); null when the application gave its pool. */
+  private readonly makePool: (() => PgPool) | null;
+  private poolEnded = false;
+  /**
+   * Whether the store's own pool sends a `statement_timeout` as its connections start; turned off
+   * for good once a pooler refuses it (see `refusedTimeoutAside`).
+   */
+  private sendStatementTimeout = true;
+  private readonly queryTimeoutMs: number | null;
+  /** The limit statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
+  private readonly statementLimit: { timeoutMs: number | null };
+  private readonly withLimit: (named: boolean, limit: { timeoutMs: number | null }) => PgPool;
+  private readonly listenAt: string | undefined;
+  private readonly schemaName: string;
+  private readonly logger: () => Logger;
+
+  constructor(options: PostgresConnectionOptions) {
+    const { queryTimeoutMs } = options;
+    this.queryTimeoutMs = queryTimeoutMs;
+    this.schemaName = options.schemaName;
+    this.logger = options.logger;
+    const { listenConnectionString } = options;
+    if (
+      listenConnectionString !== undefined &&
+      (typeof listenConnectionString !== 'string' || listenConnectionString.length === 0)
+    ) {
+      throw new ValidationError(
+        'PostgresStore listenConnectionString',
+        listenConnectionString,
+        'must be a postgres:// URL',
+      );
+    }
+    this.listenAt = listenConnectionString ?? options.connectionString;
+    if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+      throw new ValidationError(
+        'PostgresStore preparedStatements',
+        options.preparedStatements,
+        'must be true or false',
+      );
+    }
+    this.statementLimit = { timeoutMs: options.pool === undefined ? queryTimeoutMs : null };
+    if (options.pool !== undefined) {
+      if (!isQueryable(options.pool) || typeof options.pool.connect !== 'function') {
+        throw new ValidationError('PostgresStore pool', options.pool, 'must be a pg Pool');
+      }
+      this.pool = options.pool;
+      this.makePool = null;
+      // An idle pooled connection that dies (a database restart) must not crash the process.
+      this.pool.on('error', () => {});
+    } else {
+      const { connectionString } = options;
+      if (typeof connectionString !== 'string' || connectionString.length === 0) {
+        throw new ValidationError('PostgresStore connectionString', connectionString, 'must be a postgres:// URL');
+      }
+      const max = options.poolSize ?? 10;
+      if (!Number.isInteger(max) || max < 1) {
+        throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
+      }
+      this.makePool = () => {
+        const pool = new (loadPg().Pool)(
+          ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout),
+        );
+        pool.on('error', () => {}); // as above
+        return pool;
+      };
+      this.pool = this.makePool();
+    }
+    const types = kairosTypeParsers(loadPg().types);
+    // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the one used.
+    const live: PgPool = {
+      query: (text, values) => this.refusedTimeoutAside(() => this.current().query(text, values)),
+      connect: () => this.refusedTimeoutAside(() => this.current().connect()),
+      end: () => this.current().end(),
+      on: (event, listener) => this.current().on(event, listener),
+    };
+    const names =
+      options.preparedStatements === false
+        ? null
+        : new StatementNames(() =>
+            this.logger().warn(
+              { schema: this.schemaName },
+              'PostgresStore: named statements keep being refused (unknown on one connection, defined already on another): a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements)? Sending them unnamed from now on; set preparedStatements: false to start that way',
+            ),
+          );
+    this.withLimit = (named, limit) => kairosPool(live, { types, names: named ? names : null, limit });
+    this.prepared = this.withLimit(true, this.statementLimit);
+    this.plain = this.withLimit(false, this.statementLimit);
+    this.untimed = this.withLimit(false, { timeoutMs: null });
+  }
+
+  /** `prepared` (or `plain`) waiting at most `timeoutMs` for an answer, never longer than its own limit. */
+  within(named: boolean, timeoutMs: number): PgPool {
+    const limit = this.statementLimit.timeoutMs;
+    return this.withLimit(named, { timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs) });
+  }
+
+  /** A new connection for LISTEN (see `listenClient`). */
+  listenClient(): PgClient {
+    return listenClient(this.current(), this.listenAt, this.queryTimeoutMs);
+  }
+
+  /**
+   * Checks the connections' settings, once per start: the DateStyle Kairos reads timestamps in,
+   * and, where Kairos did not give the connections a `statement_timeout`, whether the server's is
+   * safe to put a time limit on statements (see `safeStatementLimit`).
+   */
+  async checkSettings(logger: Logger): Promise<void> {
+    try {
+      await checkDateStyle(this.plain);
+    } catch (error) {
+      throw pgStoreError(error, 'read the DateStyle setting');
+    }
+    if ((this.makePool !== null && this.sendStatementTimeout) || this.queryTimeoutMs === null) return;
+    const source = this.makePool === null ? 'pool-options' : 'server';
+    try {
+      this.statementLimit.timeoutMs = await safeStatementLimit(this.untimed, this.queryTimeoutMs, logger, source);
+    } catch (error) {
+      throw pgStoreError(error, 'read the statement_timeout setting');
+    }
+  }
+
+  /** Ends the store's own pool (the application's is the application's to end); a later use makes it again. */
+  async end(): Promise<void> {
+    if (this.makePool === null) return;
+    this.poolEnded = true;
+    await this.pool.end().catch(() => undefined);
+  }
+
+  /**
+   * Runs `work` in a transaction on a client of its own (from `prepared` if `named`, else `plain`).
+   * Run again if a prepared statement was refused (another node's migration changed its columns,
+   * the connection lost its statements, a pooler handed it another server connection): the refusal
+   * aborted the transaction, and the statements now go out under fresh names, or unnamed (see
+   * `StatementNames`).
+   */
+  async transaction<T>(named: boolean, action: string, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transactionOnce(named ? this.prepared : this.plain, work);
+      } catch (error) {
+        if (!isStaleStatement(error) || tries >= STALE_STATEMENT_TRIES) throw pgStoreError(error, action);
+      }
+    }
+  }
+
+  private async transactionOnce<T>(db: PgPool, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      // A connection that did not answer in time will not answer a ROLLBACK either.
+      let broken = isQueryTimeout(error);
+      if (!broken) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true; // the connection itself failed; do not return it to the pool
+        }
+      }
+      client.release(broken);
+      throw error;
+    }
+  }
+
+  /**
+   * The pool to use. A store that made its own pool ends it when the last scheduler using it
+   * stops; used again (a scheduler started again), it makes a new one.
+   */
+  private current(): PgPool {
+    if (this.poolEnded && this.makePool !== null) {
+      this.pool = this.makePool();
+      this.poolEnded = false;
+    }
+    return this.pool;
+  }
+
+  /**
+   * `use` of the store's own pool, once more on a pool made again without the `statement_timeout`
+   * it sends as its connections start, should a connection pooler refuse that (PgBouncer passes on
+   * only the few settings it tracks). `checkSettings` then checks whether the server side sets one.
+   */
+  private async refusedTimeoutAside<T>(use: () => Promise<T>): Promise<T> {
+    try {
+      return await use();
+    } catch (error) {
+      if (this.makePool === null || refusedStartupSetting(error) !== 'statement_timeout') throw error;
+      if (this.sendStatementTimeout) {
+        // Several uses may fail at once: the first makes the change, all try again.
+        this.sendStatementTimeout = false;
+        this.statementLimit.timeoutMs = null; // until the server's own limit is known to be safe
+        this.logger().info(
+          { schema: this.schemaName },
+          'PostgresStore: a connection pooler (PgBouncer?) refused the statement_timeout sent as connections start; connecting without it',
+        );
+        const refused = this.pool;
+        this.poolEnded = true; // the next use makes the pool again, with the new settings
+        await refused.end().catch(() => undefined);
+      }
+      return use();
+    }
+  }
+}
