@@ -33,7 +33,9 @@ export class ValidationError extends KairosError {
   constructor(field: string, value: unknown, expected: string, options?: ErrorOptions) {
     super('INVALID_ARGUMENT', `${field}: ${formatValue(value)} ${expected}`, options);
     this.field = field;
-    this.value = value;
+    // An instance (a pool, an ORM's database) is kept as what it is, never as itself: a logger
+    // that writes the error's fields would write the password in its settings.
+    this.value = instanceKind(value) ?? value;
   }
 }
 
@@ -121,9 +123,28 @@ function describeValue(value: unknown): string {
   if (typeof value === 'symbol') return value.toString();
   // JSON would write these as null, which is not what was given.
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  // An instance of a class says what it is, not what it holds: its fields may hold a password
+  // (a pool's, a client's settings) and are seldom what the reader needs.
+  const kind = instanceKind(value);
+  if (kind !== null) return kind;
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/** "a Pool", "an EntityManager" for an instance of a class; null for anything else (plain objects, arrays too). */
+function instanceKind(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) return null;
+  let prototype: unknown;
+  try {
+    prototype = Object.getPrototypeOf(value);
+  } catch {
+    return null; // a Proxy that refuses: formatValue says so
+  }
+  if (prototype === null || prototype === Object.prototype) return null;
+  const name = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+  const kind = typeof name === 'string' && name !== '' ? name : 'object';
+  return `${/^[aeiou]/i.test(kind) ? 'an' : 'a'} ${kind}`;
 }

@@ -43,4 +43,23 @@ describe('error messages', () => {
     expect(formatValue(hostile)).toBe('an object that cannot be inspected');
     expect(formatValue('y'.repeat(500))).toHaveLength(120);
   });
+
+  it('names an instance of a class by its class, never by what it holds (a password in its settings)', () => {
+    class EntityManager {
+      readonly options = { password: 'hunter2' };
+    }
+    class Pool {
+      readonly options = { password: 'hunter2' };
+    }
+    expect(formatValue(new EntityManager())).toBe('an EntityManager');
+    expect(formatValue(new Pool())).toBe('a Pool');
+    expect(formatValue(new Map([['k', 1]]))).toBe('a Map');
+    expect(formatValue({ plain: true })).toBe('{"plain":true}'); // plain objects and arrays as JSON
+    expect(formatValue([1, 2])).toBe('[1,2]');
+    const error = new ValidationError('PostgresStore pool', new Pool(), 'must be a pg Pool');
+    expect(error.message).toBe('PostgresStore pool: a Pool must be a pg Pool');
+    expect(error.value).toBe('a Pool'); // what a logger writes of the error's fields
+    expect(JSON.stringify(error)).not.toContain('hunter2');
+    expect(new ValidationError('x', { plain: 1 }, 'is wrong').value).toEqual({ plain: 1 });
+  });
 });
