@@ -21,8 +21,10 @@ const RETURNS_ROWS = /^\s*(?:SELECT|WITH|VALUES|TABLE|SHOW)\b|\bRETURNING\b/i;
  * `$queryRawUnsafe` and its row count is the number of rows; any other statement (Kairos's `INSERT
  * ... ON CONFLICT DO NOTHING`, whose count tells a new job from a duplicate), and `SELECT
  * pg_notify(...)`, goes through `$executeRawUnsafe`, which returns the affected count. Both take
- * Kairos's `$1` parameters as they are. Rows come back as Prisma reads them (bigint as `BigInt`,
- * json parsed, timestamptz as `Date`), which Kairos's row readers accept.
+ * Kairos's `$1` parameters. Rows come back as Prisma reads them (bigint as `BigInt`, json parsed,
+ * timestamptz as `Date`), which Kairos's row readers accept. Prisma's pg adapter gets times right
+ * only on a session in UTC (see `inUtc`), so dates go out as ISO strings with their zone and rows
+ * are read in UTC.
  */
 export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
   if (typeof tx?.$queryRawUnsafe !== 'function' || typeof tx.$executeRawUnsafe !== 'function') {
@@ -40,14 +42,36 @@ export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
       'is the client itself, outside any transaction: pass the `tx` of prisma.$transaction(async (tx) => ...)',
     );
   }
-  return {
-    async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
-      if (RETURNS_ROWS.test(text) && !VOID_SELECT.test(text)) {
-        const rows = await tx.$queryRawUnsafe<Row[]>(text, ...values);
-        return { rows, rowCount: rows.length };
-      }
-      const rowCount = await tx.$executeRawUnsafe(text, ...values);
-      return { rows: [], rowCount };
-    },
+  const send = async <Row>(text: string, values: unknown[]): Promise<PgQueryResult<Row>> => {
+    if (RETURNS_ROWS.test(text) && !VOID_SELECT.test(text)) {
+      const rows = await inUtc(tx, () => tx.$queryRawUnsafe<Row[]>(text, ...values));
+      return { rows, rowCount: rows.length };
+    }
+    const rowCount = await tx.$executeRawUnsafe(text, ...values);
+    return { rows: [], rowCount };
   };
+  return {
+    // A Date as an ISO string, with its zone: Prisma would send its UTC time without one.
+    query: (text, values = []) =>
+      send(
+        text,
+        values.map((value) => (value instanceof Date ? value.toISOString() : value)),
+      ),
+  };
+}
+
+/**
+ * `read` with the transaction's TimeZone set to UTC, then set back as it was: @prisma/adapter-pg
+ * reads a timestamptz's text with its offset replaced by +00 (prisma/orm#26786), which is the
+ * instant it was only in UTC. Set with `set_config(..., true)`, as `SET LOCAL` does: it never
+ * outlives the transaction. If `read` fails, the transaction is aborted and its error is the one
+ * to see.
+ */
+async function inUtc<T>(tx: PrismaTransactionLike, read: () => PromiseLike<T>): Promise<T> {
+  const [session] = await tx.$queryRawUnsafe<{ zone: string }[]>(
+    `SELECT current_setting('TimeZone') AS zone, set_config('TimeZone', 'UTC', true) AS utc`,
+  );
+  const result = await read();
+  await tx.$executeRawUnsafe(`SELECT set_config('TimeZone', $1, true)`, session?.zone ?? 'UTC');
+  return result;
 }

@@ -29,6 +29,10 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   const refused = refusedStartupSetting(error);
   if (refused !== null) {
     meaning = `a connection pooler (PgBouncer?) refused the setting ${refused} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
+  } else if (/timeout exceeded when trying to connect/i.test(message)) {
+    // pg-pool's words when no connection came free in time: all in use, or none could be made.
+    meaning =
+      'no connection of the pool came free within its connectionTimeoutMillis: all are in use (a pool shared with the application, one held by the transaction that adds a job? start the scheduler, or await scheduler.ready(), first), or the database is unreachable';
   } else if (isQueryTimeout(error)) {
     meaning = 'the database did not answer within queryTimeout; the connection was dropped';
   } else if (

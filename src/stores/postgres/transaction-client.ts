@@ -23,6 +23,15 @@ export function transactionClient(tx: unknown): PgQueryable {
       'must be a client checked out from the pool (await pool.connect()) inside BEGIN, not the pool itself',
     );
   }
+  // What can start a transaction is not one: a database or an ORM's handle (TypeORM's DataSource,
+  // EntityManager and QueryRunner all answer query(), each on a connection of its own).
+  if (['transaction', 'startTransaction', 'createQueryRunner'].some((name) => hasMethod(tx, name))) {
+    throw new ValidationError(
+      'tx',
+      tx,
+      'is a database or ORM handle, not a transaction: pass a pg client inside BEGIN, or the ORM transaction through its kairos/postgres adapter (TypeORM: fromTypeOrm(manager) inside dataSource.transaction)',
+    );
+  }
   if (isIdlePgClient(tx)) {
     throw new ValidationError(
       'tx',
@@ -30,7 +39,32 @@ export function transactionClient(tx: unknown): PgQueryable {
       'must be inside BEGIN: with no transaction open on it, or once the transaction ended (a handle kept past db.transaction(...)), the job would be written on its own and survive any rollback',
     );
   }
-  return tx;
+  return answeringLikePg(tx);
+}
+
+function hasMethod(value: object, name: string): boolean {
+  return typeof (value as Record<string, unknown>)[name] === 'function';
+}
+
+/**
+ * `tx`, refusing an answer that is not `{ rows, rowCount }` as pg gives it to Kairos's statements:
+ * Kairos reads both (a count of 0 tells a duplicate job id).
+ */
+function answeringLikePg(tx: PgQueryable): PgQueryable {
+  return {
+    async query<Row>(text: string, values?: unknown[]) {
+      const answer = await tx.query<Row>(text, values);
+      const rowCount = (answer as { rowCount?: unknown } | undefined)?.rowCount;
+      if (!Array.isArray(answer?.rows) || typeof rowCount !== 'number') {
+        throw new ValidationError(
+          'tx',
+          tx,
+          'answered a query without { rows, rowCount } as pg does: is it an ORM handle that needs its kairos/postgres adapter?',
+        );
+      }
+      return answer;
+    },
+  };
 }
 
 /** The parts of a `pg` client that say whether it is in a transaction (pg 8.21+ for the status). */

@@ -1,10 +1,12 @@
 // Prisma 7 with the pg driver adapter: a real generated client on the real server (see
 // prisma-test-client.ts for how it is generated without network access).
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { fromPrisma } from '../../../src/postgres.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
 import { generatePrismaClient } from './prisma-test-client.ts';
-import { transactionAdapterSuite } from './transaction-adapter-suite.ts';
+import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'Prisma',
@@ -31,3 +33,51 @@ transactionAdapterSuite({
     };
   },
 });
+
+describe('fromPrisma on a session whose TimeZone is not UTC', () => {
+  // @prisma/adapter-pg writes a Date as a time without its zone and reads a timestamptz with its
+  // offset replaced by +00 (prisma/orm#26786): both right only in UTC.
+  it("writes and reads a schedule's times as the instants they are, and leaves the session's TimeZone as it was", () =>
+    withKairos('prisma_zone', async ({ scheduler, schema }) => {
+      const PrismaClient = await generatePrismaClient();
+      const prisma = new PrismaClient({
+        adapter: new PrismaPg(
+          { connectionString: TEST_DATABASE_URL, max: 1, options: '-c TimeZone=America/New_York' },
+          { schema },
+        ),
+      });
+      const runDate = '2030-01-02T03:00:00.000Z';
+      try {
+        const zones = await prisma.$transaction(async (tx) => {
+          const before = await tx.$queryRawUnsafe<{ zone: string }[]>(`SELECT current_setting('TimeZone') AS zone`);
+          await scheduler.addSchedule('process-dataset', { type: 'date', runDate }, { id: 'once', tx: fromPrisma(tx) });
+          const { rows } = await fromPrisma(tx).query<{ at: Date }>(`SELECT $1::timestamptz AS at`, [
+            new Date(runDate),
+          ]);
+          expect(rows).toEqual([{ at: new Date(runDate) }]);
+          const after = await tx.$queryRawUnsafe<{ zone: string }[]>(`SELECT current_setting('TimeZone') AS zone`);
+          return [before[0]?.zone, after[0]?.zone];
+        });
+        expect(zones).toEqual(['America/New_York', 'America/New_York']);
+        expect((await scheduler.getSchedule('once'))?.nextFireTime?.toISOString()).toBe(runDate);
+        const stored = await withUtcClient((client) =>
+          client.query<{ at: string }>(
+            `SELECT next_fire_time::text AS at FROM "${schema}".schedules WHERE id = 'once'`,
+          ),
+        );
+        expect(stored.rows).toEqual([{ at: '2030-01-02 03:00:00+00' }]);
+      } finally {
+        await prisma.$disconnect();
+      }
+    }));
+});
+
+async function withUtcClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: '-c TimeZone=UTC' });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}

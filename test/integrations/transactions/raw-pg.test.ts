@@ -85,4 +85,26 @@ describe('raw pg, misused', () => {
       }
     });
   });
+
+  it('takes a query runner of your own that answers as pg does, and refuses one that answers otherwise', async () => {
+    await withKairos('rawown', async ({ scheduler }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const own = { query: (text: string, values?: unknown[]) => client.query(text, values) };
+        const kept = await scheduler.addJob('process-dataset', { tx: own });
+        // Rows alone, as some ORMs' query() answers: a duplicate could not be told from a new job.
+        const rowsOnly = { query: async (text: string, values?: unknown[]) => (await client.query(text, values)).rows };
+        await expect(scheduler.addJob('process-dataset', { tx: rowsOnly })).rejects.toThrow(
+          /tx: .*answered a query without \{ rows, rowCount \} as pg does/,
+        );
+        await client.query('COMMIT');
+        expect(await scheduler.getJob(kept)).not.toBeNull();
+      } finally {
+        client.release();
+        await pool.end();
+      }
+    });
+  });
 });

@@ -1,6 +1,7 @@
 // TypeORM (postgres driver): the EntityManager of dataSource.transaction, or a QueryRunner.
 import { DataSource, EntitySchema } from 'typeorm';
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../src/index.ts';
 import { fromTypeOrm } from '../../../src/postgres.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
 import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
@@ -59,6 +60,29 @@ describe('fromTypeOrm with a QueryRunner', () => {
         expect(await scheduler.getJob(kept)).not.toBeNull();
         expect(await scheduler.getJob(dropped)).toBeNull();
         await expect(scheduler.addJob('process-dataset', { tx })).rejects.toThrow(/no open transaction/);
+      } finally {
+        await runner.release();
+        await dataSource.destroy();
+      }
+    }));
+});
+
+describe('TypeORM handles passed as tx without fromTypeOrm', () => {
+  it('are refused before anything is written: the DataSource, the EntityManager of a transaction, a QueryRunner', () =>
+    withKairos('typeorm_unwrapped', async ({ scheduler }) => {
+      const dataSource = await dataSourceOn('public').initialize();
+      const runner = dataSource.createQueryRunner();
+      const refused = /tx: an? \w+ is a database or ORM handle, not a transaction.*fromTypeOrm\(manager\)/;
+      try {
+        await expect(scheduler.addJob('process-dataset', { tx: dataSource })).rejects.toThrow(refused);
+        await dataSource.transaction(async (manager) => {
+          await expect(scheduler.addJob('process-dataset', { tx: manager })).rejects.toThrow(refused);
+        });
+        await expect(scheduler.addJob('process-dataset', { tx: runner })).rejects.toThrow(refused);
+        await runner.startTransaction();
+        await expect(scheduler.addJob('process-dataset', { tx: runner })).rejects.toThrow(ValidationError);
+        await runner.rollbackTransaction();
+        expect((await scheduler.getJobs()).items).toEqual([]);
       } finally {
         await runner.release();
         await dataSource.destroy();

@@ -1,5 +1,7 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { pgStoreError, refusedStartupSetting } from '../../../src/stores/postgres/pg-errors.ts';
+import { TEST_DATABASE_URL } from './pg-test-database.ts';
 
 /** The error PgBouncer answers a start-up it refuses with (protocol violation). */
 const refusal = (message: string) => Object.assign(new Error(message), { code: '08P01' });
@@ -20,5 +22,21 @@ describe('pgStoreError for a start-up setting a pooler refuses', () => {
   it('is not taken for another error that names a parameter', () => {
     expect(refusedStartupSetting(new Error('unrecognized configuration parameter "search_path"'))).toBeNull();
     expect(refusedStartupSetting('unsupported startup parameter: x')).toBeNull(); // not an Error
+  });
+});
+
+describe('pgStoreError for a pool with no connection to give', () => {
+  it('says the connections are all in use, or the database unreachable, and what to do first', async () => {
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1, connectionTimeoutMillis: 100 });
+    const held = await pool.connect();
+    try {
+      const error = await pool.query('SELECT 1').catch((caught: unknown) => caught);
+      expect(pgStoreError(error, 'apply migrations').message).toMatch(
+        /could not apply migrations: no connection of the pool came free within its connectionTimeoutMillis: all are in use.*scheduler\.ready\(\).*or the database is unreachable/,
+      );
+    } finally {
+      held.release();
+      await pool.end();
+    }
   });
 });
