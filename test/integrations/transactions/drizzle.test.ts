@@ -5,7 +5,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fromDrizzle } from '../../../src/postgres.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'Drizzle',
@@ -14,7 +14,7 @@ transactionAdapterSuite({
       id: text('id').primaryKey(),
       rows: integer('rows').notNull(),
     });
-    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const pool = new pg.Pool({ connectionString: APP_DATABASE_URL, max: 2 });
     const db = drizzle({ client: pool });
     return {
       transaction: (work) =>

@@ -3,13 +3,12 @@ import knex from 'knex';
 import { describe, expect, it } from 'vitest';
 import { fromKnex } from '../../../src/postgres.ts';
 import { toKnexBindings } from '../../../src/integrations/transactions/knex-transaction.ts';
-import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'Knex',
   async open(schema) {
-    const db = knex({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 2 } });
+    const db = knex({ client: 'pg', connection: APP_DATABASE_URL, pool: { min: 0, max: 2 } });
     return {
       transaction: (work) =>
         db.transaction(async (trx) => {

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fromKysely } from '../../../src/postgres.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 interface Database {
   datasets: { id: string; rows: number };
@@ -14,7 +14,7 @@ transactionAdapterSuite({
   name: 'Kysely',
   async open(schema) {
     const db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 }) }),
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: APP_DATABASE_URL, max: 2 }) }),
       plugins: [new CamelCasePlugin()],
     });
     return {

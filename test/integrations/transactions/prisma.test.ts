@@ -6,14 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { fromPrisma } from '../../../src/postgres.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
 import { generatePrismaClient } from './prisma-test-client.ts';
-import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'Prisma',
+  readsInUtc: true, // see the TimeZone test below
   async open(schema) {
     const PrismaClient = await generatePrismaClient();
     const prisma = new PrismaClient({
-      adapter: new PrismaPg({ connectionString: TEST_DATABASE_URL, max: 2 }, { schema }),
+      adapter: new PrismaPg({ connectionString: APP_DATABASE_URL, max: 2 }, { schema }),
     });
     return {
       transaction: (work) =>

@@ -3,13 +3,13 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/index.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'raw pg',
   raw: true,
   async open(schema) {
-    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const pool = new pg.Pool({ connectionString: APP_DATABASE_URL, max: 2 });
     return {
       async transaction(work) {
         const client = await pool.connect();

@@ -28,10 +28,22 @@ export interface AdapterCase {
   name: string;
   /** A raw `pg` client needs no adapter, so there is no wrong handle to refuse. */
   raw?: boolean;
+  /** The adapter reads rows on the session set to UTC, whatever the application's zone (Prisma). */
+  readsInUtc?: boolean;
   open(schema: string): Promise<OrmApp>;
 }
 
 const EVENT_WAIT_MS = 15_000;
+
+/** The application's sessions run in a zone away from UTC: Kairos's times must not depend on it. */
+export const APP_TIME_ZONE = 'America/New_York';
+
+/** The test database, for the application's ORM, on sessions in `APP_TIME_ZONE`. */
+export const APP_DATABASE_URL = (() => {
+  const url = new URL(TEST_DATABASE_URL);
+  url.searchParams.set('options', `-c TimeZone=${APP_TIME_ZONE}`);
+  return url.toString();
+})();
 
 class Rollback extends Error {
   constructor() {
@@ -160,6 +172,8 @@ export function transactionAdapterSuite(adapter: AdapterCase): void {
       });
       const nightly = await scheduler.getSchedule('nightly');
       expect(nightly?.args).toEqual({ setId: 'v2' });
+      // 03:30 in the scheduler's zone (UTC), whatever the zone of the session that wrote it.
+      expect(nightly?.nextFireTime?.toISOString()).toMatch(/T03:30:00\.000Z$/);
       expect(nightly?.trigger).toMatchObject({ type: 'cron' });
       expect(nightly?.revision).toBe(2);
       await heard('schedule.added', (event) => event.scheduleId === 'nightly');
@@ -178,6 +192,9 @@ export function transactionAdapterSuite(adapter: AdapterCase): void {
         await trx.insertDataset('ds-shape-1', 1);
         await trx.insertDataset('ds-shape-2', 2);
         const client = trx.tx as PgQueryable;
+        const session = await client.query<{ zone: string }>(`SELECT current_setting('TimeZone') AS zone`);
+        // So the times below cross a zone (but for an adapter that sets UTC to read them).
+        expect(session.rows).toEqual([{ zone: adapter.readsInUtc === true ? 'UTC' : APP_TIME_ZONE }]);
         const select = await client.query<{ some_value: number; other_text: string; again: number; q: string }>(
           `SELECT $1::int AS some_value, $2::text AS other_text, $1::int + 1 AS again, '?' AS q`,
           [7, 'what?'],

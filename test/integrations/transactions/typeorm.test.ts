@@ -3,8 +3,7 @@ import { DataSource, EntitySchema } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/index.ts';
 import { fromTypeOrm } from '../../../src/postgres.ts';
-import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
-import { transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 interface Dataset {
   id: string;
@@ -18,7 +17,7 @@ function dataSourceOn(schema: string): DataSource {
     schema,
     columns: { id: { type: 'text', primary: true }, rows: { type: 'integer' } },
   });
-  return new DataSource({ type: 'postgres', url: TEST_DATABASE_URL, entities: [DatasetEntity], poolSize: 2 });
+  return new DataSource({ type: 'postgres', url: APP_DATABASE_URL, entities: [DatasetEntity], poolSize: 2 });
 }
 
 transactionAdapterSuite({
