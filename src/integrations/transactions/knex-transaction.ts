@@ -1,9 +1,12 @@
 import { ValidationError } from '../../errors.ts';
+import { transactionOver } from './transaction-over.ts';
 import type { PgQueryable, PgQueryResult } from '../../stores/postgres/pg-types.ts';
 
 /** The part of a Knex transaction (client `pg`) the adapter uses, declared structurally. */
 export interface KnexTransactionLike {
   readonly isTransaction?: boolean;
+  /** True once the transaction is committed or rolled back. */
+  isCompleted?(): boolean;
   raw(sql: string, bindings: readonly unknown[]): PromiseLike<unknown>;
 }
 
@@ -28,6 +31,7 @@ export function fromKnex(trx: KnexTransactionLike): PgQueryable {
   }
   return {
     async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
+      if (trx.isCompleted?.() === true) throw transactionOver('fromKnex(trx)', 'a Knex transaction');
       const { sql, bindings } = toKnexBindings(text, values);
       const result = (await trx.raw(sql, bindings)) as Partial<PgQueryResult<Row>> | undefined;
       if (result === undefined || !Array.isArray(result.rows)) {

@@ -1,4 +1,5 @@
 import { ValidationError } from '../../errors.ts';
+import { transactionOver } from './transaction-over.ts';
 import type { PgQueryable, PgQueryResult } from '../../stores/postgres/pg-types.ts';
 
 /** The part of a Kysely `Transaction` (PostgresDialect) the adapter uses, declared structurally. */
@@ -22,6 +23,7 @@ interface KyselyCompiledQuery {
 }
 
 let queryIds = 0;
+const KYSELY_OVER = /^Transaction is already (committed|rolled back)$/;
 
 /**
  * Kairos statements on a Kysely transaction: `addJob(task, { tx: fromKysely(trx) })` inside
@@ -40,12 +42,22 @@ export function fromKysely(trx: KyselyTransactionLike): PgQueryable {
   const executor = trx.withoutPlugins();
   return {
     async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
-      const result = await executor.executeQuery({
-        sql: text,
-        parameters: values,
-        query: { kind: 'RawNode', sqlFragments: [text], parameters: [] },
-        queryId: { queryId: `kairos-${++queryIds}` },
-      });
+      let result: Awaited<ReturnType<typeof executor.executeQuery>>;
+      try {
+        result = await executor.executeQuery({
+          sql: text,
+          parameters: values,
+          query: { kind: 'RawNode', sqlFragments: [text], parameters: [] },
+          queryId: { queryId: `kairos-${++queryIds}` },
+        });
+      } catch (error) {
+        // Kysely's own words for a transaction that is over (kept past its `execute()`, or a
+        // controlled one after its commit or rollback), said before anything is sent.
+        if (error instanceof Error && KYSELY_OVER.test(error.message)) {
+          throw transactionOver('fromKysely(trx)', 'a Kysely transaction');
+        }
+        throw error;
+      }
       // Kysely reports numAffectedRows for INSERT/UPDATE/DELETE/MERGE, and nothing for a SELECT.
       const rowCount = result.numAffectedRows === undefined ? result.rows.length : Number(result.numAffectedRows);
       return { rows: result.rows as Row[], rowCount };

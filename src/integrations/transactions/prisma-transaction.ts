@@ -1,4 +1,5 @@
 import { ValidationError } from '../../errors.ts';
+import { transactionOver } from './transaction-over.ts';
 import type { PgQueryable, PgQueryResult } from '../../stores/postgres/pg-types.ts';
 
 /** The part of a Prisma interactive-transaction client (PostgreSQL) the adapter uses, declared structurally. */
@@ -9,6 +10,8 @@ export interface PrismaTransactionLike {
 
 /** `SELECT pg_notify(...)` returns a `void` column, which Prisma's `$queryRaw` cannot read. */
 const VOID_SELECT = /^\s*SELECT\s+pg_notify\s*\(/i;
+/** Prisma's error code for a statement on a transaction that is over. */
+const TRANSACTION_CLOSED = 'P2028';
 const RETURNS_ROWS = /^\s*(?:SELECT|WITH|VALUES|TABLE|SHOW)\b|\bRETURNING\b/i;
 
 /**
@@ -50,10 +53,21 @@ export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
     const rowCount = await tx.$executeRawUnsafe(text, ...values);
     return { rows: [], rowCount };
   };
+  const sendWhileOpen = async <Row>(text: string, values: unknown[]): Promise<PgQueryResult<Row>> => {
+    try {
+      return await send<Row>(text, values);
+    } catch (error) {
+      // Prisma's "Transaction already closed" (a `tx` kept past its `$transaction`).
+      if ((error as { code?: unknown } | null)?.code === TRANSACTION_CLOSED) {
+        throw transactionOver('fromPrisma(tx)', 'a Prisma transaction');
+      }
+      throw error;
+    }
+  };
   return {
     // A Date as an ISO string, with its zone: Prisma would send its UTC time without one.
     query: (text, values = []) =>
-      send(
+      sendWhileOpen(
         text,
         values.map((value) => (value instanceof Date ? value.toISOString() : value)),
       ),

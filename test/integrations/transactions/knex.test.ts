@@ -3,7 +3,7 @@ import knex from 'knex';
 import { describe, expect, it } from 'vitest';
 import { fromKnex } from '../../../src/postgres.ts';
 import { toKnexBindings } from '../../../src/integrations/transactions/knex-transaction.ts';
-import { APP_DATABASE_URL, transactionAdapterSuite } from './transaction-adapter-suite.ts';
+import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
 transactionAdapterSuite({
   name: 'Knex',
@@ -38,4 +38,27 @@ describe('toKnexBindings', () => {
     expect(toKnexBindings('SELECT $1, $2', [undefined, 0]).bindings).toEqual([null, 0]);
     expect(() => toKnexBindings('SELECT $2', [1])).toThrow(/\$2/);
   });
+});
+
+describe('fromKnex on a transaction kept past its end', () => {
+  it('is refused, committed or rolled back, and nothing is written', () =>
+    withKairos('knex_kept', async ({ scheduler }) => {
+      const db = knex({ client: 'pg', connection: APP_DATABASE_URL, pool: { min: 0, max: 1 } });
+      try {
+        let committed: unknown;
+        await db.transaction(async (trx) => {
+          committed = trx;
+        });
+        const rolledBack = await db.transaction();
+        await rolledBack.rollback();
+        for (const over of [committed, rolledBack]) {
+          await expect(scheduler.addJob('process-dataset', { tx: fromKnex(over as never) })).rejects.toThrow(
+            /fromKnex\(trx\): .* is over/,
+          );
+        }
+        expect((await scheduler.getJobs()).items).toEqual([]);
+      } finally {
+        await db.destroy();
+      }
+    }));
 });

@@ -48,6 +48,17 @@ describe('fromKysely on a controlled transaction', () => {
         await rolledBack.rollback().execute();
         expect(await scheduler.getJob(kept)).not.toBeNull();
         expect(await scheduler.getJob(dropped)).toBeNull();
+        // Kept past their end: refused, and nothing written.
+        let pastExecute: unknown;
+        await db.transaction().execute(async (trx) => {
+          pastExecute = trx;
+        });
+        for (const over of [committed, rolledBack, pastExecute]) {
+          await expect(scheduler.addJob('process-dataset', { tx: fromKysely(over as never) })).rejects.toThrow(
+            /fromKysely\(trx\): .* is over/,
+          );
+        }
+        expect((await scheduler.getJobs()).items.map((job) => job.id)).toEqual([kept]);
       } finally {
         await db.destroy();
       }

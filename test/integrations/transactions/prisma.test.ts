@@ -82,3 +82,22 @@ async function withUtcClient<T>(work: (client: pg.Client) => Promise<T>): Promis
     await client.end();
   }
 }
+
+describe('fromPrisma on a transaction kept past its end', () => {
+  it('is refused, and nothing is written', () =>
+    withKairos('prisma_kept', async ({ scheduler, schema }) => {
+      const PrismaClient = await generatePrismaClient();
+      const prisma = new PrismaClient({
+        adapter: new PrismaPg({ connectionString: TEST_DATABASE_URL, max: 1 }, { schema }),
+      });
+      try {
+        const kept = await prisma.$transaction(async (tx) => tx);
+        await expect(scheduler.addJob('process-dataset', { tx: fromPrisma(kept) })).rejects.toThrow(
+          /fromPrisma\(tx\): .* is over/,
+        );
+        expect((await scheduler.getJobs()).items).toEqual([]);
+      } finally {
+        await prisma.$disconnect();
+      }
+    }));
+});
