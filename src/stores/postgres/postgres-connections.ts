@@ -182,7 +182,10 @@ export class PostgresConnections {
   private async transactionOnce<T>(db: PgPool, work: (client: PgPoolClient) => Promise<T>): Promise<T> {
     const client = await db.connect();
     try {
-      await client.query('BEGIN');
+      // Whatever the role's default: a claim's counts must see what other nodes committed after
+      // its first statement (a repeatable read would keep its first snapshot, and caps would be
+      // exceeded).
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       const result = await work(client);
       await client.query('COMMIT');
       client.release();

@@ -63,6 +63,62 @@ describe('PostgresStore claims', () => {
     }
   });
 
+  it("keep a task's cap when the application's transactions default to repeatable read", async () => {
+    const schema = freshSchema('claimrr');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    pool.on('connect', (client) => void client.query(`SET default_transaction_isolation = 'repeatable read'`));
+    // Holds n1's capped claim after its first statement (where a repeatable read takes its snapshot).
+    let hold: { reached: () => void; go: Promise<void> } | null = null;
+    const gatedPool = {
+      query: pool.query.bind(pool),
+      end: () => pool.end(),
+      on: pool.on.bind(pool),
+      connect: async () => {
+        const client = await pool.connect();
+        const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+        return Object.assign(client, {
+          query: async (...args: unknown[]) => {
+            const result = await query(...args);
+            const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text;
+            const held = hold;
+            if (held !== null && /AS now$/.test(text ?? '')) {
+              hold = null;
+              held.reached();
+              await held.go;
+            }
+            return result;
+          },
+        });
+      },
+    };
+    const n1 = await startOnVirtualClock(new PostgresStore({ pool: gatedPool as unknown as pg.Pool, schema }));
+    const n2 = await startOnVirtualClock(
+      new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+    );
+    const tasks = [TASKS[0], { name: 'task-b', maxRunningJobs: 1 }] as typeof TASKS;
+    try {
+      await n1.store.addJob(jobFixture({ task: 'task-b', runAt: new Date(T0 - 1000) }));
+      let go = () => {};
+      const reached = new Promise<void>((resolve) => {
+        hold = { reached: resolve, go: new Promise<void>((release) => (go = release)) };
+      });
+      const n1Claim = n1.store.acquireJobs('n1', { leaseMs: 30_000, limit: 10, tasks });
+      await reached;
+      // Meanwhile another node claims an earlier job of the task, and commits.
+      await n2.store.addJob(jobFixture({ task: 'task-b', runAt: new Date(T0 - 2000) }));
+      expect((await n2.store.acquireJobs('n2', { leaseMs: 30_000, limit: 10, tasks })).jobs).toHaveLength(1);
+      go();
+      expect((await n1Claim).jobs).toEqual([]); // the cap is taken by n2's job
+      const running = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".jobs WHERE status = 'running'`);
+      expect(running.rows).toEqual([{ n: 1 }]);
+    } finally {
+      await n2.close();
+      await n1.close();
+      await pool.end();
+    }
+  });
+
   it("tell the node each claim's start as the store fences hand-backs on it, on the database's clock", async () => {
     // The database keeps microseconds, the node milliseconds: each path that leases a job must
     // give the node a start its hand-back matches.
