@@ -7,7 +7,7 @@ import type { JobRelease, LeaseRef } from '../stores/data-store.ts';
 import type { ExecutionError, ExecutionRecord, JobRecord, Outcome } from '../stores/records.ts';
 import { jobAddedEvent } from '../events/event-types.ts';
 import { jobRequeue } from '../stores/store-records.ts';
-import type { TimerHandle } from '../time/clock.ts';
+import { steadyNow, type TimerHandle } from '../time/clock.ts';
 import { JobInterruption } from './job-context.ts';
 import { isCapped, LocalJobQueue } from './local-job-queue.ts';
 import { RunningJob, type Settlement } from './running-job.ts';
@@ -247,7 +247,7 @@ export class JobRunner {
 
   /** Records a job this node leased but will not run (missed its deadline, cancelled). */
   recordNotRun(job: JobRecord, outcome: 'missed' | 'cancelled', error: ExecutionError): void {
-    const now = this.runtime.clock.now();
+    const now = this.runtime.storeNow();
     const execution = this.execution(job, null, now, outcome, error, null);
     void this.runtime.activity.track(async () => {
       await this.release(job, { execution });
@@ -259,7 +259,9 @@ export class JobRunner {
     const { job } = entry;
     const { clock, tasks, events, node, logger } = this.runtime;
     const task = tasks.get(job.task);
-    const startedAt = clock.now();
+    // Written to the store, so on its clock (a retry's run time too): this node's may be off.
+    const startedAt = this.runtime.storeNow();
+    const steadyStart = steadyNow(clock);
     const startedDate = new Date(startedAt);
     events.publish({
       type: 'job.started',
@@ -306,7 +308,10 @@ export class JobRunner {
         );
         return;
       }
-      await this.release(job, this.conclude(job, settlement, startedAt));
+      // Timed on the steady clock: a step of the wall clock, or a new estimate of the store's,
+      // does not change how long the run took. Whole milliseconds, as every time in the store.
+      const finishedAt = startedAt + Math.round(steadyNow(clock) - steadyStart);
+      await this.release(job, this.conclude(job, settlement, startedAt, finishedAt));
     } finally {
       // Only now does the store see a max-instances or task-cap place free.
       if (isCapped(job, this.runtime)) this.onCapFreed();
@@ -315,8 +320,7 @@ export class JobRunner {
   }
 
   /** Turns how the task settled into an execution record and the job's next state. */
-  private conclude(job: JobRecord, settlement: Settlement, startedAt: number): JobRelease {
-    const now = this.runtime.clock.now();
+  private conclude(job: JobRecord, settlement: Settlement, startedAt: number, now: number): JobRelease {
     if (settlement.kind === 'returned') {
       return {
         execution: this.execution(job, startedAt, now, 'succeeded', null, this.result(job, settlement.value)),

@@ -124,7 +124,8 @@ export class Maintenance {
     const pruneDue = clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS;
     if (options.retentionMs !== null && this.running && this.pruning === null && pruneDue) {
       this.lastPruneAt = clock.now();
-      const olderThan = new Date(clock.now() - options.retentionMs);
+      // History is written on the store's clock (see JobRunner), and judged on it.
+      const olderThan = new Date(this.runtime.storeNow() - options.retentionMs);
       // Not awaited: the first prune of a long history (or one after a long downtime) may take
       // minutes, and the heartbeat and the takeover of dead nodes' jobs must not wait for it.
       this.pruning = this.runtime.activity

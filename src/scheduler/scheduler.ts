@@ -123,8 +123,9 @@ export class Scheduler {
     const checked = objectArgument('schedule options', options);
     const compiled = toTrigger(trigger, this.timezone);
     const conflict = conflictPolicy(checked.conflict);
-    const schedule = newSchedule(task, compiled, checked, this.runtime.options.scheduleDefaults, this.now());
-    if (!this.session.ready) await this.storeReady();
+    const make = (now: number) => newSchedule(task, compiled, checked, this.runtime.options.scheduleDefaults, now);
+    let schedule = make(this.now());
+    if (!this.session.ready) schedule = await this.madeOnceOpen(make);
     const result = await this.runtime.store.addSchedule(schedule, conflict, checked.tx);
     return result.schedule.id;
   }
@@ -152,7 +153,9 @@ export class Scheduler {
     if (options.trigger !== undefined) {
       const trigger = toTrigger(options.trigger, this.timezone);
       patch.trigger = trigger.toJSON();
-      patch.nextFireTime = firstFireTime(trigger, this.now());
+      const make = (now: number) => firstFireTime(trigger, now);
+      patch.nextFireTime = make(this.now());
+      if (!this.session.ready) patch.nextFireTime = await this.madeOnceOpen(make);
       patch.brokenReason = null;
     }
     if (!this.session.ready) await this.storeReady();
@@ -199,8 +202,9 @@ export class Scheduler {
   /** Adds a one-off job; returns its id. */
   async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
     this.requireTask(task);
-    const job = jobFromOptions(task, options, this.now(), this.runtime);
-    if (!this.session.ready) await this.storeReady();
+    const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
+    let job = make(this.now());
+    if (!this.session.ready) job = await this.madeOnceOpen(make);
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
   }
@@ -242,8 +246,9 @@ export class Scheduler {
   /** Adds a job and waits for its final outcome: resolves with its result, rejects with `JobFailedError`. */
   async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
     this.requireTask(task);
-    const job = jobFromOptions(task, options, this.now(), this.runtime);
-    if (!this.session.ready) await this.storeReady();
+    const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
+    let job = make(this.now());
+    if (!this.session.ready) job = await this.madeOnceOpen(make);
     const outcome = new FinalOutcome(this.runtime, job.id);
     this.waiting.add(outcome);
     let execution: ExecutionRecord;
@@ -472,6 +477,18 @@ export class Scheduler {
   /** Now on the store's clock (as far as this node knows it): schedules and jobs are in its time. */
   protected now(): number {
     return this.runtime.storeNow();
+  }
+
+  /**
+   * What `make` makes of now, once the store is open. The first call of a scheduler opens it, and
+   * only then is the store's clock measured: made before on this node's own clock, which may be
+   * off, a delay or a first fire time would be off as much. (Made before too, so that bad input is
+   * refused before any connection; made only then when the store is open, so that calls reach it in
+   * the order they were made.)
+   */
+  private async madeOnceOpen<T>(make: (now: number) => T): Promise<T> {
+    await this.storeReady();
+    return make(this.now());
   }
 
   private requireTask(task: unknown): asserts task is string {

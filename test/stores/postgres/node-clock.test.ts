@@ -1,0 +1,93 @@
+// A node whose own clock is off writes every time on the database's clock: delays, first fire
+// times, retry times, and the history of its runs.
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { PostgresStore } from '../../../src/postgres.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { type Clock, systemClock } from '../../../src/time/clock.ts';
+import { until } from '../../support/child-node.ts';
+import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
+
+const schemas: string[] = [];
+const admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+afterAll(async () => {
+  await admin.end();
+  await dropSchemas(schemas);
+});
+
+/** The system clock, `offsetMs` off (its steady reading is not: it has no date). */
+const clockOff = (offsetMs: number): Clock => ({ ...systemClock, now: () => systemClock.now() + offsetMs });
+
+/** A scheduler whose clock is `offsetMs` off, on a fresh schema; its store is not opened yet. */
+function nodeOff(offsetMs: number, label: string): { scheduler: Scheduler; schema: string } {
+  const schema = freshSchema(label);
+  schemas.push(schema);
+  const scheduler = new Scheduler({
+    store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+    clock: clockOff(offsetMs),
+    logger: silentLogger,
+  });
+  return { scheduler, schema };
+}
+
+/** Seconds from the database's now to `column` of the row `where` picks. */
+async function secondsFromDbNow(schema: string, table: string, column: string, where: string): Promise<number> {
+  const { rows } = await admin.query<{ s: number }>(
+    `SELECT extract(epoch FROM ${column} - now())::float8 AS s FROM "${schema}".${table} WHERE ${where}`,
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]?.s ?? Number.NaN;
+}
+
+describe('A node whose clock is off', () => {
+  for (const offsetMs of [120_000, -120_000]) {
+    it(`adds its first job and schedule on the database's clock (node ${offsetMs / 1000} s)`, async () => {
+      const { scheduler, schema } = nodeOff(offsetMs, 'clock_add');
+      scheduler.task('t', () => {});
+      try {
+        // The first calls open the store, which measures the database's clock.
+        const jobId = await scheduler.addJob('t', { delay: '10s' });
+        await scheduler.addSchedule('t', '* * * * *', { id: 'every-minute' });
+        const runAt = await secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
+        expect(runAt).toBeGreaterThan(8);
+        expect(runAt).toBeLessThanOrEqual(10.5);
+        const firstFire = await secondsFromDbNow(schema, 'schedules', 'next_fire_time', `id = 'every-minute'`);
+        expect(firstFire).toBeGreaterThan(0);
+        expect(firstFire).toBeLessThanOrEqual(60);
+      } finally {
+        await scheduler.stop();
+      }
+    });
+  }
+
+  for (const offsetMs of [60_000, -60_000]) {
+    it(`writes a retry's time and its run's history on the database's clock (node ${offsetMs / 1000} s)`, async () => {
+      const { scheduler, schema } = nodeOff(offsetMs, 'clock_retry');
+      scheduler.task(
+        'fails',
+        () => {
+          throw new Error('boom');
+        },
+        { retry: { attempts: 2, backoff: '30s' } },
+      );
+      try {
+        await scheduler.start();
+        const jobId = await scheduler.addJob('fails');
+        await until(
+          async () => (await scheduler.getExecutions({ jobId })).items.length === 1,
+          'the first attempt failed',
+          10_000,
+          10,
+        );
+        const retryIn = await secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}' AND status = 'pending'`);
+        expect(retryIn).toBeGreaterThan(25);
+        expect(retryIn).toBeLessThanOrEqual(30.5);
+        const started = await secondsFromDbNow(schema, 'executions', 'started_at', `job_id = '${jobId}'`);
+        expect(Math.abs(started)).toBeLessThan(5); // it ran just now, not a minute off
+      } finally {
+        await scheduler.stop();
+      }
+    });
+  }
+});
