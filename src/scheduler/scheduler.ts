@@ -125,7 +125,10 @@ export class Scheduler {
     const conflict = conflictPolicy(checked.conflict);
     const make = (now: number) => newSchedule(task, compiled, checked, this.runtime.options.scheduleDefaults, now);
     let schedule = make(this.now());
-    if (!this.session.ready) schedule = await this.madeOnceOpen(make);
+    if (!this.session.ready) {
+      await this.storeReady();
+      schedule = make(this.now()); // see `storeReady`
+    }
     const result = await this.runtime.store.addSchedule(schedule, conflict, checked.tx);
     return result.schedule.id;
   }
@@ -155,7 +158,10 @@ export class Scheduler {
       patch.trigger = trigger.toJSON();
       const make = (now: number) => firstFireTime(trigger, now);
       patch.nextFireTime = make(this.now());
-      if (!this.session.ready) patch.nextFireTime = await this.madeOnceOpen(make);
+      if (!this.session.ready) {
+        await this.storeReady();
+        patch.nextFireTime = make(this.now()); // see `storeReady`
+      }
       patch.brokenReason = null;
     }
     if (!this.session.ready) await this.storeReady();
@@ -204,7 +210,10 @@ export class Scheduler {
     this.requireTask(task);
     const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
     let job = make(this.now());
-    if (!this.session.ready) job = await this.madeOnceOpen(make);
+    if (!this.session.ready) {
+      await this.storeReady();
+      job = make(this.now()); // see `storeReady`
+    }
     await this.runtime.store.addJob(job, options.tx);
     return job.id;
   }
@@ -248,7 +257,10 @@ export class Scheduler {
     this.requireTask(task);
     const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
     let job = make(this.now());
-    if (!this.session.ready) job = await this.madeOnceOpen(make);
+    if (!this.session.ready) {
+      await this.storeReady();
+      job = make(this.now()); // see `storeReady`
+    }
     const outcome = new FinalOutcome(this.runtime, job.id);
     this.waiting.add(outcome);
     let execution: ExecutionRecord;
@@ -293,13 +305,17 @@ export class Scheduler {
 
   /** Deletes history older than a date or an age (`'7d'`); returns how many records went. */
   async pruneExecutions(options: { olderThan: Date | Duration }): Promise<number> {
-    const olderThan =
+    const cutoff = () =>
       options?.olderThan instanceof Date
         ? options.olderThan
         : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
+    let olderThan = cutoff();
     if (Number.isNaN(olderThan.getTime()))
       throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
-    if (!this.session.ready) await this.storeReady();
+    if (!this.session.ready) {
+      await this.storeReady();
+      olderThan = cutoff(); // see `storeReady`
+    }
     return this.runtime.store.pruneExecutions(olderThan);
   }
 
@@ -453,7 +469,13 @@ export class Scheduler {
     return this.storeReady();
   }
 
-  /** Opens the store (migrations, listeners) once, on first use. */
+  /**
+   * Opens the store (migrations, listeners) once, on first use. Only then is the offset from the
+   * store's clock known (this node's own may be off), so the first call makes its times (a delay,
+   * a first fire time) again after it; made before too, so that bad input is refused before any
+   * connection. Every data method awaits this the same way, so calls reach the store in the order
+   * they were made.
+   */
   protected storeReady(): Promise<void> {
     return this.session.open();
   }
@@ -477,18 +499,6 @@ export class Scheduler {
   /** Now on the store's clock (as far as this node knows it): schedules and jobs are in its time. */
   protected now(): number {
     return this.runtime.storeNow();
-  }
-
-  /**
-   * What `make` makes of now, once the store is open. The first call of a scheduler opens it, and
-   * only then is the store's clock measured: made before on this node's own clock, which may be
-   * off, a delay or a first fire time would be off as much. (Made before too, so that bad input is
-   * refused before any connection; made only then when the store is open, so that calls reach it in
-   * the order they were made.)
-   */
-  private async madeOnceOpen<T>(make: (now: number) => T): Promise<T> {
-    await this.storeReady();
-    return make(this.now());
   }
 
   private requireTask(task: unknown): asserts task is string {

@@ -171,6 +171,20 @@ describe('one-off jobs', () => {
     expect((await scheduler.getJobs()).items).toEqual([]);
   });
 
+  it('applies calls made before the store is open in the order they were made', async () => {
+    make();
+    scheduler.task('wait', () => {});
+    // Not awaited one by one: the first opens the store, and the others must not overtake it.
+    const added = scheduler.addJob('wait', { id: 'later', delay: '1h' });
+    const cancelled = scheduler.cancelJob('later');
+    const scheduled = scheduler.addSchedule('wait', '0 3 * * *', { id: 'nightly' });
+    const paused = scheduler.pauseSchedule('nightly');
+    expect(await added).toBe('later');
+    expect(await cancelled).toBe('cancelled');
+    expect(await scheduled).toBe('nightly');
+    expect((await paused).paused).toBe(true);
+  });
+
   it('caps running jobs of a task (maxRunningJobs) and of the node (maxConcurrentJobs)', async () => {
     scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 3 });
     const running = { all: 0, capped: 0 };
