@@ -1,3 +1,5 @@
+import { instanceKind, withoutSecrets } from './common/without-secrets.ts';
+
 /**
  * Every error Kairos throws on purpose is a `KairosError` with a stable `code`, so callers can
  * branch on the kind of failure without parsing messages. Messages name the component, the
@@ -33,9 +35,8 @@ export class ValidationError extends KairosError {
   constructor(field: string, value: unknown, expected: string, options?: ErrorOptions) {
     super('INVALID_ARGUMENT', `${field}: ${formatValue(value)} ${expected}`, options);
     this.field = field;
-    // An instance (a pool, an ORM's database) is kept as what it is, never as itself: a logger
-    // that writes the error's fields would write the password in its settings.
-    this.value = instanceKind(value) ?? value;
+    // Kept without its secrets: a logger that writes the error's fields would write them.
+    this.value = withoutSecrets(value);
   }
 }
 
@@ -116,35 +117,19 @@ export function formatValue(value: unknown): string {
 }
 
 function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return JSON.stringify(withoutSecrets(value));
   if (typeof value === 'bigint') return `${value}n`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'symbol') return value.toString();
   // JSON would write these as null, which is not what was given.
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  // An instance of a class says what it is, not what it holds: its fields may hold a password
-  // (a pool's, a client's settings) and are seldom what the reader needs.
+  // An instance of a class says what it is, not what it holds (see `withoutSecrets`).
   const kind = instanceKind(value);
   if (kind !== null) return kind;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(withoutSecrets(value)) ?? String(value);
   } catch {
     return Object.prototype.toString.call(value);
   }
-}
-
-/** "a Pool", "an EntityManager" for an instance of a class; null for anything else (plain objects, arrays too). */
-function instanceKind(value: unknown): string | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) return null;
-  let prototype: unknown;
-  try {
-    prototype = Object.getPrototypeOf(value);
-  } catch {
-    return null; // a Proxy that refuses: formatValue says so
-  }
-  if (prototype === null || prototype === Object.prototype) return null;
-  const name = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
-  const kind = typeof name === 'string' && name !== '' ? name : 'object';
-  return `${/^[aeiou]/i.test(kind) ? 'an' : 'a'} ${kind}`;
 }

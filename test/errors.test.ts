@@ -62,4 +62,25 @@ describe('error messages', () => {
     expect(JSON.stringify(error)).not.toContain('hunter2');
     expect(new ValidationError('x', { plain: 1 }, 'is wrong').value).toEqual({ plain: 1 });
   });
+
+  it('leaves out the secrets an options object holds: a URL password, a secret-named key, an instance in it', () => {
+    class Pool {
+      readonly options = { password: 'hunter2' };
+    }
+    const options = { connectionString: 'postgres://app:hunter2@db:5432/app', pool: new Pool(), apiKey: 'k-123', n: 1 };
+    const error = new ValidationError('PostgresStore options', options, 'need exactly one of them');
+    expect(error.message).toBe(
+      'PostgresStore options: {"connectionString":"postgres://app:***@db:5432/app","pool":"a Pool","apiKey":"[hidden]","n":1} need exactly one of them',
+    );
+    expect(JSON.stringify(error)).not.toMatch(/hunter2|k-123/);
+    expect(error.value).toEqual({
+      connectionString: 'postgres://app:***@db:5432/app',
+      pool: 'a Pool',
+      apiKey: '[hidden]',
+      n: 1,
+    });
+    expect(options.connectionString).toContain('hunter2'); // the caller's object is left as it was
+    expect(formatValue('redis://:s3cret@cache:6379')).toBe('"redis://:***@cache:6379"');
+    expect(formatValue(['https://example.com/a:b@c'])).toBe('["https://example.com/a:b@c"]'); // no password there
+  });
 });
