@@ -54,7 +54,7 @@ export function fromKysely(trx: KyselyTransactionLike): PgQueryable {
         // Kysely's own words for a transaction that is over (kept past its `execute()`, or a
         // controlled one after its commit or rollback), said before anything is sent.
         if (error instanceof Error && KYSELY_OVER.test(error.message)) {
-          throw transactionOver('fromKysely(trx)', 'a Kysely transaction');
+          throw transactionOver('fromKysely(trx)', 'a Kysely transaction', error);
         }
         throw error;
       }

@@ -10,8 +10,8 @@ export interface PrismaTransactionLike {
 
 /** `SELECT pg_notify(...)` returns a `void` column, which Prisma's `$queryRaw` cannot read. */
 const VOID_SELECT = /^\s*SELECT\s+pg_notify\s*\(/i;
-/** Prisma's error code for a statement on a transaction that is over. */
-const TRANSACTION_CLOSED = 'P2028';
+/** Prisma's "Transaction API error" (one that is over, timed out, or could not start). */
+const TRANSACTION_API_ERROR = 'P2028';
 const RETURNS_ROWS = /^\s*(?:SELECT|WITH|VALUES|TABLE|SHOW)\b|\bRETURNING\b/i;
 
 /**
@@ -57,9 +57,12 @@ export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
     try {
       return await send<Row>(text, values);
     } catch (error) {
-      // Prisma's "Transaction already closed" (a `tx` kept past its `$transaction`).
-      if ((error as { code?: unknown } | null)?.code === TRANSACTION_CLOSED) {
-        throw transactionOver('fromPrisma(tx)', 'a Prisma transaction');
+      // Prisma's "Transaction already closed": a `tx` kept past its `$transaction`, or one that
+      // timed out (its `timeout`, 5 s by default). The same code also says a transaction could
+      // not start, which is not this.
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      if (code === TRANSACTION_API_ERROR && typeof message === 'string' && /already closed/i.test(message)) {
+        throw transactionOver('fromPrisma(tx)', 'a Prisma transaction', error);
       }
       throw error;
     }
@@ -78,14 +81,21 @@ export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
  * `read` with the transaction's TimeZone set to UTC, then set back as it was: @prisma/adapter-pg
  * reads a timestamptz's text with its offset replaced by +00 (prisma/orm#26786), which is the
  * instant it was only in UTC. Set with `set_config(..., true)`, as `SET LOCAL` does: it never
- * outlives the transaction. If `read` fails, the transaction is aborted and its error is the one
- * to see.
+ * outlives the transaction. Set back also when `read` fails, if the transaction still takes
+ * statements (an error of Prisma's own, not the database's); `read`'s error is the one to see.
  */
 async function inUtc<T>(tx: PrismaTransactionLike, read: () => PromiseLike<T>): Promise<T> {
   const [session] = await tx.$queryRawUnsafe<{ zone: string }[]>(
     `SELECT current_setting('TimeZone') AS zone, set_config('TimeZone', 'UTC', true) AS utc`,
   );
-  const result = await read();
-  await tx.$executeRawUnsafe(`SELECT set_config('TimeZone', $1, true)`, session?.zone ?? 'UTC');
+  const setBack = () => tx.$executeRawUnsafe(`SELECT set_config('TimeZone', $1, true)`, session?.zone ?? 'UTC');
+  let result: T;
+  try {
+    result = await read();
+  } catch (error) {
+    await Promise.resolve(setBack()).catch(() => undefined); // an aborted transaction refuses it
+    throw error;
+  }
+  await setBack();
   return result;
 }

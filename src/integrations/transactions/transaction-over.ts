@@ -1,13 +1,15 @@
 import { ValidationError } from '../../errors.ts';
 
 /**
- * The error for an ORM transaction handle kept past its end (committed or rolled back): the ORM
- * refuses the statement anyway, but in words of its own, as a database error.
+ * The error for an ORM transaction handle kept past its end (committed, rolled back, or timed
+ * out): the ORM refuses the statement anyway, but in words of its own, as a database error. Its
+ * own error stays as the cause (a timeout's says how long it waited).
  */
-export function transactionOver(field: string, kind: string): ValidationError {
+export function transactionOver(field: string, kind: string, cause: unknown): ValidationError {
   return new ValidationError(
     field,
     kind,
-    'is over (committed or rolled back): add the job inside the transaction, before it ends',
+    'is over (committed, rolled back or timed out): add the job inside the transaction, before it ends',
+    { cause },
   );
 }

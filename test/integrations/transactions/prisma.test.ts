@@ -60,6 +60,12 @@ describe('fromPrisma on a session whose TimeZone is not UTC', () => {
           return [before[0]?.zone, after[0]?.zone];
         });
         expect(zones).toEqual(['America/New_York', 'America/New_York']);
+        // A read that Prisma itself fails on (a type it cannot read) leaves the zone as it was.
+        const afterFailure = await prisma.$transaction(async (tx) => {
+          await expect(fromPrisma(tx).query(`SELECT '(1,2)'::point AS p`)).rejects.toThrow();
+          return tx.$queryRawUnsafe<{ zone: string }[]>(`SELECT current_setting('TimeZone') AS zone`);
+        });
+        expect(afterFailure).toEqual([{ zone: 'America/New_York' }]);
         expect((await scheduler.getSchedule('once'))?.nextFireTime?.toISOString()).toBe(runDate);
         const stored = await withUtcClient((client) =>
           client.query<{ at: string }>(
@@ -92,9 +98,9 @@ describe('fromPrisma on a transaction kept past its end', () => {
       });
       try {
         const kept = await prisma.$transaction(async (tx) => tx);
-        await expect(scheduler.addJob('process-dataset', { tx: fromPrisma(kept) })).rejects.toThrow(
-          /fromPrisma\(tx\): .* is over/,
-        );
+        const refusal = await scheduler.addJob('process-dataset', { tx: fromPrisma(kept) }).catch((e: unknown) => e);
+        expect(String(refusal)).toMatch(/fromPrisma\(tx\): .* is over/);
+        expect(String((refusal as Error).cause)).toMatch(/Transaction already closed/); // Prisma's own words
         expect((await scheduler.getJobs()).items).toEqual([]);
       } finally {
         await prisma.$disconnect();

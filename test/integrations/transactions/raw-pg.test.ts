@@ -94,13 +94,17 @@ describe('raw pg, misused', () => {
         await client.query('BEGIN');
         const own = { query: (text: string, values?: unknown[]) => client.query(text, values) };
         const kept = await scheduler.addJob('process-dataset', { tx: own });
-        // Rows alone, as some ORMs' query() answers: a duplicate could not be told from a new job.
-        const rowsOnly = { query: async (text: string, values?: unknown[]) => (await client.query(text, values)).rows };
-        await expect(scheduler.addJob('process-dataset', { tx: rowsOnly })).rejects.toThrow(
-          /tx: .*answered a query without \{ rows, rowCount \} as pg does/,
-        );
         await client.query('COMMIT');
         expect(await scheduler.getJob(kept)).not.toBeNull();
+        // Rows alone, as some ORMs' query() answers: a duplicate could not be told from a new job.
+        // Refused once its statement ran, so the transaction is rolled back, as the docs say.
+        await client.query('BEGIN');
+        const rowsOnly = { query: async (text: string, values?: unknown[]) => (await client.query(text, values)).rows };
+        await expect(scheduler.addJob('process-dataset', { id: 'refused', tx: rowsOnly })).rejects.toThrow(
+          /tx: .*answered a query without \{ rows, rowCount \} as pg does/,
+        );
+        await client.query('ROLLBACK');
+        expect(await scheduler.getJob('refused')).toBeNull();
       } finally {
         client.release();
         await pool.end();
