@@ -11,13 +11,15 @@ export function isQueryTimeout(error: unknown): boolean {
 }
 
 /**
- * The name of the setting a connection pooler refused as a connection started, if that is what
- * `error` is: PgBouncer passes on only the few settings it tracks. (Newer versions say "parameter
- * in options" of one given as `-c name=value`.)
+ * The setting a connection pooler refused as a connection started, if that is what `error` is:
+ * PgBouncer passes on only the few settings it tracks. `inOptions`: one given in `options` (`-c
+ * name=value`), as newer versions say, rather than as a start-up parameter of its own.
  */
-export function refusedStartupSetting(error: unknown): string | null {
+export function refusedStartupSetting(error: unknown): { name: string; inOptions: boolean } | null {
   const message = error instanceof Error ? error.message : '';
-  return /unsupported startup parameter(?: in options)?: (\S+)/i.exec(message)?.[1] ?? null;
+  const refused = /unsupported startup parameter( in options)?: (\S+)/i.exec(message);
+  const name = refused?.[2];
+  return name === undefined ? null : { name, inOptions: refused?.[1] !== undefined };
 }
 
 /** A `pg` error as a `StoreError` that says what it means for the user. */
@@ -28,7 +30,7 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   let meaning = 'the database reported an error';
   const refused = refusedStartupSetting(error);
   if (refused !== null) {
-    meaning = `a connection pooler (PgBouncer?) refused the setting ${refused} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
+    meaning = `a connection pooler (PgBouncer?) refused the setting ${refused.name} that the pool sends as it connects: set it on the server side instead, or list it in PgBouncer's ignore_startup_parameters`;
   } else if (/timeout exceeded when trying to connect/i.test(message)) {
     // pg-pool's words when no connection came free in time: all in use, or none could be made.
     meaning =

@@ -4,7 +4,7 @@ import { checkDateStyle, ownPoolConfig, safeStatementLimit } from './pg-connecti
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { isQueryable, type PgClient, type PgPool, type PgPoolClient } from './pg-types.ts';
+import { isQueryable, type PgClient, type PgPool, type PgPoolClient, type PgQueryConfig } from './pg-types.ts';
 import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
 
 export interface PostgresConnectionOptions {
@@ -102,9 +102,11 @@ export class PostgresConnections {
       this.pool = this.makePool();
     }
     const types = kairosTypeParsers(loadPg().types);
-    // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the one used.
+    // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the
+    // one used. (`kairosPool` sends its statements through it as `PgQueryConfig` objects.)
     const live: PgPool = {
-      query: (text, values) => this.refusedTimeoutAside(() => this.current().query(text, values)),
+      query: (text, values) =>
+        this.refusedTimeoutAside((again) => this.current().query(again ? withoutTimeLimit(text) : text, values)),
       connect: () => this.refusedTimeoutAside(() => this.current().connect()),
       end: () => this.current().end(),
       on: (event, listener) => this.current().on(event, listener),
@@ -222,11 +224,13 @@ export class PostgresConnections {
    * it sends as its connections start, should a connection pooler refuse that (PgBouncer passes on
    * only the few settings it tracks). `checkSettings` then checks whether the server side sets one.
    */
-  private async refusedTimeoutAside<T>(use: () => Promise<T>): Promise<T> {
+  private async refusedTimeoutAside<T>(use: (again: boolean) => Promise<T>): Promise<T> {
     try {
-      return await use();
+      return await use(false);
     } catch (error) {
-      if (this.makePool === null || refusedStartupSetting(error) !== 'statement_timeout') throw error;
+      // Only Kairos's own start-up parameter: one in `options` is the connection string's.
+      const refused = refusedStartupSetting(error);
+      if (this.makePool === null || refused?.name !== 'statement_timeout' || refused.inOptions) throw error;
       if (this.sendStatementTimeout) {
         // Several uses may fail at once: the first makes the change, all try again.
         this.sendStatementTimeout = false;
@@ -235,11 +239,22 @@ export class PostgresConnections {
           { schema: this.schemaName },
           'PostgresStore: a connection pooler (PgBouncer?) refused the statement_timeout sent as connections start; connecting without it',
         );
-        const refused = this.pool;
+        const refusing = this.pool;
         this.poolEnded = true; // the next use makes the pool again, with the new settings
-        await refused.end().catch(() => undefined);
+        await refusing.end().catch(() => undefined);
       }
-      return use();
+      return use(true);
     }
   }
+}
+
+/**
+ * A statement sent again after a pooler refused the pool's `statement_timeout`: without its time
+ * limit too, until the server's own limit is known (a client that gives up while the server goes
+ * on could see a claim it gave up on take effect).
+ */
+function withoutTimeLimit<Query>(query: Query): Query {
+  if (typeof query !== 'object' || query === null || !('query_timeout' in query)) return query;
+  const { query_timeout: _dropped, ...rest } = query as unknown as PgQueryConfig;
+  return rest as Query;
 }

@@ -8,14 +8,14 @@ const refusal = (message: string) => Object.assign(new Error(message), { code: '
 
 describe('pgStoreError for a start-up setting a pooler refuses', () => {
   it('names a setting of the pool, also one given in `options` (as newer PgBouncer reports it)', () => {
-    for (const [message, name] of [
-      ['unsupported startup parameter: search_path', 'search_path'],
-      ['unsupported startup parameter: statement_timeout', 'statement_timeout'],
-      ['unsupported startup parameter in options: statement_timeout', 'statement_timeout'],
-    ]) {
-      const error = pgStoreError(refusal(message ?? ''), 'apply migrations');
+    for (const [message, name, inOptions] of [
+      ['unsupported startup parameter: search_path', 'search_path', false],
+      ['unsupported startup parameter: statement_timeout', 'statement_timeout', false],
+      ['unsupported startup parameter in options: statement_timeout', 'statement_timeout', true],
+    ] as const) {
+      const error = pgStoreError(refusal(message), 'apply migrations');
       expect(error.message).toMatch(new RegExp(`PgBouncer.*refused the setting ${name} .*ignore_startup_parameters`));
-      expect(refusedStartupSetting(refusal(message ?? ''))).toBe(name);
+      expect(refusedStartupSetting(refusal(message))).toEqual({ name, inOptions });
     }
   });
 
