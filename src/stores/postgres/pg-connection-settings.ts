@@ -58,6 +58,26 @@ export async function checkDateStyle(db: PgQueryable): Promise<void> {
   }
 }
 
+/**
+ * Kairos's own transactions say READ COMMITTED, but its single statements (a claim, a release) run
+ * at the connections' default. Under REPEATABLE READ or SERIALIZABLE a claim that meets a row
+ * another node claimed a moment before fails with a serialization error instead of passing it by:
+ * nothing runs twice, but claims fail and are tried again, with an error logged each time. Says so
+ * once, at start.
+ */
+export async function checkIsolation(db: PgQueryable, logger: Logger): Promise<void> {
+  const { rows } = await db.query<{ level: string }>(
+    "SELECT current_setting('default_transaction_isolation') AS level",
+  );
+  const level = rows[0]?.level ?? 'read committed';
+  if (level === 'read committed' || level === 'read uncommitted') return;
+  logger.warn(
+    { defaultTransactionIsolation: level },
+    `PostgresStore: the connections' default_transaction_isolation is "${level}": when nodes claim at the same moment, some claims fail with a serialization error and are tried again (nothing runs twice); ` +
+      "give Kairos connections at read committed (ALTER ROLE … SET default_transaction_isolation = 'read committed' for a role of its own, or options: '-c default_transaction_isolation=read\\ committed' on its pool)",
+  );
+}
+
 /** Where the pool's connections get their `statement_timeout`, as a warning tells the user. */
 export type StatementTimeoutSource = 'pool-options' | 'server';
 

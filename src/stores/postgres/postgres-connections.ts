@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/logger.ts';
 import { ValidationError } from '../../errors.ts';
-import { checkDateStyle, ownPoolConfig, safeStatementLimit } from './pg-connection-settings.ts';
+import { checkDateStyle, checkIsolation, ownPoolConfig, safeStatementLimit } from './pg-connection-settings.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
@@ -139,14 +139,16 @@ export class PostgresConnections {
 
   /**
    * Checks the connections' settings, once per start: the DateStyle Kairos reads timestamps in,
-   * and, where Kairos did not give the connections a `statement_timeout`, whether the server's is
-   * safe to put a time limit on statements (see `safeStatementLimit`).
+   * their isolation level (see `checkIsolation`), and, where Kairos did not give the connections a
+   * `statement_timeout`, whether the server's is safe to put a time limit on statements (see
+   * `safeStatementLimit`).
    */
   async checkSettings(logger: Logger): Promise<void> {
     try {
       await checkDateStyle(this.plain);
+      await checkIsolation(this.plain, logger);
     } catch (error) {
-      throw pgStoreError(error, 'read the DateStyle setting');
+      throw pgStoreError(error, 'read the DateStyle and isolation settings');
     }
     if ((this.makePool !== null && this.sendStatementTimeout) || this.queryTimeoutMs === null) return;
     const source = this.makePool === null ? 'pool-options' : 'server';

@@ -77,3 +77,32 @@ describe('PostgresStore and the DateStyle setting', () => {
     }
   });
 });
+
+describe('PostgresStore and the isolation level of its connections', () => {
+  it('warns once at start when they default to repeatable read, and names the setting', async () => {
+    const schema = freshSchema('isolation');
+    schemas.push(schema);
+    const pool = new pg.Pool({
+      connectionString: TEST_DATABASE_URL,
+      max: 2,
+      options: '-c default_transaction_isolation=repeatable\\ read',
+    });
+    const warnings: string[] = [];
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ pool, schema, queryTimeout: null }),
+      logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(String(message)) },
+    });
+    scheduler.task('hello', () => 'hi');
+    try {
+      await scheduler.start();
+      expect(await scheduler.runJob('hello')).toBe('hi');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /default_transaction_isolation is "repeatable read".*serialization error.*read committed/,
+      );
+    } finally {
+      await scheduler.stop();
+      await pool.end();
+    }
+  });
+});
