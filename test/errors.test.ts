@@ -39,7 +39,7 @@ describe('error messages', () => {
       'Infinity',
       '-Infinity',
     ]);
-    expect(formatValue(cyclic)).toBe('[object Object]');
+    expect(formatValue(cyclic)).toBe('{"self":"[seen]"}');
     expect(formatValue(hostile)).toBe('an object that cannot be inspected');
     expect(formatValue('y'.repeat(500))).toHaveLength(120);
   });
@@ -82,5 +82,12 @@ describe('error messages', () => {
     expect(options.connectionString).toContain('hunter2'); // the caller's object is left as it was
     expect(formatValue('redis://:s3cret@cache:6379')).toBe('"redis://:***@cache:6379"');
     expect(formatValue(['https://example.com/a:b@c'])).toBe('["https://example.com/a:b@c"]'); // no password there
+    const shared = { user: 'app', password: 'hunter2' };
+    expect(formatValue({ primary: shared, replica: shared })).not.toContain('hunter2');
+    expect(formatValue('postgres://admin@server:hunter2@host/db')).toBe('"postgres://admin@server:***@host/db"');
+    expect(formatValue('http://localhost:3000/?email=a@b.c')).toBe('"http://localhost:3000/?email=a@b.c"');
+    expect(formatValue({ maxTokens: 5, passes: 2, ssl: { key: 'PEM' } })).toBe(
+      '{"maxTokens":"[hidden]","passes":2,"ssl":{"key":"[hidden]"}}',
+    );
   });
 });

@@ -31,7 +31,7 @@ export function fromKnex(trx: KnexTransactionLike): PgQueryable {
   }
   return {
     async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
-      if (trx.isCompleted?.() === true) throw transactionOver('fromKnex(trx)', 'a Knex transaction', null);
+      if (trx.isCompleted?.() === true) throw transactionOver('fromKnex(trx)', 'a Knex transaction', undefined);
       const { sql, bindings } = toKnexBindings(text, values);
       const result = (await trx.raw(sql, bindings)) as Partial<PgQueryResult<Row>> | undefined;
       if (result === undefined || !Array.isArray(result.rows)) {

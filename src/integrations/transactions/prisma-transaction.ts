@@ -61,7 +61,7 @@ export function fromPrisma(tx: PrismaTransactionLike): PgQueryable {
       // timed out (its `timeout`, 5 s by default). The same code also says a transaction could
       // not start, which is not this.
       const { code, message } = error as { code?: unknown; message?: unknown };
-      if (code === TRANSACTION_API_ERROR && typeof message === 'string' && /already closed/i.test(message)) {
+      if (code === TRANSACTION_API_ERROR && typeof message === 'string' && /already closed|not found/i.test(message)) {
         throw transactionOver('fromPrisma(tx)', 'a Prisma transaction', error);
       }
       throw error;
