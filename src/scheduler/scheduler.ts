@@ -124,24 +124,20 @@ export class Scheduler {
     const compiled = toTrigger(trigger, this.timezone);
     const conflict = conflictPolicy(checked.conflict);
     const make = (now: number) => newSchedule(task, compiled, checked, this.runtime.options.scheduleDefaults, now);
-    let schedule = make(this.now());
-    if (!this.session.ready) {
-      await this.storeReady();
-      schedule = make(this.now()); // see `storeReady`
-    }
-    const result = await this.runtime.store.addSchedule(schedule, conflict, checked.tx);
+    const result = await this.withStoreAt(make, (schedule) =>
+      this.runtime.store.addSchedule(schedule, conflict, checked.tx),
+    );
     return result.schedule.id;
   }
 
   async getSchedule(id: string): Promise<ScheduleRecord | null> {
-    if (!this.session.ready) await this.storeReady();
-    return (await this.runtime.store.getSchedules({ ids: [validateScheduleId(id)], limit: 1 })).items[0] ?? null;
+    const query = { ids: [validateScheduleId(id)], limit: 1 };
+    return (await this.withStore(() => this.runtime.store.getSchedules(query))).items[0] ?? null;
   }
 
   async getSchedules(query?: ScheduleQuery): Promise<Page<ScheduleRecord>> {
     const checked = objectArgument('schedule query', query);
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getSchedules(checked);
+    return this.withStore(() => this.runtime.store.getSchedules(checked));
   }
 
   /** Changes a schedule; a new trigger recomputes its next fire time from now. */
@@ -153,36 +149,29 @@ export class Scheduler {
       patch.task = options.task;
     }
     if (options.args !== undefined) patch.args = assertJsonValue('args', options.args);
-    if (options.trigger !== undefined) {
-      const trigger = toTrigger(options.trigger, this.timezone);
-      patch.trigger = trigger.toJSON();
-      const make = (now: number) => firstFireTime(trigger, now);
-      patch.nextFireTime = make(this.now());
-      if (!this.session.ready) {
-        await this.storeReady();
-        patch.nextFireTime = make(this.now()); // see `storeReady`
-      }
-      patch.brokenReason = null;
-    }
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.updateSchedule(id, patch);
+    if (options.trigger === undefined) return this.withStore(() => this.runtime.store.updateSchedule(id, patch));
+    const trigger = toTrigger(options.trigger, this.timezone);
+    patch.trigger = trigger.toJSON();
+    patch.brokenReason = null;
+    const make = (now: number) => ({ ...patch, nextFireTime: firstFireTime(trigger, now) });
+    return this.withStoreAt(make, (timed) => this.runtime.store.updateSchedule(id, timed));
   }
 
   /** Stops a schedule from firing. Fires that fall due while paused are caught up on resume, per misfire and coalesce. */
   async pauseSchedule(id: string): Promise<ScheduleRecord> {
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: true });
+    validateScheduleId(id);
+    return this.withStore(() => this.runtime.store.updateSchedule(id, { paused: true }));
   }
 
   async resumeSchedule(id: string): Promise<ScheduleRecord> {
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.updateSchedule(validateScheduleId(id), { paused: false });
+    validateScheduleId(id);
+    return this.withStore(() => this.runtime.store.updateSchedule(id, { paused: false }));
   }
 
   /** Removes a schedule (its history stays); false if it did not exist. */
   async removeSchedule(id: string): Promise<boolean> {
-    if (!this.session.ready) await this.storeReady();
-    return (await this.runtime.store.removeSchedules([validateScheduleId(id)])).length === 1;
+    validateScheduleId(id);
+    return (await this.withStore(() => this.runtime.store.removeSchedules([id]))).length === 1;
   }
 
   /** Adds a job for the schedule now, outside its trigger's timetable; returns the job id. */
@@ -201,7 +190,7 @@ export class Scheduler {
       // (schedule, fire time) key of a real fire at the same instant.
       maxInstances: schedule.maxInstances,
     });
-    await this.runtime.store.addJob(job);
+    await this.withStore(() => this.runtime.store.addJob(job));
     return job.id;
   }
 
@@ -209,13 +198,10 @@ export class Scheduler {
   async addJob(task: string, options: AddJobOptions = {}): Promise<string> {
     this.requireTask(task);
     const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
-    let job = make(this.now());
-    if (!this.session.ready) {
-      await this.storeReady();
-      job = make(this.now()); // see `storeReady`
-    }
-    await this.runtime.store.addJob(job, options.tx);
-    return job.id;
+    return this.withStoreAt(make, async (job) => {
+      await this.runtime.store.addJob(job, options.tx);
+      return job.id;
+    });
   }
 
   /**
@@ -247,7 +233,7 @@ export class Scheduler {
         `${method} needs a store with synchronous transactions (SqliteStore); use addJob/addSchedule with { tx } instead`,
       );
     }
-    if (!this.session.ready)
+    if (!this.session.opened)
       throw new SchedulerStateError(`${method} needs the store opened first: await scheduler.ready()`);
     return store as Required<Pick<DataStore, 'addJobSync' | 'addScheduleSync'>>;
   }
@@ -256,42 +242,36 @@ export class Scheduler {
   async runJob<Result = unknown>(task: string, options: Omit<AddJobOptions, 'tx'> = {}): Promise<Result> {
     this.requireTask(task);
     const make = (now: number) => jobFromOptions(task, options, now, this.runtime);
-    let job = make(this.now());
-    if (!this.session.ready) {
-      await this.storeReady();
-      job = make(this.now()); // see `storeReady`
-    }
-    const outcome = new FinalOutcome(this.runtime, job.id);
-    this.waiting.add(outcome);
-    let execution: ExecutionRecord;
-    try {
-      await this.runtime.store.addJob(job);
-      execution = await outcome.promise;
-    } finally {
-      outcome.cancel();
-      this.waiting.delete(outcome);
-    }
-    if (execution.outcome === 'succeeded') return execution.result as Result;
-    throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
+    return this.withStoreAt(make, async (job) => {
+      const outcome = new FinalOutcome(this.runtime, job.id);
+      this.waiting.add(outcome);
+      let execution: ExecutionRecord;
+      try {
+        await this.runtime.store.addJob(job);
+        execution = await outcome.promise;
+      } finally {
+        outcome.cancel();
+        this.waiting.delete(outcome);
+      }
+      if (execution.outcome === 'succeeded') return execution.result as Result;
+      throw new JobFailedError(job.id, execution.outcome, execution.error?.message ?? execution.outcome);
+    });
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
-    const checked = jobIdArgument(id);
-    if (!this.session.ready) await this.storeReady();
-    return (await this.runtime.store.getJobs({ ids: [checked], limit: 1 })).items[0] ?? null;
+    const query = { ids: [jobIdArgument(id)], limit: 1 };
+    return (await this.withStore(() => this.runtime.store.getJobs(query))).items[0] ?? null;
   }
 
   async getJobs(query?: JobQuery): Promise<Page<JobRecord>> {
     const checked = objectArgument('job query', query);
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getJobs(checked);
+    return this.withStore(() => this.runtime.store.getJobs(checked));
   }
 
   /** Cancels a pending job at once, or asks the node running it to abort it (cluster-wide). */
   async cancelJob(id: string): Promise<'cancelled' | 'requested' | 'not_found'> {
     jobIdArgument(id);
-    if (!this.session.ready) await this.storeReady();
-    const result = await this.runtime.store.requestCancel(id, this.nodeId);
+    const result = await this.withStore(() => this.runtime.store.requestCancel(id, this.nodeId));
     if (result.status === 'requested') this.runner.interrupt(id, 'cancelled', 'cancelled on request');
     return result.status;
   }
@@ -299,29 +279,22 @@ export class Scheduler {
   /** Execution history, newest first, filtered and paged. */
   async getExecutions(query?: ExecutionQuery): Promise<Page<ExecutionRecord>> {
     const checked = objectArgument('execution query', query);
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getExecutions(checked);
+    return this.withStore(() => this.runtime.store.getExecutions(checked));
   }
 
   /** Deletes history older than a date or an age (`'7d'`); returns how many records went. */
   async pruneExecutions(options: { olderThan: Date | Duration }): Promise<number> {
-    const cutoff = () =>
+    const cutoff = (now: number) =>
       options?.olderThan instanceof Date
         ? options.olderThan
-        : new Date(this.now() - parseDuration('olderThan', options?.olderThan));
-    let olderThan = cutoff();
-    if (Number.isNaN(olderThan.getTime()))
+        : new Date(now - parseDuration('olderThan', options?.olderThan));
+    if (Number.isNaN(cutoff(this.now()).getTime()))
       throw new ValidationError('olderThan', options.olderThan, 'must be a valid Date or a duration');
-    if (!this.session.ready) {
-      await this.storeReady();
-      olderThan = cutoff(); // see `storeReady`
-    }
-    return this.runtime.store.pruneExecutions(olderThan);
+    return this.withStoreAt(cutoff, (olderThan) => this.runtime.store.pruneExecutions(olderThan));
   }
 
   async getNodes(): Promise<NodeInfo[]> {
-    if (!this.session.ready) await this.storeReady();
-    return this.runtime.store.getNodes();
+    return this.withStore(() => this.runtime.store.getNodes());
   }
 
   /** Subscribes to one event type, or `'*'` for all; returns the function that unsubscribes. */
@@ -469,15 +442,29 @@ export class Scheduler {
     return this.storeReady();
   }
 
-  /**
-   * Opens the store (migrations, listeners) once, on first use. Only then is the offset from the
-   * store's clock known (this node's own may be off), so the first call makes its times (a delay,
-   * a first fire time) again after it; made before too, so that bad input is refused before any
-   * connection. Every data method awaits this the same way, so calls reach the store in the order
-   * they were made.
-   */
+  /** Opens the store (migrations, listeners) once, on first use. */
   protected storeReady(): Promise<void> {
     return this.session.open();
+  }
+
+  /**
+   * `use()` on the store, once it is open (see `storeReady`). Every data method goes through here
+   * or `withStoreAt`, so calls reach the store in the order they were made.
+   */
+  private withStore<R>(use: () => Promise<R>): Promise<R> {
+    return this.session.ready ? use() : this.session.afterOpen(use);
+  }
+
+  /**
+   * `use(make(now))` on the store, as `withStore`. The offset from the store's clock (this node's
+   * own may be off) is known only once the store is open, so a first call makes its times (a delay,
+   * a first fire time) again then; it makes them now too, so that bad input is refused before any
+   * connection.
+   */
+  private withStoreAt<T, R>(make: (now: number) => T, use: (made: T) => Promise<R>): Promise<R> {
+    const made = make(this.now());
+    if (this.session.ready) return use(made);
+    return this.session.afterOpen(() => use(make(this.now())));
   }
 
   private stopStore(): Promise<void> {

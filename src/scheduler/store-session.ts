@@ -6,7 +6,10 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
  * closed on stop. `ready` is a plain flag so the hot paths skip awaiting a settled promise.
  */
 export class StoreSession {
-  ready = false;
+  /** The store and broker are open (calls may still be waiting to go on: see `ready`). */
+  opened = false;
+  /** Calls queued by `afterOpen` that have not yet gone on. */
+  private waiting = 0;
   private readonly runtime: SchedulerRuntime;
   private readonly context: StoreContext;
   private opening: Promise<void> | null = null;
@@ -37,12 +40,39 @@ export class StoreSession {
         await this.runtime.events.stop().catch(() => undefined);
         throw error;
       }
-      this.ready = true;
+      this.opened = true;
     })().catch((error: unknown) => {
       this.opening = null;
       throw error;
     });
     return this.opening;
+  }
+
+  /**
+   * Whether a call may go to the store at once. Not before the calls that waited for the opening
+   * have gone on: they resume a few microtasks after it, and one made in between would overtake them.
+   */
+  get ready(): boolean {
+    return this.opened && this.waiting === 0;
+  }
+
+  /**
+   * `work` once the session is open, after every call queued before it: the calls resume in the
+   * order they were queued, each going on (reaching the store) in the same step as it stops counting
+   * as waiting, so none made meanwhile can slip in between.
+   */
+  afterOpen<T>(work: () => Promise<T>): Promise<T> {
+    this.waiting++;
+    return this.open().then(
+      () => {
+        this.waiting--;
+        return work();
+      },
+      (error: unknown) => {
+        this.waiting--;
+        throw error;
+      },
+    );
   }
 
   async close(): Promise<void> {
@@ -52,7 +82,7 @@ export class StoreSession {
     await this.opening.catch(() => undefined);
     if (this.opening === null) return; // it failed, and closed what it had opened
     this.opening = null;
-    this.ready = false;
+    this.opened = false;
     this.stopWatchingReconnects?.();
     this.stopWatchingReconnects = null;
     await this.runtime.store.stop(this.context);

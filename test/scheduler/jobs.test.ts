@@ -185,6 +185,32 @@ describe('one-off jobs', () => {
     expect((await paused).paused).toBe(true);
   });
 
+  it('lets no call overtake those waiting for the store, however close to its opening it is made', async () => {
+    const store = new MemoryStore();
+    const reached: string[] = [];
+    const addJob = store.addJob.bind(store);
+    store.addJob = (job, tx) => {
+      reached.push(job.id);
+      return addJob(job, tx);
+    };
+    scheduler = createTestScheduler({ now: T0, store });
+    scheduler.task('wait', () => {});
+    let firstDone = false;
+    const first = scheduler.addJob('wait', { id: 'first', delay: '1h' }).then(() => (firstDone = true));
+    const made = ['first'];
+    // One call per microtask until the first is in: one of them lands in whatever gap there is
+    // between the store's opening and the first call going on.
+    for (let i = 0; !firstDone && i < 1000; i++) {
+      made.push(`next-${i}`);
+      void scheduler.addJob('wait', { id: `next-${i}`, delay: '1h' });
+      await Promise.resolve();
+    }
+    await first;
+    await new Promise((resolve) => setImmediate(resolve)); // the calls still on their way
+    expect(made.length).toBeGreaterThan(1);
+    expect(reached).toEqual(made);
+  });
+
   it('caps running jobs of a task (maxRunningJobs) and of the node (maxConcurrentJobs)', async () => {
     scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 3 });
     const running = { all: 0, capped: 0 };

@@ -90,4 +90,27 @@ describe('A node whose clock is off', () => {
       }
     });
   }
+
+  for (const offsetMs of [7_200_000, -7_200_000]) {
+    it(`prunes history by an age on the database's clock (node ${offsetMs / 3_600_000} h)`, async () => {
+      const { scheduler, schema } = nodeOff(offsetMs, 'clock_prune');
+      const setUp = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 });
+      await setUp.migrate();
+      await setUp.stop();
+      await admin.query(
+        `INSERT INTO "${schema}".executions (id, job_id, task, args, run_at, finished_at, outcome, result, attempt)
+         SELECT 'run-' || m, 'job-' || m, 't', 'null', now() - m * interval '1 minute', now() - m * interval '1 minute',
+                'succeeded', 'null', 1
+         FROM unnest(ARRAY[30, 90]) AS m`,
+      );
+      try {
+        // The first call, so it opens the store, which measures the database's clock.
+        expect(await scheduler.pruneExecutions({ olderThan: '1h' })).toBe(1);
+        const { rows } = await admin.query<{ id: string }>(`SELECT id FROM "${schema}".executions`);
+        expect(rows.map((row) => row.id)).toEqual(['run-30']);
+      } finally {
+        await scheduler.stop();
+      }
+    });
+  }
 });
