@@ -68,7 +68,11 @@ export class Scheduler {
     const { clock, logger } = runtime;
     this.runtime = runtime;
     this.nodeId = runtime.node;
-    this.session = new StoreSession(runtime, () => this.wakeLoops());
+    this.session = new StoreSession(
+      runtime,
+      () => this.wakeLoops(),
+      () => this.currentState === 'running',
+    );
     this.runner = new JobRunner(runtime, options.executor ?? new AsyncExecutor(), {
       onSlotFreed: () => jobProcessor.slotFreed(),
       onCapFreed: () => jobProcessor.capFreed(),

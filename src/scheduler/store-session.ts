@@ -1,5 +1,12 @@
 import type { StoreContext } from '../stores/data-store.ts';
+import { steadyNow } from '../time/clock.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+/**
+ * How long a reading of the offset from the store's clock is trusted in a process that claims
+ * nothing (claims re-measure it): the node's clock may since have been stepped or slewed (NTP).
+ */
+const CLOCK_READING_MAX_AGE_MS = 60_000;
 
 /**
  * The scheduler's use of its store and broker: opened once on first use (migrations, listeners),
@@ -13,15 +20,23 @@ export class StoreSession {
   private readonly runtime: SchedulerRuntime;
   private readonly context: StoreContext;
   private opening: Promise<void> | null = null;
+  /** What queued calls wait for once the session is open: the opening, then the latest clock reading. */
+  private settled: Promise<void> = Promise.resolve();
+  /** When (steady clock) the store's clock was last read here; -Infinity: never. */
+  private clockReadAt = Number.NEGATIVE_INFINITY;
+  /** Whether the scheduler's own claims keep the offset from the store's clock up to date (it runs). */
+  private readonly claimsReadClock: () => boolean;
   private stopWatchingReconnects: (() => void) | null = null;
 
-  constructor(runtime: SchedulerRuntime, wake: () => void) {
+  constructor(runtime: SchedulerRuntime, wake: () => void, claimsReadClock: () => boolean) {
     this.runtime = runtime;
     this.context = { events: runtime.events, clock: runtime.clock, logger: runtime.logger, wake };
+    this.claimsReadClock = claimsReadClock;
   }
 
   open(): Promise<void> {
-    this.opening ??= (async () => {
+    if (this.opening !== null) return this.opening;
+    this.opening = (async () => {
       // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
       this.stopWatchingReconnects ??= this.runtime.events.onReconnect?.(this.context.wake) ?? null;
       let storeStarted = false;
@@ -29,9 +44,7 @@ export class StoreSession {
         await this.runtime.events.start();
         await this.runtime.store.start(this.context);
         storeStarted = true;
-        // A store with a clock of its own (a database): learn how far this node's clock is off.
-        const storeNow = await this.runtime.store.now?.();
-        if (storeNow !== undefined) this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
+        await this.readStoreClock();
       } catch (error) {
         // Nothing stays open for a session that did not open (a LISTEN connection would).
         this.stopWatchingReconnects?.();
@@ -45,7 +58,25 @@ export class StoreSession {
       this.opening = null;
       throw error;
     });
+    this.settled = this.opening;
     return this.opening;
+  }
+
+  /** A store with a clock of its own (a database): learns how far this node's clock is off. */
+  private async readStoreClock(): Promise<void> {
+    if (this.runtime.store.now === undefined) return;
+    this.clockReadAt = steadyNow(this.runtime.clock);
+    const storeNow = await this.runtime.store.now();
+    this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
+  }
+
+  /** Whether the last reading of the store's clock is too old to make times from (see `CLOCK_READING_MAX_AGE_MS`). */
+  private clockReadingStale(): boolean {
+    return (
+      this.runtime.store.now !== undefined &&
+      steadyNow(this.runtime.clock) - this.clockReadAt > CLOCK_READING_MAX_AGE_MS &&
+      !this.claimsReadClock()
+    );
   }
 
   /**
@@ -53,17 +84,27 @@ export class StoreSession {
    * have gone on: they resume a few microtasks after it, and one made in between would overtake them.
    */
   get ready(): boolean {
-    return this.opened && this.waiting === 0;
+    return this.opened && this.waiting === 0 && !this.clockReadingStale();
   }
 
   /**
-   * `work` once the session is open, after every call queued before it: the calls resume in the
-   * order they were queued, each going on (reaching the store) in the same step as it stops counting
-   * as waiting, so none made meanwhile can slip in between.
+   * `work` once the session is open (and, in a process that claims nothing, once the store's clock
+   * has been read again if the last reading is old), after every call queued before it: the calls
+   * resume in the order they were queued, each going on (reaching the store) in the same step as it
+   * stops counting as waiting, so none made meanwhile can slip in between.
    */
   afterOpen<T>(work: () => Promise<T>): Promise<T> {
     this.waiting++;
-    return this.open().then(
+    let gate: Promise<void>;
+    if (!this.opened) gate = this.open();
+    else {
+      // Read again only with no call queued before this one: those wait for `settled` as it is,
+      // and one that waited for a newer reading could otherwise go on before them. A failed
+      // reading keeps the offset known (the call itself then meets the failure, if it lasts).
+      if (this.waiting === 1 && this.clockReadingStale()) this.settled = this.readStoreClock().catch(() => undefined);
+      gate = this.settled;
+    }
+    return gate.then(
       () => {
         this.waiting--;
         return work();
@@ -83,6 +124,7 @@ export class StoreSession {
     if (this.opening === null) return; // it failed, and closed what it had opened
     this.opening = null;
     this.opened = false;
+    this.clockReadAt = Number.NEGATIVE_INFINITY;
     this.stopWatchingReconnects?.();
     this.stopWatchingReconnects = null;
     await this.runtime.store.stop(this.context);

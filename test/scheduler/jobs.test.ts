@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobFailedError, TaskNotFoundError, ValidationError } from '../../src/errors.ts';
+import type { DataStore } from '../../src/stores/data-store.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
@@ -185,31 +186,45 @@ describe('one-off jobs', () => {
     expect((await paused).paused).toBe(true);
   });
 
-  it('lets no call overtake those waiting for the store, however close to its opening it is made', async () => {
-    const store = new MemoryStore();
-    const reached: string[] = [];
-    const addJob = store.addJob.bind(store);
-    store.addJob = (job, tx) => {
-      reached.push(job.id);
-      return addJob(job, tx);
-    };
-    scheduler = createTestScheduler({ now: T0, store });
-    scheduler.task('wait', () => {});
-    let firstDone = false;
-    const first = scheduler.addJob('wait', { id: 'first', delay: '1h' }).then(() => (firstDone = true));
-    const made = ['first'];
-    // One call per microtask until the first is in: one of them lands in whatever gap there is
-    // between the store's opening and the first call going on.
-    for (let i = 0; !firstDone && i < 1000; i++) {
-      made.push(`next-${i}`);
-      void scheduler.addJob('wait', { id: `next-${i}`, delay: '1h' });
-      await Promise.resolve();
-    }
-    await first;
-    await new Promise((resolve) => setImmediate(resolve)); // the calls still on their way
-    expect(made.length).toBeGreaterThan(1);
-    expect(reached).toEqual(made);
-  });
+  for (const waitingFor of ['the store to open', "the store's clock to be read again"]) {
+    it(`lets no call overtake those waiting for ${waitingFor}, however close to the end of the wait it is made`, async () => {
+      const store = new MemoryStore();
+      const reached: string[] = [];
+      const addJob = store.addJob.bind(store);
+      store.addJob = (job, tx) => {
+        reached.push(job.id);
+        return addJob(job, tx);
+      };
+      scheduler = createTestScheduler({ now: T0, store });
+      scheduler.task('wait', () => {});
+      let clockReads = 0;
+      if (waitingFor !== 'the store to open') {
+        // A store with a clock of its own, read a while ago by a scheduler that claims nothing.
+        const clock = scheduler.clock;
+        (store as DataStore).now = () => {
+          clockReads++;
+          return Promise.resolve(new Date(clock.now()));
+        };
+        await scheduler.ready();
+        await scheduler.advance('2m');
+      }
+      let firstDone = false;
+      const first = scheduler.addJob('wait', { id: 'first', delay: '1h' }).then(() => (firstDone = true));
+      const made = ['first'];
+      // One call per microtask until the first is in: one of them lands in whatever gap there is
+      // between the store's opening and the first call going on.
+      for (let i = 0; !firstDone && i < 1000; i++) {
+        made.push(`next-${i}`);
+        void scheduler.addJob('wait', { id: `next-${i}`, delay: '1h' });
+        await Promise.resolve();
+      }
+      await first;
+      await new Promise((resolve) => setImmediate(resolve)); // the calls still on their way
+      expect(made.length).toBeGreaterThan(1);
+      expect(reached).toEqual(made);
+      expect(clockReads).toBe(waitingFor === 'the store to open' ? 0 : 2);
+    });
+  }
 
   it('caps running jobs of a task (maxRunningJobs) and of the node (maxConcurrentJobs)', async () => {
     scheduler = createTestScheduler({ now: T0, maxConcurrentJobs: 3 });

@@ -113,4 +113,36 @@ describe('A node whose clock is off', () => {
       }
     });
   }
+
+  it('that is put right while it only adds jobs reads the database clock again within a minute', async () => {
+    const schema = freshSchema('clock_reread');
+    schemas.push(schema);
+    // A web process: it never starts the scheduler, so no claim re-reads the database's clock.
+    const wall = { offsetMs: 120_000, steadyShiftMs: 0 };
+    const clock: Clock = {
+      ...systemClock,
+      now: () => systemClock.now() + wall.offsetMs,
+      monotonicNow: () => performance.now() + wall.steadyShiftMs,
+    };
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+      clock,
+      logger: silentLogger,
+    });
+    scheduler.task('t', () => {});
+    const runsIn = async (jobId: string) => secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
+    try {
+      expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeGreaterThan(8);
+      wall.offsetMs = 0; // NTP puts the clock right
+      wall.steadyShiftMs = 30_000;
+      // Read half a minute ago: still trusted (two minutes early, as the offset was).
+      expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeLessThan(-100);
+      wall.steadyShiftMs = 61_000;
+      const reread = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
+      expect(reread).toBeGreaterThan(8);
+      expect(reread).toBeLessThanOrEqual(10.5);
+    } finally {
+      await scheduler.stop();
+    }
+  });
 });
