@@ -63,7 +63,9 @@ export function abandonedExecution(job: JobRecord, now: Date): ExecutionRecord {
     outcome: 'abandoned',
     error: {
       name: 'NodeLost',
-      message: `node ${JSON.stringify(job.acquiredBy)} stopped renewing its lease while running the job`,
+      message:
+        `node ${JSON.stringify(job.acquiredBy)} stopped renewing its lease while running the job` +
+        (job.cancelRequested ? ' (its cancellation had been asked for: not run again)' : ''),
       stack: null,
     },
     result: null,
@@ -138,7 +140,11 @@ export function jobRequeue(job: JobRecord, runAt: number, attempt: number, aband
   };
 }
 
-/** After a node died mid-run: run again at once while the abandonment budget lasts, else finish. */
+/**
+ * After a node died mid-run: run again at once while the abandonment budget lasts, else finish. A
+ * job whose cancellation was asked for finishes: the node that was to abort it is gone.
+ */
 export function abandonedRequeue(job: JobRecord, now: number): JobRequeue | null {
-  return job.abandonRetries > 0 ? jobRequeue(job, now, job.attempt + 1, job.abandonRetries - 1) : null;
+  if (job.cancelRequested || job.abandonRetries <= 0) return null;
+  return jobRequeue(job, now, job.attempt + 1, job.abandonRetries - 1);
 }

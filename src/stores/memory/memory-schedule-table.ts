@@ -202,10 +202,12 @@ export class MemoryScheduleTable {
   ): void {
     const entry = this.entries.get(id);
     if (entry === undefined || entry.acquiredBy !== node) return;
-    // A concurrent edit of the schedule already set the fire times of its new revision.
+    // A concurrent edit of the schedule already set the fire times of its new revision (and
+    // what was wrong with the old trigger is not the new one's).
     if (entry.revision === release.revision) entry.next = release.next?.getTime() ?? null;
     if (release.last !== null) entry.last = release.last.getTime();
-    if (release.brokenReason !== undefined) entry.brokenReason = release.brokenReason;
+    if (release.brokenReason !== undefined && entry.revision === release.revision)
+      entry.brokenReason = release.brokenReason;
     entry.updatedAt = now;
     this.dropLease(entry);
   }

@@ -291,12 +291,13 @@ export async function releaseSchedules(
       broken: release.brokenReason ?? null,
     }));
   if (updates.length > 0) {
-    // A concurrent edit (a new revision) already set the fire times of its new trigger: keep them.
+    // A concurrent edit (a new revision) already set the fire times of its new trigger: keep them,
+    // and do not mark it broken for what was wrong with the old one.
     await client.query(
       `UPDATE ${s}.schedules sc SET
          next_fire_time = CASE WHEN sc.revision = r.revision THEN r.next ELSE sc.next_fire_time END,
          last_fire_time = COALESCE(r.last, sc.last_fire_time),
-         broken_reason = CASE WHEN r.set_broken THEN r.broken ELSE sc.broken_reason END,
+         broken_reason = CASE WHEN r.set_broken AND sc.revision = r.revision THEN r.broken ELSE sc.broken_reason END,
          acquired_by = NULL, acquired_until = NULL, updated_at = ${now}
        FROM json_to_recordset($1::json) AS r(id text, revision integer, next timestamptz, last timestamptz, set_broken boolean, broken text)
        WHERE sc.id = r.id AND sc.acquired_by = $2`,

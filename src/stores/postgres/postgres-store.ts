@@ -49,7 +49,11 @@ import * as leases from './postgres-leases.ts';
 import { migratePostgres } from './postgres-migrations.ts';
 import * as schedules from './postgres-schedules.ts';
 
-const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * A schema name: a lower-case identifier of at most 56 characters, so that the NOTIFY channel,
+ * `kairos_<schema>`, stays within PostgreSQL's 63 (a longer channel name is refused at every NOTIFY).
+ */
+const SCHEMA = /^[a-z_][a-z0-9_]{0,55}$/;
 /** Executions deleted per statement when pruning: a large prune never holds many row locks at once. */
 const PRUNE_CHUNK = 5_000;
 
@@ -72,6 +76,7 @@ export class PostgresStore implements DataStore {
   private testClock: Clock | null = null;
   private readonly releases = new TurnBatcher<PendingRelease, boolean>((batch) => this.recordRuns(batch));
   private readonly jobAcquirer: JobAcquirer;
+  /** Until a scheduler uses the store (`defaultEventBroker`, `start`): `kairos migrate`, say. */
   private logger: Logger = consoleLogger('warn');
 
   constructor(options: PostgresStoreOptions) {
@@ -84,7 +89,11 @@ export class PostgresStore implements DataStore {
     }
     const schema = options.schema ?? 'kairos';
     if (typeof schema !== 'string' || !SCHEMA.test(schema)) {
-      throw new ValidationError('PostgresStore schema', schema, 'must be a lower-case identifier (letters, digits, _)');
+      throw new ValidationError(
+        'PostgresStore schema',
+        schema,
+        'must be a lower-case identifier (letters, digits, _) of at most 56 characters',
+      );
     }
     this.schemaName = schema;
     this.s = `"${schema}"`;
@@ -149,6 +158,9 @@ export class PostgresStore implements DataStore {
   }
 
   async start(context: StoreContext): Promise<void> {
+    // The scheduler's logger, also when it has an event broker of its own (it then never asks for
+    // `defaultEventBroker`): migrations and connection warnings go where the application looks.
+    this.logger = context.logger;
     this.contexts.add(context);
     this.migrated ??= this.prepare(context.logger).catch((error: unknown) => {
       this.migrated = null; // the next start tries again

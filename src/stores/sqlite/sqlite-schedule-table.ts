@@ -184,18 +184,20 @@ export class SqliteScheduleTable {
     release: { revision: number; next: Date | null; last: Date | null; brokenReason?: string | null | undefined },
     now: number,
   ): void {
-    // A concurrent edit (a new revision) already set the fire times of its new trigger: keep them.
+    // A concurrent edit (a new revision) already set the fire times of its new trigger: keep them,
+    // and do not mark it broken for what was wrong with the old one.
     db.run(
       `UPDATE ${this.t} SET
          next_fire_time = CASE WHEN revision = ? THEN ? ELSE next_fire_time END,
          last_fire_time = COALESCE(?, last_fire_time),
-         broken_reason = CASE WHEN ? THEN ? ELSE broken_reason END,
+         broken_reason = CASE WHEN ? AND revision = ? THEN ? ELSE broken_reason END,
          acquired_by = NULL, acquired_until = NULL, updated_at = ?
        WHERE id = ? AND acquired_by = ?`,
       release.revision,
       ms(release.next),
       ms(release.last),
       release.brokenReason === undefined ? 0 : 1,
+      release.revision,
       release.brokenReason ?? null,
       now,
       id,

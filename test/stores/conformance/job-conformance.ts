@@ -430,6 +430,21 @@ export function jobConformance(factory: StoreFactory): void {
       ]);
     });
 
+    it('does not run again a job whose cancellation was asked for before its node died', async () => {
+      const job = jobFixture({ abandonRetries: 2 });
+      await h.store.addJob(job);
+      await acquire('dead', 10, TASKS, 1000);
+      expect(await h.store.requestCancel(job.id, 'n1')).toMatchObject({ status: 'requested' });
+      await h.advance(1000);
+      const [reaped] = await h.store.reapAbandoned();
+      expect(reaped).toMatchObject({ jobId: job.id, outcome: 'abandoned', node: 'dead', attempt: 1 });
+      expect(reaped?.error?.message).toMatch(/cancel/);
+      expect((await h.store.getJobs({})).items).toEqual([]);
+      expect((await acquire('n2', 10, TASKS, 1000)).jobs).toEqual([]);
+      const abandoned = h.events.filter((event) => event.type === 'job.abandoned');
+      expect(abandoned.map((event) => ('retryAt' in event ? event.retryAt : undefined))).toEqual([null]);
+    });
+
     it('cancels a pending job at once and reports unknown ones', async () => {
       const job = jobFixture();
       await h.store.addJob(job);

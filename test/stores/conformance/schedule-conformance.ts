@@ -343,6 +343,30 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(schedule?.acquiredBy).toBeNull();
     });
 
+    it('does not mark broken a schedule whose trigger was replaced while it was leased', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.acquireSchedules('n1', 30_000, 10);
+      // The fix comes in while the node that found the old trigger unusable holds the schedule.
+      await h.store.updateSchedule('s1', {
+        trigger: { type: 'interval', seconds: 5, timezone: 'UTC' },
+        nextFireTime: new Date(T0 + 5_000),
+        brokenReason: null,
+      });
+      await h.store.releaseSchedules('n1', [
+        {
+          scheduleId: 's1',
+          revision: 1,
+          nextFireTime: null,
+          lastFireTime: null,
+          jobs: [],
+          missed: [],
+          brokenReason: 'bad trigger',
+        },
+      ]);
+      const [schedule] = (await h.store.getSchedules({ ids: ['s1'] })).items;
+      expect(schedule).toMatchObject({ brokenReason: null, nextFireTime: new Date(T0 + 5_000), acquiredBy: null });
+    });
+
     it('keeps the fire times of a release when an unchanged trigger is re-declared meanwhile', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       const { schedules } = await h.store.acquireSchedules('n1', 30_000, 10);

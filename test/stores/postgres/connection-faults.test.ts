@@ -346,8 +346,37 @@ describe('PostgresStore options', () => {
       /PostgresStore listenConnectionString: ""/,
     );
     expect(() => new PostgresStore({ pool, schema: 'Bad-Name' })).toThrow(/PostgresStore schema: "Bad-Name"/);
+    // Its NOTIFY channel, kairos_<schema>, would pass PostgreSQL's 63 characters.
+    expect(() => new PostgresStore({ pool, schema: 's'.repeat(57) })).toThrow(/PostgresStore schema: "s{57}".*56/);
     expect(() => new PostgresStore({ pool, listenConnectionString: TEST_DATABASE_URL })).not.toThrow();
     void pool.end();
+  });
+});
+
+describe('PostgresStore with the longest schema name it takes', () => {
+  it('wakes a node through its NOTIFY channel when a job is added in a transaction', async () => {
+    const schema = freshSchema('longest').padEnd(56, 'x');
+    expect(schema).toHaveLength(56);
+    schemas.push(schema);
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 }),
+      logger: silentLogger,
+      pollInterval: '1h', // only the NOTIFY can bring the job in time
+    });
+    const ran: string[] = [];
+    scheduler.task('t', (ctx) => void ran.push(ctx.jobId));
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    try {
+      await scheduler.start();
+      await client.query('BEGIN');
+      const jobId = await scheduler.addJob('t', { tx: client });
+      await client.query('COMMIT');
+      await until(async () => ran.includes(jobId), 'the job ran', 10_000, 10);
+    } finally {
+      await client.end();
+      await scheduler.stop();
+    }
   });
 });
 

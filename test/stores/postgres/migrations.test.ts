@@ -118,6 +118,39 @@ describe('PostgresStore migrations behind an open application transaction', () =
   });
 });
 
+describe('PostgresStore migrations started by a scheduler with an event broker of its own', () => {
+  it("warn through the scheduler's logger", async () => {
+    const schema = freshSchema('miglog');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    const store = new PostgresStore({ pool, schema });
+    const app = await pool.connect();
+    const warnings: string[] = [];
+    const scheduler = new Scheduler({
+      store,
+      eventBroker: new LocalEventBroker(), // so the store is never asked for its own
+      logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(message ?? '') },
+    });
+    try {
+      await atVersion3WithAJobInAnOpenTransaction(store, pool, schema, app);
+      const opening = scheduler.ready();
+      await until(
+        () => warnings.some((message) => /migration/i.test(message)),
+        'the migration stepped back',
+        10_000,
+        10,
+      );
+      await app.query('COMMIT');
+      await opening;
+    } finally {
+      await app.query('ROLLBACK').catch(() => {});
+      app.release();
+      await scheduler.stop();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresStore migrations of several nodes behind an open application transaction', () => {
   it('keep their lock while they step back, so the other nodes wait for it rather than queue on the tables', async () => {
     const schema = freshSchema('migfleet');
