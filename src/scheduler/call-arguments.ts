@@ -15,10 +15,10 @@ export function objectArgument<T extends object>(name: string, value: T | undefi
   throw new ValidationError(name, value, 'must be an object');
 }
 
-/** The id of a job to look up: any id a job can have. */
+/** A job's id, given to add a job or to look one up (a database's text cannot hold NUL). */
 export function jobIdArgument(id: unknown): string {
-  if (typeof id === 'string' && id.length > 0 && id.length <= 200) return id;
-  throw new ValidationError('job id', id, 'must be a string of 1-200 characters');
+  if (typeof id === 'string' && id.length > 0 && id.length <= 200 && !id.includes('\u0000')) return id;
+  throw new ValidationError('job id', id, 'must be a string of 1-200 characters without NUL');
 }
 
 /** An event type to listen for, or '*'. */

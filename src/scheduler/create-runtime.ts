@@ -19,8 +19,8 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
   const logger = options.logger ?? consoleLogger('warn');
   const events = options.eventBroker ?? store.defaultEventBroker?.(logger) ?? new LocalEventBroker();
   const node = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
-  if (typeof node !== 'string' || node.length === 0 || node.length > 200) {
-    throw new ValidationError('Scheduler nodeId', node, 'must be a string of 1-200 characters');
+  if (typeof node !== 'string' || node.length === 0 || node.length > 200 || node.includes('\u0000')) {
+    throw new ValidationError('Scheduler nodeId', node, 'must be a string of 1-200 characters without NUL');
   }
   return {
     node,

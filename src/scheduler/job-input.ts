@@ -4,6 +4,7 @@ import { ValidationError } from '../errors.ts';
 import type { JobRecord } from '../stores/records.ts';
 import { type Duration, parseDuration } from '../time/duration.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import { jobIdArgument } from './call-arguments.ts';
 
 export interface AddJobOptions {
   /** JSON arguments for the task. */
@@ -73,17 +74,14 @@ export function jobFromOptions(
     misfireGraceTime:
       options.misfireGraceTime === undefined ? null : parseDuration('misfireGraceTime', options.misfireGraceTime),
   });
-  if (options.id !== undefined) {
-    if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200) {
-      throw new ValidationError('job id', options.id, 'must be a string of 1-200 characters');
-    }
-    job.id = options.id;
-  }
+  if (options.id !== undefined) job.id = jobIdArgument(options.id);
   return job;
 }
 
 /** 9999-12-31T23:59:59.999Z. */
 const LATEST_RUN_AT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** 0001-01-01T00:00:00.000Z: the first instant of a four-digit ISO year, as databases write them. */
+const EARLIEST_RUN_AT = new Date('0001-01-01T00:00:00.000Z').getTime();
 
 function runAtOf(options: AddJobOptions, now: number): number {
   if (options.runAt === undefined)
@@ -97,6 +95,8 @@ function runAtOf(options: AddJobOptions, now: number): number {
         : Number.NaN;
   if (Number.isNaN(runAt)) throw new ValidationError('runAt', options.runAt, 'must be a valid Date or ISO-8601 string');
   // A later one, plus a grace time or a retry back-off, would leave the dates JavaScript can hold.
-  if (runAt > LATEST_RUN_AT) throw new ValidationError('runAt', options.runAt, 'must be before the year 10000');
+  if (runAt > LATEST_RUN_AT || runAt < EARLIEST_RUN_AT) {
+    throw new ValidationError('runAt', options.runAt, 'must be in the years 1 to 9999');
+  }
   return runAt;
 }

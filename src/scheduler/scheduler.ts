@@ -38,6 +38,7 @@ import { type RegisteredTask, type TaskFunction, type TaskOptions, validateTaskN
 import { createRuntime } from './create-runtime.ts';
 import { StoreSession } from './store-session.ts';
 import { eventTypeArgument, jobIdArgument, objectArgument } from './call-arguments.ts';
+import { executionQueryArgument, jobQueryArgument, scheduleQueryArgument } from './query-arguments.ts';
 import { FinalOutcome } from './final-outcome.ts';
 
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
@@ -140,7 +141,7 @@ export class Scheduler {
   }
 
   async getSchedules(query?: ScheduleQuery): Promise<Page<ScheduleRecord>> {
-    const checked = objectArgument('schedule query', query);
+    const checked = scheduleQueryArgument(query);
     return this.withStore(() => this.runtime.store.getSchedules(checked));
   }
 
@@ -268,7 +269,7 @@ export class Scheduler {
   }
 
   async getJobs(query?: JobQuery): Promise<Page<JobRecord>> {
-    const checked = objectArgument('job query', query);
+    const checked = jobQueryArgument(query);
     return this.withStore(() => this.runtime.store.getJobs(checked));
   }
 
@@ -282,7 +283,7 @@ export class Scheduler {
 
   /** Execution history, newest first, filtered and paged. */
   async getExecutions(query?: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    const checked = objectArgument('execution query', query);
+    const checked = executionQueryArgument(query);
     return this.withStore(() => this.runtime.store.getExecutions(checked));
   }
 

@@ -354,7 +354,19 @@ describe('one-off jobs', () => {
       ['schedule options', () => scheduler.addSchedule('t', interval({ seconds: 1 }), null as never)],
       ['job id', () => scheduler.getJob(123 as never)],
       ['job id', () => scheduler.cancelJob({} as never)],
+      ['job id', () => scheduler.addJob('t', { id: 'a\u0000b' })],
       ['event type', () => scheduler.on('job.exploded' as never, () => {})],
+      // Field by field, the same on every store (a database would refuse some in its own words).
+      ['job query ids', () => scheduler.getJobs({ ids: 'abc' as never })],
+      ['job query ids[1]', () => scheduler.getJobs({ ids: ['a', 7 as never] })],
+      ['job query status', () => scheduler.getJobs({ status: 'done' as never })],
+      ['job query task', () => scheduler.getJobs({ task: 'a\u0000' })],
+      ['job query field: "state"', () => scheduler.getJobs({ state: 'running' } as never)],
+      ['schedule query paused', () => scheduler.getSchedules({ paused: 'yes' as never })],
+      ['execution query from', () => scheduler.getExecutions({ from: '2024-01-01' as never })],
+      ['execution query to', () => scheduler.getExecutions({ to: new Date('nope') })],
+      ['execution query outcome', () => scheduler.getExecutions({ outcome: 'ok' as never })],
+      ['execution query outcome[1]', () => scheduler.getExecutions({ outcome: ['failed', 'ok' as never] })],
     ];
     for (const [name, call] of wrong) {
       const error = await (async () => call())().then(
@@ -366,6 +378,18 @@ describe('one-off jobs', () => {
     }
     expect(await scheduler.getJob('no-such-job')).toBeNull();
     expect(typeof scheduler.on('job.added', () => {})).toBe('function');
+    const everyField = {
+      outcome: ['failed' as const],
+      from: new Date(T0),
+      to: new Date(T0 + 1),
+      task: 't',
+      jobId: 'j',
+      scheduleId: 's',
+      limit: 5,
+      cursor: undefined,
+    };
+    expect((await scheduler.getExecutions(everyField)).items).toEqual([]);
+    expect((await scheduler.getJobs({ ids: [], status: 'running', task: 't', scheduleId: 's' })).items).toEqual([]);
   });
 
   it('refuses times and durations that would leave the dates JavaScript can hold, and keeps running the others', async () => {
@@ -383,7 +407,10 @@ describe('one-off jobs', () => {
       await expect(adding, `case ${index}`).rejects.toBeInstanceOf(ValidationError);
     }
     await expect(scheduler.addJob('t', { delay: 9e15 })).rejects.toThrow(/delay.*at most 100 years/);
-    await expect(scheduler.addJob('t', { runAt: new Date(8.64e15) })).rejects.toThrow(/runAt.*year 10000/);
+    await expect(scheduler.addJob('t', { runAt: new Date(8.64e15) })).rejects.toThrow(/runAt.*years 1 to 9999/);
+    await expect(scheduler.addJob('t', { runAt: new Date('0000-12-31T23:59:59.999Z') })).rejects.toThrow(
+      /runAt.*years 1 to 9999/,
+    );
     await scheduler.addJob('t', {
       args: 'latest',
       runAt: new Date('9999-12-31T00:00:00.000Z'),
