@@ -49,17 +49,24 @@ export function unpackEvents(payload: string, ownOrigin: string): KairosEvent[] 
   }
 }
 
+/**
+ * The event as it travels: an execution without its arguments, result and stack, and any error's
+ * name and message cut short, so that every event fits a NOTIFY (ids, task and node names are at
+ * most 200 characters; an error's name and message are the task's to choose, of any length).
+ */
 function compact(event: KairosEvent): KairosEvent {
+  if (event.type === 'scheduler.error') return { ...event, error: shortError(event.error) };
   if (!('execution' in event)) return event;
+  const { error } = event.execution;
   const execution: ExecutionRecord = {
     ...event.execution,
     args: null,
     result: null,
-    error: event.execution.error && {
-      name: event.execution.error.name,
-      message: event.execution.error.message.slice(0, 500),
-      stack: null,
-    },
+    error: error && { ...shortError(error), stack: null },
   };
   return { ...event, execution };
+}
+
+function shortError(error: { name: string; message: string }): { name: string; message: string } {
+  return { name: error.name.slice(0, 200), message: error.message.slice(0, 500) };
 }

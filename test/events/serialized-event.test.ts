@@ -43,6 +43,29 @@ describe('events between processes', () => {
     expect(unpacked.find((event) => event.type === 'job.added')).toMatchObject({ runAt: at, fireTime: at });
   });
 
+  it('fit a NOTIFY, however long the error a task or the scheduler reports (cut short, never dropped)', () => {
+    const long = { name: '𝔈'.repeat(9_000), message: '𝔪'.repeat(9_000) };
+    const failed = executionEvent(
+      executionFixture(job, { outcome: 'failed', error: { ...long, stack: 's'.repeat(9_000) } }),
+      at,
+      at,
+    );
+    const schedulerError: KairosEvent = {
+      type: 'scheduler.error',
+      timestamp: at,
+      node: 'n',
+      operation: 'fire',
+      error: long,
+    };
+    const packs = packEvents('other-node', [failed, schedulerError]);
+    for (const pack of packs) expect(Buffer.byteLength(pack)).toBeLessThan(8_000);
+    const unpacked = packs.flatMap((pack) => unpackEvents(pack, 'this-node'));
+    expect(unpacked.map((event) => event.type)).toEqual(['job.failed', 'scheduler.error']);
+    const [travelled, reported] = unpacked;
+    expect(travelled).toMatchObject({ execution: { error: { name: '𝔈'.repeat(100), stack: null } } });
+    expect(reported).toMatchObject({ error: { name: '𝔈'.repeat(100), message: '𝔪'.repeat(250) } });
+  });
+
   it('are dropped when another program wrote something malformed on the channel', () => {
     const good = JSON.stringify(jobAddedEvent(job, at));
     const broken = [
