@@ -10,7 +10,7 @@ const CLOCK_READING_MAX_AGE_MS = 60_000;
 
 /**
  * The scheduler's use of its store and broker: opened once on first use (migrations, listeners),
- * closed on stop. `ready` is a plain flag so the hot paths skip awaiting a settled promise.
+ * closed on stop. `ready` is a cheap check, so the hot paths skip awaiting a settled promise.
  */
 export class StoreSession {
   /** The store and broker are open (calls may still be waiting to go on: see `ready`). */
@@ -122,6 +122,9 @@ export class StoreSession {
     // the session ready after it was closed.
     await this.opening.catch(() => undefined);
     if (this.opening === null) return; // it failed, and closed what it had opened
+    // Calls waiting for a new reading of the store's clock go on (to the store) before it closes.
+    await this.settled.catch(() => undefined);
+    if (this.opening === null) return; // closed meanwhile by another call
     this.opening = null;
     this.opened = false;
     this.clockReadAt = Number.NEGATIVE_INFINITY;

@@ -141,6 +141,14 @@ describe('A node whose clock is off', () => {
       const reread = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
       expect(reread).toBeGreaterThan(8);
       expect(reread).toBeLessThanOrEqual(10.5);
+      // A stop while a call waits for the reading lets that call go on first, to the open store.
+      wall.steadyShiftMs = 122_000;
+      const order: string[] = [];
+      const adding = scheduler.addJob('t').then(() => order.push('added'));
+      await scheduler.stop();
+      order.push('stopped');
+      await adding;
+      expect(order).toEqual(['added', 'stopped']);
     } finally {
       await scheduler.stop();
     }
