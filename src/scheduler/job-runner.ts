@@ -413,8 +413,8 @@ export class JobRunner {
       if (!(await this.release(job, { execution: null, attempt: job.attempt, startedAt: job.startedAt, requeue })))
         return;
       if (state.cancelled) {
-        // The cancel found the job still leased here, flagged it and came to this node, but the
-        // requeue cleared the flag: the job is pending now, so cancelling it records `cancelled`.
+        // The cancel found the job still leased here and flagged it: the job is pending now, so
+        // cancelling it again records `cancelled` at once (else it would when next claimed).
         await this.runtime.store.requestCancel(job.id, this.runtime.node);
         return;
       }

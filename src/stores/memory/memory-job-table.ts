@@ -163,7 +163,7 @@ export class MemoryJobTable {
       entry.startDeadline = requeue.startDeadline?.getTime() ?? null;
       entry.attempt = requeue.attempt;
       entry.abandonRetries = requeue.abandonRetries;
-      entry.cancelRequested = false;
+      // A cancel asked for meanwhile stays: the job ends `cancelled`, unrun, when next claimed.
       this.makePending(entry);
     } else {
       this.delete(entry);

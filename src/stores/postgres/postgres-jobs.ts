@@ -329,9 +329,13 @@ function heldClaimText(release: JobRelease): string | null {
   return claimedAt === null ? null : new Date(claimedAt).toISOString();
 }
 
-/** A job put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. */
+/**
+ * A job put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. A cancel
+ * asked for meanwhile stays: the node putting it back may not have heard of it, and the job then
+ * ends `cancelled`, unrun, when it is next claimed.
+ */
 export const REQUEUE_SET = `status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
-  abandon_retries = r.abandon_retries, cancel_requested = false, acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
+  abandon_retries = r.abandon_retries, acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
 /** The columns of `requeueRow` rows, for `json_to_recordset`. */
 export const REQUEUE_RECORDSET = `id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
   abandon_retries integer`;

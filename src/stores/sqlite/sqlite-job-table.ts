@@ -174,8 +174,9 @@ export class SqliteJobTable {
     ...conditionValues: SqlValue[]
   ): number {
     return db.run(
+      // A cancel asked for meanwhile stays (see the PostgreSQL store's `REQUEUE_SET`).
       `UPDATE ${this.t} SET status = 'pending', run_at = ?, start_deadline = ?, attempt = ?, abandon_retries = ?,
-         cancel_requested = 0, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+         acquired_by = NULL, acquired_until = NULL, started_at = NULL
        WHERE id = ? ${condition}`,
       requeue.runAt.getTime(),
       ms(requeue.startDeadline),

@@ -295,6 +295,35 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await acquire('n1')).jobs.map((j) => j.attempt)).toEqual([2]);
     });
 
+    it('keeps a cancel request its node had not seen when the job is put back, so it ends cancelled unrun', async () => {
+      const failed = jobFixture();
+      const handedBack = jobFixture();
+      await h.store.addJob(failed);
+      await h.store.addJob(handedBack);
+      const { jobs } = await acquire('n1');
+      expect(jobs).toHaveLength(2);
+      for (const job of jobs) expect(await h.store.requestCancel(job.id, 'n2')).toMatchObject({ status: 'requested' });
+      // The run failed, and is to be tried again; the other job is handed back (its node stops).
+      await h.store.releaseJob('n1', failed.id, {
+        execution: executionFixture(failed, { outcome: 'failed', error: { name: 'E', message: 'm', stack: null } }),
+        requeue: { runAt: new Date(T0), startDeadline: null, attempt: 2, abandonRetries: 2 },
+      });
+      const claimed = jobs.find((job) => job.id === handedBack.id) as JobRecord;
+      await h.store.releaseJob('n1', handedBack.id, {
+        execution: null,
+        attempt: claimed.attempt,
+        startedAt: claimed.startedAt,
+        requeue: { runAt: new Date(T0), startDeadline: null, attempt: claimed.attempt, abandonRetries: 2 },
+      });
+      const again = (await acquire('n3')).jobs;
+      expect(again.map((job) => [job.id, job.cancelRequested]).sort()).toEqual(
+        [
+          [failed.id, true],
+          [handedBack.id, true],
+        ].sort(),
+      );
+    });
+
     it('hands back a job that never started: pending again, nothing recorded, fenced by attempt', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
