@@ -153,17 +153,19 @@ export class MemoryJobTable {
     );
   }
 
-  /** Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given. */
-  finish(id: string, requeue: JobRequeue | null | undefined): void {
+  /**
+   * Ends a running job's attempt: deletes the job, or puts it back pending when `requeue` is given
+   * (due at once, `now`, if its cancel was asked for: the next claim ends it `cancelled`, unrun).
+   */
+  finish(id: string, requeue: JobRequeue | null | undefined, now: number): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     if (entry.status === 'running') this.stopRunning(entry);
     if (requeue) {
-      entry.runAt = requeue.runAt.getTime();
+      entry.runAt = entry.cancelRequested ? Math.min(requeue.runAt.getTime(), now) : requeue.runAt.getTime();
       entry.startDeadline = requeue.startDeadline?.getTime() ?? null;
       entry.attempt = requeue.attempt;
       entry.abandonRetries = requeue.abandonRetries;
-      // A cancel asked for meanwhile stays: the job ends `cancelled`, unrun, when next claimed.
       this.makePending(entry);
     } else {
       this.delete(entry);

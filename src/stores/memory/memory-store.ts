@@ -195,7 +195,7 @@ export class MemoryStore implements DataStore {
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
     const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release), handedBackClaim(release));
-    if (held) this.jobs.finish(jobId, release.requeue);
+    if (held) this.jobs.finish(jobId, release.requeue, this.clockNow());
     if (release.execution !== null) this.executions.append(release.execution);
     const event = releaseEvent(release, held);
     if (event !== null) this.publish(event);
@@ -222,7 +222,7 @@ export class MemoryStore implements DataStore {
     for (const job of this.jobs.expired(now)) {
       const execution = abandonedExecution(job, timestamp);
       const requeue = abandonedRequeue(job, now);
-      this.jobs.finish(job.id, requeue);
+      this.jobs.finish(job.id, requeue, now);
       this.executions.append(execution);
       executions.push(execution);
       this.publish(executionEvent(execution, requeue?.runAt ?? null, timestamp));

@@ -286,6 +286,7 @@ export interface PendingRelease {
 export async function releaseJobs(
   client: PgQueryable,
   s: string,
+  now: string,
   batch: readonly PendingRelease[],
 ): Promise<Set<string>> {
   const finished = batch
@@ -306,7 +307,7 @@ export async function releaseJobs(
        DELETE FROM ${s}.jobs j USING unnest($1::text[], $2::text[], $3::integer[]) AS r(id, node, attempt)
        WHERE j.id = ANY($1::text[]) AND j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
      req AS (
-       UPDATE ${s}.jobs j SET ${REQUEUE_SET}
+       UPDATE ${s}.jobs j SET ${requeueSet(now)}
        FROM json_to_recordset($21::json) AS r(${REQUEUE_RECORDSET}, held_attempt integer, held_claim timestamptz)
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt
          -- The node knows its claim's start to the millisecond (timestamps are read that way).
@@ -330,12 +331,15 @@ function heldClaimText(release: JobRelease): string | null {
 }
 
 /**
- * A job put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. A cancel
- * asked for meanwhile stays: the node putting it back may not have heard of it, and the job then
- * ends `cancelled`, unrun, when it is next claimed.
+ * A job `j` put back as pending from a `requeueRow` row `r`: its next attempt, and no lease. A
+ * cancel asked for meanwhile stays (the node putting it back may not have heard of it), and the job
+ * is due at once (`now`, not after a retry's back-off): the next claim ends it `cancelled`, unrun.
  */
-export const REQUEUE_SET = `status = 'pending', run_at = r.run_at, start_deadline = r.start_deadline, attempt = r.attempt,
-  abandon_retries = r.abandon_retries, acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
+export function requeueSet(now: string): string {
+  return `status = 'pending', run_at = CASE WHEN j.cancel_requested THEN LEAST(r.run_at, ${now}) ELSE r.run_at END,
+  start_deadline = r.start_deadline, attempt = r.attempt, abandon_retries = r.abandon_retries,
+  acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
+}
 /** The columns of `requeueRow` rows, for `json_to_recordset`. */
 export const REQUEUE_RECORDSET = `id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
   abandon_retries integer`;

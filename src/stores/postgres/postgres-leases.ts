@@ -3,7 +3,7 @@ import type { ExecutionRecord } from '../records.ts';
 import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
 import { type JobRow, jobFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
-import { LEASE_EXPIRY, NEXT_RUN_AT, REQUEUE_RECORDSET, REQUEUE_SET, requeueRow } from './postgres-jobs.ts';
+import { LEASE_EXPIRY, NEXT_RUN_AT, REQUEUE_RECORDSET, requeueRow, requeueSet } from './postgres-jobs.ts';
 import { insertExecutions } from './postgres-schedules.ts';
 
 /** Lease keeping on PostgreSQL: wake times, renewals, take-over of dead nodes' jobs, cancellation. */
@@ -70,7 +70,7 @@ export async function reapAbandoned(
   );
   if (requeued.length > 0) {
     await client.query(
-      `UPDATE ${s}.jobs j SET ${REQUEUE_SET} FROM json_to_recordset($1::json) AS r(${REQUEUE_RECORDSET}) WHERE j.id = r.id`,
+      `UPDATE ${s}.jobs j SET ${requeueSet(now)} FROM json_to_recordset($1::json) AS r(${REQUEUE_RECORDSET}) WHERE j.id = r.id`,
       [JSON.stringify(requeued)],
     );
   }

@@ -357,7 +357,7 @@ export class PostgresStore implements DataStore {
 
   /** One statement for a turn's releases; then their events, each with its retry time if still held. */
   private async recordRuns(batch: readonly PendingRelease[]): Promise<boolean[]> {
-    const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, batch));
+    const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, this.nowSql, batch));
     return batch.map((item) => {
       const wasHeld = held.has(item.jobId);
       const event = releaseEvent(item.release, wasHeld);

@@ -158,26 +158,30 @@ export class SqliteJobTable {
     attempt: number,
     claimedAt: number | null,
     requeue: JobRequeue | null | undefined,
+    now: number,
   ): boolean {
     // The claim's start only when given (hand-backs): the statement of every finished run stays as lean as it was.
     const held = `AND status = 'running' AND acquired_by = ? AND attempt = ?${claimedAt === null ? '' : ' AND started_at = ?'}`;
     const heldBy = claimedAt === null ? [node, attempt] : [node, attempt, claimedAt];
     if (!requeue) return db.run(`DELETE FROM ${this.t} WHERE id = ? ${held}`, jobId, ...heldBy) > 0;
-    return this.requeue(db, jobId, requeue, held, ...heldBy) > 0;
+    return this.requeue(db, jobId, requeue, now, held, ...heldBy) > 0;
   }
 
+  /** Puts a job back as pending (due `now` if its cancel was asked for: see the PostgreSQL store's `requeueSet`). */
   requeue(
     db: SqliteConnection,
     jobId: string,
     requeue: JobRequeue,
+    now: number,
     condition = '',
     ...conditionValues: SqlValue[]
   ): number {
     return db.run(
-      // A cancel asked for meanwhile stays (see the PostgreSQL store's `REQUEUE_SET`).
-      `UPDATE ${this.t} SET status = 'pending', run_at = ?, start_deadline = ?, attempt = ?, abandon_retries = ?,
-         acquired_by = NULL, acquired_until = NULL, started_at = NULL
+      `UPDATE ${this.t} SET status = 'pending', run_at = CASE WHEN cancel_requested = 1 THEN min(?, ?) ELSE ? END,
+         start_deadline = ?, attempt = ?, abandon_retries = ?, acquired_by = NULL, acquired_until = NULL, started_at = NULL
        WHERE id = ? ${condition}`,
+      requeue.runAt.getTime(),
+      now,
       requeue.runAt.getTime(),
       ms(requeue.startDeadline),
       requeue.attempt,

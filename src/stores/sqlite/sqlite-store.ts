@@ -332,7 +332,9 @@ export class SqliteStore implements DataStore {
     const { execution } = release;
     const held = await this.releases.write((db) => {
       if (execution !== null) this.history.append(db, execution);
-      return this.jobs.finish(db, node, jobId, releasedAttempt(release), handedBackClaim(release), release.requeue);
+      const { requeue } = release;
+      const now = this.clockNow();
+      return this.jobs.finish(db, node, jobId, releasedAttempt(release), handedBackClaim(release), requeue, now);
     });
     const event = releaseEvent(release, held);
     if (event !== null) this.publish(event);
@@ -360,7 +362,7 @@ export class SqliteStore implements DataStore {
       for (const job of this.jobs.expired(db, now)) {
         const execution = abandonedExecution(job, new Date(now));
         const requeue = abandonedRequeue(job, now);
-        if (requeue) this.jobs.requeue(db, job.id, requeue);
+        if (requeue) this.jobs.requeue(db, job.id, requeue, now);
         else this.jobs.delete(db, job.id);
         this.history.append(db, execution);
         done.push({ execution, retryAt: requeue?.runAt ?? null });

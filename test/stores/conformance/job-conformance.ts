@@ -295,7 +295,7 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await acquire('n1')).jobs.map((j) => j.attempt)).toEqual([2]);
     });
 
-    it('keeps a cancel request its node had not seen when the job is put back, so it ends cancelled unrun', async () => {
+    it('keeps a cancel request its node had not seen when the job is put back, due at once, so it ends cancelled unrun', async () => {
       const failed = jobFixture();
       const handedBack = jobFixture();
       await h.store.addJob(failed);
@@ -306,7 +306,8 @@ export function jobConformance(factory: StoreFactory): void {
       // The run failed, and is to be tried again; the other job is handed back (its node stops).
       await h.store.releaseJob('n1', failed.id, {
         execution: executionFixture(failed, { outcome: 'failed', error: { name: 'E', message: 'm', stack: null } }),
-        requeue: { runAt: new Date(T0), startDeadline: null, attempt: 2, abandonRetries: 2 },
+        // Its back-off is an hour: the cancel is not left waiting for it.
+        requeue: { runAt: new Date(T0 + 3_600_000), startDeadline: null, attempt: 2, abandonRetries: 2 },
       });
       const claimed = jobs.find((job) => job.id === handedBack.id) as JobRecord;
       await h.store.releaseJob('n1', handedBack.id, {
