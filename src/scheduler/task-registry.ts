@@ -85,6 +85,7 @@ export class TaskRegistry {
     this.limitsCache ??= this.all().map((task) => ({
       name: task.name,
       maxRunningJobs: task.maxRunningJobs,
+      abandonRetries: task.retry.abandoned,
     }));
     return this.limitsCache;
   }

@@ -187,6 +187,12 @@ export interface TaskLimit {
   name: string;
   /** Cluster-wide cap on running jobs of this task; `null`: none. */
   maxRunningJobs: number | null;
+  /**
+   * The claiming node's `retry.abandoned` for this task: a claimed job's `abandonRetries` is
+   * lowered to it. A job gets its budget from the node that made it, which may not know the task's
+   * options (a node that only fires schedules); a task that must not run twice stays so.
+   */
+  abandonRetries?: number | undefined;
 }
 
 export interface AcquireJobsOptions {

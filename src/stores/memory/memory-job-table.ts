@@ -125,8 +125,10 @@ export class MemoryJobTable {
         else this.blockedBySchedule.set(best.scheduleId as string, [best]);
         continue;
       }
-      acquired.push(this.startRunning(best, node, leaseMs, now));
       const task = open.get(bestHeap) as TaskLimit;
+      // Lowered to this node's budget for the task (see `TaskLimit.abandonRetries`).
+      best.abandonRetries = Math.min(best.abandonRetries, task.abandonRetries ?? best.abandonRetries);
+      acquired.push(this.startRunning(best, node, leaseMs, now));
       if (this.taskFull(task)) open.delete(bestHeap);
     }
     return acquired;

@@ -45,6 +45,7 @@ export async function acquireUncappedJobs(
   const param = (value: unknown) => `$${params.push(value)}`;
   const cap = capped.length === 0 ? null : { names: '$2', max: param(cappedTasks.map((task) => task.maxRunningJobs)) };
   const claim = startNow >= limit ? plainClaim(s, now) : queueingClaim(s, now, param(startNow));
+  const budgets = param(tasks.map((task) => task.abandonRetries ?? null));
   const { rows } = await client.query<ClaimRow>(
     // The claimed ids go in as an array, so the update finds its rows through the primary key (a
     // join with the CTE lets the planner pick a scan of the whole table). One row says what the
@@ -54,7 +55,7 @@ export async function acquireUncappedJobs(
     `WITH ${claim.ctes}
      taken AS (
        UPDATE ${s}.jobs j SET status = 'running', acquired_by = $4, acquired_until = ${now} + $5 * interval '1 millisecond',
-         started_at = ${now}
+         started_at = ${now}, abandon_retries = ${loweredBudget('j', budgets, '$1')}
        WHERE j.id = ANY(ARRAY(${claim.ids}))
        RETURNING ${CLAIMED_COLUMNS})
      SELECT ${now} AS store_now,
@@ -164,6 +165,14 @@ const CLAIMED_COLUMNS = `j.id, j.task, j.args, j.schedule_id, j.fire_time, j.run
  */
 export const capLockKey = (schemaName: string, key: string) => `kairos:${schemaName}:${key}`;
 
+/**
+ * SQL for a claimed job's abandonment budget: lowered to the claiming node's for its task (see
+ * `TaskLimit.abandonRetries`), given as the array `budgets` in the order of the task names `names`.
+ */
+function loweredBudget(job: string, budgets: string, names: string): string {
+  return `LEAST(${job}.abandon_retries, (${budgets}::int[])[array_position(${names}::text[], ${job}.task)])`;
+}
+
 export async function acquireCappedJobs(
   client: PgQueryable,
   s: string,
@@ -258,9 +267,16 @@ export async function acquireCappedJobs(
   }
   if (picked.length === 0) return [];
   const { rows } = await client.query<JobRow>(
-    `UPDATE ${s}.jobs SET status = 'running', acquired_by = $2, acquired_until = ${now} + $3 * interval '1 millisecond', started_at = ${now}
+    `UPDATE ${s}.jobs j SET status = 'running', acquired_by = $2, acquired_until = ${now} + $3 * interval '1 millisecond',
+       started_at = ${now}, abandon_retries = ${loweredBudget('j', '$5', '$4')}
      WHERE id = ANY($1::text[]) RETURNING *`,
-    [picked.map((job) => job.id), node, leaseMs],
+    [
+      picked.map((job) => job.id),
+      node,
+      leaseMs,
+      tasks.map((task) => task.name),
+      tasks.map((task) => task.abandonRetries ?? null),
+    ],
   );
   const order = new Map(picked.map((job, index) => [job.id, index]));
   return rows.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0)).map(jobFromRow);

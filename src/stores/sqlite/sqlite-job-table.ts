@@ -112,19 +112,27 @@ export class SqliteJobTable {
     }
     if (picked.length === 0) return [];
     const until = now + leaseMs;
-    const claimed = db.all<{ id: string; args: string }>(
-      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ? WHERE id ${IN_LIST}
-       RETURNING id, args`,
+    // Each job's abandonment budget lowered to this node's for its task (see `TaskLimit.abandonRetries`).
+    const budgets = new Map(
+      tasks.flatMap((task) => (task.abandonRetries === undefined ? [] : [[task.name, task.abandonRetries]])),
+    );
+    const claimed = db.all<{ id: string; args: string; abandon_retries: number }>(
+      `UPDATE ${this.t} SET status = 'running', acquired_by = ?, acquired_until = ?, started_at = ?,
+         abandon_retries = min(abandon_retries, coalesce((SELECT value FROM json_each(?) WHERE key = task), abandon_retries))
+       WHERE id ${IN_LIST}
+       RETURNING id, args, abandon_retries`,
       node,
       until,
       now,
+      JSON.stringify(Object.fromEntries(budgets)),
       list(picked.map((row) => row.id)),
     );
-    const args = new Map(claimed.map((row) => [row.id, row.args]));
+    const byId = new Map(claimed.map((row) => [row.id, row]));
     return picked.map((row) =>
       jobFromRow({
         ...row,
-        args: args.get(row.id) as string,
+        args: byId.get(row.id)?.args as string,
+        abandon_retries: byId.get(row.id)?.abandon_retries ?? row.abandon_retries,
         status: 'running',
         acquired_by: node,
         acquired_until: until,

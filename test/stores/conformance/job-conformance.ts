@@ -460,6 +460,32 @@ export function jobConformance(factory: StoreFactory): void {
       ]);
     });
 
+    for (const capped of [false, true]) {
+      it(`lowers a claimed job's abandonment budget to the claiming node's for its task${capped ? ' (a capped task)' : ''}`, async () => {
+        // Made by a node that did not know the task's options (it only fires schedules): the default.
+        const job = jobFixture({ abandonRetries: 2 });
+        const other = jobFixture({ task: 'task-b', abandonRetries: 2 });
+        await h.store.addJob(job);
+        await h.store.addJob(other);
+        const tasks = [
+          { name: job.task, maxRunningJobs: capped ? 5 : null, abandonRetries: 0 },
+          { name: 'task-b', maxRunningJobs: null, abandonRetries: 3 }, // never raised
+        ];
+        const { jobs } = await acquire('dead', 10, tasks, 1000);
+        expect(jobs.map((claimed) => [claimed.task, claimed.abandonRetries]).sort()).toEqual(
+          [
+            [job.task, 0],
+            ['task-b', 2],
+          ].sort(),
+        );
+        await h.advance(1000);
+        const reaped = await h.store.reapAbandoned();
+        expect(reaped.map((execution) => execution.jobId).sort()).toEqual([job.id, other.id].sort());
+        // The job that must not run twice is finished; the other runs again.
+        expect((await h.store.getJobs({})).items.map((left) => left.id)).toEqual([other.id]);
+      });
+    }
+
     it('does not run again a job whose cancellation was asked for before its node died', async () => {
       const job = jobFixture({ abandonRetries: 2 });
       await h.store.addJob(job);
