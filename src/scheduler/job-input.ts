@@ -46,6 +46,7 @@ export function newJobRecord(runtime: Pick<SchedulerRuntime, 'tasks' | 'options'
     startDeadline: fields.misfireGraceTime === null ? null : new Date(fields.runAt + fields.misfireGraceTime),
     attempt: 1,
     maxAttempts: task?.retry.attempts ?? 1,
+    failedRuns: 0,
     abandonRetries: task?.retry.abandoned ?? runtime.options.defaultAbandonRetries,
     maxInstances: fields.maxInstances ?? null,
     status: 'pending',

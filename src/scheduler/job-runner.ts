@@ -352,10 +352,12 @@ export class JobRunner {
   private retry(job: JobRecord, now: number): JobRelease['requeue'] {
     // The retry policy of the node that runs the task decides (the node that fired the schedule
     // may not have the task registered at all).
+    // Only failed and timed-out runs count (a hand-back or an abandonment is not the job's doing).
     const policy = this.runtime.tasks.get(job.task)?.retry;
-    if (job.attempt >= (policy?.attempts ?? job.maxAttempts)) return null;
-    const delay = policy ? policy.delayAfter(job.attempt, () => this.runtime.random()) : 0;
-    return jobRequeue(job, now + delay, job.attempt + 1, job.abandonRetries);
+    const failedRuns = job.failedRuns + 1;
+    if (failedRuns >= (policy?.attempts ?? job.maxAttempts)) return null;
+    const delay = policy ? policy.delayAfter(failedRuns, () => this.runtime.random()) : 0;
+    return jobRequeue(job, now + delay, job.attempt + 1, job.abandonRetries, failedRuns);
   }
 
   private result(job: JobRecord, value: unknown): JsonValue {

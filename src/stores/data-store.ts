@@ -246,6 +246,8 @@ export interface JobRequeue {
   startDeadline: Date | null;
   attempt: number;
   abandonRetries: number;
+  /** The job's `failedRuns` from now on (unchanged when not given). */
+  failedRuns?: number | undefined;
 }
 
 /** One attempt of a job, as leased: the fence for renewals and releases. */

@@ -64,10 +64,15 @@ export interface JobRecord {
   runAt: Date;
   /** Not started after this instant, but recorded `missed`; `null`: no limit. */
   startDeadline: Date | null;
-  /** 1 for the first run; increases on every retry and every re-run after abandonment. */
+  /** 1 for the first run; increases on every retry, every re-run after abandonment and every hand-back on shutdown. */
   attempt: number;
   /** Runs that may end `failed` or `timed_out` before the job gives up. */
   maxAttempts: number;
+  /**
+   * Runs so far that ended `failed` or `timed_out`: what `maxAttempts` (the task's `retry.attempts`)
+   * counts. Runs that were abandoned or handed back do not count.
+   */
+  failedRuns: number;
   /** How many more times the job is re-run when the node running it dies. */
   abandonRetries: number;
   /** Copied from the schedule: cap on running jobs of the same schedule (`null` for direct jobs). */

@@ -130,13 +130,20 @@ export function handedBackClaim(release: JobRelease): number | null {
 }
 
 /** A job's next run; its start deadline keeps the same grace after the new run time. */
-export function jobRequeue(job: JobRecord, runAt: number, attempt: number, abandonRetries: number): JobRequeue {
+export function jobRequeue(
+  job: JobRecord,
+  runAt: number,
+  attempt: number,
+  abandonRetries: number,
+  failedRuns = job.failedRuns,
+): JobRequeue {
   const grace = job.startDeadline === null ? null : job.startDeadline.getTime() - job.runAt.getTime();
   return {
     runAt: new Date(runAt),
     startDeadline: grace === null ? null : new Date(runAt + grace),
     attempt,
     abandonRetries,
+    failedRuns,
   };
 }
 

@@ -19,9 +19,9 @@ describe('kairos migrate', () => {
   it('creates the tables, then reports the database up to date', () => {
     const path = files.path('fresh.db');
     const first = kairos('--sqlite', path, '--prefix', 'app_jobs_');
-    expect(first.stdout).toBe(`${path}: applied migration(s) 1; schema version 1\n`);
+    expect(first.stdout).toBe(`${path}: applied migration(s) 1, 2; schema version 2\n`);
     expect(first.status).toBe(0);
-    expect(kairos('--sqlite', path, '--prefix', 'app_jobs_').stdout).toBe(`${path}: up to date (schema version 1)\n`);
+    expect(kairos('--sqlite', path, '--prefix', 'app_jobs_').stdout).toBe(`${path}: up to date (schema version 2)\n`);
     const Database = createRequire(import.meta.url)('better-sqlite3');
     const db = new Database(path);
     const tables = db
@@ -42,10 +42,10 @@ describe('kairos migrate', () => {
     const schema = freshSchema('cli');
     try {
       expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
-        `schema ${schema}: applied migration(s) 1, 2, 3, 4; version 4\n`,
+        `schema ${schema}: applied migration(s) 1, 2, 3, 4, 5; version 5\n`,
       );
       expect(kairos('--postgres', TEST_DATABASE_URL, '--schema', schema).stdout).toBe(
-        `schema ${schema}: up to date (version 4)\n`,
+        `schema ${schema}: up to date (version 5)\n`,
       );
       // pg would read an empty URL as "as the environment says" (PGHOST, PGDATABASE): refused instead.
       const empty = spawnSync(

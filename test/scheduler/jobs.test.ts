@@ -110,6 +110,27 @@ describe('one-off jobs', () => {
     ]);
   });
 
+  it('counts only failed runs against retry.attempts, not a run handed over on shutdown', async () => {
+    scheduler = createTestScheduler({ now: T0, shutdownTimeout: '1s' });
+    const retry = { attempts: 2, backoff: '1s' };
+    scheduler.task('sync', (ctx) => ctx.sleep('1h'), { retry });
+    await scheduler.start();
+    const id = await scheduler.addJob('sync');
+    await scheduler.runDue();
+    await scheduler.stop(); // a rolling deploy: the run is aborted and handed over
+    scheduler.task(
+      'sync',
+      () => {
+        throw new Error('upstream down');
+      },
+      { retry },
+    );
+    await scheduler.start();
+    await scheduler.advance('1m');
+    const runs = await scheduler.history({ jobId: id });
+    expect(runs.map((run) => `${run.outcome}#${run.attempt}`)).toEqual(['abandoned#1', 'failed#2', 'failed#3']);
+  });
+
   it('succeeds on a retry and reports the attempt to the task', async () => {
     make();
     scheduler.task(

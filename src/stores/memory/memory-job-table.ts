@@ -20,6 +20,7 @@ interface JobEntry extends HeapItem {
   runAt: number;
   startDeadline: number | null;
   attempt: number;
+  failedRuns: number;
   maxAttempts: number;
   abandonRetries: number;
   maxInstances: number | null;
@@ -64,6 +65,7 @@ export class MemoryJobTable {
       startDeadline: job.startDeadline?.getTime() ?? null,
       attempt: job.attempt,
       maxAttempts: job.maxAttempts,
+      failedRuns: job.failedRuns,
       abandonRetries: job.abandonRetries,
       maxInstances: job.maxInstances,
       status: 'pending',
@@ -168,6 +170,7 @@ export class MemoryJobTable {
       entry.startDeadline = requeue.startDeadline?.getTime() ?? null;
       entry.attempt = requeue.attempt;
       entry.abandonRetries = requeue.abandonRetries;
+      entry.failedRuns = requeue.failedRuns ?? entry.failedRuns;
       this.makePending(entry);
     } else {
       this.delete(entry);
@@ -354,6 +357,7 @@ function toRecord(entry: JobEntry): JobRecord {
     startDeadline: entry.startDeadline === null ? null : new Date(entry.startDeadline),
     attempt: entry.attempt,
     maxAttempts: entry.maxAttempts,
+    failedRuns: entry.failedRuns,
     abandonRetries: entry.abandonRetries,
     maxInstances: entry.maxInstances,
     status: entry.status,

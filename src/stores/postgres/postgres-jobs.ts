@@ -156,7 +156,7 @@ const UNCAPPED_DUE = (s: string, now: string) =>
 /** What a claim sets, so the claiming node knows it without reading it back. */
 type ClaimedKnown = 'status' | 'acquired_by' | 'acquired_until' | 'started_at';
 const CLAIMED_COLUMNS = `j.id, j.task, j.args, j.schedule_id, j.fire_time, j.run_at, j.start_deadline, j.attempt, j.max_attempts,
-  j.abandon_retries, j.max_instances, j.cancel_requested, j.created_at`;
+  j.failed_runs, j.abandon_retries, j.max_instances, j.cancel_requested, j.created_at`;
 
 /**
  * The name of the advisory lock that serialises decisions on one cap (`key`: `task:<name>` or
@@ -354,11 +354,12 @@ function heldClaimText(release: JobRelease): string | null {
 export function requeueSet(now: string): string {
   return `status = 'pending', run_at = CASE WHEN j.cancel_requested THEN LEAST(r.run_at, ${now}) ELSE r.run_at END,
   start_deadline = r.start_deadline, attempt = r.attempt, abandon_retries = r.abandon_retries,
+  failed_runs = COALESCE(r.failed_runs, j.failed_runs),
   acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
 }
 /** The columns of `requeueRow` rows, for `json_to_recordset`. */
 export const REQUEUE_RECORDSET = `id text, node text, run_at timestamptz, start_deadline timestamptz, attempt integer,
-  abandon_retries integer`;
+  abandon_retries integer, failed_runs integer`;
 
 export function requeueRow(id: string, node: string | null, requeue: JobRequeue) {
   return {
@@ -368,5 +369,6 @@ export function requeueRow(id: string, node: string | null, requeue: JobRequeue)
     start_deadline: requeue.startDeadline?.toISOString() ?? null,
     attempt: requeue.attempt,
     abandon_retries: requeue.abandonRetries,
+    failed_runs: requeue.failedRuns ?? null,
   };
 }

@@ -128,6 +128,15 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_pending_uncapped ON ${s}.jobs (run_at, id) WHERE status = 'pending' AND max_instances IS NULL;
     `,
   },
+  {
+    // `retry.attempts` counts failed and timed-out runs only: `attempt` also goes up on a hand-back
+    // at shutdown or a re-run after abandonment, and counting it spent retries on every deploy.
+    // A constant default: no table rewrite.
+    version: 5,
+    up: (s) => `
+      ALTER TABLE ${s}.jobs ADD COLUMN IF NOT EXISTS failed_runs integer NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

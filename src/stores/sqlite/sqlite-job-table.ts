@@ -11,8 +11,8 @@ const CANDIDATE_SLACK = 50;
 const MAX_CANDIDATE_ROUNDS = 5;
 
 /** The columns of a job but its arguments: candidates are read without them (see `acquire`). */
-const CANDIDATE_COLUMNS = `id, task, schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts, abandon_retries,
-  max_instances, status, acquired_by, acquired_until, started_at, cancel_requested, created_at`;
+const CANDIDATE_COLUMNS = `id, task, schedule_id, fire_time, run_at, start_deadline, attempt, max_attempts, failed_runs,
+  abandon_retries, max_instances, status, acquired_by, acquired_until, started_at, cancel_requested, created_at`;
 
 /**
  * Jobs in SQLite. Every method runs inside the caller's transaction; acquires run under
@@ -186,7 +186,8 @@ export class SqliteJobTable {
   ): number {
     return db.run(
       `UPDATE ${this.t} SET status = 'pending', run_at = CASE WHEN cancel_requested = 1 THEN min(?, ?) ELSE ? END,
-         start_deadline = ?, attempt = ?, abandon_retries = ?, acquired_by = NULL, acquired_until = NULL, started_at = NULL
+         start_deadline = ?, attempt = ?, abandon_retries = ?, failed_runs = coalesce(?, failed_runs),
+         acquired_by = NULL, acquired_until = NULL, started_at = NULL
        WHERE id = ? ${condition}`,
       requeue.runAt.getTime(),
       now,
@@ -194,6 +195,7 @@ export class SqliteJobTable {
       ms(requeue.startDeadline),
       requeue.attempt,
       requeue.abandonRetries,
+      requeue.failedRuns ?? null,
       jobId,
       ...conditionValues,
     );

@@ -92,6 +92,14 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (p: string) => string }> 
       ) STRICT;
     `,
   },
+  {
+    // `retry.attempts` counts failed and timed-out runs only: `attempt` also goes up on a hand-back
+    // at shutdown or a re-run after abandonment, and counting it spent retries on every deploy.
+    version: 2,
+    up: (p) => `
+      ALTER TABLE ${p}jobs ADD COLUMN failed_runs INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

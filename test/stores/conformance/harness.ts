@@ -67,6 +67,7 @@ export function jobFixture(overrides: Partial<JobRecord> = {}): JobRecord {
     startDeadline: null,
     attempt: 1,
     maxAttempts: 1,
+    failedRuns: 0,
     abandonRetries: 2,
     maxInstances: null,
     status: 'pending',

@@ -279,20 +279,30 @@ export function jobConformance(factory: StoreFactory): void {
           outcome: 'failed',
           error: { name: 'Error', message: 'boom', stack: null },
         }),
-        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2 },
+        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2, failedRuns: 1 },
       });
       const [pending] = (await h.store.getJobs({})).items;
       expect(pending).toMatchObject({
         id: job.id,
         status: 'pending',
         attempt: 2,
+        failedRuns: 1,
         runAt: retryAt,
         acquiredBy: null,
       });
       expect(h.events.find((event) => event.type === 'job.failed')).toMatchObject({ retryAt });
       expect((await acquire('n1')).jobs).toEqual([]);
       await h.advance(5000);
-      expect((await acquire('n1')).jobs.map((j) => j.attempt)).toEqual([2]);
+      const [again] = (await acquire('n1')).jobs;
+      expect(again).toMatchObject({ attempt: 2, failedRuns: 1 });
+      // Handed back (a node stopping): the count of failed runs stays as it was.
+      await h.store.releaseJob('n1', job.id, {
+        execution: null,
+        attempt: 2,
+        startedAt: again?.startedAt ?? null,
+        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2 },
+      });
+      expect((await acquire('n1')).jobs).toMatchObject([{ attempt: 2, failedRuns: 1 }]);
     });
 
     it('keeps a cancel request its node had not seen when the job is put back, due at once, so it ends cancelled unrun', async () => {

@@ -39,11 +39,12 @@ describe('PostgresStore migrations 2 to 4: a job is leased exactly while it runs
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
     const store = new PostgresStore({ pool, schema });
     try {
-      expect(await store.migrate()).toEqual([1, 2, 3, 4]);
+      expect(await store.migrate()).toEqual([1, 2, 3, 4, 5]);
       // Back to what a Kairos with only migration 1 left, with a job in it.
       await pool.query(`ALTER TABLE "${schema}".jobs DROP CONSTRAINT jobs_leased_while_running`);
       await pool.query(`DROP INDEX "${schema}".jobs_pending_once`);
       await pool.query(`DROP INDEX "${schema}".jobs_pending_uncapped`);
+      await pool.query(`ALTER TABLE "${schema}".jobs DROP COLUMN failed_runs`);
       await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 2`);
       const job = jobFixture();
       await store.addJob(job);
@@ -51,7 +52,8 @@ describe('PostgresStore migrations 2 to 4: a job is leased exactly while it runs
       const stray = jobFixture();
       await store.addJob(stray);
       await pool.query(`UPDATE "${schema}".jobs SET acquired_by = 'gone' WHERE id = $1`, [stray.id]);
-      expect(await store.migrate()).toEqual([2, 3, 4]);
+      expect(await store.migrate()).toEqual([2, 3, 4, 5]);
+      expect((await store.getJobs({ ids: [job.id] })).items[0]?.failedRuns).toBe(0);
       const { rows: indexes } = await pool.query<{ indexname: string }>(
         `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'jobs_pending_%' ORDER BY 1`,
         [schema],
@@ -102,7 +104,7 @@ describe('PostgresStore migrations behind an open application transaction', () =
       );
       expect(rowCount).toBe(0); // nothing runs; the point is that it was not made to wait
       await app.query('COMMIT');
-      expect(await migrating).toEqual([4]);
+      expect(await migrating).toEqual([4, 5]);
       const { rows: indexes } = await pool.query(
         `SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = 'jobs_pending_uncapped'`,
         [schema],
@@ -169,7 +171,8 @@ describe('PostgresStore migrations of several nodes behind an open application t
       // One node tries, and steps back; had it let go of the lock, the next would have tried at once.
       expect(new Set(warnings).size).toBe(1);
       await app.query('COMMIT');
-      expect((await Promise.all(migrating)).flat()).toEqual([4]);
+      // Each applied once, by whichever node held the lock at the time.
+      expect((await Promise.all(migrating)).flat().sort()).toEqual([4, 5]);
     } finally {
       await app.query('ROLLBACK').catch(() => {});
       app.release();
@@ -210,7 +213,7 @@ describe('PostgresStore migrations on connections whose transactions default to 
       await otherNode.query('COMMIT');
       // Each migration once, by one node or the other (they may take turns).
       const applied = await Promise.all(migrating);
-      expect(applied.flat().sort()).toEqual([1, 2, 3, 4]);
+      expect(applied.flat().sort()).toEqual([1, 2, 3, 4, 5]);
     } finally {
       await otherNode.end();
       for (const node of nodes) await node.end();
@@ -265,7 +268,7 @@ describe('PostgresStore migrations on a pool of the application', () => {
     pool.on('connect', (client) => void client.query('SET statement_timeout = 5000'));
     const store = new PostgresStore({ pool, schema });
     try {
-      expect(await store.migrate()).toEqual([1, 2, 3, 4]);
+      expect(await store.migrate()).toEqual([1, 2, 3, 4, 5]);
       const { rows } = await pool.query<{ statement_timeout: string }>('SHOW statement_timeout');
       expect(rows[0]?.statement_timeout).toBe('5s');
     } finally {
@@ -310,7 +313,7 @@ describe('PostgresStore migrations waiting for another node', () => {
       await otherNode.untilAMigrationWaits();
       await new Promise((resolve) => setTimeout(resolve, 400)); // past the pool's lock_timeout
       await otherNode.releaseMigrationLock(schema);
-      expect(await migrating).toEqual([1, 2, 3, 4]); // before: "canceling statement due to lock timeout"
+      expect(await migrating).toEqual([1, 2, 3, 4, 5]); // before: "canceling statement due to lock timeout"
     } finally {
       await otherNode.end();
       await store.stop();

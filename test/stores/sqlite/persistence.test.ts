@@ -1,10 +1,13 @@
+import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../src/sqlite.ts';
+import type { BetterSqlite3Database } from '../../../src/stores/sqlite/sqlite-connection.ts';
 import { createTestScheduler, type TestScheduler } from '../../../src/testing/index.ts';
 import { interval } from '../../../src/triggers/index.ts';
 import { tempDatabases } from './sqlite-test-files.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+const BetterSqlite3 = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => BetterSqlite3Database;
 const files = tempDatabases('persistence');
 afterAll(() => files.cleanup());
 let counter = 0;
@@ -17,6 +20,23 @@ function boot(path: string, now: number): TestScheduler {
 }
 
 describe('SqliteStore persistence across restarts', () => {
+  it('upgrades a version-1 database with its jobs: they have had no failed run', async () => {
+    const path = files.path(`db-${++counter}.db`);
+    const first = boot(path, T0);
+    const id = await first.addJob('tick', { runAt: new Date(T0 + 3_600_000) });
+    await first.stop();
+    const db = new BetterSqlite3(path);
+    db.exec(
+      "ALTER TABLE kairos_jobs DROP COLUMN failed_runs; UPDATE kairos_meta SET value = '1' WHERE key = 'version'",
+    );
+    db.close();
+    const store = new SqliteStore({ path, driver: 'better-sqlite3' });
+    expect(store.migrate()).toEqual([2]);
+    const second = createTestScheduler({ now: T0, store });
+    expect((await second.getJob(id))?.failedRuns).toBe(0);
+    await second.stop();
+  });
+
   it('keeps schedules, pending jobs and history', async () => {
     const path = files.path(`db-${++counter}.db`);
     const first = boot(path, T0);
