@@ -6,9 +6,9 @@ import type { WakeTimer } from './wake-timer.ts';
 
 /**
  * Turns events (from this node or, with a cluster broker, any node) into wake-ups: a job added or
- * re-queued wakes the job loop if it is due before the loop's planned wake; a finished job may
- * have freed a max-instances slot; a schedule added or resumed wakes the schedule loop; a cancel
- * request aborts the job if it runs here.
+ * re-queued wakes the job loop if it is due before the loop's planned wake; a finished job, or
+ * another node that stopped, may have freed a max-instances slot; a schedule added or resumed
+ * wakes the schedule loop; a cancel request aborts the job if it runs here.
  */
 export class EventSubscriptions {
   private readonly runtime: SchedulerRuntime;
@@ -77,6 +77,11 @@ export class EventSubscriptions {
         return;
       case 'job.cancel_requested':
         this.runner.interrupt(event.jobId, 'cancelled', 'cancelled on request');
+        return;
+      case 'scheduler.stopped':
+        // Its last runs may have held the only slot of a schedule's max instances, and nobody was
+        // told (their outcomes go only to listeners, and it claims nothing more itself): look.
+        if (event.node !== this.runtime.node) this.jobTimer.wake();
         return;
       case 'job.succeeded':
       case 'job.failed':

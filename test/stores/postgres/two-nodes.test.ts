@@ -65,6 +65,50 @@ describe('two PostgreSQL nodes', () => {
   });
 });
 
+describe('two PostgreSQL nodes, one stopping', () => {
+  it("start the next job of a schedule at max instances as soon as the stopping node's run frees its slot", async () => {
+    const schema = freshSchema('capstop');
+    schemas.push(schema);
+    const starts: Array<{ node: string; jobId: string }> = [];
+    const gates = new Map<string, () => void>();
+    const make = (name: string, store: PostgresStore) => {
+      const scheduler = new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
+      scheduler.task('report', async (ctx) => {
+        starts.push({ node: name, jobId: ctx.jobId });
+        await new Promise<void>((resolve) => gates.set(ctx.jobId, resolve));
+      });
+      return scheduler;
+    };
+    const first = make('first', new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }));
+    const secondStore = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    // The second node's claims that came back empty: one after the waiting job is added means
+    // the job is held back by max instances, and the node asleep (its poll is an hour).
+    let emptyClaims = 0;
+    const acquire = secondStore.acquireJobs.bind(secondStore);
+    secondStore.acquireJobs = async (claimer, options) => {
+      const acquired = await acquire(claimer, options);
+      if (acquired.jobs.length === 0) emptyClaims++;
+      return acquired;
+    };
+    const second = make('second', secondStore);
+    await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
+    await first.start();
+    const running = await first.runScheduleNow('hourly');
+    await until(() => starts.length === 1, 'the first job runs');
+    await second.start();
+    const before = emptyClaims;
+    const waiting = await first.runScheduleNow('hourly');
+    await until(() => emptyClaims > before, 'the second node finds the job held back');
+    const stopping = first.stop(); // a rolling deploy: its run finishes while it stops
+    gates.get(running)?.();
+    await stopping;
+    await until(() => starts.some((start) => start.jobId === waiting), 'the waiting job runs');
+    expect(starts.map((start) => start.node)).toEqual(['first', 'second']);
+    gates.get(waiting)?.();
+    await second.stop();
+  });
+});
+
 // Observation events (job.started, run outcomes) cross to other nodes only while one of them
 // listens for them. A raw LISTEN client on Kairos's channel sees exactly what the nodes send.
 describe('two PostgreSQL nodes, one firing ahead', () => {
