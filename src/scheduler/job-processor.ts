@@ -105,7 +105,13 @@ export class JobProcessor {
       for (const job of held) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
       const ordered = byTurn.flat();
       this.startLeased(ordered.slice(0, slots), now);
-      for (const job of ordered.slice(slots)) this.runner.enqueue(job);
+      for (const job of ordered.slice(slots)) {
+        // Claimed to wait as one that may run again, its budget just lowered to none (the node that
+        // made it did not know the task's options): should this node die, it would be taken over
+        // as abandoned, unrun. Back to the store, where it now waits for a node with a free slot.
+        if (job.abandonRetries === 0) this.runner.handBackNow(job);
+        else this.runner.enqueue(job);
+      }
       // The queue was handed back while this claim travelled, and the claim may have taken those
       // jobs again: they go back at once. (A stopping node hands back its queue itself.)
       if (this.queueResting) this.runner.handBackQueued();

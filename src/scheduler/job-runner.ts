@@ -158,6 +158,11 @@ export class JobRunner {
     this.onLeased(job);
   }
 
+  /** Hands a leased job that never started straight back (pending again for any node, nothing recorded). */
+  handBackNow(job: JobRecord): void {
+    void this.runtime.activity.track(() => this.handBack(job));
+  }
+
   /** The job that has waited longest in the local queue, taken out of it; undefined if none. */
   takeQueued(): JobRecord | undefined {
     return this.queued.take();

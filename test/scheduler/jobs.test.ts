@@ -5,6 +5,7 @@ import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
 import { parseRetryPolicy } from '../../src/scheduler/retry-policy.ts';
+import { jobFixture } from '../stores/conformance/harness.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -108,6 +109,21 @@ describe('one-off jobs', () => {
       [2, 'failed', 125_000],
       [3, 'succeeded', 250_000],
     ]);
+  });
+
+  it('does not keep waiting in its queue a job that must not run twice (made where its options were unknown)', async () => {
+    const store = new MemoryStore();
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 1, prefetchJobs: 5 });
+    scheduler.task('once', (ctx) => ctx.sleep('1m'), { retry: { abandoned: 0 } });
+    // Made by a node that does not know the task's options: the default budget.
+    for (let n = 0; n < 3; n++) await store.addJob(jobFixture({ task: 'once', abandonRetries: 2 }));
+    await scheduler.start();
+    await scheduler.runDue();
+    const jobs = (await scheduler.getJobs()).items;
+    expect(jobs.filter((job) => job.status === 'running')).toHaveLength(1);
+    expect(jobs.filter((job) => job.status === 'pending').map((job) => job.abandonRetries)).toEqual([0, 0]);
+    await scheduler.advance('3m');
+    expect((await scheduler.history()).map((run) => run.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   });
 
   it('counts only failed runs against retry.attempts, not a run handed over on shutdown', async () => {
