@@ -14,14 +14,21 @@ const DATE_KEYS = new Set(['timestamp', 'nextFireTime', 'runAt', 'fireTime', 'st
  * stack (a listener that needs those reads the record from the store), which keeps a busy
  * cluster's event traffic small.
  */
-export function packEvents(origin: string, events: readonly KairosEvent[]): string[] {
+export function packEvents(
+  origin: string,
+  events: readonly KairosEvent[],
+  onTooBig: (event: KairosEvent) => void = () => {},
+): string[] {
   const packs: string[] = [];
   let current: string[] = [];
   let size = origin.length + 3;
   for (const event of events) {
-    const text = JSON.stringify(compact(event));
+    const text = fittedText(event, MAX_PAYLOAD_BYTES - origin.length - 4);
+    if (text === null) {
+      onTooBig(event); // never send a broken pack
+      continue;
+    }
     const bytes = Buffer.byteLength(text) + 1;
-    if (bytes + origin.length + 3 > MAX_PAYLOAD_BYTES) continue; // cannot happen once compacted; never send a broken pack
     if (size + bytes > MAX_PAYLOAD_BYTES && current.length > 0) {
       packs.push(`${origin}|[${current.join(',')}]`);
       current = [];
@@ -50,11 +57,27 @@ export function unpackEvents(payload: string, ownOrigin: string): KairosEvent[] 
 }
 
 /**
- * The event as it travels: an execution without its arguments, result and stack, and any error's
- * name and message cut short, so that every event fits a NOTIFY (ids, task and node names are at
- * most 200 characters; an error's name and message are the task's to choose, of any length).
+ * The event's JSON as it travels, in at most `maxBytes` (null if it cannot be: ids of 200 characters
+ * that each take 6 bytes in JSON): an execution without its arguments, result and stack, and any
+ * error's name and message cut short, shorter still if the text still does not fit.
  */
-function compact(event: KairosEvent): KairosEvent {
+function fittedText(event: KairosEvent, maxBytes: number): string | null {
+  for (const [name, message] of [
+    [200, 500],
+    [50, 100],
+    [0, 0],
+  ] as const) {
+    const text = JSON.stringify(compact(event, name, message));
+    if (Buffer.byteLength(text) <= maxBytes) return text;
+  }
+  return null;
+}
+
+function compact(event: KairosEvent, nameChars: number, messageChars: number): KairosEvent {
+  const shortError = (error: { name: string; message: string }) => ({
+    name: error.name.slice(0, nameChars),
+    message: error.message.slice(0, messageChars),
+  });
   if (event.type === 'scheduler.error') return { ...event, error: shortError(event.error) };
   if (!('execution' in event)) return event;
   const { error } = event.execution;
@@ -65,8 +88,4 @@ function compact(event: KairosEvent): KairosEvent {
     error: error && { ...shortError(error), stack: null },
   };
   return { ...event, execution };
-}
-
-function shortError(error: { name: string; message: string }): { name: string; message: string } {
-  return { name: error.name.slice(0, 200), message: error.message.slice(0, 500) };
 }

@@ -235,16 +235,17 @@ export class JobProcessor {
   }
 
   private dispatch(job: JobRecord, now: Date): void {
-    if (job.startDeadline !== null && now.getTime() > job.startDeadline.getTime()) {
-      this.runner.recordNotRun(job, 'missed', {
-        name: 'MisfireGraceTimeExceeded',
-        message: `not started by its start deadline ${job.startDeadline.toISOString()}`,
-        stack: null,
-      });
-    } else if (job.cancelRequested) {
+    // A cancel asked for is what the user wanted to happen, whether or not the job was also late.
+    if (job.cancelRequested) {
       this.runner.recordNotRun(job, 'cancelled', {
         name: 'JobCancelled',
         message: 'cancelled before it started',
+        stack: null,
+      });
+    } else if (job.startDeadline !== null && now.getTime() > job.startDeadline.getTime()) {
+      this.runner.recordNotRun(job, 'missed', {
+        name: 'MisfireGraceTimeExceeded',
+        message: `not started by its start deadline ${job.startDeadline.toISOString()}`,
         stack: null,
       });
     } else {

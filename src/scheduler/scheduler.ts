@@ -377,6 +377,7 @@ export class Scheduler {
     if (this.currentState === 'stopped') {
       this.abandonWaiting();
       await this.stopStore();
+      this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed
       return;
     }
     this.currentState = 'stopping';
@@ -409,6 +410,7 @@ export class Scheduler {
     });
     this.abandonWaiting();
     await this.stopStore();
+    this.abandonWaiting(); // as above
     this.currentState = 'stopped';
   }
 

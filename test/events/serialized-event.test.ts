@@ -66,6 +66,24 @@ describe('events between processes', () => {
     expect(reported).toMatchObject({ error: { name: '𝔈'.repeat(100), message: '𝔪'.repeat(250) } });
   });
 
+  it('fit by bytes: ids of characters that take 6 bytes in JSON get a shorter error; none too big is sent', () => {
+    const wide = '\u0001'.repeat(200); // 1,200 bytes in JSON
+    const long = { name: wide, message: '\u0001'.repeat(500), stack: null };
+    const failed = executionEvent(
+      executionFixture(jobFixture({ id: wide }), { node: wide, scheduleId: wide, outcome: 'failed', error: long }),
+      at,
+      at,
+    );
+    const [pack, ...more] = packEvents('other-node', [failed]);
+    expect(more).toEqual([]);
+    expect(Buffer.byteLength(pack as string)).toBeLessThan(8_000);
+    expect(unpackEvents(pack as string, 'this-node')).toMatchObject([{ type: 'job.failed', jobId: wide }]);
+    const huge = { ...failed, task: wide.repeat(7) } as KairosEvent; // no error to cut would make it fit
+    const tooBig: KairosEvent[] = [];
+    expect(packEvents('other-node', [huge], (event) => tooBig.push(event))).toEqual([]);
+    expect(tooBig).toEqual([huge]);
+  });
+
   it('are dropped when another program wrote something malformed on the channel', () => {
     const good = JSON.stringify(jobAddedEvent(job, at));
     const broken = [

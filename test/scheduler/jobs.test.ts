@@ -126,6 +126,37 @@ describe('one-off jobs', () => {
     expect((await scheduler.history()).map((run) => run.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('settles a runJob made as the store opens when the scheduler stops meanwhile', async () => {
+    make();
+    scheduler.task('t', () => 'done');
+    const waiting = scheduler.runJob('t').catch((error: unknown) => error);
+    await scheduler.stop();
+    expect(await waiting).toMatchObject({ name: 'SchedulerStateError', message: expect.stringMatching(/stopped/) });
+  });
+
+  it('records cancelled, not missed, a job whose cancel was asked for and whose start deadline passed', async () => {
+    const store = new MemoryStore();
+    scheduler = createTestScheduler({ now: T0, store });
+    scheduler.task('t', () => {});
+    await scheduler.ready();
+    const job = jobFixture({ task: 't', startDeadline: new Date(T0 + 1_000) });
+    await store.addJob(job);
+    // Another node claimed it, was asked to cancel it, and handed it back as it stopped.
+    const [claimed] = (await store.acquireJobs('other', { leaseMs: 30_000, limit: 1, tasks: scheduler.getTasks() }))
+      .jobs;
+    await store.requestCancel(job.id, 'web');
+    await store.releaseJob('other', job.id, {
+      execution: null,
+      attempt: 1,
+      startedAt: claimed?.startedAt ?? null,
+      requeue: { runAt: new Date(T0), startDeadline: job.startDeadline, attempt: 1, abandonRetries: 2 },
+    });
+    await scheduler.advance('1m');
+    await scheduler.start();
+    await scheduler.runDue();
+    expect((await scheduler.history({ jobId: job.id })).map((run) => run.outcome)).toEqual(['cancelled']);
+  });
+
   it('counts only failed runs against retry.attempts, not a run handed over on shutdown', async () => {
     scheduler = createTestScheduler({ now: T0, shutdownTimeout: '1s' });
     const retry = { attempts: 2, backoff: '1s' };

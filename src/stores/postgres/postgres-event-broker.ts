@@ -220,6 +220,14 @@ export class PostgresEventBroker implements EventBroker {
     setImmediate(() => void this.flush());
   }
 
+  /** An event no NOTIFY can carry, however short its error: other nodes see its effect at their poll. */
+  private tooBig(event: KairosEvent): void {
+    this.options.logger.warn(
+      { type: event.type },
+      'PostgresEventBroker: an event too big for a NOTIFY (ids or names of many bytes) was not sent to other nodes',
+    );
+  }
+
   private async flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.outbox;
@@ -232,7 +240,7 @@ export class PostgresEventBroker implements EventBroker {
     try {
       await this.options.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
         this.options.channel,
-        [...control, ...packEvents(this.origin, batch)],
+        [...control, ...packEvents(this.origin, batch, (event) => this.tooBig(event))],
       ]);
       // Control messages are all this broker's own.
       if (control.length > 0 && awaitingEcho !== null && awaitingEcho === this.echoAwaitedOn) this.echoSent();

@@ -132,9 +132,12 @@ const MIGRATIONS: readonly Migration[] = [
     // `retry.attempts` counts failed and timed-out runs only: `attempt` also goes up on a hand-back
     // at shutdown or a re-run after abandonment, and counting it spent retries on every deploy.
     // A constant default: no table rewrite.
+    // Jobs already retried count every earlier run as failed, as the retry limit did before: a
+    // job that failed twice out of three attempts must not get three more.
     version: 5,
     up: (s) => `
       ALTER TABLE ${s}.jobs ADD COLUMN IF NOT EXISTS failed_runs integer NOT NULL DEFAULT 0;
+      UPDATE ${s}.jobs SET failed_runs = attempt - 1 WHERE attempt > 1 AND failed_runs = 0;
     `,
   },
 ];

@@ -95,9 +95,11 @@ const MIGRATIONS: ReadonlyArray<{ version: number; up: (p: string) => string }> 
   {
     // `retry.attempts` counts failed and timed-out runs only: `attempt` also goes up on a hand-back
     // at shutdown or a re-run after abandonment, and counting it spent retries on every deploy.
+    // Jobs already retried count every earlier run as failed, as the retry limit did before.
     version: 2,
     up: (p) => `
       ALTER TABLE ${p}jobs ADD COLUMN failed_runs INTEGER NOT NULL DEFAULT 0;
+      UPDATE ${p}jobs SET failed_runs = attempt - 1 WHERE attempt > 1;
     `,
   },
 ];

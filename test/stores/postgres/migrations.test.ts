@@ -48,12 +48,16 @@ describe('PostgresStore migrations 2 to 4: a job is leased exactly while it runs
       await pool.query(`DELETE FROM "${schema}".migrations WHERE version >= 2`);
       const job = jobFixture();
       await store.addJob(job);
+      // Retried twice under the old rule, that counted every run against the retry limit.
+      const retried = jobFixture({ attempt: 3, maxAttempts: 3 });
+      await store.addJob(retried);
       // A row that breaks the rule, left by whatever came before: the upgrade does not re-check it.
       const stray = jobFixture();
       await store.addJob(stray);
       await pool.query(`UPDATE "${schema}".jobs SET acquired_by = 'gone' WHERE id = $1`, [stray.id]);
       expect(await store.migrate()).toEqual([2, 3, 4, 5]);
       expect((await store.getJobs({ ids: [job.id] })).items[0]?.failedRuns).toBe(0);
+      expect((await store.getJobs({ ids: [retried.id] })).items[0]?.failedRuns).toBe(2);
       const { rows: indexes } = await pool.query<{ indexname: string }>(
         `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'jobs_pending_%' ORDER BY 1`,
         [schema],

@@ -20,7 +20,7 @@ function boot(path: string, now: number): TestScheduler {
 }
 
 describe('SqliteStore persistence across restarts', () => {
-  it('upgrades a version-1 database with its jobs: they have had no failed run', async () => {
+  it('upgrades a version-1 database with its jobs, counting the runs of retried ones as failed', async () => {
     const path = files.path(`db-${++counter}.db`);
     const first = boot(path, T0);
     const id = await first.addJob('tick', { runAt: new Date(T0 + 3_600_000) });
@@ -29,11 +29,17 @@ describe('SqliteStore persistence across restarts', () => {
     db.exec(
       "ALTER TABLE kairos_jobs DROP COLUMN failed_runs; UPDATE kairos_meta SET value = '1' WHERE key = 'version'",
     );
+    // Another job, retried twice under the old rule (every run counted against the retry limit).
+    db.exec(
+      `INSERT INTO kairos_jobs (id, task, args, run_at, attempt, max_attempts, abandon_retries, status, created_at)
+       VALUES ('retried', 'tick', 'null', ${T0}, 3, 3, 2, 'pending', ${T0})`,
+    );
     db.close();
     const store = new SqliteStore({ path, driver: 'better-sqlite3' });
     expect(store.migrate()).toEqual([2]);
     const second = createTestScheduler({ now: T0, store });
     expect((await second.getJob(id))?.failedRuns).toBe(0);
+    expect((await second.getJob('retried'))?.failedRuns).toBe(2);
     await second.stop();
   });
 
