@@ -42,14 +42,20 @@ export function ownPoolConfig(
   };
 }
 
+/** The connections' settings that `checkDateStyle` and `checkIsolation` judge, read in one round trip. */
+export async function readSessionSettings(db: PgQueryable): Promise<{ dateStyle: string; isolation: string }> {
+  const { rows } = await db.query<{ date_style: string; isolation: string }>(
+    "SELECT current_setting('DateStyle') AS date_style, current_setting('default_transaction_isolation') AS isolation",
+  );
+  return { dateStyle: rows[0]?.date_style ?? '', isolation: rows[0]?.isolation ?? 'read committed' };
+}
+
 /**
  * node-postgres, and Kairos's own parsers, read timestamps in the ISO style, PostgreSQL's default;
  * under another `DateStyle` they would read every time as null, and schedules would go wrong
  * without a word. Refuses to go on instead.
  */
-export async function checkDateStyle(db: PgQueryable): Promise<void> {
-  const { rows } = await db.query<{ DateStyle: string }>('SHOW DateStyle');
-  const style = rows[0]?.DateStyle ?? '';
+export function checkDateStyle(style: string): void {
   if (!style.startsWith('ISO')) {
     throw new StoreError(
       `PostgresStore: the database's DateStyle is "${style}", but Kairos (like node-postgres) reads timestamps in the ISO style; ` +
@@ -65,11 +71,7 @@ export async function checkDateStyle(db: PgQueryable): Promise<void> {
  * nothing runs twice, but claims fail and are tried again, with an error logged each time. Says so
  * once, at start.
  */
-export async function checkIsolation(db: PgQueryable, logger: Logger): Promise<void> {
-  const { rows } = await db.query<{ level: string }>(
-    "SELECT current_setting('default_transaction_isolation') AS level",
-  );
-  const level = rows[0]?.level ?? 'read committed';
+export function checkIsolation(level: string, logger: Logger): void {
   if (level === 'read committed' || level === 'read uncommitted') return;
   logger.warn(
     { defaultTransactionIsolation: level },

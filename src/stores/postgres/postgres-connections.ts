@@ -1,6 +1,12 @@
 import type { Logger } from '../../common/logger.ts';
 import { ValidationError } from '../../errors.ts';
-import { checkDateStyle, checkIsolation, ownPoolConfig, safeStatementLimit } from './pg-connection-settings.ts';
+import {
+  checkDateStyle,
+  checkIsolation,
+  ownPoolConfig,
+  readSessionSettings,
+  safeStatementLimit,
+} from './pg-connection-settings.ts';
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
@@ -144,12 +150,14 @@ export class PostgresConnections {
    * `safeStatementLimit`).
    */
   async checkSettings(logger: Logger): Promise<void> {
+    let settings: { dateStyle: string; isolation: string };
     try {
-      await checkDateStyle(this.plain);
-      await checkIsolation(this.plain, logger);
+      settings = await readSessionSettings(this.plain);
     } catch (error) {
       throw pgStoreError(error, 'read the DateStyle and isolation settings');
     }
+    checkDateStyle(settings.dateStyle);
+    checkIsolation(settings.isolation, logger);
     if ((this.makePool !== null && this.sendStatementTimeout) || this.queryTimeoutMs === null) return;
     const source = this.makePool === null ? 'pool-options' : 'server';
     try {
