@@ -15,10 +15,15 @@ export function objectArgument<T extends object>(name: string, value: T | undefi
   throw new ValidationError(name, value, 'must be an object');
 }
 
-/** A job's id, given to add a job or to look one up (a database's text cannot hold NUL). */
-export function jobIdArgument(id: unknown): string {
+/** An id the stores keep (a job's, a node's): 1-200 characters, none NUL (a database's text cannot hold it). */
+export function idArgument(field: string, id: unknown): string {
   if (typeof id === 'string' && id.length > 0 && id.length <= 200 && !id.includes('\u0000')) return id;
-  throw new ValidationError('job id', id, 'must be a string of 1-200 characters without NUL');
+  throw new ValidationError(field, id, 'must be a string of 1-200 characters without NUL');
+}
+
+/** A job's id, given to add a job or to look one up. */
+export function jobIdArgument(id: unknown): string {
+  return idArgument('job id', id);
 }
 
 /** An event type to listen for, or '*'. */

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { consoleLogger } from '../common/logger.ts';
 import { uuidv7 } from '../common/uuid.ts';
-import { ValidationError } from '../errors.ts';
+import { idArgument } from './call-arguments.ts';
 import { LocalEventBroker } from '../events/local-event-broker.ts';
 import { MemoryStore } from '../stores/memory/memory-store.ts';
 import { systemClock } from '../time/clock.ts';
@@ -18,10 +18,7 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? consoleLogger('warn');
   const events = options.eventBroker ?? store.defaultEventBroker?.(logger) ?? new LocalEventBroker();
-  const node = options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`;
-  if (typeof node !== 'string' || node.length === 0 || node.length > 200 || node.includes('\u0000')) {
-    throw new ValidationError('Scheduler nodeId', node, 'must be a string of 1-200 characters without NUL');
-  }
+  const node = idArgument('Scheduler nodeId', options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`);
   return {
     node,
     clock,
