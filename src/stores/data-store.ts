@@ -246,8 +246,8 @@ export interface JobRequeue {
   startDeadline: Date | null;
   attempt: number;
   abandonRetries: number;
-  /** The job's `failedRuns` from now on (unchanged when not given). */
-  failedRuns?: number | undefined;
+  /** The job's `failedRuns` from now on. */
+  failedRuns: number;
 }
 
 /** One attempt of a job, as leased: the fence for renewals and releases. */

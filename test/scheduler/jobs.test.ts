@@ -149,7 +149,7 @@ describe('one-off jobs', () => {
       execution: null,
       attempt: 1,
       startedAt: claimed?.startedAt ?? null,
-      requeue: { runAt: new Date(T0), startDeadline: job.startDeadline, attempt: 1, abandonRetries: 2 },
+      requeue: { runAt: new Date(T0), startDeadline: job.startDeadline, attempt: 1, abandonRetries: 2, failedRuns: 0 },
     });
     await scheduler.advance('1m');
     await scheduler.start();

@@ -170,7 +170,7 @@ export class MemoryJobTable {
       entry.startDeadline = requeue.startDeadline?.getTime() ?? null;
       entry.attempt = requeue.attempt;
       entry.abandonRetries = requeue.abandonRetries;
-      entry.failedRuns = requeue.failedRuns ?? entry.failedRuns;
+      entry.failedRuns = requeue.failedRuns;
       this.makePending(entry);
     } else {
       this.delete(entry);

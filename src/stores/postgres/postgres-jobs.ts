@@ -354,7 +354,7 @@ function heldClaimText(release: JobRelease): string | null {
 export function requeueSet(now: string): string {
   return `status = 'pending', run_at = CASE WHEN j.cancel_requested THEN LEAST(r.run_at, ${now}) ELSE r.run_at END,
   start_deadline = r.start_deadline, attempt = r.attempt, abandon_retries = r.abandon_retries,
-  failed_runs = COALESCE(r.failed_runs, j.failed_runs),
+  failed_runs = r.failed_runs,
   acquired_by = NULL, acquired_until = NULL, started_at = NULL`;
 }
 /** The columns of `requeueRow` rows, for `json_to_recordset`. */
@@ -369,6 +369,6 @@ export function requeueRow(id: string, node: string | null, requeue: JobRequeue)
     start_deadline: requeue.startDeadline?.toISOString() ?? null,
     attempt: requeue.attempt,
     abandon_retries: requeue.abandonRetries,
-    failed_runs: requeue.failedRuns ?? null,
+    failed_runs: requeue.failedRuns,
   };
 }

@@ -186,7 +186,7 @@ export class SqliteJobTable {
   ): number {
     return db.run(
       `UPDATE ${this.t} SET status = 'pending', run_at = CASE WHEN cancel_requested = 1 THEN min(?, ?) ELSE ? END,
-         start_deadline = ?, attempt = ?, abandon_retries = ?, failed_runs = coalesce(?, failed_runs),
+         start_deadline = ?, attempt = ?, abandon_retries = ?, failed_runs = ?,
          acquired_by = NULL, acquired_until = NULL, started_at = NULL
        WHERE id = ? ${condition}`,
       requeue.runAt.getTime(),
@@ -195,7 +195,7 @@ export class SqliteJobTable {
       ms(requeue.startDeadline),
       requeue.attempt,
       requeue.abandonRetries,
-      requeue.failedRuns ?? null,
+      requeue.failedRuns,
       jobId,
       ...conditionValues,
     );

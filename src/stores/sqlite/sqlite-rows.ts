@@ -35,8 +35,7 @@ export interface JobRow {
   attempt: number;
   max_attempts: number;
   abandon_retries: number;
-  /** Absent from rows written before the column was added (see the migrations). */
-  failed_runs?: number;
+  failed_runs: number;
   max_instances: number | null;
   status: string;
   acquired_by: string | null;
@@ -129,7 +128,7 @@ export function jobFromRow(row: JobRow): JobRecord {
     startDeadline: date(row.start_deadline),
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
-    failedRuns: row.failed_runs ?? 0,
+    failedRuns: row.failed_runs,
     abandonRetries: row.abandon_retries,
     maxInstances: row.max_instances,
     status: row.status as JobRecord['status'],

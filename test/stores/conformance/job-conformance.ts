@@ -295,12 +295,12 @@ export function jobConformance(factory: StoreFactory): void {
       await h.advance(5000);
       const [again] = (await acquire('n1')).jobs;
       expect(again).toMatchObject({ attempt: 2, failedRuns: 1 });
-      // Handed back (a node stopping): the count of failed runs stays as it was.
+      // Handed back (a node stopping) with the job's own count, as the runner sends it: it stays.
       await h.store.releaseJob('n1', job.id, {
         execution: null,
         attempt: 2,
         startedAt: again?.startedAt ?? null,
-        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2 },
+        requeue: { runAt: retryAt, startDeadline: null, attempt: 2, abandonRetries: 2, failedRuns: 1 },
       });
       expect((await acquire('n1')).jobs).toMatchObject([{ attempt: 2, failedRuns: 1 }]);
     });
@@ -317,14 +317,20 @@ export function jobConformance(factory: StoreFactory): void {
       await h.store.releaseJob('n1', failed.id, {
         execution: executionFixture(failed, { outcome: 'failed', error: { name: 'E', message: 'm', stack: null } }),
         // Its back-off is an hour: the cancel is not left waiting for it.
-        requeue: { runAt: new Date(T0 + 3_600_000), startDeadline: null, attempt: 2, abandonRetries: 2 },
+        requeue: { runAt: new Date(T0 + 3_600_000), startDeadline: null, attempt: 2, abandonRetries: 2, failedRuns: 0 },
       });
       const claimed = jobs.find((job) => job.id === handedBack.id) as JobRecord;
       await h.store.releaseJob('n1', handedBack.id, {
         execution: null,
         attempt: claimed.attempt,
         startedAt: claimed.startedAt,
-        requeue: { runAt: new Date(T0), startDeadline: null, attempt: claimed.attempt, abandonRetries: 2 },
+        requeue: {
+          runAt: new Date(T0),
+          startDeadline: null,
+          attempt: claimed.attempt,
+          abandonRetries: 2,
+          failedRuns: 0,
+        },
       });
       const again = (await acquire('n3')).jobs;
       expect(again.map((job) => [job.id, job.cancelRequested]).sort()).toEqual(
@@ -339,7 +345,7 @@ export function jobConformance(factory: StoreFactory): void {
       const job = jobFixture();
       await h.store.addJob(job);
       await acquire('n1');
-      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2 };
+      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2, failedRuns: 0 };
       const handBack = (node: string, attempt: number) =>
         h.store.releaseJob(node, job.id, { execution: null, attempt, startedAt: null, requeue });
       expect(await handBack('n1', 2)).toBe(false);
@@ -355,7 +361,7 @@ export function jobConformance(factory: StoreFactory): void {
     it('fences a hand-back by its claim: a late retry of it leaves a new claim of the same attempt alone', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
-      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2 };
+      const requeue = { runAt: new Date(T0), startDeadline: null, attempt: 1, abandonRetries: 2, failedRuns: 0 };
       const handBack = (claim: JobRecord) =>
         h.store.releaseJob('n1', job.id, { execution: null, attempt: 1, startedAt: claim.startedAt, requeue });
       const [first] = (await acquire('n1')).jobs;

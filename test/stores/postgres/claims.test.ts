@@ -147,7 +147,13 @@ describe('PostgresStore claims', () => {
           execution: null,
           attempt: job.attempt,
           startedAt: job.startedAt,
-          requeue: { runAt: job.runAt, startDeadline: null, attempt: job.attempt, abandonRetries: job.abandonRetries },
+          requeue: {
+            runAt: job.runAt,
+            startDeadline: null,
+            attempt: job.attempt,
+            abandonRetries: job.abandonRetries,
+            failedRuns: job.failedRuns,
+          },
         });
       for (const job of [...claimed, ...released.started]) expect(await handBack(job)).toBe(true);
       expect((await store.getJobs({})).items.map((job) => job.status)).toEqual(['pending', 'pending', 'pending']);
