@@ -1,5 +1,5 @@
 import type { JobWakeTimes } from '../stores/data-store.ts';
-import { steadyNow } from '../time/clock.ts';
+import { steadyNow, type TimerHandle } from '../time/clock.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
 import type { LeaseFence } from './lease-fence.ts';
@@ -28,6 +28,8 @@ export class JobProcessor {
   private leaseExpiry: number | null = null;
   /** Slots promised to an acquire (or a fire) in flight, so two of them never overfill the node. */
   private reserved = 0;
+  /** The claim in flight, if any: settles once its jobs took their slots and it gave back the rest. */
+  private claiming: Promise<void> | null = null;
   /** The last pass found no free slot. */
   private starved = false;
   /**
@@ -86,6 +88,8 @@ export class JobProcessor {
     let jobs: JobRecord[];
     let next: JobWakeTimes | undefined;
     this.recheck.claimed();
+    let claimSettled = () => {};
+    this.claiming = new Promise((resolve) => (claimSettled = resolve));
     try {
       const sentAt = steadyNow(clock);
       ({ now, jobs, next } = await store.acquireJobs(node, {
@@ -120,6 +124,8 @@ export class JobProcessor {
       // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
       // while the claim travelled go to the queue.
       this.unreserve(slots);
+      this.claiming = null;
+      claimSettled();
     }
     // Again at once if the claim was full, or if it may have left due jobs (it stopped at one that
     // must start at once, `startNow`) while a slot is free: a claimed job that did not take its
@@ -199,6 +205,25 @@ export class JobProcessor {
   /** Slots neither running a job nor promised to an acquire in flight. */
   freeSlots(): number {
     return this.runtime.options.maxConcurrentJobs - this.runner.runningCount - this.reserved;
+  }
+
+  /**
+   * Resolves once the claim now in flight, if any, has started its jobs and given back the slots it
+   * did not use, or after `maxWaitMs`, whichever comes first. A claim reserves every free slot while
+   * it travels, although it often finds nothing: a fire that wants slots waits for it (see
+   * `ScheduleProcessor`) rather than send its jobs through the store to be claimed again.
+   */
+  async claimSettled(maxWaitMs: number): Promise<void> {
+    const claiming = this.claiming;
+    if (claiming === null) return;
+    const { clock } = this.runtime;
+    let timer: TimerHandle | undefined;
+    const waited = new Promise<void>((resolve) => (timer = clock.setTimer(resolve, maxWaitMs)));
+    try {
+      await Promise.race([claiming, waited]);
+    } finally {
+      if (timer !== undefined) clock.clearTimer(timer);
+    }
   }
 
   /** Promises up to `wanted` free slots to an acquire; give them back with `unreserve` once its jobs started. */

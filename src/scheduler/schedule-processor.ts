@@ -9,6 +9,9 @@ import type { LeaseFence } from './lease-fence.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
+/** How long a fire waits at most for a claim in flight to give back free slots (a round trip or two). */
+const CLAIM_WAIT_MS = 50;
+
 /**
  * The schedule loop's pass (DESIGN §6): lease due schedules, decide their fires (coalesce,
  * misfire, jitter), then insert the jobs and move the schedules on in one store transaction.
@@ -49,18 +52,22 @@ export class ScheduleProcessor {
    */
   private async fire(releases: ScheduleRelease[], now: Date): Promise<void> {
     const { store, node, options, tasks } = this.runtime;
-    const jobIds = new Set<string>();
-    const slots = this.jobs.reserve(releases.length);
+    const startable: string[] = [];
     for (const release of releases) {
       const job = release.jobs[0];
-      if (jobIds.size >= slots || job === undefined || job.runAt.getTime() > now.getTime() + options.fireAheadMs)
-        continue;
+      if (job === undefined || job.runAt.getTime() > now.getTime() + options.fireAheadMs) continue;
       // A job fired ahead waits here for its run time; should this node die meanwhile, it is taken
       // over as abandoned. One that must not run twice (no abandonment retry) waits in the store.
       if (job.abandonRetries === 0 && job.runAt.getTime() > now.getTime()) continue;
       const task = tasks.get(job.task);
-      if (task !== undefined && task.maxRunningJobs === null) jobIds.add(job.id);
+      if (task !== undefined && task.maxRunningJobs === null) startable.push(job.id);
     }
+    // A claim of the job loop in flight holds the free slots, and usually finds nothing. Without the
+    // wait, a burst of fires would go through the store and be claimed again, one round trip and a
+    // capped claim each, by whichever node comes first.
+    if (startable.length > this.jobs.freeSlots()) await this.jobs.claimSettled(CLAIM_WAIT_MS);
+    const slots = this.jobs.reserve(startable.length);
+    const jobIds = new Set(startable.slice(0, slots));
     try {
       const sentAt = steadyNow(this.runtime.clock);
       const released = await store.releaseSchedules(

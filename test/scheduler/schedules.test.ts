@@ -6,10 +6,53 @@ import {
   TriggerError,
   ValidationError,
 } from '../../src/errors.ts';
+import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { cron, interval } from '../../src/triggers/index.ts';
 
 const T0 = '2030-01-07T00:00:00.000Z'; // a Monday
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A promise and the function that resolves it. */
+function opening(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+/**
+ * A SQL store's timing for one claim: the job loop's first claim is in flight (it holds the node's
+ * free slots) when the schedule loop fires, and answers only when the test opens `gate`.
+ */
+class SlowFirstClaimStore extends MemoryStore {
+  readonly gate = opening();
+  private readonly claimSent = opening();
+  /** How many jobs each claim got. */
+  readonly claimed: number[] = [];
+  /** The jobs each release of fired schedules leased to the firing node, to start them itself. */
+  readonly startedByFire: string[][] = [];
+
+  override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+    if (this.claimed.length === 0) {
+      this.claimSent.resolve();
+      await this.gate.promise;
+    }
+    const acquired = await super.acquireJobs(...args);
+    this.claimed.push(acquired.jobs.length);
+    return acquired;
+  }
+
+  override async acquireSchedules(...args: Parameters<MemoryStore['acquireSchedules']>) {
+    await this.claimSent.promise;
+    return super.acquireSchedules(...args);
+  }
+
+  override async releaseSchedules(...args: Parameters<MemoryStore['releaseSchedules']>) {
+    this.startedByFire.push([...(args[2]?.jobIds ?? [])]);
+    return super.releaseSchedules(...args);
+  }
+}
 
 describe('schedules on the test scheduler', () => {
   let scheduler: TestScheduler;
@@ -39,6 +82,46 @@ describe('schedules on the test scheduler', () => {
     // 9 jobs, 3 at a time, 10 s each: all done within 30 s, never more than 3 at once.
     expect((await scheduler.history()).filter((e) => e.outcome === 'succeeded')).toHaveLength(9);
     expect(running.peak).toBe(3);
+  });
+
+  it('starts a fired job itself while a claim in flight holds the free slots: it waits for the claim, not a second claim', async () => {
+    const store = new SlowFirstClaimStore();
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
+    await scheduler.advance('1m'); // T0 + 1 min: due
+    await scheduler.start();
+    // The fire has its job ready; the claim holding both slots answers now, with nothing.
+    await nextTurn();
+    await nextTurn();
+    store.gate.resolve();
+    await scheduler.runDue();
+    const [job] = await scheduler.history();
+    expect(job).toMatchObject({ scheduleId: 'minute', outcome: 'succeeded' });
+    // Leased to this node in the fire's own transaction: no claim had to find it in the store.
+    expect(store.startedByFire).toEqual([[job?.jobId]]);
+    expect(store.claimed[0]).toBe(0);
+  });
+
+  it('does not wait long for a slow claim: after 50 ms the fire is written, its job left in the store for any node', async () => {
+    const store = new SlowFirstClaimStore();
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
+    await scheduler.advance('1m');
+    await scheduler.start();
+    await nextTurn();
+    await nextTurn();
+    expect(store.startedByFire).toEqual([]); // waiting for the claim
+    scheduler.clock.advanceTo(scheduler.clock.now() + 50);
+    await nextTurn();
+    await nextTurn();
+    expect(store.startedByFire).toEqual([[]]);
+    expect((await scheduler.getJobs()).items).toMatchObject([{ scheduleId: 'minute', status: 'pending' }]);
+    store.gate.resolve();
+    await scheduler.runDue();
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']);
+    expect(store.claimed[0]).toBe(1);
   });
 
   it('fires ahead (fireAhead): the job is written before its fire time and starts exactly at it', async () => {
