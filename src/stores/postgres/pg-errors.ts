@@ -47,5 +47,8 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   } else if (code === '53100') meaning = 'the database server is out of disk space';
   else if (code === '42P01' || code === '3F000') meaning = "Kairos's tables are missing (was the schema dropped?)";
   else if (code === '40P01') meaning = 'a deadlock was detected';
+  else if (code === '42501')
+    meaning =
+      "the database role lacks a privilege: it needs USAGE on Kairos's schema and SELECT, INSERT, UPDATE, DELETE on its tables; to create or upgrade them, run `kairos migrate` as their owner";
   return new StoreError(`PostgresStore: could not ${action}: ${meaning} (${message})`, { cause: error });
 }

@@ -266,10 +266,17 @@ export function migrationLockKey(schemaName: string): string {
 
 /** The first migration the schema lacks (creating the schema and its version table if need be). */
 async function nextMigration(client: PgPoolClient, schema: string, schemaName: string): Promise<Migration | undefined> {
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-  );
+  // Created only when missing: PostgreSQL checks the CREATE privilege before IF NOT EXISTS, and an
+  // application's role often may only use the tables an owner migrated (`kairos migrate`).
+  const { rows: found } = await client.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
+    `${schema}.migrations`,
+  ]);
+  if (found[0]?.table == null) {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+  }
   const { rows } = await client.query<{ version: number | null }>(
     `SELECT max(version) AS version FROM ${schema}.migrations`,
   );

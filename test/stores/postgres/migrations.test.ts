@@ -369,3 +369,49 @@ describe('PostgresStore migrations waiting for another node', () => {
     }
   });
 });
+
+describe('PostgresStore under a role that may use its tables but create nothing', () => {
+  it('starts and runs jobs once an owner migrated the schema, and names the privilege when a migration is due', async () => {
+    const schema = freshSchema('priv');
+    schemas.push(schema);
+    const role = `kairos_app_${process.pid}`;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    const owner = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+    let scheduler: Scheduler | undefined;
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      expect(await owner.migrate()).toEqual([1, 2, 3, 4, 5]);
+      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+      const url = new URL(TEST_DATABASE_URL);
+      url.username = role;
+      url.password = '';
+      scheduler = new Scheduler({
+        store: new PostgresStore({ connectionString: url.toString(), schema }),
+        logger: silentLogger,
+      });
+      scheduler.task('work', () => 'done');
+      await scheduler.start();
+      const jobId = await scheduler.addJob('work');
+      await until(
+        async () => (await scheduler?.getExecutions({ jobId }))?.items[0]?.outcome === 'succeeded',
+        'the job ran',
+        10_000,
+        20,
+      );
+      await scheduler.stop();
+      // A migration due (a newer Kairos deployed before `kairos migrate`): a clear error, no change.
+      await admin.query(`DELETE FROM "${schema}".migrations WHERE version = 5`);
+      const upgrading = new PostgresStore({ connectionString: url.toString(), schema });
+      await expect(upgrading.migrate()).rejects.toThrow(/lacks a privilege.*run `kairos migrate` as their owner/);
+      await upgrading.stop();
+    } finally {
+      await scheduler?.stop();
+      await owner.stop();
+      await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
+  });
+});
