@@ -28,7 +28,10 @@ export class JobProcessor {
   private leaseExpiry: number | null = null;
   /** Slots promised to an acquire (or a fire) in flight, so two of them never overfill the node. */
   private reserved = 0;
-  /** The claim in flight, if any: settles once its jobs took their slots and it gave back the rest. */
+  /**
+   * The claim in flight that holds free slots, if any: settles once its jobs took their slots and
+   * it gave back the rest. (A claim only for the local queue holds none: nothing to wait for.)
+   */
   private claiming: Promise<void> | null = null;
   /** The last pass found no free slot. */
   private starved = false;
@@ -89,7 +92,7 @@ export class JobProcessor {
     let next: JobWakeTimes | undefined;
     this.recheck.claimed();
     let claimSettled = () => {};
-    this.claiming = new Promise((resolve) => (claimSettled = resolve));
+    if (slots > 0) this.claiming = new Promise((resolve) => (claimSettled = resolve));
     try {
       const sentAt = steadyNow(clock);
       ({ now, jobs, next } = await store.acquireJobs(node, {
@@ -123,9 +126,12 @@ export class JobProcessor {
     } finally {
       // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
       // while the claim travelled go to the queue.
-      this.unreserve(slots);
-      this.claiming = null;
-      claimSettled();
+      try {
+        this.unreserve(slots);
+      } finally {
+        if (slots > 0) this.claiming = null;
+        claimSettled();
+      }
     }
     // Again at once if the claim was full, or if it may have left due jobs (it stopped at one that
     // must start at once, `startNow`) while a slot is free: a claimed job that did not take its
@@ -224,6 +230,11 @@ export class JobProcessor {
     } finally {
       if (timer !== undefined) clock.clearTimer(timer);
     }
+  }
+
+  /** The scheduler is stopping: jobs fired now are left in the store for other nodes. */
+  get stopping(): boolean {
+    return this.draining;
   }
 
   /** Promises up to `wanted` free slots to an acquire; give them back with `unreserve` once its jobs started. */

@@ -66,7 +66,8 @@ export class ScheduleProcessor {
     // wait, a burst of fires would go through the store and be claimed again, one round trip and a
     // capped claim each, by whichever node comes first.
     if (startable.length > this.jobs.freeSlots()) await this.jobs.claimSettled(CLAIM_WAIT_MS);
-    const slots = this.jobs.reserve(startable.length);
+    // A node stopping meanwhile (the wait, the acquire) starts nothing more.
+    const slots = this.jobs.stopping ? 0 : this.jobs.reserve(startable.length);
     const jobIds = new Set(startable.slice(0, slots));
     try {
       const sentAt = steadyNow(this.runtime.clock);

@@ -22,19 +22,26 @@ function opening(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /**
- * A SQL store's timing for one claim: the job loop's first claim is in flight (it holds the node's
- * free slots) when the schedule loop fires, and answers only when the test opens `gate`.
+ * A SQL store's timing for one claim: the job loop's claim number `gatedClaim` is in flight when the
+ * schedule loop fires, and answers only when the test opens `gate`.
  */
-class SlowFirstClaimStore extends MemoryStore {
+class SlowClaimStore extends MemoryStore {
   readonly gate = opening();
   private readonly claimSent = opening();
+  private readonly gatedClaim: number;
+  private claims = 0;
   /** How many jobs each claim got. */
   readonly claimed: number[] = [];
   /** The jobs each release of fired schedules leased to the firing node, to start them itself. */
   readonly startedByFire: string[][] = [];
 
+  constructor(gatedClaim = 1) {
+    super();
+    this.gatedClaim = gatedClaim;
+  }
+
   override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
-    if (this.claimed.length === 0) {
+    if (++this.claims === this.gatedClaim) {
       this.claimSent.resolve();
       await this.gate.promise;
     }
@@ -56,7 +63,10 @@ class SlowFirstClaimStore extends MemoryStore {
 
 describe('schedules on the test scheduler', () => {
   let scheduler: TestScheduler;
+  let store: SlowClaimStore | undefined;
   afterEach(async () => {
+    store?.gate.resolve(); // a test that failed before opening it must not hang the stop
+    store = undefined;
     await scheduler?.stop();
   });
 
@@ -85,7 +95,7 @@ describe('schedules on the test scheduler', () => {
   });
 
   it('starts a fired job itself while a claim in flight holds the free slots: it waits for the claim, not a second claim', async () => {
-    const store = new SlowFirstClaimStore();
+    store = new SlowClaimStore();
     scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
     scheduler.task('tick', () => {});
     await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
@@ -103,8 +113,50 @@ describe('schedules on the test scheduler', () => {
     expect(store.claimed[0]).toBe(0);
   });
 
+  it('does not wait for a claim that only fills the local queue: it gives back no slot', async () => {
+    store = new SlowClaimStore(2);
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 1, prefetchJobs: 5 });
+    scheduler.task('long', (ctx) => ctx.sleep('10s'));
+    scheduler.task('tick', () => {});
+    await scheduler.addJob('long');
+    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
+    await scheduler.advance('1m');
+    await scheduler.start(); // the first claim takes the only slot, with 'long'
+    await nextTurn();
+    await scheduler.addJob('long'); // wakes the job loop: a claim for the queue, in flight
+    await nextTurn();
+    await nextTurn();
+    // Written at once, its job pending (this node's only slot is taken), not after 50 ms.
+    expect(store.startedByFire).toEqual([[]]);
+    store.gate.resolve();
+    await scheduler.advance('21s');
+    expect((await scheduler.history()).map((e) => [e.task, e.outcome]).sort()).toEqual([
+      ['long', 'succeeded'],
+      ['long', 'succeeded'],
+      ['tick', 'succeeded'],
+    ]);
+  });
+
+  it('leaves the jobs of a fire that waited for a claim to the store when the node began stopping meanwhile', async () => {
+    store = new SlowClaimStore();
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
+    await scheduler.advance('1m');
+    await scheduler.start();
+    await nextTurn();
+    await nextTurn();
+    const stopped = scheduler.stop();
+    await nextTurn();
+    store.gate.resolve();
+    await stopped;
+    expect(store.startedByFire).toEqual([[]]);
+    expect((await scheduler.getJobs()).items).toMatchObject([{ scheduleId: 'minute', status: 'pending' }]);
+    expect(await scheduler.history()).toEqual([]);
+  });
+
   it('does not wait long for a slow claim: after 50 ms the fire is written, its job left in the store for any node', async () => {
-    const store = new SlowFirstClaimStore();
+    store = new SlowClaimStore();
     scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
     scheduler.task('tick', () => {});
     await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });

@@ -22,6 +22,9 @@ export function refusedStartupSetting(error: unknown): { name: string; inOptions
   return name === undefined ? null : { name, inOptions: refused?.[1] !== undefined };
 }
 
+/** The action of a `pgStoreError` for migrations: a privilege they lack has its own advice. */
+export const MIGRATE_ACTION = 'apply migrations';
+
 /** A `pg` error as a `StoreError` that says what it means for the user. */
 export function pgStoreError(error: unknown, action: string): KairosError {
   if (error instanceof KairosError) return error;
@@ -49,6 +52,8 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   else if (code === '40P01') meaning = 'a deadlock was detected';
   else if (code === '42501')
     meaning =
-      "the database role lacks a privilege: it needs USAGE on Kairos's schema and SELECT, INSERT, UPDATE, DELETE on its tables; to create or upgrade them, run `kairos migrate` as their owner";
+      action === MIGRATE_ACTION
+        ? "the database role may not create or change Kairos's schema and tables: run `kairos migrate` as their owner, or grant the role what it lacks"
+        : "the database role lacks a privilege (a node's role needs USAGE on Kairos's schema and SELECT, INSERT, UPDATE, DELETE on its tables)";
   return new StoreError(`PostgresStore: could not ${action}: ${meaning} (${message})`, { cause: error });
 }

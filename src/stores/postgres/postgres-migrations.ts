@@ -268,11 +268,13 @@ export function migrationLockKey(schemaName: string): string {
 async function nextMigration(client: PgPoolClient, schema: string, schemaName: string): Promise<Migration | undefined> {
   // Created only when missing: PostgreSQL checks the CREATE privilege before IF NOT EXISTS, and an
   // application's role often may only use the tables an owner migrated (`kairos migrate`).
-  const { rows: found } = await client.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
-    `${schema}.migrations`,
-  ]);
-  if (found[0]?.table == null) {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  // (A schema made ahead by a DBA, `CREATE SCHEMA kairos AUTHORIZATION app`, is the role's own.)
+  const { rows: found } = await client.query<{ schema: boolean; table: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema, to_regclass($2) IS NOT NULL AS table`,
+    [schemaName, `${schema}.migrations`],
+  );
+  if (found[0]?.schema !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  if (found[0]?.table !== true) {
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
     );

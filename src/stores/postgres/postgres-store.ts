@@ -34,7 +34,7 @@ import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../re
 import { parseQueryTimeout } from './pg-connection-settings.ts';
 import type { PostgresStoreOptions } from './postgres-store-options.ts';
 import { PostgresConnections } from './postgres-connections.ts';
-import { pgStoreError } from './pg-errors.ts';
+import { MIGRATE_ACTION, pgStoreError } from './pg-errors.ts';
 import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import type { PgPool, PgPoolClient, PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
@@ -144,7 +144,7 @@ export class PostgresStore implements DataStore {
     try {
       return await migratePostgres(this.connections.untimed, this.s, this.schemaName, this.logger);
     } catch (error) {
-      throw pgStoreError(error, 'apply migrations');
+      throw pgStoreError(error, MIGRATE_ACTION);
     }
   }
 
