@@ -2,6 +2,7 @@ import type { Logger } from '../../common/logger.ts';
 import { ValidationError } from '../../errors.ts';
 import {
   checkDateStyle,
+  checkAutovacuum,
   checkIsolation,
   ownPoolConfig,
   readSessionSettings,
@@ -145,19 +146,21 @@ export class PostgresConnections {
 
   /**
    * Checks the connections' settings, once per start: the DateStyle Kairos reads timestamps in,
-   * their isolation level (see `checkIsolation`), and, where Kairos did not give the connections a
+   * their isolation level (see `checkIsolation`), whether the server vacuums (`checkAutovacuum`),
+   * and, where Kairos did not give the connections a
    * `statement_timeout`, whether the server's is safe to put a time limit on statements (see
    * `safeStatementLimit`).
    */
   async checkSettings(logger: Logger): Promise<void> {
-    let settings: { dateStyle: string; isolation: string };
+    let settings: Awaited<ReturnType<typeof readSessionSettings>>;
     try {
       settings = await readSessionSettings(this.plain);
     } catch (error) {
-      throw pgStoreError(error, 'read the DateStyle and isolation settings');
+      throw pgStoreError(error, 'read the DateStyle, isolation and autovacuum settings');
     }
     checkDateStyle(settings.dateStyle);
     checkIsolation(settings.isolation, logger);
+    checkAutovacuum(settings.autovacuum, logger);
     if ((this.makePool !== null && this.sendStatementTimeout) || this.queryTimeoutMs === null) return;
     const source = this.makePool === null ? 'pool-options' : 'server';
     try {

@@ -4,6 +4,7 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { checkAutovacuum } from '../../../src/stores/postgres/pg-connection-settings.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
 const schemas: string[] = [];
@@ -96,13 +97,47 @@ describe('PostgresStore and the isolation level of its connections', () => {
     try {
       await scheduler.start();
       expect(await scheduler.runJob('hello')).toBe('hi');
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(
+      const isolation = warnings.filter((message) => /default_transaction_isolation/.test(message));
+      expect(isolation).toHaveLength(1);
+      expect(isolation[0]).toMatch(
         /default_transaction_isolation is "repeatable read".*serialization error.*read committed/,
       );
     } finally {
       await scheduler.stop();
       await pool.end();
     }
+  });
+});
+
+describe("PostgresStore and the server's autovacuum", () => {
+  it('warns once at start when the server does not vacuum, and not when it does', async () => {
+    const schema = freshSchema('autovacuum');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const { rows } = await pool.query<{ autovacuum: string }>('SHOW autovacuum');
+    const warnings: string[] = [];
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ pool, schema }),
+      logger: { ...silentLogger, warn: (_fields, message) => void warnings.push(String(message)) },
+    });
+    try {
+      await scheduler.start();
+      const vacuumWarnings = warnings.filter((message) => /autovacuum/.test(message));
+      // Whichever way this server is set: the warning says it exactly when it is off.
+      expect(vacuumWarnings).toHaveLength(rows[0]?.autovacuum === 'off' ? 1 : 0);
+    } finally {
+      await scheduler.stop();
+      await pool.end();
+    }
+  });
+
+  it('judges the setting read: off warns and names the fix, on says nothing', () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    checkAutovacuum('on', logger);
+    expect(warnings).toEqual([]);
+    checkAutovacuum('off', logger);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/autovacuum is off.*claims slow down.*ALTER SYSTEM SET autovacuum = on/);
   });
 });

@@ -113,7 +113,8 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
         logger: {
           ...silentLogger,
           info: (_fields, message) => logged.info.push(String(message)),
-          warn: (_fields, message) => logged.warn.push(String(message)),
+          // (This machine's server may run without autovacuum, which the store warns about too.)
+          warn: (fields, message) => void (!('autovacuum' in fields) && logged.warn.push(String(message))),
         },
       });
       let ran = 0;
