@@ -70,6 +70,20 @@ describe('schedules on the test scheduler', () => {
     await scheduler?.stop();
   });
 
+  /** Schedule 'minute' (of 'tick') is due and fired while the job loop's first claim, holding both slots, is in flight. */
+  async function fireDuringClaim(): Promise<SlowClaimStore> {
+    const slow = new SlowClaimStore();
+    store = slow;
+    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
+    scheduler.task('tick', () => {});
+    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
+    await scheduler.advance('1m'); // T0 + 1 min: due
+    await scheduler.start();
+    await nextTurn(); // the fire has its job ready, and waits or not
+    await nextTurn();
+    return slow;
+  }
+
   function make(now = T0): TestScheduler {
     scheduler = createTestScheduler({ now });
     scheduler.task('tick', () => 'ok');
@@ -95,22 +109,15 @@ describe('schedules on the test scheduler', () => {
   });
 
   it('starts a fired job itself while a claim in flight holds the free slots: it waits for the claim, not a second claim', async () => {
-    store = new SlowClaimStore();
-    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
-    scheduler.task('tick', () => {});
-    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
-    await scheduler.advance('1m'); // T0 + 1 min: due
-    await scheduler.start();
-    // The fire has its job ready; the claim holding both slots answers now, with nothing.
-    await nextTurn();
-    await nextTurn();
-    store.gate.resolve();
+    const claims = await fireDuringClaim();
+    // The claim holding both slots answers now, with nothing.
+    claims.gate.resolve();
     await scheduler.runDue();
     const [job] = await scheduler.history();
     expect(job).toMatchObject({ scheduleId: 'minute', outcome: 'succeeded' });
     // Leased to this node in the fire's own transaction: no claim had to find it in the store.
-    expect(store.startedByFire).toEqual([[job?.jobId]]);
-    expect(store.claimed[0]).toBe(0);
+    expect(claims.startedByFire).toEqual([[job?.jobId]]);
+    expect(claims.claimed[0]).toBe(0);
   });
 
   it('does not wait for a claim that only fills the local queue: it gives back no slot', async () => {
@@ -138,42 +145,28 @@ describe('schedules on the test scheduler', () => {
   });
 
   it('leaves the jobs of a fire that waited for a claim to the store when the node began stopping meanwhile', async () => {
-    store = new SlowClaimStore();
-    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
-    scheduler.task('tick', () => {});
-    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
-    await scheduler.advance('1m');
-    await scheduler.start();
-    await nextTurn();
-    await nextTurn();
+    const claims = await fireDuringClaim();
     const stopped = scheduler.stop();
     await nextTurn();
-    store.gate.resolve();
+    claims.gate.resolve();
     await stopped;
-    expect(store.startedByFire).toEqual([[]]);
+    expect(claims.startedByFire).toEqual([[]]);
     expect((await scheduler.getJobs()).items).toMatchObject([{ scheduleId: 'minute', status: 'pending' }]);
     expect(await scheduler.history()).toEqual([]);
   });
 
   it('does not wait long for a slow claim: after 50 ms the fire is written, its job left in the store for any node', async () => {
-    store = new SlowClaimStore();
-    scheduler = createTestScheduler({ now: T0, store, maxConcurrentJobs: 2 });
-    scheduler.task('tick', () => {});
-    await scheduler.addSchedule('tick', cron('* * * * *'), { id: 'minute' });
-    await scheduler.advance('1m');
-    await scheduler.start();
-    await nextTurn();
-    await nextTurn();
-    expect(store.startedByFire).toEqual([]); // waiting for the claim
+    const claims = await fireDuringClaim();
+    expect(claims.startedByFire).toEqual([]); // waiting for the claim
     scheduler.clock.advanceTo(scheduler.clock.now() + 50);
     await nextTurn();
     await nextTurn();
-    expect(store.startedByFire).toEqual([[]]);
+    expect(claims.startedByFire).toEqual([[]]);
     expect((await scheduler.getJobs()).items).toMatchObject([{ scheduleId: 'minute', status: 'pending' }]);
-    store.gate.resolve();
+    claims.gate.resolve();
     await scheduler.runDue();
     expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded']);
-    expect(store.claimed[0]).toBe(1);
+    expect(claims.claimed[0]).toBe(1);
   });
 
   it('fires ahead (fireAhead): the job is written before its fire time and starts exactly at it', async () => {

@@ -370,92 +370,84 @@ describe('PostgresStore migrations waiting for another node', () => {
   });
 });
 
-/** A login role of its own for a test (roles are the whole server's: a random name), and its URL. */
-async function testRole(admin: pg.Client): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
-  const name = `kairos_app_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+/**
+ * Runs `use` with a fresh schema's name, a client of the test database's owner (`admin`) and a
+ * login role of the test's own (roles are the whole server's: a random name), with its URL; then
+ * drops the schema and the role.
+ */
+async function withRole(
+  label: string,
+  use: (fixture: { schema: string; admin: pg.Client; role: string; url: string }) => Promise<void>,
+): Promise<void> {
+  const schema = freshSchema(label);
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  const role = `kairos_app_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const password = Math.random().toString(36).slice(2);
-  await admin.query(`CREATE ROLE ${name} LOGIN PASSWORD '${password}'`);
   const url = new URL(TEST_DATABASE_URL);
-  url.username = name;
+  url.username = role;
   url.password = password;
-  return {
-    name,
-    url: url.toString(),
-    drop: async () => {
-      await admin.query(`DROP OWNED BY ${name}`);
-      await admin.query(`DROP ROLE ${name}`);
-    },
-  };
+  try {
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    await use({ schema, admin, role, url: url.toString() });
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined); // (no role if its creation failed)
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.end();
+  }
 }
 
-/** Adds a job of `work` and waits until it has run. */
-async function runsAJob(scheduler: Scheduler): Promise<void> {
-  const jobId = await scheduler.addJob('work');
-  await until(
-    async () => (await scheduler.getExecutions({ jobId })).items[0]?.outcome === 'succeeded',
-    'the job ran',
-    10_000,
-    20,
-  );
+/** A scheduler of task `work` on `url`'s role; started, it runs a job of `work` and waits for its end. */
+async function runsAJobAs(url: string, schema: string): Promise<void> {
+  const scheduler = new Scheduler({
+    store: new PostgresStore({ connectionString: url, schema }),
+    logger: silentLogger,
+  });
+  scheduler.task('work', () => 'done');
+  try {
+    await scheduler.start();
+    const jobId = await scheduler.addJob('work');
+    await until(
+      async () => (await scheduler.getExecutions({ jobId })).items[0]?.outcome === 'succeeded',
+      'the job ran',
+      10_000,
+      20,
+    );
+  } finally {
+    await scheduler.stop();
+  }
 }
 
 describe('PostgresStore under a role that may use its tables but create nothing', () => {
   it('starts and runs jobs once an owner migrated the schema, and names the privilege when a migration is due', async () => {
-    const schema = freshSchema('priv');
-    schemas.push(schema);
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    const role = await testRole(admin);
-    const owner = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
-    let scheduler: Scheduler | undefined;
-    try {
-      expect(await owner.migrate()).toEqual([1, 2, 3, 4, 5]);
-      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO ${role.name}`);
-      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role.name}`);
-      scheduler = new Scheduler({
-        store: new PostgresStore({ connectionString: role.url, schema }),
-        logger: silentLogger,
-      });
-      scheduler.task('work', () => 'done');
-      await scheduler.start();
-      await runsAJob(scheduler);
-      await scheduler.stop();
+    await withRole('priv', async ({ schema, admin, role, url }) => {
+      const owner = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+      try {
+        expect(await owner.migrate()).toEqual([1, 2, 3, 4, 5]);
+      } finally {
+        await owner.stop();
+      }
+      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+      await runsAJobAs(url, schema);
       // A migration due (a newer Kairos deployed before `kairos migrate`): a clear error, no change.
       await admin.query(`DELETE FROM "${schema}".migrations WHERE version = 5`);
-      const upgrading = new PostgresStore({ connectionString: role.url, schema });
-      await expect(upgrading.migrate()).rejects.toThrow(
-        /may not create or change Kairos's schema and tables: run `kairos migrate` as their owner/,
-      );
-      await upgrading.stop();
-    } finally {
-      await scheduler?.stop();
-      await owner.stop();
-      await role.drop();
-      await admin.end();
-    }
+      const upgrading = new PostgresStore({ connectionString: url, schema });
+      try {
+        await expect(upgrading.migrate()).rejects.toThrow(
+          /may not create or change Kairos's schema and tables: run `kairos migrate` as their owner/,
+        );
+      } finally {
+        await upgrading.stop();
+      }
+    });
   });
 
   it('creates its tables in a schema a DBA made for it, without the right to create schemas', async () => {
-    const schema = freshSchema('privown');
-    schemas.push(schema);
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    const role = await testRole(admin);
-    let scheduler: Scheduler | undefined;
-    try {
-      await admin.query(`CREATE SCHEMA "${schema}" AUTHORIZATION ${role.name}`);
-      scheduler = new Scheduler({
-        store: new PostgresStore({ connectionString: role.url, schema }),
-        logger: silentLogger,
-      });
-      scheduler.task('work', () => 'done');
-      await scheduler.start();
-      await runsAJob(scheduler);
-    } finally {
-      await scheduler?.stop();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await role.drop();
-      await admin.end();
-    }
+    await withRole('privown', async ({ schema, admin, role, url }) => {
+      await admin.query(`CREATE SCHEMA "${schema}" AUTHORIZATION ${role}`);
+      await runsAJobAs(url, schema);
+    });
   });
 });
