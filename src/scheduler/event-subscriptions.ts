@@ -18,6 +18,8 @@ export class EventSubscriptions {
   private unsubscribe: (() => void) | null = null;
   /** The interest subscribed with, as a key to tell when it changes. */
   private interestKey = '';
+  /** Tasks with due jobs held back by a schedule's `maxInstances`, at this node's last claim. */
+  private heldBack: readonly string[] = [];
 
   constructor(runtime: SchedulerRuntime, runner: JobRunner, scheduleTimer: WakeTimer, jobTimer: WakeTimer) {
     this.runtime = runtime;
@@ -28,26 +30,40 @@ export class EventSubscriptions {
 
   start(): void {
     if (this.unsubscribe !== null) return;
-    // No observation events, besides the outcomes of capped tasks' runs (a slot of theirs may be
-    // free now); what follows runs here arrives locally anyway.
-    const interest = this.cappedInterest();
+    // No observation events, besides the outcomes of runs that may free a place this node waits
+    // for (see `interest`); what follows runs here arrives locally anyway.
+    const interest = this.interest();
     this.interestKey = interest.join('\n');
     this.unsubscribe = this.runtime.events.subscribe((event) => this.handle(event), interest);
   }
 
-  /** Subscribes anew if the capped tasks changed (a task registered after start). */
+  /** Subscribes anew if the interest changed (a task registered after start, jobs held back). */
   refresh(): void {
     if (this.unsubscribe === null) return;
-    if (this.cappedInterest().join('\n') === this.interestKey) return;
+    if (this.interest().join('\n') === this.interestKey) return;
     this.stop();
     this.start();
   }
 
-  private cappedInterest(): `finished:${string}`[] {
-    return this.runtime.tasks
+  /**
+   * The tasks whose due jobs the last claim left pending for their schedule's `maxInstances`: the
+   * run holding the place may end on another node, and only its outcome would say so. Their
+   * outcomes are listened for, from every node, until a claim finds none held back.
+   */
+  waitFor(tasks: readonly string[]): void {
+    const heldBack = [...new Set(tasks)].sort();
+    if (heldBack.join('\n') === this.heldBack.join('\n')) return;
+    this.heldBack = heldBack;
+    this.refresh();
+  }
+
+  /** The outcomes of capped tasks' runs (a slot of theirs may be free now), and of held-back ones. */
+  private interest(): `finished:${string}`[] {
+    const capped = this.runtime.tasks
       .limits()
       .filter((task) => task.maxRunningJobs !== null)
-      .map((task) => finishedKey(task.name));
+      .map((task) => task.name);
+    return [...new Set([...capped, ...this.heldBack])].sort().map((task) => finishedKey(task));
   }
 
   stop(): void {

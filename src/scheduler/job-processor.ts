@@ -52,12 +52,21 @@ export class JobProcessor {
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
+  private readonly onHeldBack: (tasks: readonly string[]) => void;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence, wake: () => void) {
+  /** `onHeldBack`: a claim says which tasks have due jobs held back by a schedule's `maxInstances`. */
+  constructor(
+    runtime: SchedulerRuntime,
+    runner: JobRunner,
+    fence: LeaseFence,
+    wake: () => void,
+    onHeldBack: (tasks: readonly string[]) => void = () => {},
+  ) {
     this.runtime = runtime;
     this.runner = runner;
     this.fence = fence;
     this.wake = wake;
+    this.onHeldBack = onHeldBack;
     this.recheck = new ShortClaimRecheck(runtime.clock, wake);
     this.queueWait = new QueueWaitLimit(runtime.clock, runtime.options.prefetchMaxWaitMs, runner, (count) => {
       this.queueResting = true;
@@ -90,18 +99,20 @@ export class JobProcessor {
     let now: Date;
     let jobs: JobRecord[];
     let next: JobWakeTimes | undefined;
+    let heldBack: string[] | undefined;
     this.recheck.claimed();
     let claimSettled = () => {};
     if (slots > 0) this.claiming = new Promise((resolve) => (claimSettled = resolve));
     try {
       const sentAt = steadyNow(clock);
-      ({ now, jobs, next } = await store.acquireJobs(node, {
+      ({ now, jobs, next, heldBackTasks: heldBack } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
         limit,
         startNow: slots,
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
+      if (heldBack !== undefined) this.onHeldBack(heldBack);
       const held = this.fence.leased(jobs, sentAt);
       // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
       this.tookAllDue = jobs.length < slots;

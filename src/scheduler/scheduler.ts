@@ -94,7 +94,13 @@ export class Scheduler {
         pass,
         onError: (error) => runtime.reportError(name, error),
       });
-    const jobProcessor = new JobProcessor(runtime, this.runner, fence, () => this.jobLoop.timer.wake());
+    const jobProcessor = new JobProcessor(
+      runtime,
+      this.runner,
+      fence,
+      () => this.jobLoop.timer.wake(),
+      (tasks) => this.subscriptions.waitFor(tasks),
+    );
     this.jobProcessor = jobProcessor;
     const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor, fence);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());

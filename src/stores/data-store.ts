@@ -217,6 +217,12 @@ export interface AcquiredJobs {
    * this acquire just gave: they are the caller's own.
    */
   next?: JobWakeTimes;
+  /**
+   * The tasks of due jobs this acquire left pending because their schedule was at its
+   * `maxInstances`, when the store looked (undefined: it did not). Until a run of another node frees
+   * the place, only that run's outcome can tell this node: it listens for those tasks' outcomes.
+   */
+  heldBackTasks?: string[];
 }
 
 export type JobRelease =

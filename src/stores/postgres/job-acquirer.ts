@@ -1,7 +1,7 @@
 import type { AcquiredJobs, AcquireJobsOptions, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
 import type { PgPoolClient, PgQueryable } from './pg-types.ts';
-import { acquireCappedJobs, acquireUncappedJobs } from './postgres-jobs.ts';
+import { acquireCappedJobs, acquireUncappedJobs, heldBackTasks } from './postgres-jobs.ts';
 
 /** The store's ways of sending statements, which a `JobAcquirer` claims through. */
 export interface AcquireStatements {
@@ -65,9 +65,14 @@ export class JobAcquirer {
       this.cappedWaiting = more.cappedDue;
       return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next };
     }
-    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
+    if (!fast.cappedDue) return { now: fast.now, jobs: fast.jobs, next: fast.next, heldBackTasks: [] };
+    if (room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
     const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
-    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs] };
+    return {
+      now: capped.now,
+      jobs: [...fast.jobs, ...capped.jobs],
+      ...('heldBackTasks' in capped ? { heldBackTasks: capped.heldBackTasks } : {}),
+    };
   }
 
   /**
@@ -99,7 +104,7 @@ export class JobAcquirer {
     tasks: readonly TaskLimit[],
     startNow: number,
     fast: { now: Date; jobs: JobRecord[] },
-  ): Promise<{ now: Date; jobs: JobRecord[] }> {
+  ): Promise<{ now: Date; jobs: JobRecord[]; heldBackTasks?: string[] }> {
     return this.store.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.store.nowSql()} AS now`);
       const capped = await acquireCappedJobs(
@@ -114,7 +119,11 @@ export class JobAcquirer {
         Math.max(0, startNow - fast.jobs.length),
       );
       this.cappedWaiting = capped.length === room;
-      return { now: rows[0]?.now ?? fast.now, jobs: capped };
+      const now = rows[0]?.now ?? fast.now;
+      // A claim that filled its room may have left held-back jobs unlooked at: say nothing then.
+      if (capped.length === room) return { now, jobs: capped };
+      const held = await heldBackTasks(client, this.store.s, this.store.nowSql(), tasks);
+      return { now, jobs: capped, heldBackTasks: held };
     });
   }
 }

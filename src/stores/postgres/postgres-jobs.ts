@@ -282,6 +282,31 @@ export async function acquireCappedJobs(
   return rows.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0)).map(jobFromRow);
 }
 
+/** Due pending jobs looked at for `heldBackTasks`: the earliest, enough to find the tasks waiting. */
+const HELD_BACK_LOOKED_AT = 200;
+
+/**
+ * The node's tasks with due jobs held back by their schedule's `maxInstances` (see
+ * `AcquiredJobs.heldBackTasks`), among the earliest due capped jobs.
+ */
+export async function heldBackTasks(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  tasks: readonly TaskLimit[],
+): Promise<string[]> {
+  const { rows } = await client.query<{ task: string }>(
+    `SELECT DISTINCT task FROM (
+       SELECT task, schedule_id, max_instances FROM ${s}.jobs
+       WHERE status = 'pending' AND run_at <= ${now} AND max_instances IS NOT NULL AND task = ANY($1::text[])
+       ORDER BY run_at, id LIMIT ${HELD_BACK_LOOKED_AT}) AS p
+     WHERE p.schedule_id IS NOT NULL
+       AND (SELECT count(*) FROM ${s}.jobs r WHERE r.schedule_id = p.schedule_id AND r.status = 'running') >= p.max_instances`,
+    [tasks.map((task) => task.name)],
+  );
+  return rows.map((row) => row.task).sort();
+}
+
 export interface PendingRelease {
   node: string;
   jobId: string;

@@ -109,6 +109,67 @@ describe('two PostgreSQL nodes, one stopping', () => {
   });
 });
 
+describe("two PostgreSQL nodes, a job waiting for its schedule's place", () => {
+  it("wake the node whose claim found it held back when the other node's run ends, and stop listening after", async () => {
+    const schema = freshSchema('capheld');
+    schemas.push(schema);
+    const wire = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await wire.connect();
+    const sent: string[] = [];
+    wire.on('notification', (message) => sent.push(message.payload ?? ''));
+    await wire.query(`LISTEN "kairos_${schema}"`);
+    const gates = new Map<string, () => void>();
+    const starts: Array<{ node: string; jobId: string }> = [];
+    const claims = { second: 0 };
+    const make = (name: string) => {
+      const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+      if (name === 'second') {
+        const acquire = store.acquireJobs.bind(store);
+        store.acquireJobs = async (claimer, options) => {
+          const acquired = await acquire(claimer, options);
+          claims.second++;
+          return acquired;
+        };
+      }
+      const scheduler = new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
+      scheduler.task('report', async (ctx) => {
+        starts.push({ node: name, jobId: ctx.jobId });
+        await new Promise<void>((resolve) => gates.set(ctx.jobId, resolve));
+      });
+      return scheduler;
+    };
+    const first = make('first');
+    const second = make('second');
+    const heardOnFirst: string[] = [];
+    first.on('job.added', (event) => heardOnFirst.push(event.jobId));
+    try {
+      await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
+      await first.start();
+      const running = await first.runScheduleNow('hourly');
+      await until(() => starts.length === 1, 'the first job runs on the first node');
+      await second.start();
+      const waiting = await first.runScheduleNow('hourly');
+      // The second node's claim finds the job held back, and it asks for the task's outcomes.
+      await until(() => sent.some((payload) => payload.includes('|!["finished:report"]')), 'the interest is announced');
+      // The first node has heard it: a NOTIFY the second node sends later reaches it after.
+      const marker = await second.addJob('report', { runAt: new Date(Date.now() + 3_600_000) });
+      await until(() => heardOnFirst.includes(marker), 'the first node hears what the second sent next');
+      const claimsBefore = claims.second;
+      gates.get(running)?.(); // the run holding the place ends, on the first node
+      await until(() => claims.second > claimsBefore, 'the second node claims again (its poll is an hour)');
+      await until(() => starts.some((start) => start.jobId === waiting), 'the waiting job runs');
+      gates.get(waiting)?.();
+      // Nothing is held back any more: the second node withdraws its interest at its next claim.
+      await until(() => sent.some((payload) => payload.includes('|![]')), 'the interest is withdrawn');
+    } finally {
+      for (const open of gates.values()) open();
+      await first.stop();
+      await second.stop();
+      await wire.end();
+    }
+  });
+});
+
 // Observation events (job.started, run outcomes) cross to other nodes only while one of them
 // listens for them. A raw LISTEN client on Kairos's channel sees exactly what the nodes send.
 describe('two PostgreSQL nodes, one firing ahead', () => {
