@@ -48,13 +48,16 @@ export class EventSubscriptions {
   /**
    * The tasks whose due jobs the last claim left pending for their schedule's `maxInstances`: the
    * run holding the place may end on another node, and only its outcome would say so. Their
-   * outcomes are listened for, from every node, until a claim finds none held back.
+   * outcomes are listened for, from every node, until a claim finds none held back. True if a task
+   * is new to the list.
    */
-  waitFor(tasks: readonly string[]): void {
+  waitFor(tasks: readonly string[]): boolean {
     const heldBack = [...new Set(tasks)].sort();
-    if (heldBack.join('\n') === this.heldBack.join('\n')) return;
+    if (heldBack.join('\n') === this.heldBack.join('\n')) return false;
+    const grew = heldBack.some((task) => !this.heldBack.includes(task));
     this.heldBack = heldBack;
     this.refresh();
+    return grew;
   }
 
   /** The outcomes of capped tasks' runs (a slot of theirs may be free now), and of held-back ones. */

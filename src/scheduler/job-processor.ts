@@ -52,15 +52,18 @@ export class JobProcessor {
   /** The scheduler is stopping: queued jobs wait to be handed back instead of taking freed slots. */
   private draining = false;
   private readonly wake: () => void;
-  private readonly onHeldBack: (tasks: readonly string[]) => void;
+  private readonly onHeldBack: (tasks: readonly string[]) => boolean;
 
-  /** `onHeldBack`: a claim says which tasks have due jobs held back by a schedule's `maxInstances`. */
+  /**
+   * `onHeldBack`: a claim says which tasks have due jobs held back by a schedule's `maxInstances`;
+   * true if the node now waits for a task it did not wait for before.
+   */
   constructor(
     runtime: SchedulerRuntime,
     runner: JobRunner,
     fence: LeaseFence,
     wake: () => void,
-    onHeldBack: (tasks: readonly string[]) => void = () => {},
+    onHeldBack: (tasks: readonly string[]) => boolean = () => false,
   ) {
     this.runtime = runtime;
     this.runner = runner;
@@ -105,14 +108,20 @@ export class JobProcessor {
     if (slots > 0) this.claiming = new Promise((resolve) => (claimSettled = resolve));
     try {
       const sentAt = steadyNow(clock);
-      ({ now, jobs, next, heldBackTasks: heldBack } = await store.acquireJobs(node, {
+      ({
+        now,
+        jobs,
+        next,
+        heldBackTasks: heldBack,
+      } = await store.acquireJobs(node, {
         leaseMs: options.leaseMs,
         limit,
         startNow: slots,
         tasks: tasks.limits(),
       }));
       this.runtime.skewMs = now.getTime() - clock.now();
-      if (heldBack !== undefined) this.onHeldBack(heldBack);
+      // The run holding the place may end before the other nodes hear that this one listens.
+      if (heldBack !== undefined && this.onHeldBack(heldBack)) this.recheck.schedule();
       const held = this.fence.leased(jobs, sentAt);
       // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
       this.tookAllDue = jobs.length < slots;

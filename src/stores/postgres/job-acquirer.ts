@@ -1,7 +1,7 @@
 import type { AcquiredJobs, AcquireJobsOptions, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
 import type { PgPoolClient, PgQueryable } from './pg-types.ts';
-import { acquireCappedJobs, acquireUncappedJobs, heldBackTasks } from './postgres-jobs.ts';
+import { acquireCappedJobs, acquireUncappedJobs } from './postgres-jobs.ts';
 
 /** The store's ways of sending statements, which a `JobAcquirer` claims through. */
 export interface AcquireStatements {
@@ -63,16 +63,13 @@ export class JobAcquirer {
       // than it asked for takes it that none is left.)
       const more = await this.orClaimed(fast, () => uncapped(room, fast.jobs.length));
       this.cappedWaiting = more.cappedDue;
-      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next };
+      const heldBack = 'heldBackTasks' in more ? { heldBackTasks: more.heldBackTasks } : {};
+      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next, ...heldBack };
     }
-    if (!fast.cappedDue) return { now: fast.now, jobs: fast.jobs, next: fast.next, heldBackTasks: [] };
-    if (room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next };
+    const heldBack = 'heldBackTasks' in fast ? { heldBackTasks: fast.heldBackTasks } : {};
+    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next, ...heldBack };
     const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
-    return {
-      now: capped.now,
-      jobs: [...fast.jobs, ...capped.jobs],
-      ...('heldBackTasks' in capped ? { heldBackTasks: capped.heldBackTasks } : {}),
-    };
+    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs], ...heldBack };
   }
 
   /**
@@ -104,7 +101,7 @@ export class JobAcquirer {
     tasks: readonly TaskLimit[],
     startNow: number,
     fast: { now: Date; jobs: JobRecord[] },
-  ): Promise<{ now: Date; jobs: JobRecord[]; heldBackTasks?: string[] }> {
+  ): Promise<{ now: Date; jobs: JobRecord[] }> {
     return this.store.transaction('acquire jobs', async (client) => {
       const { rows } = await client.query<{ now: Date }>(`SELECT ${this.store.nowSql()} AS now`);
       const capped = await acquireCappedJobs(
@@ -119,11 +116,7 @@ export class JobAcquirer {
         Math.max(0, startNow - fast.jobs.length),
       );
       this.cappedWaiting = capped.length === room;
-      const now = rows[0]?.now ?? fast.now;
-      // A claim that filled its room may have left held-back jobs unlooked at: say nothing then.
-      if (capped.length === room) return { now, jobs: capped };
-      const held = await heldBackTasks(client, this.store.s, this.store.nowSql(), tasks);
-      return { now, jobs: capped, heldBackTasks: held };
+      return { now: rows[0]?.now ?? fast.now, jobs: capped };
     });
   }
 }

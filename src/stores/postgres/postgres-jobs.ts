@@ -29,13 +29,14 @@ export async function acquireUncappedJobs(
   limit: number,
   tasks: readonly TaskLimit[],
   startNow = limit,
-): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean; next: JobWakeTimes }> {
+): Promise<{ now: Date; jobs: JobRecord[]; cappedDue: boolean; heldBackTasks: string[]; next: JobWakeTimes }> {
   const names = tasks.map((task) => task.name);
   const cappedTasks = tasks.filter((task) => task.maxRunningJobs !== null);
   const capped = cappedTasks.map((task) => task.name);
   type ClaimRow = Omit<JobRow, ClaimedKnown> & {
     store_now: Date | null;
     capped_due: boolean | null;
+    held_back: string[] | null;
     next_run_at: Date | null;
     lease_expiry: Date | null;
   };
@@ -63,6 +64,8 @@ export async function acquireUncappedJobs(
           AND task = ANY($1::text[]))
         ${cap === null ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
+       CASE WHEN EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL
+         AND run_at <= ${now} AND task = ANY($1::text[])) THEN (${HELD_BACK_TASKS(s, now)}) END AS held_back,
        -- What nextJobTimes would answer (before this claim's own leases, which are this node's).
        ${NEXT_RUN_AT(s, now, '$1', cap)} AS next_run_at,
        ${LEASE_EXPIRY(s)} AS lease_expiry,
@@ -70,7 +73,7 @@ export async function acquireUncappedJobs(
      -- The join with none of the claimed rows gives this row the job columns, NULL, typed for the UNION.
      FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
-     SELECT NULL, NULL, NULL, NULL, taken.* FROM taken`,
+     SELECT NULL, NULL, NULL, NULL, NULL, taken.* FROM taken`,
     params,
   );
   const meta = rows.find((row) => row.id === null);
@@ -91,9 +94,25 @@ export async function acquireUncappedJobs(
     now: storeNow,
     jobs,
     cappedDue: meta?.capped_due ?? false,
+    heldBackTasks: [...(meta?.held_back ?? [])].sort(),
     next: { runAt: meta?.next_run_at ?? null, leaseExpiry: meta?.lease_expiry ?? null },
   };
 }
+
+/**
+ * SQL for a JSON array of the node's tasks ($1) with due jobs that wait for a place of their
+ * schedule's `maxInstances` taken by a run on another node ($4: this node), or null if none (see
+ * `AcquiredJobs.heldBackTasks`). From the running jobs, which are few (one per slot in the cluster),
+ * not the pending ones, which a `coalesce: 'all'` backlog can make many. A place held by this
+ * node's own run needs no listening: its end wakes this node's loop.
+ */
+const HELD_BACK_TASKS = (s: string, now: string) =>
+  `SELECT json_agg(DISTINCT t.task) FROM (
+     SELECT schedule_id, count(*) AS running FROM ${s}.jobs
+     WHERE status = 'running' AND schedule_id IS NOT NULL
+     GROUP BY schedule_id HAVING bool_or(acquired_by <> $4)) AS r,
+   LATERAL (SELECT p.task FROM ${s}.jobs p WHERE p.schedule_id = r.schedule_id AND p.status = 'pending'
+     AND p.run_at <= ${now} AND p.max_instances <= r.running AND p.task = ANY($1::text[]) LIMIT 1) AS t`;
 
 /**
  * The earliest run time after `after` of a pending job of the node's tasks (`names`), leaving out
@@ -280,31 +299,6 @@ export async function acquireCappedJobs(
   );
   const order = new Map(picked.map((job, index) => [job.id, index]));
   return rows.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0)).map(jobFromRow);
-}
-
-/** Due pending jobs looked at for `heldBackTasks`: the earliest, enough to find the tasks waiting. */
-const HELD_BACK_LOOKED_AT = 200;
-
-/**
- * The node's tasks with due jobs held back by their schedule's `maxInstances` (see
- * `AcquiredJobs.heldBackTasks`), among the earliest due capped jobs.
- */
-export async function heldBackTasks(
-  client: PgQueryable,
-  s: string,
-  now: string,
-  tasks: readonly TaskLimit[],
-): Promise<string[]> {
-  const { rows } = await client.query<{ task: string }>(
-    `SELECT DISTINCT task FROM (
-       SELECT task, schedule_id, max_instances FROM ${s}.jobs
-       WHERE status = 'pending' AND run_at <= ${now} AND max_instances IS NOT NULL AND task = ANY($1::text[])
-       ORDER BY run_at, id LIMIT ${HELD_BACK_LOOKED_AT}) AS p
-     WHERE p.schedule_id IS NOT NULL
-       AND (SELECT count(*) FROM ${s}.jobs r WHERE r.schedule_id = p.schedule_id AND r.status = 'running') >= p.max_instances`,
-    [tasks.map((task) => task.name)],
-  );
-  return rows.map((row) => row.task).sort();
 }
 
 export interface PendingRelease {
