@@ -63,13 +63,11 @@ export class JobAcquirer {
       // than it asked for takes it that none is left.)
       const more = await this.orClaimed(fast, () => uncapped(room, fast.jobs.length));
       this.cappedWaiting = more.cappedDue;
-      const heldBack = 'heldBackTasks' in more ? { heldBackTasks: more.heldBackTasks } : {};
-      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next, ...heldBack };
+      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next, ...heldBackOf(more) };
     }
-    const heldBack = 'heldBackTasks' in fast ? { heldBackTasks: fast.heldBackTasks } : {};
-    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next, ...heldBack };
+    if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next, ...heldBackOf(fast) };
     const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
-    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs], ...heldBack };
+    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs], ...heldBackOf(fast) };
   }
 
   /**
@@ -119,4 +117,9 @@ export class JobAcquirer {
       return { now: rows[0]?.now ?? fast.now, jobs: capped };
     });
   }
+}
+
+/** The held-back tasks a claim reported (the stand-in of one that failed reports none: unknown). */
+function heldBackOf(claimed: object & { heldBackTasks?: string[] }): Pick<AcquiredJobs, 'heldBackTasks'> {
+  return claimed.heldBackTasks === undefined ? {} : { heldBackTasks: claimed.heldBackTasks };
 }

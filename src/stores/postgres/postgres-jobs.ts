@@ -60,18 +60,18 @@ export async function acquireUncappedJobs(
        WHERE j.id = ANY(ARRAY(${claim.ids}))
        RETURNING ${CLAIMED_COLUMNS})
      SELECT ${now} AS store_now,
-       (EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL AND run_at <= ${now}
-          AND task = ANY($1::text[]))
+       (one.instances_capped_due
         ${cap === null ? '' : `OR EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND task = ANY($2::text[]) AND run_at <= ${now})`}
        ) AS capped_due,
-       CASE WHEN EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL
-         AND run_at <= ${now} AND task = ANY($1::text[])) THEN (${HELD_BACK_TASKS(s, now)}) END AS held_back,
+       CASE WHEN one.instances_capped_due THEN (${HELD_BACK_TASKS(s, now)}) END AS held_back,
        -- What nextJobTimes would answer (before this claim's own leases, which are this node's).
        ${NEXT_RUN_AT(s, now, '$1', cap)} AS next_run_at,
        ${LEASE_EXPIRY(s)} AS lease_expiry,
        none.*
      -- The join with none of the claimed rows gives this row the job columns, NULL, typed for the UNION.
-     FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
+     FROM (SELECT EXISTS (SELECT 1 FROM ${s}.jobs WHERE status = 'pending' AND max_instances IS NOT NULL
+            AND run_at <= ${now} AND task = ANY($1::text[])) AS instances_capped_due) AS one
+       LEFT JOIN (SELECT * FROM taken LIMIT 0) AS none ON true
      UNION ALL
      SELECT NULL, NULL, NULL, NULL, NULL, taken.* FROM taken`,
     params,

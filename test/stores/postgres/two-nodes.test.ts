@@ -35,6 +35,50 @@ function node(schema: string, name: string, runsTasks: boolean): Scheduler {
 const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) =>
   waitUntil(check, what, timeoutMs, 10);
 
+/** A raw LISTEN client on Kairos's channel: it sees exactly what the nodes send. */
+async function wireOf(schema: string) {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  const sent: string[] = [];
+  client.on('notification', (message) => sent.push(message.payload ?? ''));
+  await client.query(`LISTEN "kairos_${schema}"`);
+  return {
+    sent,
+    /** Whether an event of `type` about the job was sent. */
+    sentAbout: (jobId: string, type: string) =>
+      sent.some((payload) => payload.includes(jobId) && payload.includes(`"type":"${type}"`)),
+    end: () => client.end(),
+  };
+}
+
+/**
+ * A node (poll: an hour) whose task `report` records its start in `starts` and runs until the test
+ * opens its gate in `gates`.
+ */
+function reportNode(
+  name: string,
+  store: PostgresStore,
+  starts: Array<{ node: string; jobId: string }>,
+  gates: Map<string, () => void>,
+): Scheduler {
+  const scheduler = new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
+  scheduler.task('report', async (ctx) => {
+    starts.push({ node: name, jobId: ctx.jobId });
+    await new Promise<void>((resolve) => gates.set(ctx.jobId, resolve));
+  });
+  return scheduler;
+}
+
+/** Calls `seen` with what each claim of `store` got. */
+function watchClaims(store: PostgresStore, seen: (jobs: readonly unknown[]) => void): void {
+  const acquire = store.acquireJobs.bind(store);
+  store.acquireJobs = async (claimer, options) => {
+    const acquired = await acquire(claimer, options);
+    seen(acquired.jobs);
+    return acquired;
+  };
+}
+
 describe('two PostgreSQL nodes', () => {
   it("wake each other through NOTIFY and hear each other's events", async () => {
     const schema = freshSchema('two');
@@ -71,26 +115,16 @@ describe('two PostgreSQL nodes, one stopping', () => {
     schemas.push(schema);
     const starts: Array<{ node: string; jobId: string }> = [];
     const gates = new Map<string, () => void>();
-    const make = (name: string, store: PostgresStore) => {
-      const scheduler = new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
-      scheduler.task('report', async (ctx) => {
-        starts.push({ node: name, jobId: ctx.jobId });
-        await new Promise<void>((resolve) => gates.set(ctx.jobId, resolve));
-      });
-      return scheduler;
-    };
-    const first = make('first', new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }));
-    const secondStore = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const store = () => new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const first = reportNode('first', store(), starts, gates);
+    const secondStore = store();
     // The second node's claims that came back empty: one after the waiting job is added means
     // the job is held back by max instances, and the node asleep (its poll is an hour).
     let emptyClaims = 0;
-    const acquire = secondStore.acquireJobs.bind(secondStore);
-    secondStore.acquireJobs = async (claimer, options) => {
-      const acquired = await acquire(claimer, options);
-      if (acquired.jobs.length === 0) emptyClaims++;
-      return acquired;
-    };
-    const second = make('second', secondStore);
+    watchClaims(secondStore, (jobs) => {
+      if (jobs.length === 0) emptyClaims++;
+    });
+    const second = reportNode('second', secondStore, starts, gates);
     await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
     await first.start();
     const running = await first.runScheduleNow('hourly');
@@ -113,33 +147,16 @@ describe("two PostgreSQL nodes, a job waiting for its schedule's place", () => {
   it("wake the node whose claim found it held back when the other node's run ends, and stop listening after", async () => {
     const schema = freshSchema('capheld');
     schemas.push(schema);
-    const wire = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await wire.connect();
-    const sent: string[] = [];
-    wire.on('notification', (message) => sent.push(message.payload ?? ''));
-    await wire.query(`LISTEN "kairos_${schema}"`);
+    const wire = await wireOf(schema);
+    const { sent } = wire;
     const gates = new Map<string, () => void>();
     const starts: Array<{ node: string; jobId: string }> = [];
+    const store = () => new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
+    const first = reportNode('first', store(), starts, gates);
+    const secondStore = store();
     const claims = { second: 0 };
-    const make = (name: string) => {
-      const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 });
-      if (name === 'second') {
-        const acquire = store.acquireJobs.bind(store);
-        store.acquireJobs = async (claimer, options) => {
-          const acquired = await acquire(claimer, options);
-          claims.second++;
-          return acquired;
-        };
-      }
-      const scheduler = new Scheduler({ store, nodeId: name, logger: silentLogger, pollInterval: '1h' });
-      scheduler.task('report', async (ctx) => {
-        starts.push({ node: name, jobId: ctx.jobId });
-        await new Promise<void>((resolve) => gates.set(ctx.jobId, resolve));
-      });
-      return scheduler;
-    };
-    const first = make('first');
-    const second = make('second');
+    watchClaims(secondStore, () => void claims.second++);
+    const second = reportNode('second', secondStore, starts, gates);
     const heardOnFirst: string[] = [];
     first.on('job.added', (event) => heardOnFirst.push(event.jobId));
     try {
@@ -161,10 +178,7 @@ describe("two PostgreSQL nodes, a job waiting for its schedule's place", () => {
       const claimsBefore = claims.second;
       gates.get(running)?.(); // the run holding the place ends, on the first node
       // Its outcome goes out, because the second node asked for it, and wakes the second node.
-      await until(
-        () => sent.some((payload) => payload.includes(running) && payload.includes('"type":"job.succeeded"')),
-        "the first node sends its run's outcome",
-      );
+      await until(() => wire.sentAbout(running, 'job.succeeded'), "the first node sends its run's outcome");
       await until(() => claims.second > claimsBefore, 'the second node claims again (its poll is an hour)');
       await until(() => starts.some((start) => start.jobId === waiting), 'the waiting job runs');
       gates.get(waiting)?.();
@@ -225,13 +239,8 @@ describe('PostgreSQL event traffic follows interest', () => {
   it('sends job.started and outcomes to other nodes only while one of them listens for them', async () => {
     const schema = freshSchema('interest');
     schemas.push(schema);
-    const wire = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await wire.connect();
-    const sent: string[] = [];
-    wire.on('notification', (message) => sent.push(message.payload ?? ''));
-    await wire.query(`LISTEN "kairos_${schema}"`);
-    const sentAbout = (jobId: string, type: string) =>
-      sent.some((payload) => payload.includes(jobId) && payload.includes(`"type":"${type}"`));
+    const wire = await wireOf(schema);
+    const { sent, sentAbout } = wire;
 
     const worker = node(schema, 'worker', true);
     const web = node(schema, 'web', false);
