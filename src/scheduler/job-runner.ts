@@ -434,6 +434,18 @@ export class JobRunner {
     }
   }
 
+  /**
+   * A run whose attempt another node took over before it could be recorded (this node could not
+   * reach the store for longer than the lease): the takeover recorded the attempt `abandoned`, and
+   * the store keeps one record per attempt, so this outcome is only in the log.
+   */
+  private reportUnrecorded(job: JobRecord, execution: ExecutionRecord): void {
+    this.runtime.logger.warn(
+      { jobId: job.id, task: job.task, attempt: execution.attempt, outcome: execution.outcome },
+      'a run ended after its job was taken over (its lease ran out); the takeover recorded the attempt, and this outcome is not recorded',
+    );
+  }
+
   /** Resolves true if the store still had the job leased to this node (false too when given up on). */
   private release(job: JobRecord, release: JobRelease): Promise<boolean> {
     const recording = this.record(job, release).finally(() => this.recordings.delete(recording));
@@ -451,7 +463,9 @@ export class JobRunner {
     try {
       for (let wait = RELEASE_RETRY_FIRST_MS; ; wait = Math.min(RELEASE_RETRY_MAX_MS, wait * 2)) {
         try {
-          return await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
+          const held = await this.runtime.store.releaseJob(this.runtime.node, job.id, release);
+          if (!held && release.execution !== null) this.reportUnrecorded(job, release.execution);
+          return held;
         } catch (error) {
           if (this.givingUp) {
             this.runtime.reportError(`${describeRelease(release)} of job ${job.id} (giving up: stopping)`, error);

@@ -70,8 +70,10 @@ export interface DataStore {
   /**
    * Records the execution and finishes the job (or puts it back pending when `requeue` is given).
    * Fenced by node and attempt (`release.execution.attempt`): a late release of an earlier attempt
-   * never touches the job's next attempt. False when the attempt was no longer held (the execution
-   * is still recorded).
+   * never touches the job's next attempt, and its execution is not recorded (the takeover recorded
+   * that attempt `abandoned`; a history has one record per attempt). False when the attempt was no
+   * longer held, unless the execution is recorded already: an earlier try of this release went
+   * through (a store whose answer to it was lost), and that counts as released.
    */
   releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean>;
   /**

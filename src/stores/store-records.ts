@@ -110,13 +110,15 @@ export function firedJobToStart(jobs: readonly JobRecord[], start: StartFiredJob
 }
 
 /**
- * The event a release announces: the run's outcome, with its retry time only if the store still
- * had the attempt (`held`) and so put the job back; none for a job handed back unrun.
+ * The event a release announces: the run's outcome, with its retry time if it put the job back;
+ * none for a job handed back unrun, nor for an attempt the store no longer had (`held`: it records
+ * nothing then, and the takeover announced the attempt's end).
  */
 export function releaseEvent(release: JobRelease, held: boolean): KairosEvent | null {
   const { execution, requeue } = release;
-  if (execution === null) return null;
-  return executionEvent(execution, (held && requeue?.runAt) || null, execution.finishedAt);
+  // A release of an attempt no longer held records nothing (see DataStore.releaseJob).
+  if (execution === null || !held) return null;
+  return executionEvent(execution, requeue?.runAt ?? null, execution.finishedAt);
 }
 
 /** The attempt a release lets go of: only its holder may release it. */

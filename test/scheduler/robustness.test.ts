@@ -59,6 +59,56 @@ describe('faults in tasks and listeners', () => {
     expect(failures).toBe(0);
   });
 
+  it('does not record a run whose job was taken over before its record got through, and logs its outcome', async () => {
+    // The store is away (releases and renewals fail) for longer than the lease: the job is taken
+    // over and run again before the first run's record gets through.
+    let away = false;
+    class AwayStore extends MemoryStore {
+      override async releaseJob(...args: Parameters<MemoryStore['releaseJob']>) {
+        if (away) throw new Error('store unreachable');
+        return super.releaseJob(...args);
+      }
+      override async extendLeases(...args: Parameters<MemoryStore['extendLeases']>) {
+        if (away) throw new Error('store unreachable');
+        return super.extendLeases(...args);
+      }
+    }
+    const warnings: { fields: object; message: string }[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (fields: object, message?: string) => void warnings.push({ fields, message: message ?? '' }),
+    };
+    const store = new AwayStore();
+    scheduler = createTestScheduler({ now: T0, store, logger, leaseDuration: '30s' });
+    const outcomes: string[] = [];
+    scheduler.on('job.succeeded', (event) => void outcomes.push(`succeeded ${event.execution.attempt}`));
+    scheduler.on('job.abandoned', (event) => void outcomes.push(`abandoned ${event.execution.attempt}`));
+    scheduler.task('work', (ctx) => {
+      if (ctx.attempt === 1) away = true;
+      return `run ${ctx.attempt}`;
+    });
+    await scheduler.start();
+    const id = await scheduler.addJob('work');
+    await until(() => away, 'the first run ended', 10_000, 5);
+    // Its lease runs out while its record waits to be tried again, and the job is taken over (by
+    // another node here, unless this node's own wake-up at the lease's end comes first).
+    scheduler.clock.advanceTo(T0 + 31_000);
+    await store.reapAbandoned();
+    away = false;
+    await until(async () => (await scheduler.history()).length === 2, 'the second run is recorded', 10_000, 5);
+    await until(() => warnings.some((w) => w.message.includes('taken over')), 'the late outcome is logged', 10_000, 5);
+    expect((await scheduler.history()).map((e) => [e.outcome, e.attempt])).toEqual([
+      ['abandoned', 1],
+      ['succeeded', 2],
+    ]);
+    expect(warnings.find((w) => w.message.includes('taken over'))?.fields).toMatchObject({
+      jobId: id,
+      attempt: 1,
+      outcome: 'succeeded',
+    });
+    expect(outcomes).toEqual(['abandoned 1', 'succeeded 2']);
+  });
+
   it('records an error whose texts hold NUL characters, with U+FFFD in their place', async () => {
     scheduler = createTestScheduler({ now: T0 });
     scheduler.task('nul', () => {

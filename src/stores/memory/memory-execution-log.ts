@@ -16,6 +16,11 @@ export class MemoryExecutionLog {
     this.maxRecords = maxRecords;
   }
 
+  /** Whether the execution `id` is recorded (a scan: asked only of releases that found their job gone). */
+  has(id: string): boolean {
+    return this.records.some((record) => record.id === id);
+  }
+
   append(given: ExecutionRecord): void {
     // A copy of what can be shared: the caller may still hold the task's result or the job's
     // arguments (`runJob` returns that result) and change them later; the history must not change.

@@ -194,9 +194,11 @@ export class MemoryStore implements DataStore {
   }
 
   async releaseJob(node: string, jobId: string, release: JobRelease): Promise<boolean> {
-    const held = this.jobs.isHeldBy(node, jobId, releasedAttempt(release), handedBackClaim(release));
-    if (held) this.jobs.finish(jobId, release.requeue, this.clockNow());
-    if (release.execution !== null) this.executions.append(release.execution);
+    const released = this.jobs.isHeldBy(node, jobId, releasedAttempt(release), handedBackClaim(release));
+    if (released) this.jobs.finish(jobId, release.requeue, this.clockNow());
+    // Only a held attempt is recorded (see DataStore.releaseJob).
+    if (released && release.execution !== null) this.executions.append(release.execution);
+    const held = released || (release.execution !== null && this.executions.has(release.execution.id));
     const event = releaseEvent(release, held);
     if (event !== null) this.publish(event);
     return held;

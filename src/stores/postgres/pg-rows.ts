@@ -207,8 +207,11 @@ export function executionArrays(executions: readonly ExecutionRecord[]): string[
   ];
 }
 
-/** The rows of `executionArrays`, passed as parameters `$first` to `$first + 16`, in `EXECUTION_COLUMNS` order. */
-export function executionRows(first: number): string {
+/**
+ * The rows of `executionArrays`, passed as parameters `$first` to `$first + 16`, in `EXECUTION_COLUMNS`
+ * order; only those that pass `where` (on the unnested arrays, as `r`), if given.
+ */
+export function executionRows(first: number, where?: string): string {
   const types = [
     'text',
     'text',
@@ -232,7 +235,7 @@ export function executionRows(first: number): string {
   return `SELECT id, job_id, schedule_id, task, args, to_timestamp(fire_time / 1000), to_timestamp(run_at / 1000),
       to_timestamp(started_at / 1000), to_timestamp(finished_at / 1000), duration_ms, outcome, error_name, error_message,
       error_stack, result, node, attempt
-    FROM unnest(${arrays}) AS r(${EXECUTION_COLUMNS})`;
+    FROM unnest(${arrays}) AS r(${EXECUTION_COLUMNS})${where === undefined ? '' : ` WHERE ${where}`}`;
 }
 
 export const EXECUTION_COLUMNS =

@@ -308,9 +308,13 @@ export interface PendingRelease {
 }
 
 /**
- * Records a batch of finished runs in one statement (hence one transaction): the executions, the
- * finished jobs deleted, the retried ones put back. Only rows the releasing node still holds are
- * touched. Returns the ids of the jobs that were still held.
+ * Records a batch of finished runs in one statement (hence one transaction): the finished jobs
+ * deleted, the retried ones put back, and the executions of those. Only attempts the releasing
+ * node still holds are touched and recorded: a run that ended after its lease was taken over was
+ * recorded `abandoned` by the takeover, and a second record of it would say the attempt ended
+ * twice. Returns the ids of the jobs that were held, and of those whose execution an earlier try of
+ * the same release already recorded (it committed, but its answer never reached the node; a second
+ * statement, run only when some run's attempt was not held, looks for those records).
  *
  * Only running jobs have an `acquired_by`, so the statement does not say `status = 'running'`: it
  * would let the planner scan the partial index of running jobs instead of looking the ids up,
@@ -335,10 +339,7 @@ export async function releaseJobs(
       held_claim: heldClaimText(item.release),
     }));
   const { rows } = await client.query<{ id: string }>(
-    `WITH ex AS (
-       INSERT INTO ${s}.executions (${EXECUTION_COLUMNS}) ${executionRows(4)}
-       ON CONFLICT (id) DO NOTHING),
-     fin AS (
+    `WITH fin AS (
        DELETE FROM ${s}.jobs j USING unnest($1::text[], $2::text[], $3::integer[]) AS r(id, node, attempt)
        WHERE j.id = ANY($1::text[]) AND j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
      req AS (
@@ -347,8 +348,12 @@ export async function releaseJobs(
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt
          -- The node knows its claim's start to the millisecond (timestamps are read that way).
          AND (r.held_claim IS NULL OR date_trunc('milliseconds', j.started_at) = r.held_claim)
-       RETURNING j.id)
-     SELECT id FROM fin UNION ALL SELECT id FROM req`,
+       RETURNING j.id),
+     held AS (SELECT id FROM fin UNION ALL SELECT id FROM req),
+     ex AS (
+       INSERT INTO ${s}.executions (${EXECUTION_COLUMNS}) ${executionRows(4, 'r.job_id IN (SELECT id FROM held)')}
+       ON CONFLICT (id) DO NOTHING)
+     SELECT id FROM held`,
     [
       pgArrayLiteral(finished.map((item) => item.id)),
       pgArrayLiteral(finished.map((item) => item.node)),
@@ -357,7 +362,19 @@ export async function releaseJobs(
       JSON.stringify(requeued),
     ],
   );
-  return new Set(rows.map((row) => row.id));
+  const held = new Set(rows.map((row) => row.id));
+  // Asked only when a run's attempt was not held (rare): was it recorded by an earlier try?
+  const unheld = batch.flatMap((item) =>
+    item.release.execution !== null && !held.has(item.jobId) ? [item.release.execution.id] : [],
+  );
+  if (unheld.length > 0) {
+    const { rows: recorded } = await client.query<{ job_id: string }>(
+      `SELECT job_id FROM ${s}.executions WHERE id = ANY($1::text[])`,
+      [unheld],
+    );
+    for (const row of recorded) held.add(row.job_id);
+  }
+  return held;
 }
 
 function heldClaimText(release: JobRelease): string | null {

@@ -35,6 +35,11 @@ export class SqliteHistoryTable {
     );
   }
 
+  /** Whether the execution `id` is recorded. */
+  has(db: SqliteConnection, id: string): boolean {
+    return db.get(`SELECT 1 AS found FROM ${this.executionsTable} WHERE id = ?`, id) !== undefined;
+  }
+
   query(db: SqliteConnection, query: ExecutionQuery): Page<ExecutionRecord> {
     const limit = pageLimit(query.limit);
     const where: string[] = [];

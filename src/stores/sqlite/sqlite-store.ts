@@ -331,10 +331,22 @@ export class SqliteStore implements DataStore {
     this.access.started('record a job run');
     const { execution } = release;
     const held = await this.releases.write((db) => {
-      if (execution !== null) this.history.append(db, execution);
       const { requeue } = release;
       const now = this.clockNow();
-      return this.jobs.finish(db, node, jobId, releasedAttempt(release), handedBackClaim(release), requeue, now);
+      const released = this.jobs.finish(
+        db,
+        node,
+        jobId,
+        releasedAttempt(release),
+        handedBackClaim(release),
+        requeue,
+        now,
+      );
+      if (execution === null) return released;
+      // Only a held attempt is recorded (see DataStore.releaseJob); one recorded already was released
+      // by an earlier try of this release.
+      if (released) this.history.append(db, execution);
+      return released || this.history.has(db, execution.id);
     });
     const event = releaseEvent(release, held);
     if (event !== null) this.publish(event);

@@ -378,23 +378,58 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await h.store.getJobs({})).items[0]).toMatchObject({ status: 'pending', acquiredBy: null });
     });
 
-    it('ignores a release from a node that no longer holds the job but keeps its execution', async () => {
+    it('ignores a release from a node that no longer holds the job, and does not record its execution', async () => {
       const job = jobFixture();
       await h.store.addJob(job);
       await acquire('n1', 10, TASKS, 1000);
       await h.advance(1000);
       await h.store.reapAbandoned();
       await acquire('n2');
+      const eventsBefore = h.events.length;
       expect(await h.store.releaseJob('n1', job.id, { execution: executionFixture(job) })).toBe(false);
       expect((await h.store.getJobs({})).items[0]).toMatchObject({
         status: 'running',
         acquiredBy: 'n2',
       });
-      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.outcome).sort()).toEqual([
-        'abandoned',
-        'succeeded',
+      // The takeover's record is the attempt's one record.
+      expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => [e.attempt, e.outcome])).toEqual([
+        [1, 'abandoned'],
       ]);
+      expect(h.events.slice(eventsBefore).filter((event) => event.type === 'job.succeeded')).toEqual([]);
     });
+
+    for (const retried of [false, true]) {
+      it(`counts a release tried again after it went through as released, and records it once${retried ? ' (a retry put back)' : ''}`, async () => {
+        // The first try committed, but its answer was lost (a connection that broke): the node tries again.
+        const job = jobFixture();
+        await h.store.addJob(job);
+        await acquire('n1', 10, TASKS, 1000);
+        const release = retried
+          ? {
+              execution: executionFixture(job, { outcome: 'failed' }),
+              requeue: {
+                runAt: new Date(T0 + 5000),
+                startDeadline: null,
+                attempt: 2,
+                abandonRetries: 2,
+                failedRuns: 1,
+              },
+            }
+          : { execution: executionFixture(job) };
+        expect(await h.store.releaseJob('n1', job.id, release)).toBe(true);
+        const after = (await h.store.getJobs({})).items;
+        expect(await h.store.releaseJob('n1', job.id, release)).toBe(true);
+        expect((await h.store.getJobs({})).items).toEqual(after);
+        expect((await h.store.getExecutions({ jobId: job.id })).items.map((e) => e.id)).toEqual([
+          release.execution?.id,
+        ]);
+        // The retried job's event says when it runs again, also after the second try.
+        const outcomes = h.events.filter((event) => event.type === (retried ? 'job.failed' : 'job.succeeded'));
+        expect(outcomes.map((event) => ('retryAt' in event ? event.retryAt : undefined)).at(-1)).toEqual(
+          retried ? new Date(T0 + 5000) : null,
+        );
+      });
+    }
 
     it('renews leases, reports lost ones and cancellation requests', async () => {
       const a = jobFixture();
