@@ -61,8 +61,11 @@ export interface PgConnectionConfig {
   statement_timeout?: number;
 }
 
+/** A `pg` Pool's settings, as far as Kairos sets them. */
+export type PgPoolConfig = PgConnectionConfig & { max?: number; idleTimeoutMillis?: number };
+
 export interface PgModule {
-  Pool: new (config: PgConnectionConfig & { max?: number }) => PgPool;
+  Pool: new (config: PgPoolConfig) => PgPool;
   Client: new (config: PgConnectionConfig) => PgClient;
   types: PgTypeParsers;
 }

@@ -11,7 +11,14 @@ import {
 import { listenClient, loadPg } from './pg-driver.ts';
 import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
-import { isQueryable, type PgClient, type PgPool, type PgPoolClient, type PgQueryConfig } from './pg-types.ts';
+import {
+  isQueryable,
+  type PgClient,
+  type PgPool,
+  type PgPoolConfig,
+  type PgPoolClient,
+  type PgQueryConfig,
+} from './pg-types.ts';
 import { isStaleStatement, kairosPool, STALE_STATEMENT_TRIES, StatementNames } from './prepared-statements.ts';
 
 export interface PostgresConnectionOptions {
@@ -44,6 +51,9 @@ export class PostgresConnections {
   /** Makes the store's own pool (given a connection string); null when the application gave its pool. */
   private readonly makePool: (() => PgPool) | null;
   private poolEnded = false;
+  /** The lease renewals' connection (see `leaseLane`), made on first use and again after `end`. */
+  private leasePool: PgPool | null = null;
+  private readonly makeLeasePool: () => PgPool;
   /**
    * Whether the store's own pool sends a `statement_timeout` as its connections start; turned off
    * for good once a pooler refuses it (see `refusedTimeoutAside`).
@@ -52,7 +62,9 @@ export class PostgresConnections {
   private readonly queryTimeoutMs: number | null;
   /** The limit statements are sent with: on the store's own pool from the start, on the application's once it is known to be safe. */
   private readonly statementLimit: { timeoutMs: number | null };
-  private readonly withLimit: (named: boolean, limit: { timeoutMs: number | null }) => PgPool;
+  private readonly withLimit: (named: boolean, limit: { timeoutMs: number | null }, target?: PgPool) => PgPool;
+  /** The lease renewals' connection, made again as the pool is (see `live` in the constructor). */
+  private readonly leases: PgPool;
   private readonly listenAt: string | undefined;
   private readonly schemaName: string;
   private readonly logger: () => Logger;
@@ -90,6 +102,8 @@ export class PostgresConnections {
       this.makePool = null;
       // An idle pooled connection that dies (a database restart) must not crash the process.
       this.pool.on('error', () => {});
+      const settings = (options.pool as unknown as { options?: Record<string, unknown> }).options ?? {};
+      this.makeLeasePool = () => quietPool({ ...settings, ...LEASE_LANE });
     } else {
       const { connectionString } = options;
       if (typeof connectionString !== 'string' || connectionString.length === 0) {
@@ -99,25 +113,23 @@ export class PostgresConnections {
       if (!Number.isInteger(max) || max < 1) {
         throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
       }
-      this.makePool = () => {
-        const pool = new (loadPg().Pool)(
-          ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout),
-        );
-        pool.on('error', () => {}); // as above
-        return pool;
-      };
+      this.makePool = () => quietPool(ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout));
+      this.makeLeasePool = () =>
+        quietPool({ ...ownPoolConfig(connectionString, 1, queryTimeoutMs, this.sendStatementTimeout), ...LEASE_LANE });
       this.pool = this.makePool();
     }
     const types = kairosTypeParsers(loadPg().types);
     // Through `live`, so that a pool made again (after a stop, or without a refused setting) is the
     // one used. (`kairosPool` sends its statements through it as `PgQueryConfig` objects.)
-    const live: PgPool = {
+    const liveOf = (current: () => PgPool): PgPool => ({
       query: (text, values) =>
-        this.refusedTimeoutAside((again) => this.current().query(again ? withoutTimeLimit(text) : text, values)),
-      connect: () => this.refusedTimeoutAside(() => this.current().connect()),
-      end: () => this.current().end(),
-      on: (event, listener) => this.current().on(event, listener),
-    };
+        this.refusedTimeoutAside((again) => current().query(again ? withoutTimeLimit(text) : text, values)),
+      connect: () => this.refusedTimeoutAside(() => current().connect()),
+      end: () => current().end(),
+      on: (event, listener) => current().on(event, listener),
+    });
+    const live = liveOf(() => this.current());
+    this.leases = liveOf(() => (this.leasePool ??= this.makeLeasePool()));
     const names =
       options.preparedStatements === false
         ? null
@@ -127,7 +139,7 @@ export class PostgresConnections {
               'PostgresStore: named statements keep being refused (unknown on one connection, defined already on another): a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements)? Sending them unnamed from now on; set preparedStatements: false to start that way',
             ),
           );
-    this.withLimit = (named, limit) => kairosPool(live, { types, names: named ? names : null, limit });
+    this.withLimit = (named, limit, target = live) => kairosPool(target, { types, names: named ? names : null, limit });
     this.prepared = this.withLimit(true, this.statementLimit);
     this.plain = this.withLimit(false, this.statementLimit);
     this.untimed = this.withLimit(false, { timeoutMs: null });
@@ -135,8 +147,23 @@ export class PostgresConnections {
 
   /** `prepared` (or `plain`) waiting at most `timeoutMs` for an answer, never longer than its own limit. */
   within(named: boolean, timeoutMs: number): PgPool {
+    return this.withLimit(named, this.limitWithin(timeoutMs));
+  }
+
+  /**
+   * The same on a connection of its own, for lease renewals: on the pool they would wait behind
+   * whatever fills it (a burst of `addJob` calls, the application's own queries on a pool it gave,
+   * a turn's releases), with no time limit on the wait, and the leases of jobs running fine could
+   * run out meanwhile. One connection, made when a renewal first needs it and closed after a minute
+   * unused (`kairos-leases` in `pg_stat_activity`).
+   */
+  leaseLane(named: boolean, timeoutMs: number): PgPool {
+    return this.withLimit(named, this.limitWithin(timeoutMs), this.leases);
+  }
+
+  private limitWithin(timeoutMs: number): { timeoutMs: number } {
     const limit = this.statementLimit.timeoutMs;
-    return this.withLimit(named, { timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs) });
+    return { timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs) };
   }
 
   /** A new connection for LISTEN (see `listenClient`). */
@@ -170,11 +197,21 @@ export class PostgresConnections {
     }
   }
 
-  /** Ends the store's own pool (the application's is the application's to end); a later use makes it again. */
+  /**
+   * Ends the store's own pool (the application's is the application's to end) and the lease
+   * renewals' connection; a later use makes them again.
+   */
   async end(): Promise<void> {
+    await this.endLeasePool();
     if (this.makePool === null) return;
     this.poolEnded = true;
     await this.pool.end().catch(() => undefined);
+  }
+
+  private async endLeasePool(): Promise<void> {
+    const leasePool = this.leasePool;
+    this.leasePool = null;
+    await leasePool?.end().catch(() => undefined);
   }
 
   /**
@@ -254,11 +291,21 @@ export class PostgresConnections {
         );
         const refusing = this.pool;
         this.poolEnded = true; // the next use makes the pool again, with the new settings
-        await refusing.end().catch(() => undefined);
+        await Promise.all([refusing.end().catch(() => undefined), this.endLeasePool()]);
       }
       return use(true);
     }
   }
+}
+
+/** The lease renewals' connection (see `leaseLane`): one, kept while renewals come (every half lease). */
+const LEASE_LANE = { max: 1, application_name: 'kairos-leases', idleTimeoutMillis: 60_000 };
+
+/** A `pg` pool whose idle connections may die (a database restart) without crashing the process. */
+function quietPool(config: PgPoolConfig): PgPool {
+  const pool = new (loadPg().Pool)(config);
+  pool.on('error', () => {});
+  return pool;
 }
 
 /**

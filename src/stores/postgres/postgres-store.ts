@@ -202,11 +202,6 @@ export class PostgresStore implements DataStore {
     return this.testClock === null ? this.connections.prepared : this.connections.plain;
   }
 
-  /** `db`, waiting at most `timeoutMs` for an answer (never longer than the store's own limit). */
-  private dbWithin(timeoutMs: number): PgPool {
-    return this.connections.within(this.testClock === null, timeoutMs);
-  }
-
   /** SQL for "now": the database's clock (`now()`, the transaction's start), or the test clock. */
   private get nowSql(): string {
     return this.testClock === null ? 'now()' : `'${new Date(this.testClock.now()).toISOString()}'::timestamptz`;
@@ -318,15 +313,15 @@ export class PostgresStore implements DataStore {
   }
 
   /**
-   * A renewal is given up after a quarter of the lease (or `queryTimeout`, if shorter), with its
-   * connection: the node tries again soon, on another one, while the lease still holds. One that
-   * waited `queryTimeout` on a silent connection would let the lease run out. (A renewal given up
-   * on that the server still carries out later only extends the lease: at worst, of a job this node
-   * has stopped meanwhile (see LeaseFence), whose takeover then waits for that lease.) The wait for
-   * a free connection of the pool is not bounded here.
+   * Renewals go on a connection of their own (see `PostgresConnections.leaseLane`), and one is
+   * given up after a quarter of the lease (or `queryTimeout`, if shorter), with its connection: the
+   * node tries again soon, on a new one, while the lease still holds. One that waited
+   * `queryTimeout` on a silent connection would let the lease run out. (A renewal given up on that
+   * the server still carries out later only extends the lease: at worst, of a job this node has
+   * stopped meanwhile (see LeaseFence), whose takeover then waits for that lease.)
    */
   async extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus> {
-    const db = this.dbWithin(Math.max(1, Math.floor(leaseMs / 4)));
+    const db = this.connections.leaseLane(this.testClock === null, Math.max(1, Math.floor(leaseMs / 4)));
     return this.run('renew leases', () => leases.extendLeases(db, this.s, this.nowSql, node, leaseMs, jobs));
   }
 

@@ -233,7 +233,8 @@ describe('PostgresStore renewing leases on a connection that went silent', () =>
       const { jobs } = await store.acquireJobs('n1', { leaseMs: 8000, limit: 1, tasks: TASKS });
       const held = jobs.map((job) => ({ id: job.id, attempt: job.attempt }));
       expect(held).toHaveLength(1);
-      proxy.silence(); // the pool's one connection; new ones work
+      expect(await store.extendLeases('n1', 8000, held)).toEqual({ lost: [], cancelRequested: [] });
+      proxy.silence(); // the renewals' connection (and the pool's); new ones work
       // Waiting the 60 s queryTimeout would outlast the lease (and this test).
       await expect(store.extendLeases('n1', 8000, held)).rejects.toThrow(/renew leases/);
       expect(await store.extendLeases('n1', 8000, held)).toEqual({ lost: [], cancelRequested: [] });
@@ -242,6 +243,52 @@ describe('PostgresStore renewing leases on a connection that went silent', () =>
       await store.stop();
     }
   });
+});
+
+describe('Lease renewals while the pool is busy', () => {
+  it("renew on a connection of their own: the application's queries filling the pool it gave do not hold them back", async () => {
+    const schema = freshSchema('lane');
+    schemas.push(schema);
+    const application = `app_${schema}`.slice(0, 60);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, application_name: application });
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ pool, schema }),
+      logger: silentLogger,
+      leaseDuration: '2s', // renewed every second; the application holds every connection for 4 s
+      shutdownTimeout: '100ms', // the task ends when told to stop
+    });
+    const runs = runsUntilStopped([scheduler], 'long');
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    const lease = async (id: string) =>
+      (
+        await admin.query<{ until: Date }>(`SELECT acquired_until AS until FROM "${schema}".jobs WHERE id = $1`, [id])
+      ).rows[0]?.until.getTime() ?? 0;
+    let busy: Promise<unknown> = Promise.resolve();
+    try {
+      await scheduler.start();
+      const id = await scheduler.addJob('long');
+      await until(() => runs.length === 1, 'the job runs', 10_000, 10);
+      let busyDone = false;
+      busy = Promise.all([1, 2, 3].map(() => pool.query('SELECT pg_sleep(4)'))).then(() => (busyDone = true));
+      await until(() => pool.waitingCount > 0, 'the pool is full and queries wait', 5000, 5);
+      // Renewed after the pool filled up, while its queries still wait (the last one for 8 s).
+      const filledAt = Date.now();
+      await until(async () => (await lease(id)) > filledAt + 2000 + 500, 'the lease is renewed', 10_000, 20);
+      expect(busyDone).toBe(false);
+      expect(runs[0]?.stopped).toBeUndefined();
+      const lanes = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'kairos-leases'`);
+      expect(lanes.rows).toHaveLength(1);
+    } finally {
+      await scheduler.stop();
+      await admin.query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
+        application,
+      ]);
+      await busy.catch(() => undefined);
+      await admin.end();
+      await pool.end();
+    }
+  }, 30_000);
 });
 
 describe('A node cut off from the database while it runs a job', () => {
