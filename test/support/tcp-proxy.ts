@@ -76,6 +76,11 @@ export class TcpProxy {
     this.cutAfterStartup = false;
   }
 
+  /** Connections open, silenced ones too. */
+  get openConnections(): number {
+    return this.open.size;
+  }
+
   /** Connections open (and not silenced). */
   get liveConnections(): number {
     return [...this.open].filter((link) => !link.silent).length;

@@ -38,6 +38,14 @@ export function listenClient(pool: PgPool, connectionString: string | undefined,
 }
 
 /**
+ * Closes the socket of a connection still being made (its connect, or its first query, in flight),
+ * which then fail. Not `end()`: a `pg` client ended while it connects never settles its connect.
+ */
+export function abortClient(client: PgClient): void {
+  (client as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
  * Ends a connection: politely if the server answers within `ms`, else by closing its socket. A
  * link that went silent would keep `end()` waiting for the server's goodbye for a quarter of an
  * hour, and whoever awaits it (a `stop()`) with it.
@@ -49,5 +57,5 @@ export async function closeClient(client: PgClient, ms: number): Promise<void> {
   });
   const outcome = await Promise.race([client.end().catch(() => undefined), late]);
   clearTimeout(timer);
-  if (outcome === 'late') (client as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  if (outcome === 'late') abortClient(client);
 }

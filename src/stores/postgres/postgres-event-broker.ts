@@ -6,13 +6,15 @@ import type { KairosEvent } from '../../events/event-types.ts';
 import { LocalEventBroker } from '../../events/local-event-broker.ts';
 import { MAX_PAYLOAD_BYTES, packEvents, unpackEvents } from '../../events/serialized-event.ts';
 import { ClusterInterest, INTEREST_REPEAT_MS } from './cluster-interest.ts';
-import { closeClient } from './pg-driver.ts';
+import { abortClient, closeClient } from './pg-driver.ts';
 import type { PgClient, PgConfigQueryable, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 10_000;
 /** How long a LISTEN connection is given to close politely when no `checkEveryMs` says otherwise. */
 const CLOSE_WAIT_MS = 10_000;
+/** How soon control messages of a NOTIFY that failed go out again (with whatever is sent meanwhile). */
+const CONTROL_RETRY_MS = 1000;
 
 export interface PostgresEventBrokerOptions {
   pool: PgPool;
@@ -51,6 +53,8 @@ export class PostgresEventBroker implements EventBroker {
   private readonly options: PostgresEventBrokerOptions;
   private readonly local: LocalEventBroker;
   private listener: PgClient | null = null;
+  /** A LISTEN connection being made (connect, then LISTEN): a stop closes it too. */
+  private connecting: PgClient | null = null;
   private outbox: KairosEvent[] = [];
   /** Announcements and questions, sent before the events of the same turn. */
   private control: string[] = [];
@@ -68,6 +72,8 @@ export class PostgresEventBroker implements EventBroker {
   private generation = 0;
   private readonly reconnectListeners = new Set<() => void>();
   private checkTimer: NodeJS.Timeout | null = null;
+  /** Sends again the control messages of a NOTIFY that failed (see `flush`). */
+  private controlRetryTimer: NodeJS.Timeout | null = null;
   /** Drops the current LISTEN connection as lost (set while one is connected). */
   private dropListener: ((error: Error) => void) | null = null;
   private checking = false;
@@ -153,11 +159,18 @@ export class PostgresEventBroker implements EventBroker {
     this.repeatTimer = null;
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
     this.checkTimer = null;
+    if (this.controlRetryTimer !== null) clearTimeout(this.controlRetryTimer);
+    this.controlRetryTimer = null;
     this.stopAwaitingEcho();
     // Taken now: a start during the flush below makes a LISTEN connection of its own.
     const listener = this.listener;
     this.listener = null;
     this.dropListener = null;
+    // A connection still being made would keep the process alive until its connect or LISTEN gave
+    // up (for ever without a time limit), and could open a LISTEN session after the stop.
+    const connecting = this.connecting;
+    this.connecting = null;
+    if (connecting !== null) abortClient(connecting); // its listen() then closes it and retries nothing
     await this.flush();
     if (listener !== null) {
       listener.removeAllListeners();
@@ -245,14 +258,37 @@ export class PostgresEventBroker implements EventBroker {
       // Control messages are all this broker's own.
       if (control.length > 0 && awaitingEcho !== null && awaitingEcho === this.echoAwaitedOn) this.echoSent();
     } catch (error) {
-      // The question, lost, goes with the next flush: its echo is what tells a deaf LISTEN apart.
-      if (this.echoAwaitedOn !== null && control.includes(this.question)) this.control.unshift(this.question);
+      this.sendControlAgain(control);
       // Best effort by design: other nodes' polls still find the work.
       this.options.logger.warn(
         { error: String(error), events: batch.length },
         'PostgresEventBroker: could not notify other nodes',
       );
     }
+  }
+
+  /**
+   * The control messages of a NOTIFY that failed, that still matter, go out again soon: the
+   * question (its echo is what tells a deaf LISTEN apart), and this node's announcement as it is
+   * now (until the others have it, they do not send this node what its listeners wait for; after
+   * an outage of over 5 minutes they have forgotten it, and the one sent on reconnecting, on a pool
+   * whose connections the outage may have broken, is the one that counts; an answer to another
+   * node's question is one too). A withdrawal on stop is not sent again.
+   */
+  private sendControlAgain(failed: readonly string[]): void {
+    if (!this.running) return;
+    const again: string[] = [];
+    if (this.echoAwaitedOn !== null && failed.includes(this.question)) again.push(this.question);
+    const ownAnnouncement = (message: string) => message.startsWith(`${this.origin}|!`);
+    if (failed.some(ownAnnouncement) && !this.control.some(ownAnnouncement)) again.push(this.announcement());
+    if (again.length === 0) return;
+    this.control.unshift(...again);
+    if (this.controlRetryTimer !== null) return;
+    this.controlRetryTimer = setTimeout(() => {
+      this.controlRetryTimer = null;
+      this.scheduleFlush();
+    }, CONTROL_RETRY_MS);
+    this.controlRetryTimer.unref();
   }
 
   private async listen(): Promise<void> {
@@ -278,6 +314,7 @@ export class PostgresEventBroker implements EventBroker {
     };
     client.on('error', lost);
     client.on('end', lost);
+    this.connecting = client;
     try {
       await client.connect();
       // Bounded like the checks: a link that goes silent right after connecting must not leave
@@ -289,6 +326,7 @@ export class PostgresEventBroker implements EventBroker {
       );
       // Stopped while connecting (and maybe started again, with a connect of its own).
       if (!this.running || generation !== this.generation) throw new Error('stopped while connecting');
+      if (this.connecting === client) this.connecting = null;
       this.listener = client;
       this.dropListener = lost;
       this.retryMs = FIRST_RETRY_MS;
@@ -300,6 +338,7 @@ export class PostgresEventBroker implements EventBroker {
       else this.scheduleFlush();
       for (const listener of this.reconnectListeners) listener();
     } catch (error) {
+      if (this.connecting === client) this.connecting = null;
       client.removeAllListeners();
       client.on('error', () => {});
       await this.closeListenClient(client);

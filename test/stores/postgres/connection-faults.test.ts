@@ -143,6 +143,51 @@ describe('PostgresEventBroker announcing what its listeners want', () => {
   });
 });
 
+describe('PostgresEventBroker when a NOTIFY fails', () => {
+  it('sends its announcement again soon, not with its repeat minutes later', async () => {
+    const channel = `kairos_${freshSchema('again')}`;
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    // Its NOTIFYs go through the proxy, within 300 ms; its LISTEN connection does not.
+    const pool = new pg.Pool({ connectionString: await proxy.start(), max: 1, query_timeout: 300 });
+    pool.on('error', () => {});
+    const warnings: string[] = [];
+    const broker = new PostgresEventBroker({
+      pool,
+      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
+      channel,
+      logger: { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') },
+    });
+    const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await spy.connect();
+    await spy.query(`LISTEN "${channel}"`);
+    const payloads: string[] = [];
+    spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+    try {
+      await broker.start();
+      await until(() => payloads.some((payload) => payload.endsWith('|?')), 'its question went out', 5000, 10);
+      expect(proxy.silence()).toBe(1); // the pool's connection; new ones work
+      broker.subscribe(() => {}, ['job.failed']);
+      await until(
+        () => warnings.includes('PostgresEventBroker: could not notify other nodes'),
+        'the NOTIFY with the announcement failed',
+        5000,
+        10,
+      );
+      await until(
+        () => payloads.some((payload) => payload.includes('|!') && payload.includes('job.failed')),
+        'the announcement arrives',
+        10_000,
+        10,
+      );
+    } finally {
+      await broker.stop();
+      await spy.end();
+      await pool.end();
+      await proxy.stop();
+    }
+  });
+});
+
 describe('PostgresStore made from a connection string', () => {
   it('serves a scheduler started again after stop() closed its pool', async () => {
     const schema = freshSchema('restart');
@@ -452,6 +497,45 @@ describe('PostgresEventBroker on connections that go silent', () => {
       await broker.stop(); // before: waited for the server's goodbye, which never comes
       expect(broker.connected).toBe(false);
     } finally {
+      await pool.end();
+      await proxy.stop();
+    }
+  });
+
+  it('closes, when stopped, a LISTEN connection it is still making (else the process stays alive until it gives up)', async () => {
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const throughProxy = await proxy.start();
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    const application = `listen_${freshSchema('making')}`.slice(0, 60);
+    let connects = 0;
+    const broker = new PostgresEventBroker({
+      pool,
+      // The first connection works; the one made after it is lost reaches a link that goes silent.
+      connect: () =>
+        new pg.Client({
+          connectionString: connects++ === 0 ? TEST_DATABASE_URL : throughProxy,
+          application_name: application,
+        }),
+      channel: `kairos_${freshSchema('making')}`,
+      logger: silentLogger,
+      checkEveryMs: 20_000, // how long its LISTEN would wait
+    });
+    try {
+      await broker.start();
+      expect(broker.connected).toBe(true);
+      proxy.silenceAfterStartup();
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
+        application,
+      ]);
+      await until(() => proxy.openConnections === 1 && !broker.connected, 'making a new LISTEN connection', 10_000, 10);
+      await broker.stop();
+      await until(() => proxy.openConnections === 0, 'the connection being made is closed', 10_000, 10);
+      expect(connects).toBe(2);
+    } finally {
+      await broker.stop();
+      await admin.end();
       await pool.end();
       await proxy.stop();
     }
