@@ -11,6 +11,12 @@ import type { PgClient, PgConfigQueryable, PgPool } from './pg-types.ts';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 10_000;
+/**
+ * How long a LISTEN connection must have lasted for its loss to start the back-off afresh: one the
+ * server or a proxy ends after a fixed idle time (`idle_session_timeout`) would otherwise be made
+ * again every 250 ms, each time with a warning, a question to every node and a look at the store.
+ */
+const STABLE_LISTEN_MS = 60_000;
 /** How long a LISTEN connection is given to close politely when no `checkEveryMs` says otherwise. */
 const CLOSE_WAIT_MS = 10_000;
 /** How soon control messages of a NOTIFY that failed go out again (with whatever is sent meanwhile). */
@@ -152,6 +158,7 @@ export class PostgresEventBroker implements EventBroker {
     // Withdraw this node's interest, so nobody keeps sending to a node that is gone.
     if (this.running && this.interest.localKeys().length > 0) this.control.push(`${this.origin}|![]`);
     this.running = false;
+    this.retryMs = FIRST_RETRY_MS; // a start after this one begins afresh
     this.generation++;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null; // else a later start's lost connection would wait for this cleared timer
@@ -299,8 +306,10 @@ export class PostgresEventBroker implements EventBroker {
       if (this.handleControl(message.payload)) return;
       for (const event of unpackEvents(message.payload, this.origin)) this.local.publish(event);
     });
+    let listeningSince = Number.POSITIVE_INFINITY;
     const lost = (error?: Error) => {
       if (this.listener !== client) return;
+      if (Date.now() - listeningSince >= STABLE_LISTEN_MS) this.retryMs = FIRST_RETRY_MS;
       this.listener = null;
       this.dropListener = null;
       this.options.logger.warn(
@@ -329,7 +338,7 @@ export class PostgresEventBroker implements EventBroker {
       if (this.connecting === client) this.connecting = null;
       this.listener = client;
       this.dropListener = lost;
-      this.retryMs = FIRST_RETRY_MS;
+      listeningSince = Date.now();
       // Ask the others what they listen for (they may have announced it while this node was away);
       // the question's echo also says that this connection hears notifications at all.
       this.control.push(this.question);

@@ -41,6 +41,33 @@ function broker(application: string, pool: pg.Pool): PostgresEventBroker {
 }
 
 describe('PostgresEventBroker reconnecting', () => {
+  it('backs off when the server ends every LISTEN connection soon after it is made (idle_session_timeout)', async () => {
+    const application = freshSchema('b_idle');
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    const connectedAt: number[] = [];
+    const events = new PostgresEventBroker({
+      pool: pool as never,
+      connect: () => {
+        connectedAt.push(Date.now());
+        const options = '-c idle_session_timeout=100';
+        return new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: application, options }) as never;
+      },
+      channel: `kairos_${application}`,
+      logger: silentLogger,
+      checkEveryMs: 60_000, // no check keeps the connection busy
+    });
+    try {
+      await events.start();
+      await waitUntil(() => connectedAt.length >= 4, 'three connections lost and made again', 15_000, 5);
+      // Made again 250, 500, then 1,000 ms after each loss: not every 250 ms for as long as it lasts.
+      const [, , third, fourth] = connectedAt as [number, number, number, number];
+      expect(fourth - third).toBeGreaterThanOrEqual(1000);
+    } finally {
+      await events.stop();
+      await pool.end();
+    }
+  });
+
   it('reconnects after a later loss when it was stopped while waiting to reconnect, then started again', async () => {
     const application = freshSchema('b_retry');
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
