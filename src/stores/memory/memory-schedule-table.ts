@@ -72,7 +72,10 @@ export class MemoryScheduleTable {
     if (conflict === 'keep') return { outcome: 'kept', schedule: toRecord(existing) };
 
     // Replace in place. An unchanged trigger keeps the fire-time state, so an app that re-declares
-    // its schedules at every start still catches up on what it missed while down.
+    // its schedules at every start still catches up on what it missed while down. Either way the
+    // schedule is no longer broken: the declaring node could read its trigger, and one marked broken
+    // by a node that could not (an older version during a rolling deploy, a time zone its ICU
+    // lacks) would otherwise never fire again; a trigger that still fails is marked broken anew.
     const triggerChanged = JSON.stringify(existing.trigger) !== JSON.stringify(schedule.trigger);
     existing.task = schedule.task;
     existing.args = cloneJson(schedule.args);
@@ -81,10 +84,10 @@ export class MemoryScheduleTable {
     existing.maxInstances = schedule.maxInstances;
     existing.maxJitter = schedule.maxJitter;
     if (schedule.paused !== undefined) existing.paused = schedule.paused;
+    existing.brokenReason = null;
     if (triggerChanged) {
       existing.trigger = schedule.trigger;
       existing.next = schedule.nextFireTime === null ? null : schedule.nextFireTime.getTime();
-      existing.brokenReason = null;
       existing.revision++;
     }
     existing.updatedAt = now;

@@ -55,7 +55,7 @@ export class SqliteScheduleTable {
       schedule.paused === undefined ? existing.paused : schedule.paused ? 1 : 0,
       trigger,
       triggerChanged ? ms(schedule.nextFireTime) : existing.next_fire_time,
-      triggerChanged ? null : existing.broken_reason,
+      null, // no longer broken, changed trigger or not (see the memory store's `add`)
       triggerChanged ? 1 : 0,
       now,
       schedule.id,

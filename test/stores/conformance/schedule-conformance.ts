@@ -93,6 +93,18 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect(changed.schedule.nextFireTime).toEqual(new Date(T0 + 30_000));
     });
 
+    it('is no longer broken once replaced, with its trigger unchanged (it fires again from where it was)', async () => {
+      // Marked broken by a node that could not read the trigger (an older version, say).
+      await h.store.addSchedule(scheduleFixture('s1', { nextFireTime: new Date(T0 - 5000) }), 'error');
+      await h.store.updateSchedule('s1', { brokenReason: 'trigger cannot be used: unknown key' });
+      const replaced = await h.store.addSchedule(
+        scheduleFixture('s1', { nextFireTime: new Date(T0 + 60_000) }),
+        'replace',
+      );
+      expect(replaced.schedule).toMatchObject({ brokenReason: null, nextFireTime: new Date(T0 - 5000), revision: 1 });
+      expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules.map((s) => s.id)).toEqual(['s1']);
+    });
+
     it('keeps a pause across a replace that does not mention it', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       await h.store.updateSchedule('s1', { paused: true });
