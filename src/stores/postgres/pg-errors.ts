@@ -48,7 +48,11 @@ export function pgStoreError(error: unknown, action: string): KairosError {
   ) {
     meaning = 'the database is unreachable or restarting';
   } else if (code === '53100') meaning = 'the database server is out of disk space';
-  else if (code === '42P01' || code === '3F000') meaning = "Kairos's tables are missing (was the schema dropped?)";
+  else if (code === '42P01' || code === '3F000')
+    meaning =
+      "Kairos's tables are missing (was the schema dropped? or, for a call given { tx }, is that transaction on another database?)";
+  else if (code === '25P02')
+    meaning = 'the transaction given as { tx } is aborted (a statement in it failed): roll it back, then try again';
   else if (code === '40P01') meaning = 'a deadlock was detected';
   else if (code === '42501')
     meaning =

@@ -86,6 +86,32 @@ describe('raw pg, misused', () => {
     });
   });
 
+  it('says so when the transaction is aborted, and when it is on a database without Kairos', async () => {
+    await withKairos('rawaborted', async ({ scheduler }) => {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+      const elsewhere = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/test$/, '/postgres') });
+      await elsewhere.connect();
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT 1/0').catch(() => undefined);
+        await expect(scheduler.addJob('process-dataset', { tx: client })).rejects.toThrow(
+          /the transaction given as \{ tx \} is aborted .*roll it back/,
+        );
+        await client.query('ROLLBACK');
+        await elsewhere.query('BEGIN');
+        await expect(scheduler.addJob('process-dataset', { tx: elsewhere })).rejects.toThrow(
+          /Kairos's tables are missing .*is that transaction on another database\?/,
+        );
+        await elsewhere.query('ROLLBACK');
+      } finally {
+        client.release();
+        await elsewhere.end();
+        await pool.end();
+      }
+    });
+  });
+
   it('takes a query runner of your own that answers as pg does, and refuses one that answers otherwise', async () => {
     await withKairos('rawown', async ({ scheduler }) => {
       const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
