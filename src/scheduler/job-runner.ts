@@ -442,7 +442,7 @@ export class JobRunner {
   private reportUnrecorded(job: JobRecord, execution: ExecutionRecord): void {
     this.runtime.logger.warn(
       { jobId: job.id, task: job.task, attempt: execution.attempt, outcome: execution.outcome },
-      'a run ended after its job was taken over (its lease ran out); the takeover recorded the attempt, and this outcome is not recorded',
+      'a run ended after its job was no longer leased to this node (taken over once its lease ran out, as a rule); the takeover recorded the attempt, and this outcome is not recorded',
     );
   }
 

@@ -76,6 +76,8 @@ export class MemoryScheduleTable {
     // schedule is no longer broken: the declaring node could read its trigger, and one marked broken
     // by a node that could not (an older version during a rolling deploy, a time zone its ICU
     // lacks) would otherwise never fire again; a trigger that still fails is marked broken anew.
+    // That takes a new revision, so that the release of a node that took the schedule before the
+    // replace (an older node of the deploy) does not mark it broken again.
     const triggerChanged = JSON.stringify(existing.trigger) !== JSON.stringify(schedule.trigger);
     existing.task = schedule.task;
     existing.args = cloneJson(schedule.args);
@@ -84,11 +86,11 @@ export class MemoryScheduleTable {
     existing.maxInstances = schedule.maxInstances;
     existing.maxJitter = schedule.maxJitter;
     if (schedule.paused !== undefined) existing.paused = schedule.paused;
+    if (triggerChanged || existing.brokenReason !== null) existing.revision++;
     existing.brokenReason = null;
     if (triggerChanged) {
       existing.trigger = schedule.trigger;
       existing.next = schedule.nextFireTime === null ? null : schedule.nextFireTime.getTime();
-      existing.revision++;
     }
     existing.updatedAt = now;
     this.place(existing);

@@ -30,11 +30,20 @@ export function listenClient(pool: PgPool, connectionString: string | undefined,
     keepAliveInitialDelayMillis: 10_000,
     ...(timeoutMs === null ? {} : { connectionTimeoutMillis: timeoutMs }),
   };
-  if (connectionString === undefined) {
-    const options = (pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-    return new pg.Client({ ...options, ...listen });
-  }
+  if (connectionString === undefined) return new pg.Client({ ...(poolConnectionSettings(pool) ?? {}), ...listen });
   return new pg.Client({ connectionString, ...listen });
+}
+
+/**
+ * The settings of an application's `pg` pool, to make connections of Kairos's own like its (null if
+ * it has none to read: not a `pg` Pool). `pg-pool` keeps the password out of sight (a property that
+ * is not enumerable, so that it is not logged), and a copy with `...` would lose it: a password
+ * given apart from the URL, or a function that makes one (IAM tokens), goes along explicitly.
+ */
+export function poolConnectionSettings(pool: PgPool): Record<string, unknown> | null {
+  const options = (pool as unknown as { options?: Record<string, unknown> }).options;
+  if (typeof options !== 'object' || options === null) return null;
+  return options.password === undefined ? { ...options } : { ...options, password: options.password };
 }
 
 /**

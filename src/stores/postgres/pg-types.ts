@@ -62,7 +62,7 @@ export interface PgConnectionConfig {
 }
 
 /** A `pg` Pool's settings, as far as Kairos sets them. */
-export type PgPoolConfig = PgConnectionConfig & { max?: number; idleTimeoutMillis?: number };
+export type PgPoolConfig = PgConnectionConfig & { max?: number; min?: number; idleTimeoutMillis?: number };
 
 export interface PgModule {
   Pool: new (config: PgPoolConfig) => PgPool;

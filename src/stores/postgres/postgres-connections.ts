@@ -8,7 +8,7 @@ import {
   readSessionSettings,
   safeStatementLimit,
 } from './pg-connection-settings.ts';
-import { listenClient, loadPg } from './pg-driver.ts';
+import { listenClient, loadPg, poolConnectionSettings } from './pg-driver.ts';
 import { isQueryTimeout, pgStoreError, refusedStartupSetting } from './pg-errors.ts';
 import { kairosTypeParsers } from './pg-result-types.ts';
 import {
@@ -53,7 +53,10 @@ export class PostgresConnections {
   private poolEnded = false;
   /** The lease renewals' connection (see `leaseLane`), made on first use and again after `end`. */
   private leasePool: PgPool | null = null;
-  private readonly makeLeasePool: () => PgPool;
+  /** Makes it, given how long its connect may take; null: the application's pool has no settings to copy. */
+  private readonly makeLeasePool: ((connectMs: number) => PgPool) | null;
+  /** How long a renewal may take, which its connection's connect may too (see `leaseLane`). */
+  private leaseConnectMs = 0;
   /**
    * Whether the store's own pool sends a `statement_timeout` as its connections start; turned off
    * for good once a pooler refuses it (see `refusedTimeoutAside`).
@@ -102,8 +105,11 @@ export class PostgresConnections {
       this.makePool = null;
       // An idle pooled connection that dies (a database restart) must not crash the process.
       this.pool.on('error', () => {});
-      const settings = (options.pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-      this.makeLeasePool = () => quietPool({ ...settings, ...LEASE_LANE });
+      const settings = poolConnectionSettings(options.pool);
+      this.makeLeasePool =
+        settings === null
+          ? null
+          : (connectMs) => quietPool({ ...settings, ...LEASE_LANE, connectionTimeoutMillis: connectMs });
     } else {
       const { connectionString } = options;
       if (typeof connectionString !== 'string' || connectionString.length === 0) {
@@ -114,8 +120,12 @@ export class PostgresConnections {
         throw new ValidationError('PostgresStore poolSize', options.poolSize, 'must be a whole number of at least 1');
       }
       this.makePool = () => quietPool(ownPoolConfig(connectionString, max, queryTimeoutMs, this.sendStatementTimeout));
-      this.makeLeasePool = () =>
-        quietPool({ ...ownPoolConfig(connectionString, 1, queryTimeoutMs, this.sendStatementTimeout), ...LEASE_LANE });
+      this.makeLeasePool = (connectMs) =>
+        quietPool({
+          ...ownPoolConfig(connectionString, 1, queryTimeoutMs, this.sendStatementTimeout),
+          ...LEASE_LANE,
+          connectionTimeoutMillis: connectMs,
+        });
       this.pool = this.makePool();
     }
     const types = kairosTypeParsers(loadPg().types);
@@ -129,7 +139,8 @@ export class PostgresConnections {
       on: (event, listener) => current().on(event, listener),
     });
     const live = liveOf(() => this.current());
-    this.leases = liveOf(() => (this.leasePool ??= this.makeLeasePool()));
+    const makeLeasePool = this.makeLeasePool;
+    this.leases = makeLeasePool === null ? live : liveOf(() => (this.leasePool ??= makeLeasePool(this.leaseConnectMs)));
     const names =
       options.preparedStatements === false
         ? null
@@ -154,10 +165,12 @@ export class PostgresConnections {
    * The same on a connection of its own, for lease renewals: on the pool they would wait behind
    * whatever fills it (a burst of `addJob` calls, the application's own queries on a pool it gave,
    * a turn's releases), with no time limit on the wait, and the leases of jobs running fine could
-   * run out meanwhile. One connection, made when a renewal first needs it and closed after a minute
-   * unused (`kairos-leases` in `pg_stat_activity`).
+   * run out meanwhile. One connection, made when a renewal first needs it (within the renewal's
+   * time) and closed after a minute unused (`kairos-leases` in `pg_stat_activity`). On a pool of the
+   * application's with no settings to copy (not a `pg` Pool), the renewals share that pool.
    */
   leaseLane(named: boolean, timeoutMs: number): PgPool {
+    this.leaseConnectMs = timeoutMs;
     return this.withLimit(named, this.limitWithin(timeoutMs), this.leases);
   }
 
@@ -299,7 +312,7 @@ export class PostgresConnections {
 }
 
 /** The lease renewals' connection (see `leaseLane`): one, kept while renewals come (every half lease). */
-const LEASE_LANE = { max: 1, application_name: 'kairos-leases', idleTimeoutMillis: 60_000 };
+const LEASE_LANE = { max: 1, min: 0, application_name: 'kairos-leases', idleTimeoutMillis: 60_000 };
 
 /** A `pg` pool whose idle connections may die (a database restart) without crashing the process. */
 function quietPool(config: PgPoolConfig): PgPool {

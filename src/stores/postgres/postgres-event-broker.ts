@@ -19,8 +19,12 @@ const MAX_RETRY_MS = 10_000;
 const STABLE_LISTEN_MS = 60_000;
 /** How long a LISTEN connection is given to close politely when no `checkEveryMs` says otherwise. */
 const CLOSE_WAIT_MS = 10_000;
-/** How soon control messages of a NOTIFY that failed go out again (with whatever is sent meanwhile). */
-const CONTROL_RETRY_MS = 1000;
+/**
+ * How soon control messages of a NOTIFY that failed go out again (with whatever is sent meanwhile):
+ * a second after the first failure, doubling while they keep failing (a database that is down).
+ */
+const CONTROL_RETRY_FIRST_MS = 1000;
+const CONTROL_RETRY_MAX_MS = 30_000;
 
 export interface PostgresEventBrokerOptions {
   pool: PgPool;
@@ -80,6 +84,7 @@ export class PostgresEventBroker implements EventBroker {
   private checkTimer: NodeJS.Timeout | null = null;
   /** Sends again the control messages of a NOTIFY that failed (see `flush`). */
   private controlRetryTimer: NodeJS.Timeout | null = null;
+  private controlRetryMs = CONTROL_RETRY_FIRST_MS;
   /** Drops the current LISTEN connection as lost (set while one is connected). */
   private dropListener: ((error: Error) => void) | null = null;
   private checking = false;
@@ -168,6 +173,7 @@ export class PostgresEventBroker implements EventBroker {
     this.checkTimer = null;
     if (this.controlRetryTimer !== null) clearTimeout(this.controlRetryTimer);
     this.controlRetryTimer = null;
+    this.controlRetryMs = CONTROL_RETRY_FIRST_MS;
     this.stopAwaitingEcho();
     // Taken now: a start during the flush below makes a LISTEN connection of its own.
     const listener = this.listener;
@@ -180,8 +186,7 @@ export class PostgresEventBroker implements EventBroker {
     if (connecting !== null) abortClient(connecting); // its listen() then closes it and retries nothing
     await this.flush();
     if (listener !== null) {
-      listener.removeAllListeners();
-      listener.on('error', () => {});
+      unhook(listener);
       await this.closeListenClient(listener);
     }
   }
@@ -216,7 +221,7 @@ export class PostgresEventBroker implements EventBroker {
   /** Tells the other nodes which event types this node's listeners want now. */
   private announce(): void {
     if (!this.running) return;
-    this.control = this.control.filter((message) => !message.startsWith(`${this.origin}|!`));
+    this.control = this.control.filter((message) => !this.isOwnAnnouncement(message));
     this.control.push(this.announcement());
     this.scheduleFlush();
   }
@@ -262,6 +267,7 @@ export class PostgresEventBroker implements EventBroker {
         this.options.channel,
         [...control, ...packEvents(this.origin, batch, (event) => this.tooBig(event))],
       ]);
+      this.controlRetryMs = CONTROL_RETRY_FIRST_MS;
       // Control messages are all this broker's own.
       if (control.length > 0 && awaitingEcho !== null && awaitingEcho === this.echoAwaitedOn) this.echoSent();
     } catch (error) {
@@ -286,16 +292,22 @@ export class PostgresEventBroker implements EventBroker {
     if (!this.running) return;
     const again: string[] = [];
     if (this.echoAwaitedOn !== null && failed.includes(this.question)) again.push(this.question);
-    const ownAnnouncement = (message: string) => message.startsWith(`${this.origin}|!`);
-    if (failed.some(ownAnnouncement) && !this.control.some(ownAnnouncement)) again.push(this.announcement());
+    const own = (message: string) => this.isOwnAnnouncement(message);
+    if (failed.some(own) && !this.control.some(own)) again.push(this.announcement());
     if (again.length === 0) return;
     this.control.unshift(...again);
     if (this.controlRetryTimer !== null) return;
+    const wait = this.controlRetryMs;
+    this.controlRetryMs = Math.min(CONTROL_RETRY_MAX_MS, wait * 2);
     this.controlRetryTimer = setTimeout(() => {
       this.controlRetryTimer = null;
       this.scheduleFlush();
-    }, CONTROL_RETRY_MS);
+    }, wait);
     this.controlRetryTimer.unref();
+  }
+
+  private isOwnAnnouncement(message: string): boolean {
+    return message.startsWith(`${this.origin}|!`);
   }
 
   private async listen(): Promise<void> {
@@ -309,16 +321,17 @@ export class PostgresEventBroker implements EventBroker {
     let listeningSince = Number.POSITIVE_INFINITY;
     const lost = (error?: Error) => {
       if (this.listener !== client) return;
-      if (Date.now() - listeningSince >= STABLE_LISTEN_MS) this.retryMs = FIRST_RETRY_MS;
+      if (performance.now() - listeningSince >= STABLE_LISTEN_MS) this.retryMs = FIRST_RETRY_MS;
       this.listener = null;
       this.dropListener = null;
       this.options.logger.warn(
         { error: String(error ?? 'connection ended') },
         'PostgresEventBroker: lost the LISTEN connection; reconnecting',
       );
-      client.removeAllListeners();
-      client.on('error', () => {});
-      void this.closeListenClient(client);
+      unhook(client);
+      // Lost: closed at once, not politely (a connection that stopped answering would keep the
+      // process alive, a stop too, until the polite close gave up).
+      abortClient(client);
       this.scheduleRetry();
     };
     client.on('error', lost);
@@ -338,7 +351,7 @@ export class PostgresEventBroker implements EventBroker {
       if (this.connecting === client) this.connecting = null;
       this.listener = client;
       this.dropListener = lost;
-      listeningSince = Date.now();
+      listeningSince = performance.now();
       // Ask the others what they listen for (they may have announced it while this node was away);
       // the question's echo also says that this connection hears notifications at all.
       this.control.push(this.question);
@@ -348,8 +361,7 @@ export class PostgresEventBroker implements EventBroker {
       for (const listener of this.reconnectListeners) listener();
     } catch (error) {
       if (this.connecting === client) this.connecting = null;
-      client.removeAllListeners();
-      client.on('error', () => {});
+      unhook(client);
       await this.closeListenClient(client);
       if (!this.running || generation !== this.generation) return;
       this.options.logger.warn({ error: String(error) }, 'PostgresEventBroker: could not LISTEN; retrying');
@@ -451,4 +463,10 @@ export class PostgresEventBroker implements EventBroker {
     }, delay);
     this.retryTimer.unref();
   }
+}
+
+/** Stops listening to a LISTEN connection being let go; an error it still reports is ignored, not thrown. */
+function unhook(client: PgClient): void {
+  client.removeAllListeners();
+  client.on('error', () => {});
 }

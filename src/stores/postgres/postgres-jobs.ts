@@ -312,9 +312,11 @@ export interface PendingRelease {
  * deleted, the retried ones put back, and the executions of those. Only attempts the releasing
  * node still holds are touched and recorded: a run that ended after its lease was taken over was
  * recorded `abandoned` by the takeover, and a second record of it would say the attempt ended
- * twice. Returns the ids of the jobs that were held, and of those whose execution an earlier try of
- * the same release already recorded (it committed, but its answer never reached the node; a second
- * statement, run only when some run's attempt was not held, looks for those records).
+ * twice. Returns the attempts (`heldAttemptKey`) that were held, and those whose execution an
+ * earlier try of the same release already recorded (it committed, but its answer never reached the
+ * node; a second statement, run only when some run's attempt was not held, looks for those
+ * records). By attempt, not job: a batch may hold a late release of a job's attempt 1 and the
+ * release of its attempt 2, taken over by the same node.
  *
  * Only running jobs have an `acquired_by`, so the statement does not say `status = 'running'`: it
  * would let the planner scan the partial index of running jobs instead of looking the ids up,
@@ -338,22 +340,24 @@ export async function releaseJobs(
       held_attempt: releasedAttempt(item.release),
       held_claim: heldClaimText(item.release),
     }));
-  const { rows } = await client.query<{ id: string }>(
+  const { rows } = await client.query<{ id: string; attempt: number }>(
     `WITH fin AS (
        DELETE FROM ${s}.jobs j USING unnest($1::text[], $2::text[], $3::integer[]) AS r(id, node, attempt)
-       WHERE j.id = ANY($1::text[]) AND j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt RETURNING j.id),
+       WHERE j.id = ANY($1::text[]) AND j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.attempt
+       RETURNING j.id, j.attempt),
      req AS (
        UPDATE ${s}.jobs j SET ${requeueSet(now)}
        FROM json_to_recordset($21::json) AS r(${REQUEUE_RECORDSET}, held_attempt integer, held_claim timestamptz)
        WHERE j.id = r.id AND j.acquired_by = r.node AND j.attempt = r.held_attempt
          -- The node knows its claim's start to the millisecond (timestamps are read that way).
          AND (r.held_claim IS NULL OR date_trunc('milliseconds', j.started_at) = r.held_claim)
-       RETURNING j.id),
-     held AS (SELECT id FROM fin UNION ALL SELECT id FROM req),
+       RETURNING j.id, r.held_attempt AS attempt),
+     held AS (SELECT id, attempt FROM fin UNION ALL SELECT id, attempt FROM req),
      ex AS (
-       INSERT INTO ${s}.executions (${EXECUTION_COLUMNS}) ${executionRows(4, 'r.job_id IN (SELECT id FROM held)')}
+       INSERT INTO ${s}.executions (${EXECUTION_COLUMNS})
+       ${executionRows(4, '(r.job_id, r.attempt) IN (SELECT id, attempt FROM held)')}
        ON CONFLICT (id) DO NOTHING)
-     SELECT id FROM held`,
+     SELECT id, attempt FROM held`,
     [
       pgArrayLiteral(finished.map((item) => item.id)),
       pgArrayLiteral(finished.map((item) => item.node)),
@@ -362,20 +366,23 @@ export async function releaseJobs(
       JSON.stringify(requeued),
     ],
   );
-  const held = new Set(rows.map((row) => row.id));
+  const held = new Set(rows.map((row) => heldAttemptKey(row.id, row.attempt)));
   // Asked only when a run's attempt was not held (rare): was it recorded by an earlier try?
-  const unheld = batch.flatMap((item) =>
-    item.release.execution !== null && !held.has(item.jobId) ? [item.release.execution.id] : [],
+  const unheld = batch.flatMap(({ jobId, release: { execution } }) =>
+    execution !== null && !held.has(heldAttemptKey(jobId, execution.attempt)) ? [execution.id] : [],
   );
   if (unheld.length > 0) {
-    const { rows: recorded } = await client.query<{ job_id: string }>(
-      `SELECT job_id FROM ${s}.executions WHERE id = ANY($1::text[])`,
+    const { rows: recorded } = await client.query<{ job_id: string; attempt: number }>(
+      `SELECT job_id, attempt FROM ${s}.executions WHERE id = ANY($1::text[])`,
       [unheld],
     );
-    for (const row of recorded) held.add(row.job_id);
+    for (const row of recorded) held.add(heldAttemptKey(row.job_id, row.attempt));
   }
   return held;
 }
+
+/** How `releaseJobs` names a released attempt. */
+export const heldAttemptKey = (jobId: string, attempt: number) => `${attempt}:${jobId}`;
 
 function heldClaimText(release: JobRelease): string | null {
   const claimedAt = handedBackClaim(release);

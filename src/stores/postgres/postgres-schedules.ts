@@ -63,14 +63,14 @@ export async function addSchedule(
   }
   // Replace in place. The trigger is compared as stored text (json keeps it as written): an
   // unchanged trigger keeps the fire-time state, a changed one takes the new next fire time. Either
-  // way the schedule is no longer broken: the declaring node could read its trigger (see
-  // `MemoryScheduleTable.add`).
+  // way the schedule is no longer broken, as a new revision: the declaring node could read its
+  // trigger (see `MemoryScheduleTable.add`).
   const replaced = await client.query<ScheduleRow>(
     `UPDATE ${s}.schedules SET task = $2, args = $4::json, paused = COALESCE($5, paused), misfire_grace_time = $6,
        coalesce_policy = $7, max_instances = $8, max_jitter = $9,
        next_fire_time = CASE WHEN trigger::text = $3::text THEN next_fire_time ELSE $10 END,
        broken_reason = NULL,
-       revision = revision + CASE WHEN trigger::text = $3::text THEN 0 ELSE 1 END,
+       revision = revision + CASE WHEN trigger::text = $3::text AND broken_reason IS NULL THEN 0 ELSE 1 END,
        trigger = $3::json, updated_at = ${now}
      WHERE id = $1 RETURNING *`,
     values,

@@ -40,8 +40,8 @@ import type { PgPool, PgPoolClient, PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { transactionClient } from './transaction-client.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
-import { releaseEvent } from '../store-records.ts';
-import { type PendingRelease, releaseJobs } from './postgres-jobs.ts';
+import { releasedAttempt, releaseEvent } from '../store-records.ts';
+import { heldAttemptKey, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { JobAcquirer } from './job-acquirer.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
@@ -354,7 +354,7 @@ export class PostgresStore implements DataStore {
   private async recordRuns(batch: readonly PendingRelease[]): Promise<boolean[]> {
     const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, this.nowSql, batch));
     return batch.map((item) => {
-      const wasHeld = held.has(item.jobId);
+      const wasHeld = held.has(heldAttemptKey(item.jobId, releasedAttempt(item.release)));
       const event = releaseEvent(item.release, wasHeld);
       if (event !== null) this.publish(event);
       return wasHeld;

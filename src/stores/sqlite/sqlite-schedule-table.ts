@@ -56,7 +56,7 @@ export class SqliteScheduleTable {
       trigger,
       triggerChanged ? ms(schedule.nextFireTime) : existing.next_fire_time,
       null, // no longer broken, changed trigger or not (see the memory store's `add`)
-      triggerChanged ? 1 : 0,
+      triggerChanged || existing.broken_reason !== null ? 1 : 0, // see the memory store's `add`
       now,
       schedule.id,
     );

@@ -476,6 +476,29 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await h.store.getJobs({})).items).toEqual([]);
     });
 
+    it('tells a late release of attempt 1 from the release of attempt 2 made at the same time (one batch)', async () => {
+      const job = jobFixture();
+      await h.store.addJob(job);
+      await acquire('n1', 10, TASKS, 1000);
+      await h.advance(1000);
+      await h.store.reapAbandoned(); // attempt 1 abandoned; the same node takes attempt 2
+      expect((await acquire('n1', 10, TASKS, 30_000)).jobs.map((claimed) => claimed.attempt)).toEqual([2]);
+      const late = executionFixture(job, { attempt: 1 });
+      const second = executionFixture(job, { attempt: 2 });
+      expect(
+        await Promise.all([
+          h.store.releaseJob('n1', job.id, { execution: late }),
+          h.store.releaseJob('n1', job.id, { execution: second }),
+        ]),
+      ).toEqual([false, true]);
+      const executions = (await h.store.getExecutions({ jobId: job.id })).items;
+      expect(executions.map((e) => [e.attempt, e.outcome]).sort()).toEqual([
+        [1, 'abandoned'],
+        [2, 'succeeded'],
+      ]);
+      expect(executions.map((e) => e.id)).not.toContain(late.id);
+    });
+
     it('reaps expired jobs as abandoned and re-queues them while the abandonment budget lasts', async () => {
       const job = jobFixture({ abandonRetries: 1, startDeadline: new Date(T0 + 60_000) });
       await h.store.addJob(job);

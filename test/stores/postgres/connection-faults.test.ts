@@ -9,6 +9,7 @@ import { systemClock } from '../../../src/time/clock.ts';
 import { until } from '../../support/child-node.ts';
 import { runsUntilStopped } from '../../support/runs-until-stopped.ts';
 import { TcpProxy } from '../../support/tcp-proxy.ts';
+import { poolConnectionSettings } from '../../../src/stores/postgres/pg-driver.ts';
 import { jobFixture, TASKS } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
@@ -315,21 +316,28 @@ describe('Lease renewals while the pool is busy', () => {
       const id = await scheduler.addJob('long');
       await until(() => runs.length === 1, 'the job runs', 10_000, 10);
       let busyDone = false;
-      busy = Promise.all([1, 2, 3].map(() => pool.query('SELECT pg_sleep(4)'))).then(() => (busyDone = true));
+      // (Cancelled when the test ends: caught at once, so the cancel is no unhandled rejection.)
+      busy = Promise.all([1, 2, 3].map(() => pool.query('SELECT pg_sleep(4)'))).then(
+        () => (busyDone = true),
+        () => undefined,
+      );
       await until(() => pool.waitingCount > 0, 'the pool is full and queries wait', 5000, 5);
       // Renewed after the pool filled up, while its queries still wait (the last one for 8 s).
       const filledAt = Date.now();
       await until(async () => (await lease(id)) > filledAt + 2000 + 500, 'the lease is renewed', 10_000, 20);
       expect(busyDone).toBe(false);
       expect(runs[0]?.stopped).toBeUndefined();
-      const lanes = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'kairos-leases'`);
-      expect(lanes.rows).toHaveLength(1);
     } finally {
       await scheduler.stop();
-      await admin.query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
-        application,
-      ]);
-      await busy.catch(() => undefined);
+      const cancelled = async () =>
+        (
+          await admin.query(
+            `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`,
+            [application],
+          )
+        ).rows.length === 0;
+      await until(cancelled, "the application's queries are cancelled", 10_000, 20);
+      await busy;
       await admin.end();
       await pool.end();
     }
@@ -417,6 +425,17 @@ describe('A node cut off from the database while it runs a job', () => {
 });
 
 describe('PostgresStore options', () => {
+  it("makes its own connections (LISTEN, lease renewals) with an application pool's settings, its password too", () => {
+    // pg-pool keeps the password as a property that is not enumerable: a plain copy loses it.
+    const makePassword = async () => 'token';
+    for (const password of ['secret', makePassword]) {
+      const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, password, application_name: 'app' });
+      expect(poolConnectionSettings(pool as never)).toMatchObject({ connectionString: TEST_DATABASE_URL, password });
+      void pool.end();
+    }
+    expect(poolConnectionSettings({ query: async () => ({ rows: [] }) } as never)).toBeNull();
+  });
+
   it('rejects what is not a duration, zero, and a pool size that is not a whole number of at least 1', () => {
     const make = (options: object) => () => new PostgresStore({ connectionString: TEST_DATABASE_URL, ...options });
     expect(make({ queryTimeout: 'soon' })).toThrow(/PostgresStore queryTimeout/);
