@@ -39,7 +39,10 @@ export interface DataStore {
   /**
    * Leases up to `limit` due, unpaused, healthy schedules nobody else holds, earliest first. With
    * `aheadMs`, also those due within that much of now that have no job pending or running: they
-   * are fired early, and their jobs wait in the store for their run time.
+   * are fired early, and their jobs wait in the store for their run time. Those `node` still holds
+   * are taken again: a node's passes run one after another, each releasing what it took, so such a
+   * lease is left from a pass whose release failed or skipped it (a row an application transaction
+   * held), and waiting for it to lapse would only delay the fire.
    */
   acquireSchedules(node: string, leaseMs: number, limit: number, aheadMs?: number): Promise<AcquiredSchedules>;
   /**

@@ -166,8 +166,9 @@ export class MemoryScheduleTable {
     aheadMs: number,
     idle: (id: string) => boolean,
   ): ScheduleRecord[] {
+    // Leases that lapsed, and this node's own (see DataStore.acquireSchedules).
     for (const entry of this.leased) {
-      if (entry.acquiredUntil <= now) this.dropLease(entry);
+      if (entry.acquiredUntil <= now || entry.acquiredBy === node) this.dropLease(entry);
     }
     const acquired: ScheduleRecord[] = [];
     const notYet: ScheduleEntry[] = [];

@@ -161,7 +161,7 @@ export async function acquireSchedules(
          SELECT id FROM ${s}.schedules AS c
          WHERE NOT paused AND broken_reason IS NULL AND next_fire_time <= ${now} + $4 * interval '1 millisecond'
            AND (next_fire_time <= ${now} OR NOT EXISTS (SELECT 1 FROM ${s}.jobs AS j WHERE j.schedule_id = c.id))
-           AND (acquired_by IS NULL OR acquired_until <= ${now})
+           AND (acquired_by IS NULL OR acquired_until <= ${now} OR acquired_by = $1)
          ORDER BY next_fire_time LIMIT $3 FOR UPDATE SKIP LOCKED))
        RETURNING t.*)
      SELECT ${now} AS store_now, taken.* FROM (SELECT 1) AS one LEFT JOIN taken ON true`,

@@ -154,7 +154,7 @@ export class SqliteScheduleTable {
          SELECT id FROM ${this.t} AS s
          WHERE paused = 0 AND broken_reason IS NULL AND next_fire_time IS NOT NULL AND next_fire_time <= ?
            AND (next_fire_time <= ? OR NOT EXISTS (SELECT 1 FROM ${jobs} AS j WHERE j.schedule_id = s.id))
-           AND (acquired_by IS NULL OR acquired_until <= ?)
+           AND (acquired_by IS NULL OR acquired_until <= ? OR acquired_by = ?)
          ORDER BY next_fire_time LIMIT ?)
        RETURNING *`,
       node,
@@ -162,6 +162,7 @@ export class SqliteScheduleTable {
       now + aheadMs,
       now,
       now,
+      node,
       limit,
     );
     return rows.map(scheduleFromRow);

@@ -178,6 +178,17 @@ export function scheduleConformance(factory: StoreFactory): void {
       expect((await h.store.acquireSchedules('n2', 30_000, 3)).schedules).toHaveLength(2);
     });
 
+    it('gives a node again a due schedule it still holds (its last release failed), and no other node', async () => {
+      await h.store.addSchedule(scheduleFixture('s1'), 'error');
+      await h.store.addSchedule(scheduleFixture('later', { nextFireTime: new Date(T0 + 60_000) }), 'error');
+      expect((await h.store.acquireSchedules('n1', 30_000, 10)).schedules.map((s) => s.id)).toEqual(['s1']);
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
+      await h.advance(1000);
+      const again = (await h.store.acquireSchedules('n1', 30_000, 10)).schedules;
+      expect(again.map((s) => [s.id, s.acquiredBy, s.acquiredUntil?.getTime()])).toEqual([['s1', 'n1', T0 + 31_000]]);
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
+    });
+
     it('lets another node take over a schedule whose lease expired', async () => {
       await h.store.addSchedule(scheduleFixture('s1'), 'error');
       await h.store.acquireSchedules('n1', 5_000, 10);

@@ -8,7 +8,7 @@ const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas));
 
 describe('PostgresStore release of fired schedules while an application transaction holds one of them', () => {
-  it('writes the other fires and leaves that schedule to its lease, instead of waiting for the transaction to end', async () => {
+  it('writes the other fires and leaves that schedule leased to the node, which takes it again once the transaction ends', async () => {
     const schema = freshSchema('held');
     schemas.push(schema);
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
@@ -44,6 +44,11 @@ describe('PostgresStore release of fired schedules while an application transact
         ['s2', null],
       ]);
       expect(stored[0]?.args).toEqual({ n: 2 });
+      // No other node may take it before its lease lapses; n1's next pass (the commit's NOTIFY
+      // wakes it) takes it again at once, and fires it as replaced.
+      expect((await h.store.acquireSchedules('n2', 30_000, 10)).schedules).toEqual([]);
+      const again = (await h.store.acquireSchedules('n1', 30_000, 10)).schedules;
+      expect(again.map((schedule) => [schedule.id, schedule.args])).toEqual([['s1', { n: 2 }]]);
     } finally {
       await app.query('ROLLBACK').catch(() => {});
       app.release();
