@@ -16,6 +16,26 @@ import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.
 const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas));
 
+/**
+ * A broker on `channel` whose NOTIFYs go through `pool` (its LISTEN connection straight to the
+ * server), the warnings it logs, and a raw LISTEN on the channel that keeps what it hears.
+ */
+async function brokerAndSpy(pool: pg.Pool, channel: string) {
+  const warnings: string[] = [];
+  const broker = new PostgresEventBroker({
+    pool,
+    connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
+    channel,
+    logger: { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') },
+  });
+  const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await spy.connect();
+  await spy.query(`LISTEN "${channel}"`);
+  const payloads: string[] = [];
+  spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+  return { broker, spy, payloads, warnings };
+}
+
 describe('PostgresStore when connections fail', () => {
   it('a connection lost inside one of its transactions fails that call, and nothing else: no uncaught error', async () => {
     const schema = freshSchema('lost');
@@ -93,19 +113,7 @@ describe('PostgresEventBroker announcing what its listeners want', () => {
   it('asks for every run outcome when the capped tasks it waits for are too many to name in one NOTIFY', async () => {
     const channel = `kairos_${freshSchema('announce')}`;
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
-    const warnings: string[] = [];
-    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
-    const broker = new PostgresEventBroker({
-      pool,
-      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
-      channel,
-      logger,
-    });
-    const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await spy.connect();
-    await spy.query(`LISTEN "${channel}"`);
-    const payloads: string[] = [];
-    spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+    const { broker, spy, payloads, warnings } = await brokerAndSpy(pool, channel);
     try {
       await broker.start();
       // 40 capped tasks with names of the longest length allowed (200): about 8,400 bytes to name.
@@ -151,18 +159,7 @@ describe('PostgresEventBroker when a NOTIFY fails', () => {
     // Its NOTIFYs go through the proxy, within 300 ms; its LISTEN connection does not.
     const pool = new pg.Pool({ connectionString: await proxy.start(), max: 1, query_timeout: 300 });
     pool.on('error', () => {});
-    const warnings: string[] = [];
-    const broker = new PostgresEventBroker({
-      pool,
-      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
-      channel,
-      logger: { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') },
-    });
-    const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await spy.connect();
-    await spy.query(`LISTEN "${channel}"`);
-    const payloads: string[] = [];
-    spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+    const { broker, spy, payloads, warnings } = await brokerAndSpy(pool, channel);
     try {
       await broker.start();
       await until(() => payloads.some((payload) => payload.endsWith('|?')), 'its question went out', 5000, 10);
