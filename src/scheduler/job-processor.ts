@@ -304,6 +304,10 @@ export class JobProcessor {
         message: `not started by its start deadline ${job.startDeadline.toISOString()}`,
         stack: null,
       });
+    } else if (this.draining) {
+      // The scheduler began stopping while the claim or fire travelled: nothing new starts here
+      // (a stop waits for what runs); the job goes back to the store for the other nodes.
+      this.runner.handBackNow(job);
     } else {
       this.runner.start(job);
     }

@@ -38,6 +38,8 @@ export class JobRunner {
   private readonly handingBack = new Map<string, { cancelled: boolean }>();
   private readonly recordings = new Set<Promise<boolean>>();
   private givingUp = false;
+  /** Aborted when the scheduler gives up recording: ends the back-off waits of `record`. */
+  private givingUpSignal = new AbortController();
 
   /**
    * `onSlotFreed`: a slot of this node is free. `onCapFreed`: a capped job's run was recorded, so
@@ -114,14 +116,20 @@ export class JobRunner {
     while (this.recordings.size > 0) await Promise.all(this.recordings);
   }
 
-  /** Stops retrying to record runs (shutdown): their leases lapse and the jobs are run again elsewhere. */
+  /**
+   * Stops retrying to record runs (shutdown): their leases lapse and the jobs are run again
+   * elsewhere. A retry waiting out its back-off ends at once, with no further try: against a
+   * database that no longer answers, each try holds the stop for the store's time limit.
+   */
   giveUpRecording(): void {
     this.givingUp = true;
+    this.givingUpSignal.abort();
   }
 
   /** Records runs for as long as it takes again (the scheduler starts after a stop). */
   resumeRecording(): void {
     this.givingUp = false;
+    this.givingUpSignal = new AbortController();
   }
 
   start(job: JobRecord): void {
@@ -467,12 +475,16 @@ export class JobRunner {
           if (!held && release.execution !== null) this.reportUnrecorded(job, release.execution);
           return held;
         } catch (error) {
+          const what = `${describeRelease(release)} of job ${job.id}`;
+          if (!this.givingUp) {
+            this.runtime.reportError(what, error);
+            // Real time: a store outage is not something the virtual clock models.
+            await delay(wait, undefined, { signal: this.givingUpSignal.signal }).catch(() => undefined);
+          }
           if (this.givingUp) {
-            this.runtime.reportError(`${describeRelease(release)} of job ${job.id} (giving up: stopping)`, error);
+            this.runtime.reportError(`${what} (giving up: stopping)`, error);
             return false;
           }
-          this.runtime.reportError(`${describeRelease(release)} of job ${job.id}`, error);
-          await delay(wait); // real time: a store outage is not something the virtual clock models
         }
       }
     } finally {

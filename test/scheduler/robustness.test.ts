@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { interval } from '../../src/triggers/index.ts';
 import { until } from '../support/child-node.ts';
@@ -107,6 +108,31 @@ describe('faults in tasks and listeners', () => {
       outcome: 'succeeded',
     });
     expect(outcomes).toEqual(['abandoned 1', 'succeeded 2']);
+  });
+
+  it('stops without another try to record a run once it gives up, though the try would never be answered', async () => {
+    // The store fails five tries at once (the back-off grows to 1.6 s), then answers nothing more,
+    // as a database that went silent would (here with no time limit).
+    let tries = 0;
+    class SilentStore extends MemoryStore {
+      override releaseJob(...args: Parameters<MemoryStore['releaseJob']>): Promise<boolean> {
+        tries++;
+        if (tries <= 5) return Promise.reject(new Error('store unreachable'));
+        void args;
+        return new Promise<boolean>(() => {});
+      }
+    }
+    const real = new Scheduler({ store: new SilentStore(), logger: silentLogger, shutdownTimeout: '10ms' });
+    real.task('quick', () => 'done');
+    try {
+      await real.start();
+      await real.addJob('quick');
+      await until(() => tries === 5, 'the fifth try failed', 10_000, 5);
+      await real.stop(); // before: waited out the back-off, then for the sixth try's answer, for ever
+      expect(tries).toBe(5);
+    } finally {
+      await Promise.race([real.stop(), new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
   });
 
   it('records an error whose texts hold NUL characters, with U+FFFD in their place', async () => {
@@ -250,6 +276,42 @@ describe('faults in tasks and listeners', () => {
     const [job] = (await scheduler.getJobs()).items;
     // Handed back without spending its abandonment budget: a deploy is not the job's fault.
     expect(job).toMatchObject({ id, status: 'pending', attempt: 2, abandonRetries: 2 });
+  });
+
+  it('hands back, unstarted, a job that a claim in flight when stop() began brings back', async () => {
+    // On the system clock, paced by a gate: the claim reads the store only once the stop began.
+    let openClaim = () => {};
+    const claimGate = new Promise<void>((resolve) => (openClaim = resolve));
+    const claims = { gated: false, held: 0 };
+    class GatedClaimStore extends MemoryStore {
+      override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+        if (claims.gated) {
+          claims.held++;
+          await claimGate;
+        }
+        return super.acquireJobs(...args);
+      }
+    }
+    const store = new GatedClaimStore();
+    const real = new Scheduler({ store, logger: silentLogger, pollInterval: '1h' });
+    const ran: string[] = [];
+    real.task('quick', (ctx) => void ran.push(ctx.jobId));
+    try {
+      await real.start();
+      claims.gated = true;
+      const id = await real.addJob('quick'); // wakes the job loop, whose claim waits at the gate
+      await until(() => claims.held === 1, 'a claim in flight', 5000, 5);
+      const stopping = real.stop();
+      openClaim();
+      await stopping;
+      expect(ran).toEqual([]); // before: it started after stop() began, and the stop waited for it
+      expect((await store.getJobs({})).items.map((job) => [job.id, job.status, job.attempt, job.acquiredBy])).toEqual([
+        [id, 'pending', 1, null],
+      ]);
+    } finally {
+      openClaim();
+      await real.stop();
+    }
   });
 
   it('stops cleanly when stop() is called while start() is still running', async () => {
