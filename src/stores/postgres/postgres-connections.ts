@@ -156,27 +156,20 @@ export class PostgresConnections {
     this.untimed = this.withLimit(false, { timeoutMs: null });
   }
 
-  /** `prepared` (or `plain`) waiting at most `timeoutMs` for an answer, never longer than its own limit. */
-  within(named: boolean, timeoutMs: number): PgPool {
-    return this.withLimit(named, this.limitWithin(timeoutMs));
-  }
-
   /**
-   * The same on a connection of its own, for lease renewals: on the pool they would wait behind
-   * whatever fills it (a burst of `addJob` calls, the application's own queries on a pool it gave,
-   * a turn's releases), with no time limit on the wait, and the leases of jobs running fine could
-   * run out meanwhile. One connection, made when a renewal first needs it (within the renewal's
-   * time) and closed after a minute unused (`kairos-leases` in `pg_stat_activity`). On a pool of the
-   * application's with no settings to copy (not a `pg` Pool), the renewals share that pool.
+   * `prepared` (or `plain`) on a connection of its own, waiting at most `timeoutMs` for an answer
+   * (never longer than the store's own limit), for lease renewals: on the pool they would wait
+   * behind whatever fills it (a burst of `addJob` calls, the application's own queries on a pool it
+   * gave, a turn's releases), with no time limit on the wait, and the leases of jobs running fine
+   * could run out meanwhile. One connection, made when a renewal first needs it (within the
+   * renewal's time) and closed after a minute unused (`kairos-leases` in `pg_stat_activity`). On a
+   * pool of the application's with no settings to copy (not a `pg` Pool), the renewals share that
+   * pool.
    */
   leaseLane(named: boolean, timeoutMs: number): PgPool {
     this.leaseConnectMs = timeoutMs;
-    return this.withLimit(named, this.limitWithin(timeoutMs), this.leases);
-  }
-
-  private limitWithin(timeoutMs: number): { timeoutMs: number } {
     const limit = this.statementLimit.timeoutMs;
-    return { timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs) };
+    return this.withLimit(named, { timeoutMs: limit === null ? timeoutMs : Math.min(limit, timeoutMs) }, this.leases);
   }
 
   /** A new connection for LISTEN (see `listenClient`). */

@@ -70,6 +70,23 @@ function reportNode(
   return scheduler;
 }
 
+/**
+ * Starts the first node on a schedule `hourly` of `report` (max instances 1) and runs one job of it
+ * there; then starts the second node and adds another job of it, which must wait for the place.
+ */
+async function runOneAndAddAnother(
+  first: Scheduler,
+  second: Scheduler,
+  starts: ReadonlyArray<{ node: string; jobId: string }>,
+): Promise<{ running: string; waiting: string }> {
+  await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
+  await first.start();
+  const running = await first.runScheduleNow('hourly');
+  await until(() => starts.length === 1, 'the first job runs on the first node');
+  await second.start();
+  return { running, waiting: await first.runScheduleNow('hourly') };
+}
+
 /** Calls `seen` with what each claim of `store` got. */
 function watchClaims(store: PostgresStore, seen: (acquired: AcquiredJobs) => void): void {
   const acquire = store.acquireJobs.bind(store);
@@ -126,12 +143,7 @@ describe('two PostgreSQL nodes, one stopping', () => {
       if (heldBackTasks?.includes('report')) heldBackClaims++;
     });
     const second = reportNode('second', secondStore, starts, gates);
-    await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
-    await first.start();
-    const running = await first.runScheduleNow('hourly');
-    await until(() => starts.length === 1, 'the first job runs');
-    await second.start();
-    const waiting = await first.runScheduleNow('hourly');
+    const { running, waiting } = await runOneAndAddAnother(first, second, starts);
     await until(() => heldBackClaims > 0, 'the second node finds the job held back');
     const stopping = first.stop(); // a rolling deploy: its run finishes while it stops
     gates.get(running)?.();
@@ -160,12 +172,7 @@ describe("two PostgreSQL nodes, a job waiting for its schedule's place", () => {
     const heardOnFirst: string[] = [];
     first.on('job.added', (event) => heardOnFirst.push(event.jobId));
     try {
-      await first.addSchedule('report', interval({ hours: 1 }), { id: 'hourly', maxInstances: 1 });
-      await first.start();
-      const running = await first.runScheduleNow('hourly');
-      await until(() => starts.length === 1, 'the first job runs on the first node');
-      await second.start();
-      const waiting = await first.runScheduleNow('hourly');
+      const { running, waiting } = await runOneAndAddAnother(first, second, starts);
       // The second node's claim finds the job held back, and it asks for the task's outcomes. (The
       // first node does not: its own run holds the place, and the run's end wakes it anyway.)
       const asking = (payload: string) => payload.endsWith('|!["finished:report"]');
