@@ -1,4 +1,4 @@
-import type { JobWakeTimes } from '../stores/data-store.ts';
+import type { AcquiredJobs } from '../stores/data-store.ts';
 import { steadyNow, type TimerHandle } from '../time/clock.ts';
 import type { JobRecord } from '../stores/records.ts';
 import type { JobRunner } from './job-runner.ts';
@@ -8,6 +8,7 @@ import type { PassResult } from './processing-loop.ts';
 import { QueueWaitLimit } from './queue-wait-limit.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { ShortClaimRecheck } from './short-claim-recheck.ts';
+import type { StrayLeases } from './stray-leases.ts';
 
 /**
  * The job loop's pass: lease as many due jobs as this node has free slots for (the store honours
@@ -24,6 +25,7 @@ export class JobProcessor {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
   private readonly fence: LeaseFence;
+  private readonly strays: StrayLeases;
   /** The earliest lease expiry of a running job, in store time: reap then, not a poll later. */
   private leaseExpiry: number | null = null;
   /** Slots promised to an acquire (or a fire) in flight, so two of them never overfill the node. */
@@ -62,12 +64,14 @@ export class JobProcessor {
     runtime: SchedulerRuntime,
     runner: JobRunner,
     fence: LeaseFence,
+    strays: StrayLeases,
     wake: () => void,
     onHeldBack: (tasks: readonly string[]) => boolean = () => false,
   ) {
     this.runtime = runtime;
     this.runner = runner;
     this.fence = fence;
+    this.strays = strays;
     this.wake = wake;
     this.onHeldBack = onHeldBack;
     this.recheck = new ShortClaimRecheck(runtime.clock, wake);
@@ -80,7 +84,7 @@ export class JobProcessor {
 
   async pass(): Promise<PassResult> {
     const { runtime } = this;
-    const { store, node, options, tasks, clock } = runtime;
+    const { store, options, tasks } = runtime;
     if (this.draining) return null; // stopping: no new claims
     if (this.leaseExpiry !== null && runtime.storeNow() >= this.leaseExpiry) {
       this.leaseExpiry = null;
@@ -99,50 +103,12 @@ export class JobProcessor {
     const slots = this.reserve(options.batchSize);
     const extra = Math.min(options.batchSize - slots, queueRoom);
     const limit = slots + extra;
-    let now: Date;
-    let jobs: JobRecord[];
-    let next: JobWakeTimes | undefined;
-    let heldBack: string[] | undefined;
     this.recheck.claimed();
     let claimSettled = () => {};
     if (slots > 0) this.claiming = new Promise((resolve) => (claimSettled = resolve));
+    let claimed: AcquiredJobs;
     try {
-      const sentAt = steadyNow(clock);
-      ({
-        now,
-        jobs,
-        next,
-        heldBackTasks: heldBack,
-      } = await store.acquireJobs(node, {
-        leaseMs: options.leaseMs,
-        limit,
-        startNow: slots,
-        tasks: tasks.limits(),
-      }));
-      this.runtime.skewMs = now.getTime() - clock.now();
-      // The run holding the place may end before the other nodes hear that this one listens.
-      if (heldBack !== undefined && this.onHeldBack(heldBack)) this.recheck.schedule();
-      const held = this.fence.leased(jobs, sentAt);
-      // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
-      this.tookAllDue = jobs.length < slots;
-      // Jobs that must not wait take the slots first (the store claimed no more of them than there
-      // are slots: should this node die, a queued job is taken over as abandoned), then capped
-      // jobs (queued, one would hold its caps while it waits).
-      const byTurn: [JobRecord[], JobRecord[], JobRecord[]] = [[], [], []];
-      for (const job of held) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
-      const ordered = byTurn.flat();
-      this.startLeased(ordered.slice(0, slots), now);
-      for (const job of ordered.slice(slots)) {
-        // Claimed to wait as one that may run again, its budget just lowered to none (the node that
-        // made it did not know the task's options): should this node die, it would be taken over
-        // as abandoned, unrun. Back to the store, where it now waits for a node with a free slot.
-        if (job.abandonRetries === 0) this.runner.handBackNow(job);
-        else this.runner.enqueue(job);
-      }
-      // The queue was handed back while this claim travelled, and the claim may have taken those
-      // jobs again: they go back at once. (A stopping node hands back its queue itself.)
-      if (this.queueResting) this.runner.handBackQueued();
-      else if (!this.draining) this.queueWait.watch();
+      claimed = await this.strays.write(() => this.claim(limit, slots));
     } finally {
       // After the jobs took their slots, so no one else gets them meanwhile; slots that freed up
       // while the claim travelled go to the queue.
@@ -153,6 +119,8 @@ export class JobProcessor {
         claimSettled();
       }
     }
+    const { now, jobs } = claimed;
+    let next = claimed.next;
     // Again at once if the claim was full, or if it may have left due jobs (it stopped at one that
     // must start at once, `startNow`) while a slot is free: a claimed job that did not take its
     // slot (missed, cancelled) or a slot freed meanwhile would otherwise wait for a wake.
@@ -166,6 +134,46 @@ export class JobProcessor {
       this.leaseExpiry ?? Number.POSITIVE_INFINITY,
     );
     return wakeAt === Number.POSITIVE_INFINITY ? null : wakeAt - now.getTime();
+  }
+
+  /** Claims up to `limit` due jobs, and starts (the first `slots`), holds or queues them. */
+  private async claim(limit: number, slots: number): Promise<AcquiredJobs> {
+    const { runtime } = this;
+    const { store, node, options, tasks, clock } = runtime;
+    const sentAt = steadyNow(clock);
+    const claimed = await store.acquireJobs(node, {
+      leaseMs: options.leaseMs,
+      limit,
+      startNow: slots,
+      tasks: tasks.limits(),
+    });
+    const { now, jobs, heldBackTasks } = claimed;
+    runtime.skewMs = now.getTime() - clock.now();
+    // The run holding the place may end before the other nodes hear that this one listens.
+    if (heldBackTasks !== undefined && this.onHeldBack(heldBackTasks)) this.recheck.schedule();
+    const held = this.fence.leased(jobs, sentAt);
+    if (held.length < jobs.length) this.strays.answeredTooLate();
+    // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
+    this.tookAllDue = jobs.length < slots;
+    // Jobs that must not wait take the slots first (the store claimed no more of them than there
+    // are slots: should this node die, a queued job is taken over as abandoned), then capped
+    // jobs (queued, one would hold its caps while it waits).
+    const byTurn: [JobRecord[], JobRecord[], JobRecord[]] = [[], [], []];
+    for (const job of held) byTurn[job.abandonRetries === 0 ? 0 : isCapped(job, runtime) ? 1 : 2].push(job);
+    const ordered = byTurn.flat();
+    this.startLeased(ordered.slice(0, slots), now);
+    for (const job of ordered.slice(slots)) {
+      // Claimed to wait as one that may run again, its budget just lowered to none (the node that
+      // made it did not know the task's options): should this node die, it would be taken over
+      // as abandoned, unrun. Back to the store, where it now waits for a node with a free slot.
+      if (job.abandonRetries === 0) this.runner.handBackNow(job);
+      else this.runner.enqueue(job);
+    }
+    // The queue was handed back while this claim travelled, and the claim may have taken those
+    // jobs again: they go back at once. (A stopping node hands back its queue itself.)
+    if (this.queueResting) this.runner.handBackQueued();
+    else if (!this.draining) this.queueWait.watch();
+    return claimed;
   }
 
   /** The scheduler starts (again): queued jobs take freed slots. */

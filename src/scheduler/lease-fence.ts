@@ -45,7 +45,7 @@ export class LeaseFence {
    * The store leased (or renewed the lease of) `jobs` in a statement sent at `sentAt`
    * (`steadyNow`). Returns those whose lease still holds: an answer that came after the lease
    * ran out (a slow store) hands this node jobs that another node, or its own takeover, may
-   * already be running again; they must not start here.
+   * already be running again; they must not start here (`StrayLeases` puts them back if not).
    */
   leased(jobs: readonly JobRecord[], sentAt: number): readonly JobRecord[] {
     const until = sentAt + this.runtime.options.leaseMs;
@@ -54,7 +54,7 @@ export class LeaseFence {
     if (jobs.length > 0) {
       this.runtime.logger.warn(
         { jobIds: jobs.map((job) => job.id) },
-        'the store answered only after the lease it wrote had run out: leaving those jobs to the takeover',
+        'the store answered only after the lease it wrote had run out: not starting those jobs (put back pending once the store answers, unless taken over first)',
       );
     }
     return [];

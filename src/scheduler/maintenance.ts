@@ -4,6 +4,7 @@ import type { JobRunner } from './job-runner.ts';
 import type { LeaseFence } from './lease-fence.ts';
 import { PeriodicWork } from './periodic-work.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import type { StrayLeases } from './stray-leases.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
 /** Executions a prune deletes per store call; between two, a stop may end it. */
@@ -18,6 +19,7 @@ export class Maintenance {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
   private readonly fence: LeaseFence;
+  private readonly strays: StrayLeases;
   /** When this node (last) started, in store time, as the nodes table shows it next to `lastSeen`. */
   private startedAt = new Date(0);
   private readonly renewals: PeriodicWork;
@@ -27,10 +29,11 @@ export class Maintenance {
   /** The prune under way, beside the housekeeping cycle: a long one must not hold it back. */
   private pruning: Promise<unknown> | null = null;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence) {
+  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence, strays: StrayLeases) {
     this.runtime = runtime;
     this.runner = runner;
     this.fence = fence;
+    this.strays = strays;
     const { clock, activity, options } = runtime;
     const halfLease = Math.max(1, Math.floor(options.leaseMs / 2));
     // A renewal that failed is tried again soon (a tenth of the lease), not half a lease later,
@@ -76,6 +79,7 @@ export class Maintenance {
       sentAt,
     );
     this.fence.check();
+    this.strays.storeAnswered();
     const asked = new Map(jobs.map((job) => [job.id, job]));
     for (const id of status.lost) {
       // Not if this node handed the job back and claimed it again meanwhile: that is a new lease.

@@ -8,6 +8,7 @@ import type { JobProcessor } from './job-processor.ts';
 import type { LeaseFence } from './lease-fence.ts';
 import type { PassResult } from './processing-loop.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
+import type { StrayLeases } from './stray-leases.ts';
 
 /** How long a fire waits at most for a claim in flight to give back free slots (a round trip or two). */
 const CLAIM_WAIT_MS = 50;
@@ -20,11 +21,13 @@ export class ScheduleProcessor {
   private readonly runtime: SchedulerRuntime;
   private readonly jobs: JobProcessor;
   private readonly fence: LeaseFence;
+  private readonly strays: StrayLeases;
 
-  constructor(runtime: SchedulerRuntime, jobs: JobProcessor, fence: LeaseFence) {
+  constructor(runtime: SchedulerRuntime, jobs: JobProcessor, fence: LeaseFence, strays: StrayLeases) {
     this.runtime = runtime;
     this.jobs = jobs;
     this.fence = fence;
+    this.strays = strays;
   }
 
   async pass(): Promise<PassResult> {
@@ -32,6 +35,7 @@ export class ScheduleProcessor {
     const ahead = options.fireAheadMs;
     const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize, ahead);
     this.runtime.skewMs = now.getTime() - this.runtime.clock.now();
+    this.strays.storeAnswered();
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));
       await this.fire(releases, now);
@@ -69,15 +73,21 @@ export class ScheduleProcessor {
     // A node stopping meanwhile (the wait, the acquire) starts nothing more.
     const slots = this.jobs.stopping ? 0 : this.jobs.reserve(startable.length);
     const jobIds = new Set(startable.slice(0, slots));
-    try {
+    const write = async () => {
       const sentAt = steadyNow(this.runtime.clock);
       const released = await store.releaseSchedules(
         node,
         releases,
         jobIds.size > 0 ? { leaseMs: options.leaseMs, jobIds } : undefined,
       );
+      const held = this.fence.leased(released.started, sentAt);
+      if (held.length < released.started.length) this.strays.answeredTooLate();
       // before the slots are given back, so they stay taken
-      this.jobs.startLeased(this.fence.leased(released.started, sentAt), now);
+      this.jobs.startLeased(held, now);
+    };
+    try {
+      // Only a fire that leases jobs to this node can leave strays.
+      await (jobIds.size > 0 ? this.strays.write(write) : write());
     } finally {
       this.jobs.unreserve(slots);
     }

@@ -37,6 +37,7 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { type RegisteredTask, type TaskFunction, type TaskOptions, validateTaskName } from './task-registry.ts';
 import { createRuntime } from './create-runtime.ts';
 import { StoreSession } from './store-session.ts';
+import { StrayLeases } from './stray-leases.ts';
 import { eventTypeArgument, jobIdArgument, objectArgument } from './call-arguments.ts';
 import { executionQueryArgument, jobQueryArgument, scheduleQueryArgument } from './query-arguments.ts';
 import { FinalOutcome } from './final-outcome.ts';
@@ -94,18 +95,24 @@ export class Scheduler {
         pass,
         onError: (error) => runtime.reportError(name, error),
       });
+    const strays = new StrayLeases(
+      runtime,
+      () => this.runner.strayFence(),
+      () => this.jobLoop.timer.wake(),
+    );
     const jobProcessor = new JobProcessor(
       runtime,
       this.runner,
       fence,
+      strays,
       () => this.jobLoop.timer.wake(),
       (tasks) => this.subscriptions.waitFor(tasks),
     );
     this.jobProcessor = jobProcessor;
-    const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor, fence);
+    const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor, fence, strays);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
-    this.maintenance = new Maintenance(runtime, this.runner, fence);
+    this.maintenance = new Maintenance(runtime, this.runner, fence, strays);
     this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
   }
 

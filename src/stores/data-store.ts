@@ -90,6 +90,16 @@ export interface DataStore {
   extendLeases(node: string, leaseMs: number, jobs: readonly LeaseRef[]): Promise<LeaseStatus>;
   /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
   reapAbandoned(): Promise<ExecutionRecord[]>;
+  /**
+   * Puts back as pending, unrecorded, every job leased to `node` whose attempt is not in `held` and
+   * whose lease has more than `minLeaseLeftMs` left, and returns them (pending). For a node that
+   * lost the answer to a claim that went through: those jobs are leased to it, freshly, but it never
+   * started them; left alone they would wait for their lease to run out and be recorded `abandoned`
+   * (never run, with no abandonment retry). The node calls it only while none of its own claims is
+   * in flight. A lease near its end is left alone: it may be a run the node stopped when it could
+   * not renew it, which its takeover must record.
+   */
+  handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]>;
   getJobs(query: JobQuery): Promise<Page<JobRecord>>;
   /** A pending job is removed and recorded `cancelled`; a running one is flagged for its node. */
   requestCancel(jobId: string, node: string): Promise<CancelResult>;

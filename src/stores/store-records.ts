@@ -1,6 +1,6 @@
 import { uuidv7 } from '../common/uuid.ts';
 import { executionEvent, type KairosEvent } from '../events/event-types.ts';
-import type { JobRelease, JobRequeue, StartFiredJobs } from './data-store.ts';
+import type { JobRelease, JobRequeue, LeaseRef, StartFiredJobs } from './data-store.ts';
 import type { ExecutionRecord, JobRecord } from './records.ts';
 
 /**
@@ -124,6 +124,12 @@ export function releaseEvent(release: JobRelease, held: boolean): KairosEvent | 
 /** The attempt a release lets go of: only its holder may release it. */
 export function releasedAttempt(release: JobRelease): number {
   return release.execution === null ? release.attempt : release.execution.attempt;
+}
+
+/** Whether a job's attempt is one of `held`, a node's leases (see `DataStore.handBackStrayJobs`). */
+export function isHeldAttempt(held: readonly LeaseRef[]): (job: { id: string; attempt: number }) => boolean {
+  const keys = new Set(held.map(({ id, attempt }) => `${attempt}:${id}`));
+  return (job) => keys.has(`${job.attempt}:${job.id}`);
 }
 
 /** The claim a hand-back lets go of, as its `startedAt` in ms (null: any claim of the attempt). */

@@ -1,4 +1,5 @@
 import type { Scheduler } from '../../src/scheduler/scheduler.ts';
+import type { TaskOptions } from '../../src/scheduler/task-registry.ts';
 
 /** One run of a task registered with `runsUntilStopped`. */
 export interface RunUntilStopped {
@@ -22,6 +23,7 @@ export function runsUntilStopped(
   schedulers: readonly Scheduler[],
   task: string,
   now: () => number = Date.now,
+  options?: TaskOptions,
 ): RunUntilStopped[] {
   const runs: RunUntilStopped[] = [];
   let active = 0;
@@ -51,6 +53,7 @@ export function runsUntilStopped(
             end();
           });
         }),
+      options,
     );
   }
   return runs;

@@ -4,6 +4,7 @@ import { cloneJson } from '../../common/json-value.ts';
 import type { JobRequeue, LeaseRef, TaskLimit } from '../data-store.ts';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
+import { isHeldAttempt } from '../store-records.ts';
 import type { JobRecord, JobStatus } from '../records.ts';
 
 /**
@@ -210,6 +211,19 @@ export class MemoryJobTable {
       if (entry.cancelRequested) cancelRequested.push(id);
     }
     return { lost, cancelRequested };
+  }
+
+  /** See `DataStore.handBackStrayJobs`. */
+  handBackStray(node: string, held: readonly LeaseRef[], leasedBeyond: number): JobRecord[] {
+    const isHeld = isHeldAttempt(held);
+    const stray = [...this.running].filter(
+      (entry) => entry.acquiredBy === node && entry.acquiredUntil > leasedBeyond && !isHeld(entry),
+    );
+    for (const entry of stray) {
+      this.stopRunning(entry);
+      this.makePending(entry);
+    }
+    return stray.map(toRecord);
   }
 
   /** Running jobs whose lease has expired. */

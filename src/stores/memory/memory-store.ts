@@ -232,6 +232,10 @@ export class MemoryStore implements DataStore {
     return executions;
   }
 
+  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
+    return this.jobs.handBackStray(node, held, this.clockNow() + minLeaseLeftMs);
+  }
+
   async getJobs(query: JobQuery): Promise<Page<JobRecord>> {
     return this.jobs.query(query);
   }

@@ -1,5 +1,5 @@
 import type { CancelResult, JobWakeTimes, LeaseRef, LeaseStatus, TaskLimit } from '../data-store.ts';
-import type { ExecutionRecord } from '../records.ts';
+import type { ExecutionRecord, JobRecord } from '../records.ts';
 import { abandonedExecution, abandonedRequeue, cancelledBeforeStartExecution } from '../store-records.ts';
 import { type JobRow, jobFromRow } from './pg-rows.ts';
 import type { PgQueryable } from './pg-types.ts';
@@ -42,6 +42,25 @@ export async function extendLeases(
     lost: jobs.filter((job) => !held.has(job.id)).map((job) => job.id),
     cancelRequested: rows.filter((row) => row.cancel_requested).map((row) => row.id),
   };
+}
+
+/** See `DataStore.handBackStrayJobs`: through the partial index of running jobs, which are few. */
+export async function handBackStrayJobs(
+  client: PgQueryable,
+  s: string,
+  now: string,
+  node: string,
+  held: readonly LeaseRef[],
+  minLeaseLeftMs: number,
+): Promise<JobRecord[]> {
+  const { rows } = await client.query<JobRow>(
+    `UPDATE ${s}.jobs j SET status = 'pending', acquired_by = NULL, acquired_until = NULL, started_at = NULL
+     WHERE j.status = 'running' AND j.acquired_by = $1 AND j.acquired_until > ${now} + $4 * interval '1 millisecond'
+       AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::int[]) AS h(id, attempt) WHERE h.id = j.id AND h.attempt = j.attempt)
+     RETURNING j.*`,
+    [node, held.map((job) => job.id), held.map((job) => job.attempt), minLeaseLeftMs],
+  );
+  return rows.map(jobFromRow);
 }
 
 /** Jobs whose lease expired: their attempt recorded `abandoned`, then re-queued or finished. Inside the caller's transaction. */

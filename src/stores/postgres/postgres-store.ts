@@ -325,6 +325,12 @@ export class PostgresStore implements DataStore {
     return this.run('renew leases', () => leases.extendLeases(db, this.s, this.nowSql, node, leaseMs, jobs));
   }
 
+  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
+    return this.run('hand back stray jobs', () =>
+      leases.handBackStrayJobs(this.db, this.s, this.nowSql, node, held, minLeaseLeftMs),
+    );
+  }
+
   async reapAbandoned(): Promise<ExecutionRecord[]> {
     const reaped = await this.transaction('take over abandoned jobs', (client) =>
       leases.reapAbandoned(client, this.s, this.nowSql),

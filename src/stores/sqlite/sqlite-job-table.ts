@@ -2,6 +2,7 @@ import type { JobRequeue, LeaseRef, LeaseStatus, TaskLimit } from '../data-store
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.ts';
 import type { JobQuery, Page } from '../queries.ts';
 import type { JobRecord } from '../records.ts';
+import { isHeldAttempt } from '../store-records.ts';
 import type { SqliteConnection, SqlValue } from './sqlite-connection.ts';
 import { IN_LIST, list } from './sqlite-lists.ts';
 import { JOB_INSERT_COLUMNS, type JobRow, jobFromRow, jobValues, ms } from './sqlite-rows.ts';
@@ -243,6 +244,26 @@ export class SqliteJobTable {
       else if (row.cancel_requested === 1) cancelRequested.push(id);
     }
     return { lost, cancelRequested };
+  }
+
+  /** See `DataStore.handBackStrayJobs`. */
+  handBackStray(db: SqliteConnection, node: string, held: readonly LeaseRef[], leasedBeyond: number): JobRecord[] {
+    const isHeld = isHeldAttempt(held);
+    const stray = db
+      .all<JobRow>(
+        `SELECT * FROM ${this.t} WHERE status = 'running' AND acquired_by = ? AND acquired_until > ?`,
+        node,
+        leasedBeyond,
+      )
+      .map(jobFromRow)
+      .filter((job) => !isHeld(job));
+    for (const job of stray) {
+      db.run(
+        `UPDATE ${this.t} SET status = 'pending', acquired_by = NULL, acquired_until = NULL, started_at = NULL WHERE id = ?`,
+        job.id,
+      );
+    }
+    return stray.map((job) => ({ ...job, status: 'pending', acquiredBy: null, acquiredUntil: null, startedAt: null }));
   }
 
   expired(db: SqliteConnection, now: number): JobRecord[] {

@@ -353,6 +353,12 @@ export class SqliteStore implements DataStore {
     return held;
   }
 
+  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
+    return this.access.writeSoon('hand back stray jobs', (db, now) =>
+      this.jobs.handBackStray(db, node, held, now + minLeaseLeftMs),
+    );
+  }
+
   async nextJobTimes(tasks: readonly TaskLimit[], after: Date): Promise<JobWakeTimes> {
     return this.access.read('find the next job time', (db) => {
       const runAt = this.jobs.nextRunTime(db, tasks, after.getTime());

@@ -378,6 +378,50 @@ export function jobConformance(factory: StoreFactory): void {
       expect((await h.store.getJobs({})).items[0]).toMatchObject({ status: 'pending', acquiredBy: null });
     });
 
+    it('hands back the jobs leased to a node but not among those it holds (a claim whose answer it lost)', async () => {
+      const [known, stray, otherAttempt, others] = [jobFixture(), jobFixture(), jobFixture(), jobFixture()];
+      for (const job of [known, stray, otherAttempt]) await h.store.addJob(job);
+      await acquire('n1', 10, TASKS, 1000);
+      await h.store.addJob(others);
+      await acquire('n2');
+      // n1 held attempt 1 of otherAttempt, which was taken over; its attempt 2 came back to n1 by a lost claim.
+      await h.advance(1000);
+      await h.store.reapAbandoned();
+      const retaken = (await acquire('n1', 10, TASKS, 30_000)).jobs.map((job) => [job.id, job.attempt]);
+      expect(retaken.sort()).toEqual([known.id, stray.id, otherAttempt.id].map((id) => [id, 2]).sort());
+      // A run whose lease is about to end may be one n1 stopped when it could not renew it: left alone.
+      const expiring = jobFixture();
+      await h.store.addJob(expiring);
+      await acquire('n1', 10, TASKS, 10_000);
+      const eventsBefore = h.events.length;
+      const handedBack = await h.store.handBackStrayJobs(
+        'n1',
+        [
+          { id: known.id, attempt: 2 },
+          { id: otherAttempt.id, attempt: 1 },
+        ],
+        15_000,
+      );
+      expect(handedBack.map((job) => job.id).sort()).toEqual([stray.id, otherAttempt.id].sort());
+      expect(handedBack[0]).toMatchObject({
+        status: 'pending',
+        acquiredBy: null,
+        acquiredUntil: null,
+        startedAt: null,
+      });
+      const byId = new Map((await h.store.getJobs({})).items.map((job) => [job.id, job]));
+      expect(byId.get(known.id)).toMatchObject({ status: 'running', acquiredBy: 'n1', attempt: 2 });
+      expect(byId.get(stray.id)).toMatchObject({ status: 'pending', acquiredBy: null, attempt: 2 });
+      expect(byId.get(otherAttempt.id)).toMatchObject({ status: 'pending', acquiredBy: null, attempt: 2 });
+      expect(byId.get(others.id)).toMatchObject({ status: 'running', acquiredBy: 'n2' });
+      expect(byId.get(expiring.id)).toMatchObject({ status: 'running', acquiredBy: 'n1' });
+      // Nothing recorded: they never started.
+      expect((await h.store.getExecutions({ jobId: stray.id })).items.map((e) => e.outcome)).toEqual(['abandoned']);
+      expect(h.events.slice(eventsBefore).filter((event) => 'execution' in event)).toEqual([]);
+      expect(await h.store.handBackStrayJobs('n1', [{ id: known.id, attempt: 2 }], 15_000)).toEqual([]);
+      expect((await acquire('n3')).jobs.map((job) => job.id).sort()).toEqual([stray.id, otherAttempt.id].sort());
+    });
+
     it('ignores a release from a node that no longer holds the job, and does not record its execution', async () => {
       const job = jobFixture();
       await h.store.addJob(job);

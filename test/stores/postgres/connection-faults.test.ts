@@ -653,3 +653,49 @@ describe('PostgresStore queryTimeout on a pool of the application', () => {
     }
   });
 });
+
+describe('PostgresStore when the answer to a claim that went through is lost', () => {
+  it('hands the jobs it leased back once the store answers again: they run at once, not as abandoned a lease later', async () => {
+    const schema = freshSchema('lostclaim');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    // A long lease: left leased, the job would wait a minute, then end `abandoned`, unrun.
+    const node = new Scheduler({
+      store: new PostgresStore({ connectionString: await proxy.start(), schema }),
+      logger,
+      nodeId: 'lost-claim-node',
+      leaseDuration: '60s',
+    });
+    const producer = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 }),
+      logger: silentLogger,
+    });
+    const ran: string[] = [];
+    node.task('lost-claim-task', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 } });
+    producer.task('lost-claim-task', () => {});
+    try {
+      await node.start();
+      await producer.ready();
+      // The claim names the node and its tasks among its parameters.
+      const lost = proxy.loseReplyTo('lost-claim-node', 'lost-claim-task');
+      const jobId = await producer.addJob('lost-claim-task');
+      await lost;
+      expect(await producer.getJob(jobId)).toMatchObject({ status: 'running', acquiredBy: 'lost-claim-node' });
+      await until(() => ran.includes(jobId), 'the job runs', 20_000, 20);
+      await until(async () => (await producer.getExecutions()).items.length > 0, 'its run is recorded', 10_000, 20);
+      expect((await producer.getExecutions()).items.map((e) => [e.jobId, e.attempt, e.outcome])).toEqual([
+        [jobId, 1, 'succeeded'],
+      ]);
+      expect(ran).toEqual([jobId]);
+      expect(warnings).toContain(
+        'handed back jobs leased to this node by a claim whose answer it never got: pending again, for any node',
+      );
+    } finally {
+      await node.stop();
+      await producer.stop();
+      await proxy.stop();
+    }
+  });
+});

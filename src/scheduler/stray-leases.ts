@@ -1,0 +1,91 @@
+import { jobAddedEvent } from '../events/event-types.ts';
+import type { LeaseRef } from '../stores/data-store.ts';
+import type { SchedulerRuntime } from './scheduler-runtime.ts';
+
+/**
+ * Finds jobs leased to this node that it does not know of, and hands them back.
+ *
+ * A claim (or a fire that starts its jobs here) may go through in the store while its answer never
+ * reaches the node: the connection broke after the commit, or the store answered only after the
+ * lease it wrote had run out. Those jobs are leased to this node, which never started them: left
+ * alone, they would wait for their lease to run out and then be recorded `abandoned`, spending an
+ * abandonment retry (or, with none, ending unrun).
+ *
+ * After such a failure, once the store answers again (a lease write, a renewal or a look for due
+ * schedules went through) and no lease write is in flight, the node asks the store to hand back
+ * every job leased to it but not among those it holds. Lease writes wait while that runs: a claim
+ * that committed meanwhile, its answer not yet taken in, would look stray too.
+ */
+export class StrayLeases {
+  private readonly runtime: SchedulerRuntime;
+  /** The attempts a look must leave alone (`JobRunner.strayFence`). */
+  private readonly held: () => LeaseRef[];
+  private readonly onHandedBack: () => void;
+  /** Lease writes under way, from sending the statement until the node took in its jobs. */
+  private writes = 0;
+  /** A lease write failed (or came too late) since the last look: the store may hold strays. */
+  private unsure = false;
+  /** The look under way, if any. */
+  private looking: Promise<void> | null = null;
+
+  /** `onHandedBack`: jobs went back to pending (this node's job loop may claim them again). */
+  constructor(runtime: SchedulerRuntime, held: () => LeaseRef[], onHandedBack: () => void) {
+    this.runtime = runtime;
+    this.held = held;
+    this.onHandedBack = onHandedBack;
+  }
+
+  /**
+   * Runs `write`, a lease write together with taking its jobs in (they are among `held` once it
+   * resolves). A failure leaves the node unsure of what the store leased to it.
+   */
+  async write<T>(write: () => Promise<T>): Promise<T> {
+    while (this.looking !== null) await this.looking;
+    this.writes++;
+    let wentThrough = false;
+    try {
+      const result = await write();
+      wentThrough = true;
+      return result;
+    } catch (error) {
+      this.unsure = true;
+      throw error;
+    } finally {
+      this.writes--;
+      if (wentThrough) this.storeAnswered();
+    }
+  }
+
+  /** A lease write's answer came after its lease had run out: the node did not take those jobs in. */
+  answeredTooLate(): void {
+    this.unsure = true;
+  }
+
+  /** The store answered a statement: if a failure left the node unsure, look for strays now. */
+  storeAnswered(): void {
+    if (!this.unsure || this.writes > 0 || this.looking !== null) return;
+    this.looking = this.look().finally(() => {
+      this.looking = null;
+    });
+  }
+
+  private async look(): Promise<void> {
+    const { store, node, logger, events, clock } = this.runtime;
+    try {
+      // Strays were leased just now; a run stopped for want of a renewal has little lease left.
+      const strays = await store.handBackStrayJobs(node, this.held(), this.runtime.options.leaseMs / 2);
+      this.unsure = false;
+      if (strays.length === 0) return;
+      logger.warn(
+        { jobIds: strays.map((job) => job.id) },
+        'handed back jobs leased to this node by a claim whose answer it never got: pending again, for any node',
+      );
+      const now = new Date(clock.now());
+      for (const job of strays) events.publish(jobAddedEvent(job, now));
+      this.onHandedBack();
+    } catch (error) {
+      // Still unsure: the next lease write that goes through looks again.
+      this.runtime.reportError('hand back jobs leased by a lost claim', error);
+    }
+  }
+}
