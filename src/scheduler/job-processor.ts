@@ -152,7 +152,7 @@ export class JobProcessor {
     // The run holding the place may end before the other nodes hear that this one listens.
     if (heldBackTasks !== undefined && this.onHeldBack(heldBackTasks)) this.recheck.schedule();
     const held = this.fence.leased(jobs, sentAt);
-    if (held.length < jobs.length) this.strays.answeredTooLate();
+    if (held.length < jobs.length || claimed.incomplete) this.strays.mayHoldStrays();
     // (Jobs claimed only to queue may stop short at one that must start at once: that says nothing.)
     this.tookAllDue = jobs.length < slots;
     // Jobs that must not wait take the slots first (the store claimed no more of them than there
@@ -170,9 +170,10 @@ export class JobProcessor {
       else this.runner.enqueue(job);
     }
     // The queue was handed back while this claim travelled, and the claim may have taken those
-    // jobs again: they go back at once. (A stopping node hands back its queue itself.)
-    if (this.queueResting) this.runner.handBackQueued();
-    else if (!this.draining) this.queueWait.watch();
+    // jobs again: they go back at once; so do they if the node began stopping meanwhile (a stop
+    // does not wait long for a claim that the store is slow to answer).
+    if (this.queueResting || this.draining) this.runner.handBackQueued();
+    else this.queueWait.watch();
     return claimed;
   }
 
@@ -287,7 +288,8 @@ export class JobProcessor {
     for (const job of jobs) {
       // From the store's time now, not `now` (the acquire's): the write since took a while.
       const wait = job.runAt.getTime() - this.runtime.storeNow();
-      if (wait > 0) this.runner.hold(job, wait, (due) => this.startHeld(due));
+      // (A job fired ahead while the node began stopping is not held: see `dispatch`.)
+      if (wait > 0 && !this.draining) this.runner.hold(job, wait, (due) => this.startHeld(due));
       else this.dispatch(job, now);
     }
   }

@@ -17,12 +17,12 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 const RELEASE_RETRY_FIRST_MS = 100;
 const RELEASE_RETRY_MAX_MS = 2_000;
 /**
- * How many lease durations a run stopped for a lost lease is kept from looks for strays. By then
- * its lease has run out in the store too, and such a look leaves it alone for that reason (it only
- * hands back jobs with most of a lease left); this covers a renewal that the store carried out
+ * How many lease durations a run this node let go of unrecorded is kept from looks for strays. By
+ * then its lease has run out in the store too, and such a look leaves it alone for that reason (it
+ * only hands back jobs with most of a lease left); this covers a renewal that the store carried out
  * after the node had given up on it.
  */
-const STOPPED_RUNS_KEPT_LEASES = 10;
+const UNRECORDED_RUNS_KEPT_LEASES = 10;
 
 /**
  * Runs one job: context, timeout, cancellation, the execution record and the retry decision.
@@ -45,11 +45,12 @@ export class JobRunner {
   private readonly handingBack = new Map<string, { cancelled: boolean }>();
   private readonly recordings = new Set<Promise<boolean>>();
   /**
-   * Runs stopped because their lease ran out before this node could renew it, and when (steady
-   * clock): left to their takeover, which records them, so never handed back as strays
-   * (`StrayLeases`). Forgotten after `STOPPED_RUNS_KEPT_LEASES` leases.
+   * Runs this node let go of unrecorded, and when (steady clock): stopped because their lease ran
+   * out before it could renew it, or given up on recording (stopping). Left to their takeover,
+   * which records them, so never handed back as strays (`StrayLeases`). Forgotten after
+   * `UNRECORDED_RUNS_KEPT_LEASES` leases.
    */
-  private readonly stoppedRuns = new Map<string, { lease: LeaseRef; at: number }>();
+  private readonly unrecordedRuns = new Map<string, { lease: LeaseRef; at: number }>();
   private givingUp = false;
   /** Aborted when the scheduler gives up recording: ends the back-off waits of `record`. */
   private givingUpSignal = new AbortController();
@@ -103,9 +104,16 @@ export class JobRunner {
    * and the runs it stopped for a lost lease, whose takeover must record them.
    */
   strayFence(): LeaseRef[] {
-    const forgetBefore = steadyNow(this.runtime.clock) - STOPPED_RUNS_KEPT_LEASES * this.runtime.options.leaseMs;
-    for (const [id, { at }] of this.stoppedRuns) if (at < forgetBefore) this.stoppedRuns.delete(id);
-    return [...this.runningLeases(), ...[...this.stoppedRuns.values()].map((run) => run.lease)];
+    const forgetBefore = steadyNow(this.runtime.clock) - UNRECORDED_RUNS_KEPT_LEASES * this.runtime.options.leaseMs;
+    for (const [id, { at }] of this.unrecordedRuns) if (at < forgetBefore) this.unrecordedRuns.delete(id);
+    return [...this.runningLeases(), ...[...this.unrecordedRuns.values()].map((run) => run.lease)];
+  }
+
+  private leftUnrecorded(job: JobRecord): void {
+    this.unrecordedRuns.set(job.id, {
+      lease: { id: job.id, attempt: job.attempt },
+      at: steadyNow(this.runtime.clock),
+    });
   }
 
   /** The jobs behind `runningLeases`, as this node claimed them. */
@@ -338,7 +346,7 @@ export class JobRunner {
       // The slot is free now: jobs no cap applies to can be claimed while this one is recorded.
       this.onSlotFreed();
       if (settlement.kind === 'interrupted' && settlement.reason.kind === 'lease_lost') {
-        this.stoppedRuns.set(job.id, { lease: { id: job.id, attempt: job.attempt }, at: steadyNow(clock) });
+        this.leftUnrecorded(job);
         logger.warn(
           { jobId: job.id, task: job.task, reason: settlement.reason.message },
           'stopped a running job whose lease is lost; the takeover records it',
@@ -507,6 +515,8 @@ export class JobRunner {
           }
           if (this.givingUp) {
             this.runtime.reportError(`${what} (giving up: stopping)`, error);
+            // A run that happened (a hand-back's job never started: it may go back as a stray).
+            if (release.execution !== null && release.execution.startedAt !== null) this.leftUnrecorded(job);
             return false;
           }
         }

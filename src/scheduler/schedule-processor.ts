@@ -81,7 +81,7 @@ export class ScheduleProcessor {
         jobIds.size > 0 ? { leaseMs: options.leaseMs, jobIds } : undefined,
       );
       const held = this.fence.leased(released.started, sentAt);
-      if (held.length < released.started.length) this.strays.answeredTooLate();
+      if (held.length < released.started.length) this.strays.mayHoldStrays();
       // before the slots are given back, so they stay taken
       this.jobs.startLeased(held, now);
     };

@@ -56,6 +56,7 @@ export class Scheduler {
   protected readonly scheduleLoop: ProcessingLoop;
   protected readonly jobLoop: ProcessingLoop;
   private readonly maintenance: Maintenance;
+  private readonly strays: StrayLeases;
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
   private readonly session: StoreSession;
@@ -64,6 +65,8 @@ export class Scheduler {
   /** The last start() or stop() called (settled either way), and how many are under way. */
   private lastLifecycleCall: Promise<unknown> = Promise.resolve();
   private lifecycleCallsPending = 0;
+  /** The end of the last stop (see `leave`), which may go on after stop() returned. */
+  private leaving: Promise<void> = Promise.resolve();
 
   constructor(options: SchedulerOptions = {}) {
     const runtime = createRuntime(options);
@@ -100,6 +103,7 @@ export class Scheduler {
       () => this.runner.strayFence(),
       () => this.jobLoop.timer.wake(),
     );
+    this.strays = strays;
     const jobProcessor = new JobProcessor(
       runtime,
       this.runner,
@@ -360,8 +364,10 @@ export class Scheduler {
 
   private async startUp(): Promise<void> {
     try {
+      await this.leaving; // the end of the last stop, if it went on in the background
       if (!this.session.ready) await this.storeReady();
       this.subscriptions.start();
+      this.strays.open();
       await this.maintenance.start();
       this.jobProcessor.open();
       this.runner.resumeRecording();
@@ -394,27 +400,36 @@ export class Scheduler {
       return;
     }
     this.currentState = 'stopping';
-    // From now on a freed slot no longer starts a queued job: those are handed back, once the
-    // job loop's pass in flight (which may queue more) is over.
+    const { clock, options } = this.runtime;
+    const limitMs = options.shutdownTimeoutMs;
+    // From now on a freed slot no longer starts a queued job, and jobs that a claim or fire in
+    // flight brings back are handed back.
     this.jobProcessor.drain();
-    // Both at once: while a fire is being written, the job loop must not make new claims.
-    await Promise.all([this.scheduleLoop.stop(), this.jobLoop.stop()]);
+    // Both at once: while a fire is being written, the job loop must not make new claims. A pass
+    // waiting for a store that does not answer is left to end in the background (`leave` waits
+    // for it before the store closes).
+    const loopsStopped = Promise.all([this.scheduleLoop.stop(), this.jobLoop.stop()]);
+    await this.waitFor(loopsStopped, limitMs);
     this.runner.handBackWaiting();
-    await this.waitForRunningJobs(this.runtime.options.shutdownTimeoutMs);
+    await this.waitForRunningJobs(limitMs);
     for (const id of this.runner.runningIds()) {
       this.runner.interrupt(id, 'shutdown', 'the scheduler stopped before the job finished; handed back');
     }
     const done = [...this.runner.runningJobs()].map((running) => running.done);
-    // Runs still being recorded (the store unreachable) get the shutdown timeout once more.
-    await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), this.runtime.options.shutdownTimeoutMs);
+    // What is left talks to the store, and gets the shutdown timeout once more, in all: runs still
+    // being recorded (the store unreachable) until then, after which they are given up (their
+    // leases lapse and they run again elsewhere); then leaving the cluster and closing the store,
+    // which go on in the background if the store does not answer in time (a start waits for them).
+    const storeBegan = clock.now();
+    await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), limitMs);
     this.runner.giveUpRecording();
-    await Promise.all([...done, this.runner.allRecorded()]);
-    await this.maintenance.stop();
-    this.subscriptions.stop();
-    try {
-      await this.runtime.store.removeNode(this.nodeId);
-    } catch (error) {
-      this.runtime.reportError('leave the cluster', error);
+    const leaving = this.leave(loopsStopped, done);
+    this.leaving = leaving;
+    if (!(await this.waitFor(leaving, Math.max(0, limitMs - (clock.now() - storeBegan))))) {
+      this.runtime.logger.warn(
+        { node: this.nodeId },
+        'stopped without waiting any longer for the store to answer (unreachable?): this node leaves the cluster and closes its connections in the background; its leases lapse and other nodes take its jobs over',
+      );
     }
     this.runtime.events.publish({
       type: 'scheduler.stopped',
@@ -422,9 +437,30 @@ export class Scheduler {
       node: this.nodeId,
     });
     this.abandonWaiting();
-    await this.stopStore();
-    this.abandonWaiting(); // as above
     this.currentState = 'stopped';
+  }
+
+  /**
+   * The end of a stop that talks to the store: the runs tried once more, the housekeeping ended,
+   * the node's row removed and the store closed, after the loops' last passes. Never rejects.
+   */
+  private async leave(loopsStopped: Promise<unknown>, done: readonly Promise<unknown>[]): Promise<void> {
+    await Promise.all([loopsStopped, ...done, this.runner.allRecorded()]);
+    await this.maintenance.stop();
+    await this.strays.idle();
+    this.subscriptions.stop();
+    try {
+      await this.runtime.store.removeNode(this.nodeId);
+    } catch (error) {
+      this.runtime.reportError('leave the cluster', error);
+    }
+    this.abandonWaiting();
+    try {
+      await this.stopStore();
+    } catch (error) {
+      this.runtime.reportError('close the store', error);
+    }
+    this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed
   }
 
   private abandonWaiting(): void {
@@ -443,15 +479,16 @@ export class Scheduler {
     await this.waitFor(Promise.all(running), timeoutMs);
   }
 
-  /** Waits for `work`, at most `timeoutMs` on the scheduler's clock. */
-  private async waitFor(work: Promise<unknown>, timeoutMs: number): Promise<void> {
+  /** Waits for `work`, at most `timeoutMs` on the scheduler's clock; true if it finished. */
+  private async waitFor(work: Promise<unknown>, timeoutMs: number): Promise<boolean> {
     const { clock } = this.runtime;
     let timer: ReturnType<Clock['setTimer']> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = clock.setTimer(resolve, timeoutMs);
+    const timeout = new Promise<false>((resolve) => {
+      timer = clock.setTimer(() => resolve(false), timeoutMs);
     });
-    await Promise.race([work, timeout]);
+    const finished = await Promise.race([work.then(() => true), timeout]);
     if (timer !== undefined) clock.clearTimer(timer);
+    return finished;
   }
 
   /**

@@ -20,6 +20,8 @@ export class StoreSession {
   private readonly runtime: SchedulerRuntime;
   private readonly context: StoreContext;
   private opening: Promise<void> | null = null;
+  /** The last close: an open waits for it (a stop may leave it going on in the background). */
+  private closing: Promise<void> = Promise.resolve();
   /** What queued calls wait for once the session is open: the opening, then the latest clock reading. */
   private settled: Promise<void> = Promise.resolve();
   /** When (steady clock) the store's clock was last read here; -Infinity: never. */
@@ -37,6 +39,7 @@ export class StoreSession {
   open(): Promise<void> {
     if (this.opening !== null) return this.opening;
     this.opening = (async () => {
+      await this.closing.catch(() => undefined);
       // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
       this.stopWatchingReconnects ??= this.runtime.events.onReconnect?.(this.context.wake) ?? null;
       let storeStarted = false;
@@ -130,7 +133,10 @@ export class StoreSession {
     this.clockReadAt = Number.NEGATIVE_INFINITY;
     this.stopWatchingReconnects?.();
     this.stopWatchingReconnects = null;
-    await this.runtime.store.stop(this.context);
-    await this.runtime.events.stop();
+    this.closing = (async () => {
+      await this.runtime.store.stop(this.context);
+      await this.runtime.events.stop();
+    })();
+    await this.closing;
   }
 }

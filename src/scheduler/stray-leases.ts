@@ -27,6 +27,11 @@ export class StrayLeases {
   private unsure = false;
   /** The look under way, if any. */
   private looking: Promise<void> | null = null;
+  /**
+   * When (store time) this node last started: jobs leased to its id before then were leased by a
+   * process before it (with the same node id) or by its own run before a stop, and may have run.
+   */
+  private claimedSince = new Date(0);
 
   /** `onHandedBack`: jobs went back to pending (this node's job loop may claim them again). */
   constructor(runtime: SchedulerRuntime, held: () => LeaseRef[], onHandedBack: () => void) {
@@ -56,24 +61,45 @@ export class StrayLeases {
     }
   }
 
-  /** A lease write's answer came after its lease had run out: the node did not take those jobs in. */
-  answeredTooLate(): void {
+  /**
+   * The store may hold jobs leased to this node that it did not take in: a lease write's answer
+   * came after its lease had run out, or a part of it failed (`AcquiredJobs.incomplete`).
+   */
+  mayHoldStrays(): void {
     this.unsure = true;
+  }
+
+  /** The node starts: only jobs leased from now on are its own strays (see `claimedSince`). */
+  open(): void {
+    this.claimedSince = new Date(this.runtime.storeNow());
+    this.unsure = false;
+  }
+
+  /** Resolves once no look is under way (the store may close then). */
+  async idle(): Promise<void> {
+    await this.looking;
   }
 
   /** The store answered a statement: if a failure left the node unsure, look for strays now. */
   storeAnswered(): void {
     if (!this.unsure || this.writes > 0 || this.looking !== null) return;
-    this.looking = this.look().finally(() => {
-      this.looking = null;
-    });
+    this.looking = this.runtime.activity
+      .track(() => this.look())
+      .finally(() => {
+        this.looking = null;
+      });
   }
 
   private async look(): Promise<void> {
     const { store, node, logger, events, clock } = this.runtime;
     try {
       // Strays were leased just now; a run stopped for want of a renewal has little lease left.
-      const strays = await store.handBackStrayJobs(node, this.held(), this.runtime.options.leaseMs / 2);
+      const strays = await store.handBackStrayJobs(
+        node,
+        this.held(),
+        this.runtime.options.leaseMs / 2,
+        this.claimedSince,
+      );
       this.unsure = false;
       if (strays.length === 0) return;
       logger.warn(

@@ -91,15 +91,22 @@ export interface DataStore {
   /** Jobs whose lease expired: records their attempt `abandoned` and re-queues or finishes them. */
   reapAbandoned(): Promise<ExecutionRecord[]>;
   /**
-   * Puts back as pending, unrecorded, every job leased to `node` whose attempt is not in `held` and
-   * whose lease has more than `minLeaseLeftMs` left, and returns them (pending). For a node that
-   * lost the answer to a claim that went through: those jobs are leased to it, freshly, but it never
-   * started them; left alone they would wait for their lease to run out and be recorded `abandoned`
-   * (never run, with no abandonment retry). The node calls it only while none of its own claims is
-   * in flight. A lease near its end is left alone: it may be a run the node stopped when it could
-   * not renew it, which its takeover must record.
+   * Puts back as pending, unrecorded, every job leased to `node` since `claimedSince` (its
+   * `startedAt`, store time) whose attempt is not in `held` and whose lease has more than
+   * `minLeaseLeftMs` left, and returns them (pending). For a node that lost the answer to a claim
+   * that went through: those jobs are leased to it, freshly, but it never started them; left alone
+   * they would wait for their lease to run out and be recorded `abandoned` (never run, with no
+   * abandonment retry). The node calls it only while none of its own claims is in flight. Jobs
+   * leased before `claimedSince` (the node's start: a process before it with the same node id, or
+   * its own run before a stop) and leases near their end (a run the node stopped when it could not
+   * renew it) are left alone: their takeover must record them.
    */
-  handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]>;
+  handBackStrayJobs(
+    node: string,
+    held: readonly LeaseRef[],
+    minLeaseLeftMs: number,
+    claimedSince: Date,
+  ): Promise<JobRecord[]>;
   getJobs(query: JobQuery): Promise<Page<JobRecord>>;
   /** A pending job is removed and recorded `cancelled`; a running one is flagged for its node. */
   requestCancel(jobId: string, node: string): Promise<CancelResult>;
@@ -238,6 +245,11 @@ export interface AcquiredJobs {
    * the place, only that run's outcome can tell this node: it listens for those tasks' outcomes.
    */
   heldBackTasks?: string[];
+  /**
+   * A later statement of this acquire failed after an earlier one leased `jobs`: it may have
+   * leased more that it could not report (see `DataStore.handBackStrayJobs`).
+   */
+  incomplete?: true;
 }
 
 export type JobRelease =

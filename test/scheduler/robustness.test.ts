@@ -314,6 +314,58 @@ describe('faults in tasks and listeners', () => {
     }
   });
 
+  it('does not wait past its shutdown timeout for a claim the store does not answer; what it brings back later goes back', async () => {
+    let openClaim = () => {};
+    const claimGate = new Promise<void>((resolve) => (openClaim = resolve));
+    const claims = { gated: false, held: 0, answered: 0 };
+    class GatedClaimStore extends MemoryStore {
+      override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+        if (claims.gated) {
+          claims.held++;
+          await claimGate;
+        }
+        const acquired = await super.acquireJobs(...args);
+        if (claims.gated) claims.answered += acquired.jobs.length;
+        return acquired;
+      }
+    }
+    const store = new GatedClaimStore();
+    // One slot and a local queue: the claim brings back a job to start and two to queue.
+    const real = new Scheduler({
+      store,
+      logger: silentLogger,
+      pollInterval: '1h',
+      shutdownTimeout: '100ms',
+      maxConcurrentJobs: 1,
+      prefetchJobs: 5,
+    });
+    const ran: string[] = [];
+    real.task('quick', (ctx) => void ran.push(ctx.jobId));
+    try {
+      await real.ready();
+      const ids = [await real.addJob('quick'), await real.addJob('quick'), await real.addJob('quick')];
+      claims.gated = true;
+      await real.start(); // its first claim waits at the gate
+      await until(() => claims.held === 1, 'a claim in flight', 5000, 5);
+      const stopping = real.stop().then(() => 'stopped');
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 5000));
+      expect(await Promise.race([stopping, waited])).toBe('stopped');
+      openClaim();
+      await until(() => claims.answered === 3, 'the claim brings back the three jobs', 5000, 5);
+      const unleased = async () =>
+        (await store.getJobs({})).items.every((job) => job.status === 'pending' && job.acquiredBy === null);
+      await until(unleased, 'the claimed jobs are handed back', 5000, 5);
+      expect(ran).toEqual([]);
+      expect((await store.getJobs({})).items.map((job) => [job.id, job.attempt]).sort()).toEqual(
+        ids.map((id) => [id, 1]).sort(),
+      );
+      expect((await store.getExecutions({})).items).toEqual([]);
+    } finally {
+      openClaim();
+      await real.stop();
+    }
+  });
+
   it('stops cleanly when stop() is called while start() is still running', async () => {
     scheduler = createTestScheduler({ now: T0 });
     scheduler.task('tick', () => {});

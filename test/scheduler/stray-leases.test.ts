@@ -6,8 +6,11 @@ import { StrayLeases } from '../../src/scheduler/stray-leases.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { date } from '../../src/triggers/index.ts';
 import { runsUntilStopped } from '../support/runs-until-stopped.ts';
+import { jobFixture } from '../stores/conformance/harness.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+
+const task = (name: string) => ({ name, maxRunningJobs: null });
 
 /**
  * A store whose answers can be lost after it carried out the statement (a connection that broke
@@ -20,8 +23,14 @@ class LostAnswerStore extends MemoryStore {
   lostFires = 0;
   /** While set, renewals go through but their answers are lost, and claims fail outright. */
   lostRenewals = false;
+  /** Claims to fail outright. */
+  failedClaims = 0;
   override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
     if (this.lostRenewals) throw new Error('store unreachable');
+    if (this.failedClaims > 0) {
+      this.failedClaims--;
+      throw new Error('store unreachable');
+    }
     const acquired = await super.acquireJobs(...args);
     if (acquired.jobs.length > 0 && this.lostClaims > 0) {
       this.lostClaims--;
@@ -84,6 +93,28 @@ describe('jobs leased to a node by a claim whose answer it lost', () => {
     expect((await scheduler.history()).map((e) => [e.scheduleId, e.attempt, e.outcome])).toEqual([
       ['in-a-second', 1, 'succeeded'],
     ]);
+  });
+
+  it('leaves alone the jobs leased to its node id before it started (a process before it with that id)', async () => {
+    const { store, runs } = setUp();
+    await scheduler.ready();
+    // The process before this one, with the same node id, claimed a job and died running it.
+    await store.addJob(jobFixture({ task: 'once', abandonRetries: 0 }));
+    const leased = await store.acquireJobs(scheduler.nodeId, { leaseMs: 30_000, limit: 1, tasks: [task('once')] });
+    expect(leased.jobs).toHaveLength(1);
+    await scheduler.advance('1s');
+    store.failedClaims = 1; // this node's first claim fails: it looks for strays once one goes through
+    await scheduler.start();
+    await scheduler.advance('5s');
+    expect(store.failedClaims).toBe(0);
+    expect(runs).toEqual([]);
+    expect((await scheduler.getJobs()).items.map((job) => [job.status, job.acquiredBy])).toEqual([
+      ['running', scheduler.nodeId],
+    ]);
+    // Its takeover records it; with no abandonment retry, it does not run again.
+    await scheduler.advance('40s');
+    expect(runs).toEqual([]);
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['abandoned']);
   });
 
   it('leaves alone a run it stopped for want of a renewal: its takeover records it, and it never runs twice', async () => {
@@ -156,7 +187,7 @@ describe('looking for stray jobs (StrayLeases)', () => {
     const { store, strays } = setUp();
     let openGate = () => {};
     store.gate = new Promise((resolve) => (openGate = resolve));
-    strays.answeredTooLate();
+    strays.mayHoldStrays();
     strays.storeAnswered();
     expect(store.looks).toBe(1);
     let claimed = false;
@@ -171,7 +202,7 @@ describe('looking for stray jobs (StrayLeases)', () => {
     // A look that fails leaves the node unsure: the next answer brings another.
     store.gate = Promise.reject(new Error('store unreachable'));
     store.gate.catch(() => undefined);
-    strays.answeredTooLate();
+    strays.mayHoldStrays();
     strays.storeAnswered();
     await settled();
     store.gate = Promise.resolve();

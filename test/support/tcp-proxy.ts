@@ -120,6 +120,16 @@ export class TcpProxy {
     this.cutAfterStartup = true;
   }
 
+  /** The silenced connections break at last (a firewall that resets them): their peers see them closed. */
+  breakSilenced(): void {
+    for (const link of this.open) {
+      if (!link.silent) continue;
+      link.client.destroy();
+      link.upstream.destroy();
+      this.open.delete(link);
+    }
+  }
+
   /** New connections work again. */
   restore(): void {
     this.cutAfterStartup = false;

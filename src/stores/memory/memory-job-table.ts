@@ -214,10 +214,14 @@ export class MemoryJobTable {
   }
 
   /** See `DataStore.handBackStrayJobs`. */
-  handBackStray(node: string, held: readonly LeaseRef[], leasedBeyond: number): JobRecord[] {
+  handBackStray(node: string, held: readonly LeaseRef[], leasedBeyond: number, claimedSince: number): JobRecord[] {
     const isHeld = isHeldAttempt(held);
     const stray = [...this.running].filter(
-      (entry) => entry.acquiredBy === node && entry.acquiredUntil > leasedBeyond && !isHeld(entry),
+      (entry) =>
+        entry.acquiredBy === node &&
+        entry.acquiredUntil > leasedBeyond &&
+        (entry.startedAt ?? 0) >= claimedSince &&
+        !isHeld(entry),
     );
     for (const entry of stray) {
       this.stopRunning(entry);

@@ -232,8 +232,13 @@ export class MemoryStore implements DataStore {
     return executions;
   }
 
-  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
-    return this.jobs.handBackStray(node, held, this.clockNow() + minLeaseLeftMs);
+  async handBackStrayJobs(
+    node: string,
+    held: readonly LeaseRef[],
+    minLeaseLeftMs: number,
+    claimedSince: Date,
+  ): Promise<JobRecord[]> {
+    return this.jobs.handBackStray(node, held, this.clockNow() + minLeaseLeftMs, claimedSince.getTime());
   }
 
   async getJobs(query: JobQuery): Promise<Page<JobRecord>> {

@@ -63,11 +63,17 @@ export class JobAcquirer {
       // than it asked for takes it that none is left.)
       const more = await this.orClaimed(fast, () => uncapped(room, fast.jobs.length));
       this.cappedWaiting = more.cappedDue;
-      return { now: fast.now, jobs: [...fast.jobs, ...more.jobs], next: more.next, ...heldBackOf(more) };
+      return {
+        now: fast.now,
+        jobs: [...fast.jobs, ...more.jobs],
+        next: more.next,
+        ...heldBackOf(more),
+        ...incompleteIf(more),
+      };
     }
     if (!fast.cappedDue || room <= 0) return { now: fast.now, jobs: fast.jobs, next: fast.next, ...heldBackOf(fast) };
     const capped = await this.orClaimed(fast, () => this.acquireCapped(node, leaseMs, room, tasks, startNow, fast));
-    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs], ...heldBackOf(fast) };
+    return { now: capped.now, jobs: [...fast.jobs, ...capped.jobs], ...heldBackOf(fast), ...incompleteIf(capped) };
   }
 
   /**
@@ -76,18 +82,16 @@ export class JobAcquirer {
    * meanwhile), it counts as having claimed nothing, so the acquire still hands out those jobs:
    * lost to the node, they would wait for their leases to expire and be recorded `abandoned` unrun
    * (a job with no abandonment retry, never run at all). The failure shows at the next acquire,
-   * which tries the capped jobs again.
+   * which tries the capped jobs again. The rest may have gone through with its answer lost: the
+   * acquire says it is `incomplete`.
    */
-  private async orClaimed<T>(
-    fast: { now: Date; jobs: JobRecord[] },
-    rest: () => Promise<T>,
-  ): Promise<T | { now: Date; jobs: JobRecord[]; cappedDue: true; next: undefined }> {
+  private async orClaimed<T>(fast: { now: Date; jobs: JobRecord[] }, rest: () => Promise<T>): Promise<T | FailedRest> {
     try {
       return await rest();
     } catch (error) {
       if (fast.jobs.length === 0) throw error;
       this.cappedWaiting = true;
-      return { now: fast.now, jobs: [], cappedDue: true, next: undefined };
+      return { now: fast.now, jobs: [], cappedDue: true, next: undefined, failed: true };
     }
   }
 
@@ -117,6 +121,19 @@ export class JobAcquirer {
       return { now: rows[0]?.now ?? fast.now, jobs: capped };
     });
   }
+}
+
+/** What stands in for the rest of an acquire that failed (see `orClaimed`). */
+interface FailedRest {
+  now: Date;
+  jobs: JobRecord[];
+  cappedDue: true;
+  next: undefined;
+  failed: true;
+}
+
+function incompleteIf(rest: object & { failed?: true }): Pick<AcquiredJobs, 'incomplete'> {
+  return rest.failed === true ? { incomplete: true } : {};
 }
 
 /** The held-back tasks a claim reported (the stand-in of one that failed reports none: unknown). */

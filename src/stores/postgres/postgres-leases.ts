@@ -52,13 +52,15 @@ export async function handBackStrayJobs(
   node: string,
   held: readonly LeaseRef[],
   minLeaseLeftMs: number,
+  claimedSince: Date,
 ): Promise<JobRecord[]> {
   const { rows } = await client.query<JobRow>(
     `UPDATE ${s}.jobs j SET status = 'pending', acquired_by = NULL, acquired_until = NULL, started_at = NULL
      WHERE j.status = 'running' AND j.acquired_by = $1 AND j.acquired_until > ${now} + $4 * interval '1 millisecond'
+       AND j.started_at >= $5
        AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::int[]) AS h(id, attempt) WHERE h.id = j.id AND h.attempt = j.attempt)
      RETURNING j.*`,
-    [node, held.map((job) => job.id), held.map((job) => job.attempt), minLeaseLeftMs],
+    [node, held.map((job) => job.id), held.map((job) => job.attempt), minLeaseLeftMs, claimedSince],
   );
   return rows.map(jobFromRow);
 }

@@ -325,9 +325,14 @@ export class PostgresStore implements DataStore {
     return this.run('renew leases', () => leases.extendLeases(db, this.s, this.nowSql, node, leaseMs, jobs));
   }
 
-  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
+  async handBackStrayJobs(
+    node: string,
+    held: readonly LeaseRef[],
+    minLeaseLeftMs: number,
+    claimedSince: Date,
+  ): Promise<JobRecord[]> {
     return this.run('hand back stray jobs', () =>
-      leases.handBackStrayJobs(this.db, this.s, this.nowSql, node, held, minLeaseLeftMs),
+      leases.handBackStrayJobs(this.db, this.s, this.nowSql, node, held, minLeaseLeftMs, claimedSince),
     );
   }
 

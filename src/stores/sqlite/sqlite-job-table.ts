@@ -247,13 +247,20 @@ export class SqliteJobTable {
   }
 
   /** See `DataStore.handBackStrayJobs`. */
-  handBackStray(db: SqliteConnection, node: string, held: readonly LeaseRef[], leasedBeyond: number): JobRecord[] {
+  handBackStray(
+    db: SqliteConnection,
+    node: string,
+    held: readonly LeaseRef[],
+    leasedBeyond: number,
+    claimedSince: number,
+  ): JobRecord[] {
     const isHeld = isHeldAttempt(held);
     const stray = db
       .all<JobRow>(
-        `SELECT * FROM ${this.t} WHERE status = 'running' AND acquired_by = ? AND acquired_until > ?`,
+        `SELECT * FROM ${this.t} WHERE status = 'running' AND acquired_by = ? AND acquired_until > ? AND started_at >= ?`,
         node,
         leasedBeyond,
+        claimedSince,
       )
       .map(jobFromRow)
       .filter((job) => !isHeld(job));

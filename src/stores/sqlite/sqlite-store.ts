@@ -353,9 +353,14 @@ export class SqliteStore implements DataStore {
     return held;
   }
 
-  async handBackStrayJobs(node: string, held: readonly LeaseRef[], minLeaseLeftMs: number): Promise<JobRecord[]> {
+  async handBackStrayJobs(
+    node: string,
+    held: readonly LeaseRef[],
+    minLeaseLeftMs: number,
+    claimedSince: Date,
+  ): Promise<JobRecord[]> {
     return this.access.writeSoon('hand back stray jobs', (db, now) =>
-      this.jobs.handBackStray(db, node, held, now + minLeaseLeftMs),
+      this.jobs.handBackStray(db, node, held, now + minLeaseLeftMs, claimedSince.getTime()),
     );
   }
 

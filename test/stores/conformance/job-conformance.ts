@@ -394,6 +394,9 @@ export function jobConformance(factory: StoreFactory): void {
       await h.store.addJob(expiring);
       await acquire('n1', 10, TASKS, 10_000);
       const eventsBefore = h.events.length;
+      // Leased before the node's start (a process before it with the same id): left alone.
+      const held = [{ id: known.id, attempt: 2 }];
+      expect(await h.store.handBackStrayJobs('n1', held, 15_000, new Date(h.now() + 1))).toEqual([]);
       const handedBack = await h.store.handBackStrayJobs(
         'n1',
         [
@@ -401,6 +404,7 @@ export function jobConformance(factory: StoreFactory): void {
           { id: otherAttempt.id, attempt: 1 },
         ],
         15_000,
+        new Date(T0),
       );
       expect(handedBack.map((job) => job.id).sort()).toEqual([stray.id, otherAttempt.id].sort());
       expect(handedBack[0]).toMatchObject({
@@ -418,7 +422,7 @@ export function jobConformance(factory: StoreFactory): void {
       // Nothing recorded: they never started.
       expect((await h.store.getExecutions({ jobId: stray.id })).items.map((e) => e.outcome)).toEqual(['abandoned']);
       expect(h.events.slice(eventsBefore).filter((event) => 'execution' in event)).toEqual([]);
-      expect(await h.store.handBackStrayJobs('n1', [{ id: known.id, attempt: 2 }], 15_000)).toEqual([]);
+      expect(await h.store.handBackStrayJobs('n1', [{ id: known.id, attempt: 2 }], 15_000, new Date(T0))).toEqual([]);
       expect((await acquire('n3')).jobs.map((job) => job.id).sort()).toEqual([stray.id, otherAttempt.id].sort());
     });
 

@@ -699,3 +699,108 @@ describe('PostgresStore when the answer to a claim that went through is lost', (
     }
   });
 });
+
+describe('Scheduler.stop() against a database that stopped answering', () => {
+  it('returns after its shutdown timeout, not after queryTimeout for each last statement; a start waits for the rest', async () => {
+    const schema = freshSchema('stopsilent');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    const node = new Scheduler({
+      store: new PostgresStore({ connectionString: await proxy.start(), schema, queryTimeout: '60s' }),
+      logger,
+      shutdownTimeout: '1s',
+    });
+    const ran: string[] = [];
+    node.task('t', (ctx) => void ran.push(ctx.jobId));
+    try {
+      await node.start();
+      const before = await node.addJob('t');
+      await until(
+        async () => (await node.getExecutions()).items.length === 1,
+        'a job ran and was recorded',
+        10_000,
+        20,
+      );
+      expect(ran).toEqual([before]);
+      proxy.silence();
+      proxy.silenceAfterStartup();
+      // Each of the stop's last statements (the loops', leaving the cluster, the last NOTIFY) would
+      // otherwise wait the 60 s queryTimeout.
+      const stopping = node.stop().then(() => 'stopped');
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 20_000));
+      expect(await Promise.race([stopping, waited])).toBe('stopped');
+      expect(node.state).toBe('stopped');
+      expect(warnings.some((message) => message.startsWith('stopped without waiting any longer for the store'))).toBe(
+        true,
+      );
+      // The database answers again: the stop's background end meets the broken connections, and
+      // the node starts again and runs what is added.
+      proxy.restore();
+      proxy.breakSilenced();
+      await node.start();
+      const after = await node.addJob('t');
+      await until(() => ran.includes(after), 'a job added after the restart runs', 20_000, 20);
+    } finally {
+      await node.stop();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('PostgresStore when the answer to the capped part of a claim is lost', () => {
+  it('says the claim is incomplete, and the node hands back what that part leased', async () => {
+    const schema = freshSchema('lostcapped');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const node = new Scheduler({
+      store: new PostgresStore({ connectionString: await proxy.start(), schema }),
+      logger: silentLogger,
+      leaseDuration: '60s',
+      pollInterval: '1h',
+    });
+    const producer = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 }),
+      logger: silentLogger,
+    });
+    const ran: string[] = [];
+    // A claim takes the uncapped job in one statement, then the capped one in a transaction.
+    node.task('uncapped', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 } });
+    node.task('capped', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 }, maxRunningJobs: 1 });
+    for (const name of ['uncapped', 'capped']) producer.task(name, () => {});
+    try {
+      await node.start();
+      await until(async () => (await producer.getNodes()).length === 1, 'the node is up and idle', 10_000, 20);
+      // Idle, the node commits no transaction but the claim's: the capped part's COMMIT goes
+      // through, and its answer does not come back.
+      const lost = proxy.loseReplyTo('Q\u0000\u0000\u0000\u000bCOMMIT\u0000'); // the COMMIT message, whole
+      // Both in one transaction, so that one claim finds them both.
+      const app = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await app.connect();
+      await app.query('BEGIN');
+      const uncapped = await producer.addJob('uncapped', { tx: app });
+      const capped = await producer.addJob('capped', { tx: app });
+      await app.query('COMMIT');
+      await app.end();
+      await lost;
+      await until(() => ran.includes(uncapped) && ran.includes(capped), 'both jobs run', 20_000, 20);
+      await until(
+        async () => (await producer.getExecutions()).items.length === 2,
+        'both runs are recorded',
+        10_000,
+        20,
+      );
+      expect((await producer.getExecutions()).items.map((e) => [e.jobId, e.attempt, e.outcome]).sort()).toEqual(
+        [
+          [uncapped, 1, 'succeeded'],
+          [capped, 1, 'succeeded'],
+        ].sort(),
+      );
+    } finally {
+      await node.stop();
+      await producer.stop();
+      await proxy.stop();
+    }
+  });
+});
