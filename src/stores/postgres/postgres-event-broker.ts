@@ -239,6 +239,9 @@ export class PostgresEventBroker implements EventBroker {
     return `${this.origin}|!${JSON.stringify([...coarse].sort())}`;
   }
 
+  /** The NOTIFY in flight (see `flush`); never rejects. */
+  private sending: Promise<void> = Promise.resolve();
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -253,7 +256,18 @@ export class PostgresEventBroker implements EventBroker {
     );
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Sends what waits, after the NOTIFY in flight if any: one at a time, so that two of this node's
+   * arrive in the order they were sent (on two pool connections they could cross: an announcement
+   * overtaken by an older one, an outcome by its job's start). What comes meanwhile goes out with
+   * the next, in one statement.
+   */
+  private flush(): Promise<void> {
+    this.sending = this.sending.then(() => this.send());
+    return this.sending;
+  }
+
+  private async send(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.outbox;
     const control = this.control;

@@ -152,6 +152,54 @@ describe('PostgresEventBroker announcing what its listeners want', () => {
   });
 });
 
+describe('PostgresEventBroker sending while a NOTIFY is slow', () => {
+  it("sends its NOTIFYs one at a time: a node's events arrive in the order they happened", async () => {
+    const channel = `kairos_${freshSchema('order')}`;
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    // The first NOTIFY takes its time (a busy connection), as the next one has a connection of its own.
+    let openFirst = () => {};
+    const firstHeld = new Promise<void>((resolve) => (openFirst = resolve));
+    let notifies = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args) => {
+      if (String(args[0]).includes('pg_notify') && notifies++ === 0) await firstHeld;
+      return query(...args);
+    };
+    const { broker, spy, payloads } = await brokerAndSpy(pool, channel);
+    const added = (jobId: string) => ({
+      type: 'job.added' as const,
+      timestamp: new Date(),
+      jobId,
+      task: 't',
+      scheduleId: null,
+      fireTime: null,
+      runAt: new Date(),
+      leasedTo: null,
+    });
+    try {
+      await broker.start();
+      broker.publish(added('first')); // with its question: the first NOTIFY, held back
+      await until(() => notifies >= 1, 'the first NOTIFY is on its way', 5000, 5);
+      broker.publish(added('second'));
+      // Time for a second NOTIFY to overtake the first, were it sent beside it (the order asserted
+      // below does not depend on it).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      openFirst();
+      const arrived = (jobId: string) => payloads.some((payload) => payload.includes(`"${jobId}"`));
+      await until(() => arrived('first') && arrived('second'), 'both arrive', 5000, 10);
+      const order = payloads.flatMap((payload) =>
+        payload.includes('"first"') ? ['first'] : payload.includes('"second"') ? ['second'] : [],
+      );
+      expect(order).toEqual(['first', 'second']);
+    } finally {
+      openFirst();
+      await broker.stop();
+      await spy.end();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresEventBroker when a NOTIFY fails', () => {
   it('sends its announcement again soon, not with its repeat minutes later', async () => {
     const channel = `kairos_${freshSchema('again')}`;
