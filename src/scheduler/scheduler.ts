@@ -394,6 +394,9 @@ export class Scheduler {
 
   private async shutdown(): Promise<void> {
     if (this.currentState === 'stopped') {
+      // The end of the last stop may still go on in the background: it closes the store itself,
+      // after the calls it waits for (closed under them, their hand-backs would be lost).
+      if (!(await this.waitFor(this.leaving, this.runtime.options.shutdownTimeoutMs))) return;
       this.abandonWaiting();
       await this.stopStore();
       this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed
@@ -436,7 +439,7 @@ export class Scheduler {
       timestamp: new Date(this.now()),
       node: this.nodeId,
     });
-    this.abandonWaiting();
+    this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed, too
     this.currentState = 'stopped';
   }
 
@@ -454,13 +457,12 @@ export class Scheduler {
     } catch (error) {
       this.runtime.reportError('leave the cluster', error);
     }
-    this.abandonWaiting();
     try {
       await this.stopStore();
     } catch (error) {
       this.runtime.reportError('close the store', error);
     }
-    this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed
+    // (runJob calls waiting are given up by the stop itself: one made after it returned is not.)
   }
 
   private abandonWaiting(): void {

@@ -366,6 +366,58 @@ describe('faults in tasks and listeners', () => {
     }
   });
 
+  it('leaves the store in the background when it does not answer in time; start() and another stop() wait for that', async () => {
+    let openRemoval = () => {};
+    const removalGate = new Promise<void>((resolve) => (openRemoval = resolve));
+    const steps: string[] = [];
+    class SlowGoodbyeStore extends MemoryStore {
+      override async removeNode(...args: Parameters<MemoryStore['removeNode']>) {
+        steps.push('removeNode');
+        await removalGate;
+        return super.removeNode(...args);
+      }
+      override async stop(...args: Parameters<MemoryStore['stop']>) {
+        steps.push('store closed');
+        return super.stop(...args);
+      }
+    }
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    const real = new Scheduler({ store: new SlowGoodbyeStore(), logger, shutdownTimeout: '100ms', pollInterval: '1h' });
+    const ran: string[] = [];
+    real.task('quick', (ctx) => {
+      ran.push(ctx.jobId);
+      return 'ran';
+    });
+    try {
+      await real.start();
+      await real.stop(); // returns while removeNode waits
+      expect(steps).toEqual(['removeNode']);
+      expect(warnings.some((message) => message.startsWith('stopped without waiting any longer'))).toBe(true);
+      expect(real.state).toBe('stopped');
+      // A second stop does not close the store under the first one's end; it gives up waiting too.
+      await real.stop();
+      expect(steps).toEqual(['removeNode']);
+      // A runJob made now is not given up by the end of the stop before it: the next start runs it.
+      const outcome = real.runJob('quick');
+      let started = false;
+      const starting = real.start().then(() => {
+        started = true;
+      });
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(started).toBe(false);
+      openRemoval();
+      await starting;
+      expect(steps).toEqual(['removeNode', 'store closed']);
+      expect(await outcome).toBe('ran');
+      const id = await real.addJob('quick');
+      await until(() => ran.includes(id), 'a job added after the new start runs', 5000, 5);
+    } finally {
+      openRemoval();
+      await real.stop();
+    }
+  });
+
   it('stops cleanly when stop() is called while start() is still running', async () => {
     scheduler = createTestScheduler({ now: T0 });
     scheduler.task('tick', () => {});
