@@ -33,13 +33,45 @@ export function fromKnex(trx: KnexTransactionLike): PgQueryable {
     async query<Row>(text: string, values: unknown[] = []): Promise<PgQueryResult<Row>> {
       if (trx.isCompleted?.() === true) throw transactionOver('fromKnex(trx)', 'a Knex transaction', undefined);
       const { sql, bindings } = toKnexBindings(text, values);
-      const result = (await trx.raw(sql, bindings)) as Partial<PgQueryResult<Row>> | undefined;
+      const result = (await trx.raw(sql, bindings)) as (Partial<PgQueryResult<Row>> & RawFields) | undefined;
       if (result === undefined || !Array.isArray(result.rows)) {
         throw new ValidationError('fromKnex(trx)', trx, "must be a Knex transaction on the PostgreSQL client ('pg')");
       }
-      return { rows: result.rows, rowCount: result.rowCount ?? null };
+      return { rows: columnsAsReturned(trx, result.rows, result.fields), rowCount: result.rowCount ?? null };
     },
   };
+}
+
+/** The column descriptions of a `pg` result. */
+interface RawFields {
+  fields?: ReadonlyArray<{ name?: unknown }>;
+}
+
+/**
+ * The rows with their columns named as PostgreSQL returned them. Knex runs its
+ * `postProcessResponse` hook on raw results too, and an application's hook that maps column names
+ * (to camelCase, say) would rename the columns Kairos reads. `pg` keeps the names in `fields`, in
+ * the order of each row's values, so a hook that renames keys one for one is undone; one that
+ * drops or adds keys cannot be, and is refused.
+ */
+function columnsAsReturned<Row>(trx: KnexTransactionLike, rows: Row[], fields: RawFields['fields']): Row[] {
+  const named = fields?.map((field) => field?.name);
+  if (named === undefined || !named.every((name): name is string => typeof name === 'string')) return rows;
+  // A name returned twice is one key of the row, where it first came (`pg` keeps the last value).
+  const names = [...new Set(named)];
+  return rows.map((row) => {
+    const keys = Object.keys(row as object);
+    if (keys.length === names.length && keys.every((key, index) => key === names[index])) return row;
+    if (keys.length !== names.length) {
+      throw new ValidationError(
+        'fromKnex(trx)',
+        trx,
+        `answered with the columns ${JSON.stringify(keys)} where PostgreSQL returned ${JSON.stringify(names)}: a postProcessResponse hook changed the result; it may rename columns, but must keep each of them`,
+      );
+    }
+    const values = Object.values(row as object);
+    return Object.fromEntries(names.map((name, index) => [name, values[index]])) as Row;
+  });
 }
 
 /** `$1`-style SQL as Knex `?` bindings (exported for tests). */

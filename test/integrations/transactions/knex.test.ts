@@ -2,6 +2,8 @@
 import knex from 'knex';
 import { describe, expect, it } from 'vitest';
 import { fromKnex } from '../../../src/postgres.ts';
+import type { KairosEvent } from '../../../src/events/event-types.ts';
+import { until } from '../../support/child-node.ts';
 import { toKnexBindings } from '../../../src/integrations/transactions/knex-transaction.ts';
 import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
@@ -57,6 +59,80 @@ describe('fromKnex on a transaction kept past its end', () => {
           );
         }
         expect((await scheduler.getJobs()).items).toEqual([]);
+      } finally {
+        await db.destroy();
+      }
+    }));
+});
+
+describe('fromKnex on a Knex whose postProcessResponse renames columns (a camelCase mapper)', () => {
+  it('reads what Kairos wrote under the names PostgreSQL gave them', () =>
+    withKairos('knex_camel', async ({ scheduler }) => {
+      const camel = (key: string) => key.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+      // The usual shallow mapper, applied to rows as it is for the application's own queries.
+      const camelRow = (row: unknown) =>
+        row !== null && typeof row === 'object' && !Array.isArray(row)
+          ? Object.fromEntries(Object.entries(row).map(([key, value]) => [camel(key), value]))
+          : row;
+      const db = knex({
+        client: 'pg',
+        connection: APP_DATABASE_URL,
+        pool: { min: 0, max: 1 },
+        postProcessResponse: (result: { rows?: unknown[] }) =>
+          Array.isArray(result?.rows) ? { ...result, rows: result.rows.map(camelRow) } : result,
+      });
+      const events: KairosEvent[] = [];
+      scheduler.on('schedule.added', (event) => void events.push(event));
+      try {
+        await db.transaction(async (trx) => {
+          await scheduler.addSchedule(
+            'process-dataset',
+            { type: 'interval', seconds: 60 },
+            {
+              id: 'camel',
+              misfireGraceTime: '5s',
+              tx: fromKnex(trx),
+            },
+          );
+        });
+        const stored = await scheduler.getSchedule('camel');
+        await until(() => events.length === 1, 'the schedule.added event arrives', 5000, 10);
+        expect(stored).toMatchObject({ id: 'camel', misfireGraceTime: 5000 });
+        expect(events[0]).toEqual({
+          type: 'schedule.added',
+          timestamp: stored?.updatedAt,
+          scheduleId: 'camel',
+          task: 'process-dataset',
+          nextFireTime: stored?.nextFireTime,
+        });
+      } finally {
+        await db.destroy();
+      }
+    }));
+
+  it('refuses a result whose hook dropped columns, with an error that says so; nothing is written', () =>
+    withKairos('knex_dropping', async ({ scheduler }) => {
+      const db = knex({
+        client: 'pg',
+        connection: APP_DATABASE_URL,
+        pool: { min: 0, max: 1 },
+        postProcessResponse: (result: { rows?: unknown[] }) =>
+          Array.isArray(result?.rows) ? { ...result, rows: result.rows.map(() => ({ only: 'this' })) } : result,
+      });
+      try {
+        await expect(
+          db.transaction(async (trx) => {
+            await scheduler.addSchedule(
+              'process-dataset',
+              { type: 'interval', seconds: 60 },
+              {
+                id: 'dropped',
+                tx: fromKnex(trx),
+              },
+            );
+          }),
+        ).rejects.toThrow(/postProcessResponse hook changed the result/);
+        expect(await scheduler.getSchedule('dropped')).toBeNull();
       } finally {
         await db.destroy();
       }
