@@ -34,6 +34,14 @@ export function fromKnex(trx: KnexTransactionLike): PgQueryable {
       if (trx.isCompleted?.() === true) throw transactionOver('fromKnex(trx)', 'a Knex transaction', undefined);
       const { sql, bindings } = toKnexBindings(text, values);
       const result = (await trx.raw(sql, bindings)) as (Partial<PgQueryResult<Row>> & RawFields) | undefined;
+      if (Array.isArray(result)) {
+        // pg answers with an object: a hook (postProcessResponse) made an array of it.
+        throw new ValidationError(
+          'fromKnex(trx)',
+          trx,
+          "answered with an array where pg gives its result object: a postProcessResponse hook changed the result of Kairos's statement, which did run; roll the transaction back, and let the hook leave pg's result objects whole",
+        );
+      }
       if (result === undefined || !Array.isArray(result.rows)) {
         throw new ValidationError('fromKnex(trx)', trx, "must be a Knex transaction on the PostgreSQL client ('pg')");
       }

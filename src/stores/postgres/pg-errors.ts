@@ -22,13 +22,24 @@ export function refusedStartupSetting(error: unknown): { name: string; inOptions
   return name === undefined ? null : { name, inOptions: refused?.[1] !== undefined };
 }
 
+/**
+ * The SQLSTATE of a database error: `pg`'s `code`, or where Prisma keeps the driver's when a raw
+ * query of Kairos's failed on a `fromPrisma(tx)` (its own `code` is then `P2010`).
+ */
+function sqlStateOf(error: unknown): string {
+  const fields = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } };
+  const original = fields?.meta?.driverAdapterError?.cause?.originalCode;
+  if (typeof original === 'string') return original;
+  return typeof fields?.code === 'string' ? fields.code : '';
+}
+
 /** The action of a `pgStoreError` for migrations: a privilege they lack has its own advice. */
 export const MIGRATE_ACTION = 'apply migrations';
 
 /** A `pg` error as a `StoreError` that says what it means for the user. */
 export function pgStoreError(error: unknown, action: string): KairosError {
   if (error instanceof KairosError) return error;
-  const code = (error as { code?: string } | null)?.code ?? '';
+  const code = sqlStateOf(error);
   const message = error instanceof Error ? error.message : String(error);
   let meaning = 'the database reported an error';
   const refused = refusedStartupSetting(error);

@@ -39,6 +39,7 @@ import { JOB_COLUMNS, JOB_RECORDSET, jobsJson } from './pg-rows.ts';
 import type { PgPool, PgPoolClient, PgQueryable } from './pg-types.ts';
 import { TurnBatcher } from './turn-batcher.ts';
 import { transactionClient } from './transaction-client.ts';
+import { scheduleReadOnTx } from './tx-schedule-row.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
 import { releasedAttempt, releaseEvent } from '../store-records.ts';
 import { heldAttemptKey, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
@@ -212,9 +213,10 @@ export class PostgresStore implements DataStore {
   async addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult> {
     if (tx !== undefined) {
       const client = transactionClient(tx);
-      const result = await this.run('add a schedule', () =>
+      const added = await this.run('add a schedule', () =>
         schedules.addSchedule(client, this.s, this.nowSql, schedule, conflict),
       );
+      const result = { ...added, schedule: scheduleReadOnTx(added.schedule, schedule.id, tx) };
       const event = scheduleAddEvent(result);
       if (event !== null) await this.notifyInTransaction(client, event);
       return result;

@@ -137,4 +137,24 @@ describe('fromKnex on a Knex whose postProcessResponse renames columns (a camelC
         await db.destroy();
       }
     }));
+
+  it('says so when a hook makes an array of the result (its rows), rather than blame the client', () =>
+    withKairos('knex_rows_only', async ({ scheduler }) => {
+      const db = knex({
+        client: 'pg',
+        connection: APP_DATABASE_URL,
+        pool: { min: 0, max: 1 },
+        postProcessResponse: (result: { rows?: unknown[] }) => result?.rows ?? result,
+      });
+      try {
+        await expect(
+          db.transaction(async (trx) => {
+            await scheduler.addJob('process-dataset', { tx: fromKnex(trx) });
+          }),
+        ).rejects.toThrow(/a postProcessResponse hook changed the result/);
+        expect((await scheduler.getJobs()).items).toEqual([]);
+      } finally {
+        await db.destroy();
+      }
+    }));
 });

@@ -4,6 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fromPrisma } from '../../../src/postgres.ts';
+import { ValidationError } from '../../../src/errors.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
 import { generatePrismaClient } from './prisma-test-client.ts';
 import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
@@ -101,6 +102,74 @@ describe('fromPrisma on a transaction kept past its end', () => {
         const refusal = await scheduler.addJob('process-dataset', { tx: fromPrisma(kept) }).catch((e: unknown) => e);
         expect(String(refusal)).toMatch(/fromPrisma\(tx\): .* is over/);
         expect(String((refusal as Error).cause)).toMatch(/Transaction already closed/); // Prisma's own words
+        expect((await scheduler.getJobs()).items).toEqual([]);
+      } finally {
+        await prisma.$disconnect();
+      }
+    }));
+});
+
+describe('fromPrisma on a client with a query extension that renames result columns', () => {
+  it('refuses the schedule it cannot read back, so the transaction rolls back; nothing is written', () =>
+    withKairos('prisma_extended', async ({ scheduler, schema }) => {
+      const PrismaClient = await generatePrismaClient();
+      const base = new PrismaClient({
+        adapter: new PrismaPg({ connectionString: TEST_DATABASE_URL, max: 1 }, { schema }),
+      });
+      const camel = (key: string) => key.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+      const camelRows = (result: unknown) =>
+        Array.isArray(result)
+          ? result.map((row: object) =>
+              Object.fromEntries(Object.entries(row).map(([key, value]) => [camel(key), value])),
+            )
+          : result;
+      // Every operation's result, raw queries included (Prisma's `$allOperations` hook).
+      // (The test client's type declares no $extends; the generated client has it.)
+      const extendable = base as unknown as { $extends(extension: object): typeof base };
+      const prisma = extendable.$extends({
+        query: {
+          async $allOperations({ args, query }: { args: unknown; query: (args: unknown) => Promise<unknown> }) {
+            return camelRows(await query(args));
+          },
+        },
+      });
+      try {
+        const refusal = await prisma
+          .$transaction(async (tx) => {
+            await scheduler.addSchedule(
+              'process-dataset',
+              { type: 'interval', seconds: 60 },
+              {
+                id: 'extended',
+                tx: fromPrisma(tx as never),
+              },
+            );
+          })
+          .catch((error: unknown) => error);
+        expect(refusal).toBeInstanceOf(ValidationError);
+        expect(String(refusal)).toMatch(/a row it cannot read \(createdAt is undefined\)/);
+        expect(await scheduler.getSchedule('extended')).toBeNull();
+      } finally {
+        await base.$disconnect();
+      }
+    }));
+});
+
+describe('fromPrisma on an aborted transaction', () => {
+  it("says it is aborted, from the database's own error code under Prisma's P2010", () =>
+    withKairos('prisma_aborted', async ({ scheduler, schema }) => {
+      const PrismaClient = await generatePrismaClient();
+      const prisma = new PrismaClient({
+        adapter: new PrismaPg({ connectionString: TEST_DATABASE_URL, max: 1 }, { schema }),
+      });
+      try {
+        const refusal = await prisma
+          .$transaction(async (tx) => {
+            await tx.$executeRawUnsafe('SELECT 1 / 0').catch(() => undefined); // the transaction is aborted now
+            await scheduler.addJob('process-dataset', { tx: fromPrisma(tx) });
+          })
+          .catch((error: unknown) => error);
+        expect(String(refusal)).toMatch(/the transaction given as \{ tx \} is aborted/);
         expect((await scheduler.getJobs()).items).toEqual([]);
       } finally {
         await prisma.$disconnect();

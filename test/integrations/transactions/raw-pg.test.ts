@@ -2,6 +2,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../src/index.ts';
+import type { KairosEvent } from '../../../src/events/event-types.ts';
+import { until } from '../../support/child-node.ts';
 import { TEST_DATABASE_URL } from '../../stores/postgres/pg-test-database.ts';
 import { APP_DATABASE_URL, transactionAdapterSuite, withKairos } from './transaction-adapter-suite.ts';
 
@@ -137,4 +139,36 @@ describe('raw pg, misused', () => {
       }
     });
   });
+});
+
+describe('raw pg with type parsers of its own', () => {
+  it('reads a schedule whose times come back as epoch numbers, and its event tells the nodes when it is due', () =>
+    withKairos('raw_pg_parsers', async ({ scheduler }) => {
+      const events: KairosEvent[] = [];
+      scheduler.on('schedule.added', (event) => void events.push(event));
+      await scheduler.start(); // listening for the event its commit sends
+      // An application that reads every timestamptz (OID 1184) as milliseconds since the epoch.
+      const types = {
+        getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+          oid === 1184 ? (text: string) => Date.parse(text) : pg.types.getTypeParser(oid, format as 'text'),
+      };
+      const client = new pg.Client({ connectionString: TEST_DATABASE_URL, types });
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await scheduler.addSchedule('process-dataset', { type: 'interval', seconds: 60 }, { id: 'epoch', tx: client });
+        await client.query('COMMIT');
+      } finally {
+        await client.end();
+      }
+      const stored = await scheduler.getSchedule('epoch');
+      await until(() => events.length === 1, 'the schedule.added event arrives', 5000, 10);
+      expect(events[0]).toEqual({
+        type: 'schedule.added',
+        timestamp: stored?.updatedAt,
+        scheduleId: 'epoch',
+        task: 'process-dataset',
+        nextFireTime: stored?.nextFireTime,
+      });
+    }));
 });
