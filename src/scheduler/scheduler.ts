@@ -365,7 +365,9 @@ export class Scheduler {
   private async startUp(): Promise<void> {
     try {
       await this.leaving; // the end of the last stop, if it went on in the background
-      if (!this.session.ready) await this.storeReady();
+      // Opens the store, or reads its clock again if the last reading is old (ready() long ago):
+      // the node's start in store time fences its stray jobs (see StrayLeases.open).
+      if (!this.session.ready) await this.session.afterOpen(async () => undefined);
       this.subscriptions.start();
       this.strays.open();
       await this.maintenance.start();

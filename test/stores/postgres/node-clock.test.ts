@@ -7,6 +7,9 @@ import { PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { type Clock, systemClock } from '../../../src/time/clock.ts';
 import { until } from '../../support/child-node.ts';
+import { TcpProxy } from '../../support/tcp-proxy.ts';
+import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
+import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
 
 const schemas: string[] = [];
@@ -151,6 +154,60 @@ describe('A node whose clock is off', () => {
       expect(order).toEqual(['added', 'stopped']);
     } finally {
       await scheduler.stop();
+    }
+  });
+});
+
+describe('A node whose clock was put right between ready() and start()', () => {
+  it('reads the database clock again at start: its fence for stray jobs leaves out what a process before it claimed', async () => {
+    const schema = freshSchema('clock_start');
+    schemas.push(schema);
+    const proxy = new TcpProxy('127.0.0.1', 5432);
+    const wall = { offsetMs: 120_000, steadyShiftMs: 0 };
+    const clock: Clock = {
+      ...systemClock,
+      now: () => systemClock.now() + wall.offsetMs,
+      monotonicNow: () => performance.now() + wall.steadyShiftMs,
+    };
+    const node = new Scheduler({
+      store: new PostgresStore({ connectionString: await proxy.start(), schema }),
+      clock,
+      logger: silentLogger,
+      nodeId: 'clock-start-node',
+      leaseDuration: '60s',
+    });
+    const ran: string[] = [];
+    node.task('clock-start-task', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 } });
+    const other = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 });
+    try {
+      await node.ready(); // reads the database's clock: the node's is two minutes ahead
+      // A process before this one, with the same node id, claimed a job a minute ago and died running it.
+      await other.start({ events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} });
+      const earlier = jobFixture({
+        task: 'clock-start-task',
+        abandonRetries: 0,
+        runAt: new Date(Date.now() - 120_000),
+      });
+      await other.addJob(earlier);
+      const tasks = [{ name: 'clock-start-task', maxRunningJobs: null }];
+      expect((await other.acquireJobs('clock-start-node', { leaseMs: 60_000, limit: 1, tasks })).jobs).toHaveLength(1);
+      await admin.query(`UPDATE "${schema}".jobs SET started_at = started_at - interval '60 seconds'`);
+      // NTP puts the node's clock right, a minute later by its steady clock.
+      wall.offsetMs = 0;
+      wall.steadyShiftMs = 61_000;
+      // Its first claim's answer is lost: it looks for strays once a claim goes through.
+      const lost = proxy.loseReplyTo('clock-start-node', 'clock-start-task');
+      await node.start();
+      await lost;
+      const later = jobFixture({ task: 'clock-start-task', runAt: new Date(Date.now() - 1000) });
+      await other.addJob(later);
+      await until(() => ran.includes(later.id), 'a job added later runs', 20_000, 20);
+      expect(ran).toEqual([later.id]);
+      expect(await secondsFromDbNow(schema, 'jobs', 'acquired_until', `id = '${earlier.id}'`)).toBeGreaterThan(30);
+    } finally {
+      await node.stop();
+      await other.stop({ events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} });
+      await proxy.stop();
     }
   });
 });
