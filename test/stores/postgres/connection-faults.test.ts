@@ -702,52 +702,6 @@ describe('PostgresStore queryTimeout on a pool of the application', () => {
   });
 });
 
-describe('PostgresStore when the answer to a claim that went through is lost', () => {
-  it('hands the jobs it leased back once the store answers again: they run at once, not as abandoned a lease later', async () => {
-    const schema = freshSchema('lostclaim');
-    schemas.push(schema);
-    const proxy = new TcpProxy('127.0.0.1', 5432);
-    const warnings: string[] = [];
-    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
-    // A long lease: left leased, the job would wait a minute, then end `abandoned`, unrun.
-    const node = new Scheduler({
-      store: new PostgresStore({ connectionString: await proxy.start(), schema }),
-      logger,
-      nodeId: 'lost-claim-node',
-      leaseDuration: '60s',
-    });
-    const producer = new Scheduler({
-      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 }),
-      logger: silentLogger,
-    });
-    const ran: string[] = [];
-    node.task('lost-claim-task', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 } });
-    producer.task('lost-claim-task', () => {});
-    try {
-      await node.start();
-      await producer.ready();
-      // The claim names the node and its tasks among its parameters.
-      const lost = proxy.loseReplyTo('lost-claim-node', 'lost-claim-task');
-      const jobId = await producer.addJob('lost-claim-task');
-      await lost;
-      expect(await producer.getJob(jobId)).toMatchObject({ status: 'running', acquiredBy: 'lost-claim-node' });
-      await until(() => ran.includes(jobId), 'the job runs', 20_000, 20);
-      await until(async () => (await producer.getExecutions()).items.length > 0, 'its run is recorded', 10_000, 20);
-      expect((await producer.getExecutions()).items.map((e) => [e.jobId, e.attempt, e.outcome])).toEqual([
-        [jobId, 1, 'succeeded'],
-      ]);
-      expect(ran).toEqual([jobId]);
-      expect(warnings).toContain(
-        'handed back jobs leased to this node by a claim whose answer it never got: pending again, for any node',
-      );
-    } finally {
-      await node.stop();
-      await producer.stop();
-      await proxy.stop();
-    }
-  });
-});
-
 describe('Scheduler.stop() against a database that stopped answering', () => {
   it('returns after its shutdown timeout, not after queryTimeout for each last statement; a start waits for the rest', async () => {
     const schema = freshSchema('stopsilent');
@@ -797,62 +751,6 @@ describe('Scheduler.stop() against a database that stopped answering', () => {
       expect(errors).toEqual([]);
     } finally {
       await node.stop();
-      await proxy.stop();
-    }
-  });
-});
-
-describe('PostgresStore when the answer to the capped part of a claim is lost', () => {
-  it('says the claim is incomplete, and the node hands back what that part leased', async () => {
-    const schema = freshSchema('lostcapped');
-    schemas.push(schema);
-    const proxy = new TcpProxy('127.0.0.1', 5432);
-    const node = new Scheduler({
-      store: new PostgresStore({ connectionString: await proxy.start(), schema }),
-      logger: silentLogger,
-      leaseDuration: '60s',
-      pollInterval: '1h',
-    });
-    const producer = new Scheduler({
-      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 1 }),
-      logger: silentLogger,
-    });
-    const ran: string[] = [];
-    // A claim takes the uncapped job in one statement, then the capped one in a transaction.
-    node.task('uncapped', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 } });
-    node.task('capped', (ctx) => void ran.push(ctx.jobId), { retry: { abandoned: 0 }, maxRunningJobs: 1 });
-    for (const name of ['uncapped', 'capped']) producer.task(name, () => {});
-    try {
-      await node.start();
-      await until(async () => (await producer.getNodes()).length === 1, 'the node is up and idle', 10_000, 20);
-      // Idle, the node commits no transaction but the claim's: the capped part's COMMIT goes
-      // through, and its answer does not come back.
-      const lost = proxy.loseReplyTo('Q\u0000\u0000\u0000\u000bCOMMIT\u0000'); // the COMMIT message, whole
-      // Both in one transaction, so that one claim finds them both.
-      const app = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await app.connect();
-      await app.query('BEGIN');
-      const uncapped = await producer.addJob('uncapped', { tx: app });
-      const capped = await producer.addJob('capped', { tx: app });
-      await app.query('COMMIT');
-      await app.end();
-      await lost;
-      await until(() => ran.includes(uncapped) && ran.includes(capped), 'both jobs run', 20_000, 20);
-      await until(
-        async () => (await producer.getExecutions()).items.length === 2,
-        'both runs are recorded',
-        10_000,
-        20,
-      );
-      expect((await producer.getExecutions()).items.map((e) => [e.jobId, e.attempt, e.outcome]).sort()).toEqual(
-        [
-          [uncapped, 1, 'succeeded'],
-          [capped, 1, 'succeeded'],
-        ].sort(),
-      );
-    } finally {
-      await node.stop();
-      await producer.stop();
       await proxy.stop();
     }
   });
