@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
-import { interval } from '../../src/triggers/index.ts';
+import { date, interval } from '../../src/triggers/index.ts';
 import { until } from '../support/child-node.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
@@ -362,6 +362,52 @@ describe('faults in tasks and listeners', () => {
       expect((await store.getExecutions({})).items).toEqual([]);
     } finally {
       openClaim();
+      await real.stop();
+    }
+  });
+
+  it('hands back a job fired ahead that a fire answered after the stop brings back, rather than hold it', async () => {
+    let openFire = () => {};
+    const fireGate = new Promise<void>((resolve) => (openFire = resolve));
+    const fires = { held: 0, started: 0 };
+    class GatedFireStore extends MemoryStore {
+      override async releaseSchedules(...args: Parameters<MemoryStore['releaseSchedules']>) {
+        fires.held++;
+        await fireGate;
+        const released = await super.releaseSchedules(...args);
+        fires.started += released.started.length;
+        return released;
+      }
+    }
+    const store = new GatedFireStore();
+    const real = new Scheduler({
+      store,
+      logger: silentLogger,
+      fireAhead: '1s',
+      leaseDuration: '10s',
+      shutdownTimeout: '100ms',
+    });
+    const ran: string[] = [];
+    real.task('quick', (ctx) => void ran.push(ctx.jobId));
+    try {
+      // Due in half a second: fired at once, ahead, its job leased to this node to wait for its time.
+      await real.addSchedule('quick', date(new Date(Date.now() + 500)), { id: 'soon' });
+      await real.start();
+      await until(() => fires.held === 1, 'the fire is on its way', 5000, 5);
+      const stopping = real.stop().then(() => 'stopped');
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 5000));
+      expect(await Promise.race([stopping, waited])).toBe('stopped');
+      openFire();
+      await until(() => fires.started === 1, 'the fire leases its job to the stopped node', 5000, 5);
+      await until(
+        async () => (await store.getJobs({})).items.every((job) => job.status === 'pending' && job.acquiredBy === null),
+        'the job is handed back',
+        5000,
+        5,
+      );
+      expect(ran).toEqual([]);
+    } finally {
+      openFire();
       await real.stop();
     }
   });

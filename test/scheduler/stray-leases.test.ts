@@ -3,6 +3,9 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createRuntime } from '../../src/scheduler/create-runtime.ts';
 import { StrayLeases } from '../../src/scheduler/stray-leases.ts';
+import { JobRunner } from '../../src/scheduler/job-runner.ts';
+import { AsyncExecutor } from '../../src/executors/async-executor.ts';
+import { until } from '../support/child-node.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
 import { date } from '../../src/triggers/index.ts';
 import { runsUntilStopped } from '../support/runs-until-stopped.ts';
@@ -212,5 +215,36 @@ describe('looking for stray jobs (StrayLeases)', () => {
     strays.storeAnswered();
     await settled();
     expect(store.looks).toBe(3);
+  });
+});
+
+describe('the attempts a look for strays leaves alone (JobRunner.strayFence)', () => {
+  it('include a run whose record was given up on while stopping: it ran, and its takeover records it', async () => {
+    let releases = 0;
+    class UnrecordingStore extends MemoryStore {
+      override async releaseJob(): Promise<boolean> {
+        releases++;
+        throw new Error('store unreachable');
+      }
+    }
+    const store = new UnrecordingStore();
+    const runtime = createRuntime({ store, logger: silentLogger, nodeId: 'n1' });
+    await store.start({ events: runtime.events, clock: runtime.clock, logger: silentLogger, wake: () => {} });
+    runtime.tasks.register('t', () => 'done');
+    const runner = new JobRunner(runtime, new AsyncExecutor(), {
+      onSlotFreed: () => {},
+      onCapFreed: () => {},
+      onLeased: () => {},
+    });
+    await store.addJob(jobFixture({ task: 't', runAt: new Date(Date.now() - 1000) }));
+    const [job] = (await store.acquireJobs('n1', { leaseMs: 30_000, limit: 1, tasks: [task('t')] })).jobs;
+    if (job === undefined) throw new Error('the job was not claimed');
+    runner.start(job);
+    await until(() => releases > 0, 'its record is tried', 5000, 5);
+    expect(runner.strayFence()).toEqual([{ id: job.id, attempt: 1 }]); // being recorded
+    runner.giveUpRecording();
+    await runner.allRecorded();
+    expect(runner.runningLeases()).toEqual([]); // no longer renewed
+    expect(runner.strayFence()).toEqual([{ id: job.id, attempt: 1 }]);
   });
 });
