@@ -428,7 +428,9 @@ export class Scheduler {
     const storeBegan = clock.now();
     await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), limitMs);
     this.runner.giveUpRecording();
-    const leaving = this.leave(loopsStopped, done);
+    // Counted as the scheduler's work, so that a test scheduler lets it finish before it moves its
+    // clock on to the time limit below.
+    const leaving = this.runtime.activity.track(() => this.leave(loopsStopped, done));
     this.leaving = leaving;
     if (!(await this.waitFor(leaving, Math.max(0, limitMs - (clock.now() - storeBegan))))) {
       this.runtime.logger.warn(

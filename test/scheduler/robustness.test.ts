@@ -464,6 +464,24 @@ describe('faults in tasks and listeners', () => {
     }
   });
 
+  it('on a test scheduler, lets a store that does real I/O finish leaving before the clock moves past the time limit', async () => {
+    const steps: string[] = [];
+    class RealIoStore extends MemoryStore {
+      override async removeNode(...args: Parameters<MemoryStore['removeNode']>) {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // a round trip of real time
+        steps.push('removeNode');
+        return super.removeNode(...args);
+      }
+    }
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    scheduler = createTestScheduler({ now: T0, store: new RealIoStore(), logger });
+    await scheduler.start();
+    await scheduler.stop();
+    expect(steps).toEqual(['removeNode']);
+    expect(warnings).toEqual([]);
+  });
+
   it('stops cleanly when stop() is called while start() is still running', async () => {
     scheduler = createTestScheduler({ now: T0 });
     scheduler.task('tick', () => {});
