@@ -24,6 +24,8 @@ const CLOSE_WAIT_MS = 10_000;
  * a second after the first failure, doubling while they keep failing (a database that is down).
  */
 const CONTROL_RETRY_FIRST_MS = 1000;
+/** How long a NOTIFY waits for the one before it to be answered (see `flush`). */
+const NOTIFY_ORDER_WAIT_MS = 1000;
 const CONTROL_RETRY_MAX_MS = 30_000;
 
 export interface PostgresEventBrokerOptions {
@@ -260,10 +262,20 @@ export class PostgresEventBroker implements EventBroker {
    * Sends what waits, after the NOTIFY in flight if any: one at a time, so that two of this node's
    * arrive in the order they were sent (on two pool connections they could cross: an announcement
    * overtaken by an older one, an outcome by its job's start). What comes meanwhile goes out with
-   * the next, in one statement.
+   * the next, in one statement. A NOTIFY that gets no answer for `NOTIFY_ORDER_WAIT_MS` (a
+   * connection gone silent) is no longer waited for: the next goes out beside it, out of order
+   * rather than held up to the time limit of the silent one (for ever, on a pool with none).
    */
   private flush(): Promise<void> {
-    this.sending = this.sending.then(() => this.send());
+    const inFlight = this.sending;
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, NOTIFY_ORDER_WAIT_MS);
+      timer.unref();
+    });
+    this.sending = Promise.race([inFlight, givenUp])
+      .then(() => clearTimeout(timer))
+      .then(() => this.send());
     return this.sending;
   }
 

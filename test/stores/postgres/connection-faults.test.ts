@@ -200,6 +200,47 @@ describe('PostgresEventBroker sending while a NOTIFY is slow', () => {
   });
 });
 
+describe('PostgresEventBroker when a NOTIFY never gets an answer', () => {
+  it('sends the next one beside it after a moment, rather than hold every later event (and its stop) behind it', async () => {
+    const channel = `kairos_${freshSchema('hung')}`;
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    // Its first NOTIFY is on a connection that went silent: no answer, no error.
+    let notifies = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args) => {
+      if (String(args[0]).includes('pg_notify') && notifies++ === 0) return new Promise(() => {});
+      return query(...args);
+    };
+    const { broker, spy, payloads } = await brokerAndSpy(pool, channel);
+    try {
+      await broker.start(); // its question goes in the first NOTIFY, which hangs
+      await until(() => notifies >= 1, 'the first NOTIFY is on its way', 5000, 5);
+      broker.publish({
+        type: 'job.added',
+        timestamp: new Date(),
+        jobId: 'after-the-silent-one',
+        task: 't',
+        scheduleId: null,
+        fireTime: null,
+        runAt: new Date(),
+        leasedTo: null,
+      });
+      await until(
+        () => payloads.some((payload) => payload.includes('after-the-silent-one')),
+        'the event published after it arrives',
+        10_000,
+        10,
+      );
+      const stopping = broker.stop().then(() => 'stopped');
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 10_000));
+      expect(await Promise.race([stopping, waited])).toBe('stopped');
+    } finally {
+      await spy.end();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresEventBroker when a NOTIFY fails', () => {
   it('sends its announcement again soon, not with its repeat minutes later', async () => {
     const channel = `kairos_${freshSchema('again')}`;
