@@ -42,6 +42,13 @@ import { eventTypeArgument, jobIdArgument, objectArgument } from './call-argumen
 import { executionQueryArgument, jobQueryArgument, scheduleQueryArgument } from './query-arguments.ts';
 import { FinalOutcome } from './final-outcome.ts';
 
+/**
+ * The least a stop waits for the node to leave the cluster and close the store, however little of
+ * `shutdownTimeout` is left (0 included): a few round trips, which a store that answers takes in
+ * milliseconds.
+ */
+const LEAVE_MIN_MS = 5_000;
+
 export type SchedulerState = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /**
@@ -432,9 +439,10 @@ export class Scheduler {
     // clock on to the time limit below.
     const leaving = this.runtime.activity.track(() => this.leave(loopsStopped, done));
     this.leaving = leaving;
-    if (!(await this.waitFor(leaving, Math.max(0, limitMs - (clock.now() - storeBegan))))) {
+    const leaveLimitMs = Math.max(LEAVE_MIN_MS, limitMs - (clock.now() - storeBegan));
+    if (!(await this.waitFor(leaving, leaveLimitMs))) {
       this.runtime.logger.warn(
-        { node: this.nodeId },
+        { node: this.nodeId, waitedMs: leaveLimitMs },
         'stopped without waiting any longer for the store to answer (unreachable?): this node leaves the cluster and closes its connections in the background; its leases lapse and other nodes take its jobs over',
       );
     }

@@ -53,7 +53,7 @@ export class StrayLeases {
       wentThrough = true;
       return result;
     } catch (error) {
-      this.unsure = true;
+      this.mayHoldStrays();
       throw error;
     } finally {
       this.writes--;
@@ -66,7 +66,9 @@ export class StrayLeases {
    * came after its lease had run out, or a part of it failed (`AcquiredJobs.incomplete`).
    */
   mayHoldStrays(): void {
-    this.unsure = true;
+    // A store in the process did nothing when its statement failed: no answer is lost on the way.
+    // Looking there would only put at risk the jobs of another live process with this node id.
+    if (this.runtime.store.answersCanBeLost === true) this.unsure = true;
   }
 
   /** The node starts: only jobs leased from now on are its own strays (see `claimedSince`). */

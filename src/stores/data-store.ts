@@ -28,6 +28,13 @@ export interface DataStore {
    * in-process broker). `logger`: the scheduler's, for what the broker has to report.
    */
   defaultEventBroker?(logger?: Logger): EventBroker;
+  /**
+   * A statement may go through while its caller gets an error (a network between them, a
+   * database server): the scheduler then looks for jobs leased to it that it never took in
+   * (`handBackStrayJobs`). Unset for stores in the process (memory, SQLite), whose failed
+   * statements did nothing.
+   */
+  readonly answersCanBeLost?: boolean;
 
   // --- schedules
   addSchedule(schedule: NewSchedule, conflict: ConflictPolicy, tx?: unknown): Promise<AddScheduleResult>;

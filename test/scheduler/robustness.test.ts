@@ -348,7 +348,7 @@ describe('faults in tasks and listeners', () => {
       await real.start(); // its first claim waits at the gate
       await until(() => claims.held === 1, 'a claim in flight', 5000, 5);
       const stopping = real.stop().then(() => 'stopped');
-      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 5000));
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 20_000));
       expect(await Promise.race([stopping, waited])).toBe('stopped');
       openClaim();
       await until(() => claims.answered === 3, 'the claim brings back the three jobs', 5000, 5);
@@ -395,7 +395,7 @@ describe('faults in tasks and listeners', () => {
       await real.start();
       await until(() => fires.held === 1, 'the fire is on its way', 5000, 5);
       const stopping = real.stop().then(() => 'stopped');
-      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 5000));
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 20_000));
       expect(await Promise.race([stopping, waited])).toBe('stopped');
       openFire();
       await until(() => fires.started === 1, 'the fire leases its job to the stopped node', 5000, 5);

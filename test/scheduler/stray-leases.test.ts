@@ -20,6 +20,7 @@ const task = (name: string) => ({ name, maxRunningJobs: null });
  * after the commit): claims, fires and renewals go through, then throw.
  */
 class LostAnswerStore extends MemoryStore {
+  readonly answersCanBeLost = true;
   /** Claims that hand out jobs to lose the answer of. */
   lostClaims = 0;
   /** Fires that lease jobs to lose the answer of. */
@@ -149,6 +150,7 @@ describe('jobs leased to a node by a claim whose answer it lost', () => {
 describe('looking for stray jobs (StrayLeases)', () => {
   /** A store whose looks for strays wait for the test, and that counts them. */
   class GatedLookStore extends MemoryStore {
+    answersCanBeLost = true;
     looks = 0;
     gate: Promise<void> = Promise.resolve();
     override async handBackStrayJobs(...args: Parameters<MemoryStore['handBackStrayJobs']>) {
@@ -168,6 +170,17 @@ describe('looking for stray jobs (StrayLeases)', () => {
     return { store, strays };
   }
   const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('never looks on a store in the process: its failed statements did nothing, and another process may share the node id', async () => {
+    const { store, strays } = setUp();
+    store.answersCanBeLost = false; // as the memory and SQLite stores
+    await expect(strays.write(() => Promise.reject(new Error('database is locked')))).rejects.toThrow('locked');
+    strays.mayHoldStrays();
+    await strays.write(async () => {});
+    strays.storeAnswered();
+    await settled();
+    expect(store.looks).toBe(0);
+  });
 
   it('looks only once no lease write is in flight: a claim that committed meanwhile would look stray', async () => {
     const { store, strays } = setUp();

@@ -65,6 +65,8 @@ const PRUNE_CHUNK = 5_000;
  * still holds. Events travel between nodes over LISTEN/NOTIFY (see `PostgresEventBroker`).
  */
 export class PostgresStore implements DataStore {
+  /** Its answers travel over a network: see `DataStore.answersCanBeLost`. */
+  readonly answersCanBeLost = true;
   readonly schemaName: string;
   private readonly s: string;
   private readonly connections: PostgresConnections;

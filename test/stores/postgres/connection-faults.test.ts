@@ -743,6 +743,43 @@ describe('PostgresStore queryTimeout on a pool of the application', () => {
   });
 });
 
+describe('Scheduler.stop() with shutdownTimeout 0, against a database that answers', () => {
+  it('still leaves the cluster and closes its store before it returns, without a warning', async () => {
+    const schema = freshSchema('stopzero');
+    schemas.push(schema);
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (_fields: object, message?: string) => void warnings.push(message ?? ''),
+      error: (_fields: object, message?: string) => void errors.push(message ?? ''),
+    };
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    const node = new Scheduler({ store: new PostgresStore({ pool, schema }), logger, shutdownTimeout: 0 });
+    node.task('t', () => {});
+    try {
+      await node.start();
+      const jobId = await node.addJob('t');
+      await until(async () => (await node.getExecutions({ jobId })).items.length === 1, 'a job ran', 10_000, 20);
+      await node.stop();
+      // The application ends its pool at once: nothing of the stop may still need it.
+      await pool.end();
+      expect(
+        warnings.filter((message) => message.startsWith('stopped without') || message.includes('could not notify')),
+      ).toEqual([]);
+      expect(errors).toEqual([]);
+      const nodes = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await nodes.connect();
+      const { rows } = await nodes.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".nodes`);
+      await nodes.end();
+      expect(rows[0]?.n).toBe(0);
+    } finally {
+      await node.stop();
+      if (!pool.ended) await pool.end();
+    }
+  });
+});
+
 describe('Scheduler.stop() against a database that stopped answering', () => {
   it('returns after its shutdown timeout, not after queryTimeout for each last statement; a start waits for the rest', async () => {
     const schema = freshSchema('stopsilent');
