@@ -275,7 +275,10 @@ export class PostgresEventBroker implements EventBroker {
     });
     this.sending = Promise.race([inFlight, givenUp])
       .then(() => clearTimeout(timer))
-      .then(() => this.send());
+      .then(() => this.send())
+      // Never rejects, or every later NOTIFY would be skipped (send reports its own failures; this
+      // is for a logger of the application's that throws while it does).
+      .catch(() => undefined);
     return this.sending;
   }
 

@@ -241,6 +241,59 @@ describe('PostgresEventBroker when a NOTIFY never gets an answer', () => {
   });
 });
 
+describe('PostgresEventBroker with a logger that throws', () => {
+  it('still sends later events after a failed NOTIFY whose warning threw', async () => {
+    const channel = `kairos_${freshSchema('throwlog')}`;
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+    let notifies = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args) => {
+      if (String(args[0]).includes('pg_notify') && notifies++ === 0) throw new Error('connection lost');
+      return query(...args);
+    };
+    const broker = new PostgresEventBroker({
+      pool,
+      connect: () => new pg.Client({ connectionString: TEST_DATABASE_URL }),
+      channel,
+      logger: {
+        ...silentLogger,
+        warn: () => {
+          throw new Error('the logger failed');
+        },
+      },
+    });
+    const spy = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await spy.connect();
+    await spy.query(`LISTEN "${channel}"`);
+    const payloads: string[] = [];
+    spy.on('notification', (message) => payloads.push(message.payload ?? ''));
+    try {
+      await broker.start(); // its question goes in the first NOTIFY, which fails
+      await until(() => notifies >= 1, 'the first NOTIFY failed', 5000, 5);
+      broker.publish({
+        type: 'job.added',
+        timestamp: new Date(),
+        jobId: 'after-the-failure',
+        task: 't',
+        scheduleId: null,
+        fireTime: null,
+        runAt: new Date(),
+        leasedTo: null,
+      });
+      await until(
+        () => payloads.some((payload) => payload.includes('after-the-failure')),
+        'the next event arrives',
+        5000,
+        10,
+      );
+    } finally {
+      await broker.stop();
+      await spy.end();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresEventBroker when a NOTIFY fails', () => {
   it('sends its announcement again soon, not with its repeat minutes later', async () => {
     const channel = `kairos_${freshSchema('again')}`;
