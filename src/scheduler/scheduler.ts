@@ -405,7 +405,7 @@ export class Scheduler {
     if (this.currentState === 'stopped') {
       // The end of the last stop may still go on in the background: it closes the store itself,
       // after the calls it waits for (closed under them, their hand-backs would be lost).
-      if (!(await this.waitFor(this.leaving, this.runtime.options.shutdownTimeoutMs))) return;
+      if (!(await this.waitFor(this.leaving, Math.max(LEAVE_MIN_MS, this.runtime.options.shutdownTimeoutMs)))) return;
       this.abandonWaiting();
       await this.stopStore();
       this.abandonWaiting(); // a runJob that waited for the store to open went on as it closed
@@ -430,8 +430,9 @@ export class Scheduler {
     const done = [...this.runner.runningJobs()].map((running) => running.done);
     // What is left talks to the store, and gets the shutdown timeout once more, in all: runs still
     // being recorded (the store unreachable) until then, after which they are given up (their
-    // leases lapse and they run again elsewhere); then leaving the cluster and closing the store,
-    // which go on in the background if the store does not answer in time (a start waits for them).
+    // leases lapse and they run again elsewhere); then leaving the cluster and closing the store
+    // (at least LEAVE_MIN_MS), which go on in the background if the store does not answer in time
+    // (a start waits for them).
     const storeBegan = clock.now();
     await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), limitMs);
     this.runner.giveUpRecording();
