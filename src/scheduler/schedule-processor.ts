@@ -105,6 +105,13 @@ export class ScheduleProcessor {
       const last = schedule.lastFireTime?.getTime() ?? null;
       if (last !== null && first <= last) {
         const after = trigger.next(new Date(last))?.getTime() ?? null;
+        if (after === null) {
+          // It ends with no record of its own (it may be a fire time that did fire): said here.
+          this.runtime.logger.warn(
+            { scheduleId: schedule.id, fireTime: new Date(first), lastFireTime: schedule.lastFireTime },
+            'schedule finished without firing again: its trigger has no fire time after the last one fired (a trigger changed to one that fires only earlier?)',
+          );
+        }
         if (after === null || after > now + this.runtime.options.fireAheadMs) {
           return {
             ...base,

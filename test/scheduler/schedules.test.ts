@@ -8,7 +8,8 @@ import {
 } from '../../src/errors.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, type TestScheduler } from '../../src/testing/index.ts';
-import { cron, interval } from '../../src/triggers/index.ts';
+import { cron, date, interval } from '../../src/triggers/index.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 
 const T0 = '2030-01-07T00:00:00.000Z'; // a Monday
 
@@ -83,6 +84,36 @@ describe('schedules on the test scheduler', () => {
     await nextTurn();
     return slow;
   }
+
+  it('says so when a changed trigger leaves it nothing after its last fire time, and it finishes', async () => {
+    const warnings: Array<{ fields: object; message: string }> = [];
+    const logger = {
+      ...silentLogger,
+      warn: (fields: object, message?: string) => void warnings.push({ fields, message: message ?? '' }),
+    };
+    scheduler = createTestScheduler({ now: T0, logger });
+    scheduler.task('tick', () => 'ok');
+    await scheduler.addSchedule('tick', interval({ minutes: 10 }), { id: 'every-10' });
+    await scheduler.start();
+    await scheduler.advance('10m'); // fired at T0 and T0 + 10 min
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded', 'succeeded']);
+    // Its only fire time now is before the last one fired.
+    await scheduler.updateSchedule('every-10', { trigger: date(new Date(Date.parse(T0) + 5 * 60_000)) });
+    await scheduler.advance('1m');
+    expect((await scheduler.getSchedule('every-10'))?.nextFireTime).toBeNull();
+    expect(warnings).toEqual([
+      {
+        fields: {
+          scheduleId: 'every-10',
+          fireTime: new Date(Date.parse(T0) + 5 * 60_000),
+          lastFireTime: new Date(Date.parse(T0) + 10 * 60_000),
+        },
+        message:
+          'schedule finished without firing again: its trigger has no fire time after the last one fired (a trigger changed to one that fires only earlier?)',
+      },
+    ]);
+    expect((await scheduler.history()).map((e) => e.outcome)).toEqual(['succeeded', 'succeeded']);
+  });
 
   function make(now = T0): TestScheduler {
     scheduler = createTestScheduler({ now });
