@@ -74,6 +74,8 @@ export class Scheduler {
   private lifecycleCallsPending = 0;
   /** The end of the last stop (see `leave`), which may go on after stop() returned. */
   private leaving: Promise<void> = Promise.resolve();
+  /** `leaving` has not finished. */
+  private leavingUnderWay = false;
 
   constructor(options: SchedulerOptions = {}) {
     const runtime = createRuntime(options);
@@ -440,6 +442,10 @@ export class Scheduler {
     // clock on to the time limit below.
     const leaving = this.runtime.activity.track(() => this.leave(loopsStopped, done));
     this.leaving = leaving;
+    this.leavingUnderWay = true;
+    void leaving.finally(() => {
+      if (this.leaving === leaving) this.leavingUnderWay = false;
+    });
     const leaveLimitMs = Math.max(LEAVE_MIN_MS, limitMs - (clock.now() - storeBegan));
     if (!(await this.waitFor(leaving, leaveLimitMs))) {
       this.runtime.logger.warn(
@@ -524,7 +530,17 @@ export class Scheduler {
    * or `withStoreAt`, so calls reach the store in the order they were made.
    */
   private withStore<R>(use: () => Promise<R>): Promise<R> {
+    if (this.leftInBackground()) return this.leaving.then(() => this.withStore(use));
     return this.session.ready ? use() : this.session.afterOpen(use);
+  }
+
+  /**
+   * A stop returned while the node still leaves the cluster in the background, and is closing the
+   * store's connections: a call made now waits for that, then opens the store afresh, rather than
+   * go to connections that are closing.
+   */
+  private leftInBackground(): boolean {
+    return this.currentState === 'stopped' && this.leavingUnderWay;
   }
 
   /**
@@ -535,6 +551,7 @@ export class Scheduler {
    */
   private withStoreAt<T, R>(make: (now: number) => T, use: (made: T) => Promise<R>): Promise<R> {
     const made = make(this.now());
+    if (this.leftInBackground()) return this.leaving.then(() => this.withStoreAt(make, use));
     if (this.session.ready) return use(made);
     return this.session.afterOpen(() => use(make(this.now())));
   }

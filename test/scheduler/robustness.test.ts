@@ -444,6 +444,8 @@ describe('faults in tasks and listeners', () => {
       // A second stop does not close the store under the first one's end; it gives up waiting too.
       await real.stop();
       expect(steps).toEqual(['removeNode']);
+      // A call made now waits for that end, and goes to the store opened afresh, not to the closing one.
+      const read = real.getJobs().then(() => steps.push('jobs read'));
       // A runJob made now is not given up by the end of the stop before it: the next start runs it.
       const outcome = real.runJob('quick');
       let started = false;
@@ -454,7 +456,8 @@ describe('faults in tasks and listeners', () => {
       expect(started).toBe(false);
       openRemoval();
       await starting;
-      expect(steps).toEqual(['removeNode', 'store closed']);
+      await read;
+      expect(steps).toEqual(['removeNode', 'store closed', 'jobs read']);
       expect(await outcome).toBe('ran');
       const id = await real.addJob('quick');
       await until(() => ran.includes(id), 'a job added after the new start runs', 5000, 5);
