@@ -163,7 +163,10 @@ const DEFAULT_LOCK_WAIT: MigrationLockWait = { lockTimeoutMs: 1000, maxRetryDela
  *
  * Each migration is applied in a transaction of its own that first takes a transaction-scoped
  * advisory lock and reads the version under it, so nodes starting at once apply each migration
- * once. Nothing outlives a transaction: behind a pooler in transaction mode (PgBouncer), where
+ * once. A node that finds the lock taken ends its transaction and asks again a little later,
+ * rather than wait inside it: behind a pooler in transaction mode, each waiting node would hold one
+ * of its server connections for as long as the migration takes, and the application's traffic
+ * would stall behind them. Nothing outlives a transaction: behind a pooler in transaction mode (PgBouncer), where
  * each transaction may run on another server connection, a session-level lock would be taken on
  * one connection and "released" on another, and stay held on the first, pooled and ownerless,
  * stalling every later node start.
@@ -180,8 +183,16 @@ export async function migratePostgres(
   let failed = false;
   try {
     const applied: number[] = [];
-    for (;;) {
+    for (let waited = 0; ;) {
       const version = await applyNextMigration(client, schema, schemaName, logger, lockWait);
+      if (version === LOCK_TAKEN) {
+        if (waited === 0) logger.info({ schema: schemaName }, MIGRATION_LOCK_WAIT_MESSAGE);
+        // Another node migrates: wait outside any transaction, so that behind a pooler in
+        // transaction mode (PgBouncer) the waiting nodes do not hold its server connections.
+        await new Promise((resolve) => setTimeout(resolve, lockRetryDelayMs(waited++)));
+        continue;
+      }
+      waited = 0;
       if (version === null) return applied;
       applied.push(version);
     }
@@ -193,27 +204,48 @@ export async function migratePostgres(
   }
 }
 
-/** Under the migration lock, applies the first migration the schema lacks; returns its version, null if none. */
+/** Logged (info) when a node finds another applying migrations, and waits for it. */
+export const MIGRATION_LOCK_WAIT_MESSAGE =
+  "waiting for another node's migration of this schema (it holds the migration lock)";
+
+/** What `applyNextMigration` answers when another node holds the migration lock. */
+const LOCK_TAKEN = 'lock taken';
+
+/** How long to wait before asking for the migration lock again: 50 ms, doubling to a second. */
+function lockRetryDelayMs(triesBefore: number): number {
+  return Math.min(1000, 50 * 2 ** triesBefore);
+}
+
+/**
+ * Under the migration lock, applies the first migration the schema lacks; returns its version,
+ * null if none, `LOCK_TAKEN` if another node holds the lock (nothing done).
+ */
 async function applyNextMigration(
   client: PgPoolClient,
   schema: string,
   schemaName: string,
   logger: Logger,
   lockWait: MigrationLockWait,
-): Promise<number | null> {
+): Promise<number | null | typeof LOCK_TAKEN> {
   // READ COMMITTED whatever the connection's default: each statement then sees what the node
   // that held the lock before committed. Under REPEATABLE READ the snapshot would be taken before
   // the lock was granted, and a waiting node would apply the same migration again.
   await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
   try {
-    // Waiting for another node's migration, or building an index over a large table, takes as
-    // long as it takes: no time limit of the pool's connections applies (and the transaction
-    // idles between tries, see `applyWithStepBack`). Set with LOCAL, so the connection goes back
-    // to the pool with its own settings.
+    // Building an index over a large table takes as long as it takes: no time limit of the pool's
+    // connections applies (and the transaction idles between tries, see `applyWithStepBack`). Set
+    // with LOCAL, so the connection goes back to the pool with its own settings.
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
-    await client.query('SET LOCAL lock_timeout = 0'); // an advisory lock obeys it too
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrationLockKey(schemaName)]);
+    await client.query('SET LOCAL lock_timeout = 0');
+    const { rows } = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked',
+      [migrationLockKey(schemaName)],
+    );
+    if (rows[0]?.locked !== true) {
+      await client.query('ROLLBACK');
+      return LOCK_TAKEN;
+    }
     const next = await nextMigration(client, schema, schemaName);
     if (next !== undefined) await applyWithStepBack(client, schema, schemaName, next, logger, lockWait);
     await client.query('COMMIT');

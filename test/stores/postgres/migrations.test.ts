@@ -6,7 +6,11 @@ import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { systemClock } from '../../../src/time/clock.ts';
-import { migratePostgres, migrationLockKey } from '../../../src/stores/postgres/postgres-migrations.ts';
+import {
+  MIGRATION_LOCK_WAIT_MESSAGE,
+  migratePostgres,
+  migrationLockKey,
+} from '../../../src/stores/postgres/postgres-migrations.ts';
 import { until } from '../../support/child-node.ts';
 import { jobFixture } from '../conformance/harness.ts';
 import { dropSchemas, freshSchema, TEST_DATABASE_URL } from './pg-test-database.ts';
@@ -199,21 +203,10 @@ describe('PostgresStore migrations on connections whose transactions default to 
     try {
       await otherNode.query('BEGIN');
       await otherNode.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
-      const migrating = nodes.map((node) => migratePostgres(node, `"${schema}"`, schema, silentLogger));
+      const watched = watchedLogger();
+      const migrating = nodes.map((node) => migratePostgres(node, `"${schema}"`, schema, watched.logger));
       // Both wait for the lock: a snapshot taken then would not see what the first applies.
-      await until(
-        async () => {
-          const { rows } = await otherNode.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-               AND objid::bigint = (hashtext($1)::bigint & 4294967295)`,
-            [key],
-          );
-          return rows[0]?.n === 2;
-        },
-        'both nodes wait for the migration lock',
-        10_000,
-        10,
-      );
+      await watched.untilMigrationsWait(2);
       await otherNode.query('COMMIT');
       // Each migration once, by one node or the other (they may take turns).
       const applied = await Promise.all(migrating);
@@ -291,15 +284,23 @@ async function migratingNode() {
       client.query('SELECT pg_advisory_lock(hashtext($1))', [migrationLockKey(schema)]),
     releaseMigrationLock: (schema: string) =>
       client.query('SELECT pg_advisory_unlock(hashtext($1))', [migrationLockKey(schema)]),
-    untilAMigrationWaits: () =>
+    end: () => client.end(),
+  };
+}
+
+/** A logger that keeps what it is told, and a wait until `count` migrations said they wait for another node's. */
+function watchedLogger() {
+  const messages: string[] = [];
+  const keep = (_fields: object, message?: string) => void messages.push(message ?? '');
+  return {
+    logger: { ...silentLogger, info: keep, warn: keep },
+    untilMigrationsWait: (count = 1) =>
       until(
-        async () =>
-          (await client.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows.length > 0,
+        () => messages.filter((message) => message === MIGRATION_LOCK_WAIT_MESSAGE).length >= count,
         'the migration waits for the lock',
         10_000,
         10,
       ),
-    end: () => client.end(),
   };
 }
 
@@ -310,11 +311,12 @@ describe('PostgresStore migrations waiting for another node', () => {
     const otherNode = await migratingNode();
     const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, options: '-c lock_timeout=200' });
     const store = new PostgresStore({ pool, schema });
+    const watched = watchedLogger();
     try {
       // Another node is migrating this schema.
       await otherNode.holdMigrationLock(schema);
-      const migrating = store.migrate();
-      await otherNode.untilAMigrationWaits();
+      const migrating = migratePostgres(pool, `"${schema}"`, schema, watched.logger);
+      await watched.untilMigrationsWait();
       await new Promise((resolve) => setTimeout(resolve, 400)); // past the pool's lock_timeout
       await otherNode.releaseMigrationLock(schema);
       expect(await migrating).toEqual([1, 2, 3, 4, 5]); // before: "canceling statement due to lock timeout"
@@ -331,11 +333,12 @@ describe('PostgresStore migrations waiting for another node', () => {
     const otherNode = await migratingNode();
     const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
     const broker = store.defaultEventBroker() as PostgresEventBroker;
-    const scheduler = new Scheduler({ store, logger: silentLogger });
+    const watched = watchedLogger();
+    const scheduler = new Scheduler({ store, logger: watched.logger });
     try {
       await otherNode.holdMigrationLock(schema);
       const firstUse = scheduler.ready().catch((error: unknown) => error);
-      await otherNode.untilAMigrationWaits();
+      await watched.untilMigrationsWait();
       const stopping = scheduler.stop();
       await otherNode.releaseMigrationLock(schema);
       await stopping;
@@ -354,11 +357,12 @@ describe('PostgresStore migrations waiting for another node', () => {
     schemas.push(schema);
     const otherNode = await migratingNode();
     const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
-    const context = { events: new LocalEventBroker(), clock: systemClock, logger: silentLogger, wake: () => {} };
+    const watched = watchedLogger();
+    const context = { events: new LocalEventBroker(), clock: systemClock, logger: watched.logger, wake: () => {} };
     try {
       await otherNode.holdMigrationLock(schema);
       const starting = store.start(context).catch((error: unknown) => error);
-      await otherNode.untilAMigrationWaits();
+      await watched.untilMigrationsWait();
       const stopping = store.stop(context);
       await otherNode.releaseMigrationLock(schema);
       await stopping;

@@ -58,6 +58,38 @@ describe.skipIf(!hasPgBouncer && process.env.CI === undefined)(
       }
     });
 
+    it("wait for another node's migration without holding its server connections: other traffic goes on", async () => {
+      const schema = freshSchema('bouncer_wait');
+      schemas.push(schema);
+      // Another node migrates (a long index build, say): it holds the migration lock.
+      const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrationLockKey(schema)]);
+      // More nodes start than PgBouncer has server connections (3), each on a pool of its own.
+      const pools = Array.from(
+        { length: 4 },
+        () => new pg.Pool({ connectionString: bouncer.connectionString, max: 1 }),
+      );
+      const app = new pg.Client({ connectionString: bouncer.connectionString });
+      try {
+        const migrating = pools.map((pool) => bouncedStore(pool, schema).migrate());
+        await new Promise((resolve) => setTimeout(resolve, 300)); // time for them to start waiting
+        await app.connect();
+        const answered = app.query('SELECT 1').then(() => 'answered');
+        const waited = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000));
+        expect(await Promise.race([answered, waited])).toBe('answered');
+        await other.query('COMMIT');
+        const applied = await Promise.all(migrating);
+        expect(applied.flat().sort()).toEqual([1, 2, 3, 4, 5]); // each migration once, by one node
+      } finally {
+        await other.query('ROLLBACK').catch(() => {});
+        await other.end();
+        await app.end();
+        await Promise.all(pools.map((pool) => pool.end()));
+      }
+    });
+
     it('run two nodes: jobs added on one start on the other through NOTIFY, each once; a schedule fires once a second', async () => {
       const schema = freshSchema('bouncer_nodes');
       schemas.push(schema);
