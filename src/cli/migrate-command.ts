@@ -56,6 +56,20 @@ async function runMigrate(args: readonly string[], io: CliIo): Promise<number> {
     );
     return ExitCode.usage;
   }
+  // An option of the other database's is a mistake (a --schema meant for PostgreSQL, say), not something to ignore.
+  const misplaced =
+    values.postgres !== undefined
+      ? ['prefix', 'driver'].filter((name) => values[name as 'prefix' | 'driver'] !== undefined)
+      : values.schema !== undefined
+        ? ['schema']
+        : [];
+  if (misplaced.length > 0) {
+    const other = values.postgres !== undefined ? '--sqlite' : '--postgres';
+    io.stderr.write(
+      `kairos migrate: ${misplaced.map((name) => `--${name}`).join(', ')} goes with ${other} only\n\n${HELP}`,
+    );
+    return ExitCode.usage;
+  }
   if (values.postgres !== undefined) return migratePostgres(values.postgres, values.schema, io);
   try {
     const store = new SqliteStore({
@@ -86,8 +100,12 @@ async function migratePostgres(connectionString: string, schema: string | undefi
   try {
     // pg would take an empty string for "connect as the environment says" (PGHOST, PGDATABASE):
     // `--postgres "$DATABASE_URL"` with the variable unset must not migrate some other database.
-    if (connectionString.length === 0)
-      throw new ValidationError('--postgres', connectionString, 'must be a postgres:// URL');
+    // pg also resolves a word that is no URL against one of its own (`mydb` tries the host "base").
+    if (!/^postgres(ql)?:\/\//i.test(connectionString)) {
+      // (Not shown if it may hold a password: a libpq "key=value" string, say.)
+      const shown = /password/i.test(connectionString) ? '(a value that names a password)' : connectionString;
+      throw new ValidationError('--postgres', shown, 'must be a postgres:// URL');
+    }
     // A pool of its own rather than the store's: migrations wait as long as they take anyway, and
     // without a statement_timeout to send as it connects, the command also works through
     // PgBouncer, which refuses one. Connecting is still bounded.

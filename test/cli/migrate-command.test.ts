@@ -60,6 +60,17 @@ describe('kairos migrate', () => {
       expect(empty.stdout).toBe('');
       expect(empty.status).toBe(2);
       expect(empty.stderr).toMatch(/--postgres.*must be a postgres:\/\/ URL/);
+      // Nor is a word that is no URL, which pg would resolve against a host of its own ("base").
+      const word = kairos('--postgres', 'mydb');
+      expect([word.status, word.stdout]).toEqual([2, '']);
+      expect(word.stderr).toMatch(/--postgres: "mydb" must be a postgres:\/\/ URL/);
+      const keyValues = kairos('--postgres', 'host=db password=hunter2');
+      expect(keyValues.status).toBe(2);
+      expect(keyValues.stderr).not.toMatch(/hunter2/);
+      // A schema PostgreSQL keeps for its own (pg_...) is refused before connecting.
+      const reserved = kairos('--postgres', TEST_DATABASE_URL, '--schema', 'pg_kairos');
+      expect(reserved.status).toBe(2);
+      expect(reserved.stderr).toMatch(/not beginning with pg_/);
       const refused = kairos('--postgres', 'postgres://postgres@127.0.0.1:1/test');
       expect(refused.status).toBe(1);
       expect(refused.stderr).toMatch(/the database is unreachable/);
@@ -78,5 +89,12 @@ describe('kairos migrate', () => {
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/--sqlite kairos\.db/);
     expect(kairos('--sqlite', path, '--prefix', '1bad').status).toBe(2);
+    // An option of the other database's is refused, not ignored.
+    const schemaWithSqlite = kairos('--sqlite', path, '--schema', 'kairos');
+    expect(schemaWithSqlite.status).toBe(2);
+    expect(schemaWithSqlite.stderr).toMatch(/--schema goes with --postgres only/);
+    const sqliteOptionsWithPostgres = kairos('--postgres', TEST_DATABASE_URL, '--prefix', 'x_', '--driver', 'auto');
+    expect(sqliteOptionsWithPostgres.status).toBe(2);
+    expect(sqliteOptionsWithPostgres.stderr).toMatch(/--prefix, --driver goes with --sqlite only/);
   });
 });

@@ -91,11 +91,11 @@ export class PostgresStore implements DataStore {
       throw new ValidationError('PostgresStore options', options, 'need exactly one of `connectionString` and `pool`');
     }
     const schema = options.schema ?? 'kairos';
-    if (typeof schema !== 'string' || !SCHEMA.test(schema)) {
+    if (typeof schema !== 'string' || !SCHEMA.test(schema) || schema.startsWith('pg_')) {
       throw new ValidationError(
         'PostgresStore schema',
         schema,
-        'must be a lower-case identifier (letters, digits, _) of at most 56 characters',
+        "must be a lower-case identifier (letters, digits, _) of at most 56 characters, not beginning with pg_ (PostgreSQL's own)",
       );
     }
     this.schemaName = schema;
