@@ -177,6 +177,7 @@ export async function migratePostgres(
   schemaName: string,
   logger: Logger,
   lockWait: MigrationLockWait = DEFAULT_LOCK_WAIT,
+  stopped: () => boolean = () => false,
 ): Promise<number[]> {
   const client = await pool.connect();
   // A connection a migration failed on may be inside a transaction: it is not given back to the pool.
@@ -186,6 +187,8 @@ export async function migratePostgres(
     for (let waited = 0; ;) {
       const version = await applyNextMigration(client, schema, schemaName, logger, lockWait);
       if (version === LOCK_TAKEN) {
+        // A node stopped while it waits leaves the migrations to the node that holds the lock.
+        if (stopped()) throw new StoreError(STOPPED_WHILE_WAITING);
         if (waited === 0) logger.info({ schema: schemaName }, MIGRATION_LOCK_WAIT_MESSAGE);
         // Another node migrates: wait outside any transaction, so that behind a pooler in
         // transaction mode (PgBouncer) the waiting nodes do not hold its server connections.
@@ -207,6 +210,9 @@ export async function migratePostgres(
 /** Logged (info) when a node finds another applying migrations, and waits for it. */
 export const MIGRATION_LOCK_WAIT_MESSAGE =
   "waiting for another node's migration of this schema (it holds the migration lock)";
+
+/** Why a migration that a stop overtook while it waited for another node's gave up. */
+export const STOPPED_WHILE_WAITING = "PostgresStore: stopped while starting (it waited for another node's migration)";
 
 /** What `applyNextMigration` answers when another node holds the migration lock. */
 const LOCK_TAKEN = 'lock taken';

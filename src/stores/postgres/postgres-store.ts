@@ -144,8 +144,13 @@ export class PostgresStore implements DataStore {
 
   /** Applies migrations (also what `kairos migrate --postgres` does); returns the versions applied. */
   async migrate(): Promise<number[]> {
+    return this.migrateUnless(() => false);
+  }
+
+  /** `migrate`, given up while it waits for another node's migration once `stopped` says so. */
+  private async migrateUnless(stopped: () => boolean): Promise<number[]> {
     try {
-      return await migratePostgres(this.connections.untimed, this.s, this.schemaName, this.logger);
+      return await migratePostgres(this.connections.untimed, this.s, this.schemaName, this.logger, undefined, stopped);
     } catch (error) {
       throw pgStoreError(error, MIGRATE_ACTION);
     }
@@ -154,7 +159,7 @@ export class PostgresStore implements DataStore {
   /** What a start does once per store: migrations, and checks of the connections' settings. */
   private async prepare(logger: Logger): Promise<void> {
     const stops = this.stops;
-    await this.migrate();
+    await this.migrateUnless(() => stops !== this.stops);
     // Stopped meanwhile: going on would make a new pool that nothing ends.
     if (stops !== this.stops) throw new StoreError('PostgresStore: stopped while starting');
     await this.connections.checkSettings(logger);

@@ -284,6 +284,7 @@ async function migratingNode() {
       client.query('SELECT pg_advisory_lock(hashtext($1))', [migrationLockKey(schema)]),
     releaseMigrationLock: (schema: string) =>
       client.query('SELECT pg_advisory_unlock(hashtext($1))', [migrationLockKey(schema)]),
+    query: <Row extends object>(text: string, values: unknown[]) => client.query<Row>(text, values),
     end: () => client.end(),
   };
 }
@@ -368,6 +369,35 @@ describe('PostgresStore migrations waiting for another node', () => {
       await stopping;
       expect(String(await starting)).toMatch(/stopped while starting/);
     } finally {
+      await otherNode.end();
+      await store.stop();
+    }
+  });
+
+  it("stop without waiting for another node's migration to end, and leave the migrations to that node", async () => {
+    const schema = freshSchema('migstopwait');
+    schemas.push(schema);
+    const otherNode = await migratingNode();
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
+    const watched = watchedLogger();
+    const context = { events: new LocalEventBroker(), clock: systemClock, logger: watched.logger, wake: () => {} };
+    try {
+      await otherNode.holdMigrationLock(schema);
+      const starting = store.start(context).catch((error: unknown) => error);
+      await watched.untilMigrationsWait();
+      // The other node's migration goes on (the lock stays held); the stop does not wait for it.
+      const stopping = store.stop(context).then(() => 'stopped');
+      const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 10_000));
+      expect(await Promise.race([stopping, waited])).toBe('stopped');
+      expect(String(await starting)).toMatch(/stopped while starting/);
+      // It applied nothing: not even the schema, made under the lock.
+      const { rows } = await otherNode.query<{ found: boolean }>(
+        'SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS found',
+        [schema],
+      );
+      expect(rows[0]?.found).toBe(false);
+    } finally {
+      await otherNode.releaseMigrationLock(schema);
       await otherNode.end();
       await store.stop();
     }
