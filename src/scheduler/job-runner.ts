@@ -101,7 +101,7 @@ export class JobRunner {
 
   /**
    * The attempts a look for stray jobs must leave alone (see `StrayLeases`): those this node holds,
-   * and the runs it stopped for a lost lease, whose takeover must record them.
+   * and the runs it let go of unrecorded (`unrecordedRuns`), whose takeover must record them.
    */
   strayFence(): LeaseRef[] {
     const forgetBefore = steadyNow(this.runtime.clock) - UNRECORDED_RUNS_KEPT_LEASES * this.runtime.options.leaseMs;

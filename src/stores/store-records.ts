@@ -126,10 +126,13 @@ export function releasedAttempt(release: JobRelease): number {
   return release.execution === null ? release.attempt : release.execution.attempt;
 }
 
+/** One attempt of a job as a key of a set (releases and leases are fenced by attempt, not job). */
+export const attemptKey = (jobId: string, attempt: number) => `${attempt}:${jobId}`;
+
 /** Whether a job's attempt is one of `held`, a node's leases (see `DataStore.handBackStrayJobs`). */
 export function isHeldAttempt(held: readonly LeaseRef[]): (job: { id: string; attempt: number }) => boolean {
-  const keys = new Set(held.map(({ id, attempt }) => `${attempt}:${id}`));
-  return (job) => keys.has(`${job.attempt}:${job.id}`);
+  const keys = new Set(held.map(({ id, attempt }) => attemptKey(id, attempt)));
+  return (job) => keys.has(attemptKey(job.id, job.attempt));
 }
 
 /** The claim a hand-back lets go of, as its `startedAt` in ms (null: any claim of the attempt). */

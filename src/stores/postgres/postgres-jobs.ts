@@ -1,6 +1,6 @@
 import type { JobRelease, JobRequeue, JobWakeTimes, TaskLimit } from '../data-store.ts';
 import type { JobRecord } from '../records.ts';
-import { handedBackClaim, releasedAttempt } from '../store-records.ts';
+import { attemptKey, handedBackClaim, releasedAttempt } from '../store-records.ts';
 import { EXECUTION_COLUMNS, executionArrays, executionRows, type JobRow, jobFromRow } from './pg-rows.ts';
 import { pgArrayLiteral } from './pg-arrays.ts';
 import type { PgQueryable } from './pg-types.ts';
@@ -312,7 +312,7 @@ export interface PendingRelease {
  * deleted, the retried ones put back, and the executions of those. Only attempts the releasing
  * node still holds are touched and recorded: a run that ended after its lease was taken over was
  * recorded `abandoned` by the takeover, and a second record of it would say the attempt ended
- * twice. Returns the attempts (`heldAttemptKey`) that were held, and those whose execution an
+ * twice. Returns the attempts (`attemptKey`) that were held, and those whose execution an
  * earlier try of the same release already recorded (it committed, but its answer never reached the
  * node; a second statement, run only when some run's attempt was not held, looks for those
  * records). By attempt, not job: a batch may hold a late release of a job's attempt 1 and the
@@ -366,23 +366,20 @@ export async function releaseJobs(
       JSON.stringify(requeued),
     ],
   );
-  const held = new Set(rows.map((row) => heldAttemptKey(row.id, row.attempt)));
+  const held = new Set(rows.map((row) => attemptKey(row.id, row.attempt)));
   // Asked only when a run's attempt was not held (rare): was it recorded by an earlier try?
   const unheld = batch.flatMap(({ jobId, release: { execution } }) =>
-    execution !== null && !held.has(heldAttemptKey(jobId, execution.attempt)) ? [execution.id] : [],
+    execution !== null && !held.has(attemptKey(jobId, execution.attempt)) ? [execution.id] : [],
   );
   if (unheld.length > 0) {
     const { rows: recorded } = await client.query<{ job_id: string; attempt: number }>(
       `SELECT job_id, attempt FROM ${s}.executions WHERE id = ANY($1::text[])`,
       [unheld],
     );
-    for (const row of recorded) held.add(heldAttemptKey(row.job_id, row.attempt));
+    for (const row of recorded) held.add(attemptKey(row.job_id, row.attempt));
   }
   return held;
 }
-
-/** How `releaseJobs` names a released attempt. */
-export const heldAttemptKey = (jobId: string, attempt: number) => `${attempt}:${jobId}`;
 
 function heldClaimText(release: JobRelease): string | null {
   const claimedAt = handedBackClaim(release);

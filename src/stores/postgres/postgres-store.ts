@@ -41,8 +41,8 @@ import { TurnBatcher } from './turn-batcher.ts';
 import { transactionClient } from './transaction-client.ts';
 import { scheduleReadOnTx } from './tx-schedule-row.ts';
 import { pruneInChunks } from '../prune-in-chunks.ts';
-import { releasedAttempt, releaseEvent } from '../store-records.ts';
-import { heldAttemptKey, type PendingRelease, releaseJobs } from './postgres-jobs.ts';
+import { attemptKey, releasedAttempt, releaseEvent } from '../store-records.ts';
+import { type PendingRelease, releaseJobs } from './postgres-jobs.ts';
 import { JobAcquirer } from './job-acquirer.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
@@ -374,7 +374,7 @@ export class PostgresStore implements DataStore {
   private async recordRuns(batch: readonly PendingRelease[]): Promise<boolean[]> {
     const held = await this.run('record job runs', () => releaseJobs(this.db, this.s, this.nowSql, batch));
     return batch.map((item) => {
-      const wasHeld = held.has(heldAttemptKey(item.jobId, releasedAttempt(item.release)));
+      const wasHeld = held.has(attemptKey(item.jobId, releasedAttempt(item.release)));
       const event = releaseEvent(item.release, wasHeld);
       if (event !== null) this.publish(event);
       return wasHeld;
