@@ -353,38 +353,42 @@ describe('PostgresStore migrations waiting for another node', () => {
     }
   });
 
-  it('make a store start that a stop overtook give up, instead of opening a pool nothing ends', async () => {
-    const schema = freshSchema('migstop');
+  /**
+   * A store on a fresh schema whose start waits for another node's migration (a session holding
+   * the migration lock), and `starting`, what that start comes to.
+   */
+  async function startBehindAMigration(label: string) {
+    const schema = freshSchema(label);
     schemas.push(schema);
     const otherNode = await migratingNode();
     const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
     const watched = watchedLogger();
     const context = { events: new LocalEventBroker(), clock: systemClock, logger: watched.logger, wake: () => {} };
+    await otherNode.holdMigrationLock(schema);
+    const starting = store.start(context).catch((error: unknown) => error);
+    await watched.untilMigrationsWait();
+    const close = async () => {
+      await otherNode.end();
+      await store.stop();
+    };
+    return { schema, otherNode, store, context, starting, close };
+  }
+
+  it('make a store start that a stop overtook give up, instead of opening a pool nothing ends', async () => {
+    const { schema, otherNode, store, context, starting, close } = await startBehindAMigration('migstop');
     try {
-      await otherNode.holdMigrationLock(schema);
-      const starting = store.start(context).catch((error: unknown) => error);
-      await watched.untilMigrationsWait();
       const stopping = store.stop(context);
       await otherNode.releaseMigrationLock(schema);
       await stopping;
       expect(String(await starting)).toMatch(/stopped while starting/);
     } finally {
-      await otherNode.end();
-      await store.stop();
+      await close();
     }
   });
 
   it("stop without waiting for another node's migration to end, and leave the migrations to that node", async () => {
-    const schema = freshSchema('migstopwait');
-    schemas.push(schema);
-    const otherNode = await migratingNode();
-    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 2 });
-    const watched = watchedLogger();
-    const context = { events: new LocalEventBroker(), clock: systemClock, logger: watched.logger, wake: () => {} };
+    const { schema, otherNode, store, context, starting, close } = await startBehindAMigration('migstopwait');
     try {
-      await otherNode.holdMigrationLock(schema);
-      const starting = store.start(context).catch((error: unknown) => error);
-      await watched.untilMigrationsWait();
       // The other node's migration goes on (the lock stays held); the stop does not wait for it.
       const stopping = store.stop(context).then(() => 'stopped');
       const waited = new Promise((resolve) => setTimeout(() => resolve('still stopping'), 10_000));
@@ -398,8 +402,7 @@ describe('PostgresStore migrations waiting for another node', () => {
       expect(rows[0]?.found).toBe(false);
     } finally {
       await otherNode.releaseMigrationLock(schema);
-      await otherNode.end();
-      await store.stop();
+      await close();
     }
   });
 });
