@@ -80,15 +80,32 @@ export class ConflictError extends KairosError {
 
 /** A method was called in a scheduler state that does not allow it (e.g. `start()` twice). */
 export class SchedulerStateError extends KairosError {
-  constructor(message: string) {
-    super('SCHEDULER_STATE', `scheduler: ${message}`);
+  constructor(message: string, options?: ErrorOptions) {
+    super('SCHEDULER_STATE', `scheduler: ${message}`, options);
   }
 }
 
 /** The data store failed or holds data it cannot use; `cause` carries the driver's error. */
 export class StoreError extends KairosError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('STORE_ERROR', message, options);
+  constructor(message: string, options?: ErrorOptions, code = 'STORE_ERROR') {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The store's schema was migrated by a newer Kairos than this one (a deploy rolled back past a
+ * migration, or an old node started beside new ones): upgrade Kairos, or restore the schema.
+ */
+export class SchemaTooNewError extends StoreError {
+  /** The version the store's schema is at. */
+  readonly schemaVersion: number;
+  /** The newest version this Kairos knows. */
+  readonly knownVersion: number;
+
+  constructor(message: string, schemaVersion: number, knownVersion: number) {
+    super(message, undefined, 'SCHEMA_TOO_NEW');
+    this.schemaVersion = schemaVersion;
+    this.knownVersion = knownVersion;
   }
 }
 

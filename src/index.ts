@@ -8,6 +8,7 @@ export {
   JobNotFoundError,
   KairosError,
   ScheduleNotFoundError,
+  SchemaTooNewError,
   SchedulerStateError,
   StoreError,
   TaskNotFoundError,

@@ -388,6 +388,8 @@ export class Scheduler {
       this.subscriptions.stop();
       await this.maintenance.stop();
       this.currentState = 'stopped';
+      // A stop() overtook the opening of the store: the start took effect, stopped at once.
+      if (this.session.abandoned) return;
       throw error;
     }
     this.currentState = 'running';
@@ -399,7 +401,9 @@ export class Scheduler {
    * aborted and handed back to the cluster; leases are released and the node leaves the cluster.
    */
   stop(): Promise<void> {
-    // (A stop() during start() runs once the start is over, and stops what it started.)
+    // (A stop() during start() runs once the start is over, and stops what it started. A start
+    // still opening the store gives up instead: it may wait there for another node's migration.)
+    if (this.currentState === 'starting') this.session.abandonOpening();
     return this.inCallOrder(() => this.shutdown());
   }
 

@@ -1,3 +1,4 @@
+import { SchedulerStateError } from '../errors.ts';
 import type { StoreContext } from '../stores/data-store.ts';
 import { steadyNow } from '../time/clock.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
@@ -29,6 +30,12 @@ export class StoreSession {
   /** Whether the scheduler's own claims keep the offset from the store's clock up to date (it runs). */
   private readonly claimsReadClock: () => boolean;
   private stopWatchingReconnects: (() => void) | null = null;
+  /** A stop came while the session opened (see `abandonOpening`); until the next opening. */
+  abandoned = false;
+  /** The store's start is under way (it may wait: another node's migration). */
+  private storeStarting = false;
+  /** The store stopped under its own start by `abandonOpening`. */
+  private stoppedUnderStart: Promise<void> | null = null;
 
   constructor(runtime: SchedulerRuntime, wake: () => void, claimsReadClock: () => boolean) {
     this.runtime = runtime;
@@ -38,6 +45,8 @@ export class StoreSession {
 
   open(): Promise<void> {
     if (this.opening !== null) return this.opening;
+    this.abandoned = false;
+    this.stoppedUnderStart = null;
     this.opening = (async () => {
       await this.closing.catch(() => undefined);
       // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
@@ -45,16 +54,26 @@ export class StoreSession {
       let storeStarted = false;
       try {
         await this.runtime.events.start();
-        await this.runtime.store.start(this.context);
+        this.failIfAbandoned();
+        this.storeStarting = true;
+        try {
+          await this.runtime.store.start(this.context);
+        } finally {
+          this.storeStarting = false;
+        }
         storeStarted = true;
+        this.failIfAbandoned();
         await this.readStoreClock();
+        this.failIfAbandoned();
       } catch (error) {
         // Nothing stays open for a session that did not open (a LISTEN connection would).
         this.stopWatchingReconnects?.();
         this.stopWatchingReconnects = null;
-        if (storeStarted) await this.runtime.store.stop(this.context).catch(() => undefined);
+        if (this.stoppedUnderStart !== null) await this.stoppedUnderStart;
+        else if (storeStarted) await this.runtime.store.stop(this.context).catch(() => undefined);
         await this.runtime.events.stop().catch(() => undefined);
-        throw error;
+        if (!this.abandoned || error instanceof SchedulerStateError) throw error;
+        throw abandonedError(error);
       }
       this.opened = true;
     })().catch((error: unknown) => {
@@ -63,6 +82,21 @@ export class StoreSession {
     });
     this.settled = this.opening;
     return this.opening;
+  }
+
+  /**
+   * A stop came while the session opens (`start()` or `ready()` under way): the opening gives up
+   * at its next step, and a store whose start waits (for another node's migration) is stopped
+   * under it so that it gives up too, rather than hold the stop for as long as that takes.
+   */
+  abandonOpening(): void {
+    if (this.opening === null || this.opened || this.abandoned) return;
+    this.abandoned = true;
+    if (this.storeStarting) this.stoppedUnderStart = this.runtime.store.stop(this.context).catch(() => undefined);
+  }
+
+  private failIfAbandoned(): void {
+    if (this.abandoned) throw abandonedError();
   }
 
   /** A store with a clock of its own (a database): learns how far this node's clock is off. */
@@ -121,6 +155,7 @@ export class StoreSession {
 
   async close(): Promise<void> {
     if (this.opening === null) return;
+    this.abandonOpening();
     // An open still in progress (`ready()` then `stop()`) finishes first, so that it cannot mark
     // the session ready after it was closed.
     await this.opening.catch(() => undefined);
@@ -139,4 +174,12 @@ export class StoreSession {
     })();
     await this.closing;
   }
+}
+
+/** What the calls waiting for an opening that a stop overtook are told (with the store's own error). */
+function abandonedError(cause?: unknown): SchedulerStateError {
+  return new SchedulerStateError(
+    'stopped while opening the store (stop() was called during start() or ready()); nothing was started',
+    cause === undefined ? undefined : { cause },
+  );
 }

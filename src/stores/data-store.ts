@@ -19,7 +19,11 @@ import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from './rec
 export interface DataStore {
   /** Applies migrations, wires listeners. `context.clock` is the clock of stores that have none of their own. */
   start(context: StoreContext): Promise<void>;
-  /** Undoes `start(context)`; a store shared by several schedulers closes when the last one stops. */
+  /**
+   * Undoes `start(context)`; a store shared by several schedulers closes when the last one stops.
+   * It may come while that start is under way (a scheduler stopped as it starts): a start that
+   * waits (for another node's migration) should then give up soon, and may reject.
+   */
   stop(context?: StoreContext): Promise<void>;
   /** The store's clock, for stores that judge time by their own (a database). (Default: the context's clock.) */
   now?(): Promise<Date>;

@@ -1,5 +1,5 @@
 import type { Logger } from '../../common/logger.ts';
-import { StoreError } from '../../errors.ts';
+import { SchemaTooNewError, StoreError } from '../../errors.ts';
 import type { PgPool, PgPoolClient } from './pg-types.ts';
 import { isLockTimeout } from './pg-errors.ts';
 
@@ -307,12 +307,21 @@ async function nextMigration(client: PgPoolClient, schema: string, schemaName: s
   // Created only when missing: PostgreSQL checks the CREATE privilege before IF NOT EXISTS, and an
   // application's role often may only use the tables an owner migrated (`kairos migrate`).
   // (A schema made ahead by a DBA, `CREATE SCHEMA kairos AUTHORIZATION app`, is the role's own.)
-  const { rows: found } = await client.query<{ schema: boolean; table: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema, to_regclass($2) IS NOT NULL AS table`,
+  // Without USAGE on the schema (to_regclass would fail then) or SELECT on its version table, the
+  // role cannot even tell whether a migration is due: say what to grant, rather than suggest an
+  // owner's `kairos migrate`, which would find nothing to do.
+  const { rows: found } = await client.query<SchemaAccess>(
+    `SELECT n.oid IS NOT NULL AS schema, has_schema_privilege(n.oid, 'USAGE') AS usable,
+            CASE WHEN has_schema_privilege(n.oid, 'USAGE') THEN to_regclass($2) IS NOT NULL END AS table,
+            CASE WHEN has_schema_privilege(n.oid, 'USAGE') THEN has_table_privilege(to_regclass($2), 'SELECT') END AS readable,
+            quote_ident(current_user) AS role
+       FROM (SELECT 1) AS one LEFT JOIN pg_namespace n ON n.nspname = $1`,
     [schemaName, `${schema}.migrations`],
   );
-  if (found[0]?.schema !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-  if (found[0]?.table !== true) {
+  const access = found[0];
+  if (access !== undefined) refuseUnreadable(access, schema, schemaName);
+  if (access?.schema !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  if (access?.table !== true) {
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
     );
@@ -322,11 +331,38 @@ async function nextMigration(client: PgPoolClient, schema: string, schemaName: s
   );
   const current = rows[0]?.version ?? 0;
   if (current > POSTGRES_SCHEMA_VERSION) {
-    throw new StoreError(
+    throw new SchemaTooNewError(
       `PostgresStore: schema ${schemaName} is at version ${current}, newer than this Kairos knows (${POSTGRES_SCHEMA_VERSION}); upgrade Kairos`,
+      current,
+      POSTGRES_SCHEMA_VERSION,
     );
   }
   return MIGRATIONS.find((migration) => migration.version > current);
+}
+
+/** What the role may see of Kairos's schema (null: not asked, for want of USAGE or a schema). */
+interface SchemaAccess {
+  schema: boolean;
+  usable: boolean | null;
+  table: boolean | null;
+  readable: boolean | null;
+  /** The role, quoted as an identifier. */
+  role: string;
+}
+
+/** Fails, naming the grants, when the role may not read which migrations the schema has. */
+function refuseUnreadable(access: SchemaAccess, schema: string, schemaName: string): void {
+  const grants = `as the schema's owner, GRANT USAGE ON SCHEMA ${schema} TO ${access.role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${access.role}`;
+  if (access.schema && access.usable === false) {
+    throw new StoreError(
+      `PostgresStore: the database role ${access.role} may not use schema ${schemaName} (it lacks USAGE on it): ${grants}`,
+    );
+  }
+  if (access.table === true && access.readable === false) {
+    throw new StoreError(
+      `PostgresStore: the database role ${access.role} may not read which migrations schema ${schemaName} has (it lacks SELECT on ${schema}.migrations): ${grants}`,
+    );
+  }
 }
 
 /** Rolls back after `cause`; a connection too broken to roll back fails with `cause`, which says why. */

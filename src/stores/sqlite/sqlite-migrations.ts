@@ -1,4 +1,4 @@
-import { StoreError } from '../../errors.ts';
+import { SchemaTooNewError, StoreError } from '../../errors.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 
 /**
@@ -140,8 +140,10 @@ export function migrate(db: SqliteConnection, prefix: string): number[] {
       throw notMadeByKairos(taken, prefix);
     }
     if (current > SCHEMA_VERSION) {
-      throw new StoreError(
+      throw new SchemaTooNewError(
         `SqliteStore: the database schema is version ${current}, newer than this Kairos knows (${SCHEMA_VERSION}); upgrade Kairos, or use the database with the version that migrated it`,
+        current,
+        SCHEMA_VERSION,
       );
     }
     const applied: number[] = [];

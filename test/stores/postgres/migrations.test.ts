@@ -2,7 +2,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/common/logger.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
-import { PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { POSTGRES_SCHEMA_VERSION, PostgresEventBroker, PostgresStore } from '../../../src/postgres.ts';
+import { SchedulerStateError, SchemaTooNewError, StoreError } from '../../../src/errors.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { LocalEventBroker } from '../../../src/events/local-event-broker.ts';
 import { systemClock } from '../../../src/time/clock.ts';
@@ -257,6 +258,33 @@ describe('PostgresStore migrations whose connection is lost', () => {
   });
 });
 
+describe('PostgresStore migrations on a schema a newer Kairos migrated', () => {
+  it('refuse with a SchemaTooNewError that names both versions, and change nothing', async () => {
+    const schema = freshSchema('mignewer');
+    schemas.push(schema);
+    const newer = POSTGRES_SCHEMA_VERSION + 1;
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    const owner = new PostgresStore({ pool, schema });
+    const older = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+    try {
+      await owner.migrate();
+      await pool.query(`INSERT INTO "${schema}".migrations (version) VALUES ($1)`, [newer]);
+      const refused = await older.migrate().catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(SchemaTooNewError);
+      expect(refused).toMatchObject({
+        code: 'SCHEMA_TOO_NEW',
+        schemaVersion: newer,
+        knownVersion: POSTGRES_SCHEMA_VERSION,
+      });
+      expect(String(refused)).toMatch(`schema ${schema} is at version ${newer}, newer than this Kairos knows`);
+    } finally {
+      await older.stop();
+      await owner.stop();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresStore migrations on a pool of the application', () => {
   it('leave the settings the application gave its connections as they were', async () => {
     const schema = freshSchema('migset');
@@ -405,6 +433,70 @@ describe('PostgresStore migrations waiting for another node', () => {
       await close();
     }
   });
+
+  /** Whether `stopping` ends within 10 s (another node's migration meanwhile holds the lock). */
+  async function endsWhileTheLockIsHeld(stopping: Promise<void>): Promise<boolean> {
+    const waited = new Promise<string>((resolve) => setTimeout(() => resolve('still stopping'), 10_000));
+    return (await Promise.race([stopping.then(() => 'stopped'), waited])) === 'stopped';
+  }
+
+  it("let a Scheduler stopped during its start stop without waiting for another node's migration", async () => {
+    const schema = freshSchema('migschedstop');
+    schemas.push(schema);
+    const otherNode = await migratingNode();
+    const watched = watchedLogger();
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema }),
+      logger: watched.logger,
+    });
+    const ran: string[] = [];
+    scheduler.task('work', (_ctx, name: string) => void ran.push(name));
+    try {
+      await otherNode.holdMigrationLock(schema);
+      const starting = scheduler.start();
+      await watched.untilMigrationsWait();
+      // Before: the stop waited for the start, which waited for the other node's migration.
+      expect(await endsWhileTheLockIsHeld(scheduler.stop())).toBe(true);
+      await starting; // it took effect, and the stop after it ended it
+      expect(scheduler.state).toBe('stopped');
+      // Released, a start applies the migrations and runs jobs.
+      await otherNode.releaseMigrationLock(schema);
+      await scheduler.start();
+      await scheduler.runJob('work', { args: 'after' });
+      expect(ran).toEqual(['after']);
+    } finally {
+      await otherNode.end();
+      await scheduler.stop();
+    }
+  });
+
+  it("let a Scheduler stopped while ready() opens its store stop without waiting for another node's migration", async () => {
+    const schema = freshSchema('migreadystop');
+    schemas.push(schema);
+    const otherNode = await migratingNode();
+    const watched = watchedLogger();
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema }),
+      logger: watched.logger,
+    });
+    scheduler.task('work', () => undefined);
+    try {
+      await otherNode.holdMigrationLock(schema);
+      const opening = scheduler.ready().catch((error: unknown) => error);
+      const adding = scheduler.addJob('work').catch((error: unknown) => error);
+      await watched.untilMigrationsWait();
+      expect(await endsWhileTheLockIsHeld(scheduler.stop())).toBe(true);
+      // What waited for the store is told why it did not go on.
+      for (const call of [await opening, await adding]) {
+        expect(call).toBeInstanceOf(SchedulerStateError);
+        expect(String(call)).toMatch(/stopped while opening the store/);
+      }
+    } finally {
+      await otherNode.releaseMigrationLock(schema);
+      await otherNode.end();
+      await scheduler.stop();
+    }
+  });
 });
 
 /**
@@ -478,6 +570,44 @@ describe('PostgresStore under a role that may use its tables but create nothing'
       } finally {
         await upgrading.stop();
       }
+    });
+  });
+
+  it('names the grants it lacks when it may not read which migrations the schema has', async () => {
+    await withRole('privread', async ({ schema, admin, role, url }) => {
+      const owner = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+      try {
+        await owner.migrate();
+      } finally {
+        await owner.stop();
+      }
+      const migrateAsTheRole = async () => {
+        const store = new PostgresStore({ connectionString: url, schema });
+        try {
+          return await store.migrate().then(
+            () => 'migrated',
+            (error: unknown) => error,
+          );
+        } finally {
+          await store.stop();
+        }
+      };
+      // Before: both told to run `kairos migrate` as the owner, which finds nothing to do.
+      const withoutUsage = await migrateAsTheRole();
+      expect(withoutUsage).toBeInstanceOf(StoreError);
+      expect(String(withoutUsage)).toMatch(
+        new RegExp(
+          `role ${role} may not use schema ${schema} \\(it lacks USAGE on it\\): .*GRANT USAGE ON SCHEMA "${schema}" TO ${role}`,
+        ),
+      );
+      await admin.query(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}`);
+      expect(String(await migrateAsTheRole())).toMatch(
+        new RegExp(
+          `lacks SELECT on "${schema}".migrations\\): .*GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`,
+        ),
+      );
+      await admin.query(`GRANT SELECT ON "${schema}".migrations TO ${role}`);
+      expect(await migrateAsTheRole()).toBe('migrated'); // nothing due: it needs to create nothing
     });
   });
 

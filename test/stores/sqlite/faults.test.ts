@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
-import { StoreError } from '../../../src/errors.ts';
+import { SchemaTooNewError, StoreError } from '../../../src/errors.ts';
 import type { KairosEvent } from '../../../src/events/event-types.ts';
 import { Scheduler } from '../../../src/scheduler/scheduler.ts';
 import { SqliteStore } from '../../../src/sqlite.ts';
@@ -71,9 +71,12 @@ describe('SqliteStore faults give clear errors and lose nothing', () => {
     const db = new BetterSqlite3(path);
     db.exec("UPDATE kairos_meta SET value = '99' WHERE key = 'version'");
     db.close();
-    await expect(scheduler(new SqliteStore({ path })).ready()).rejects.toThrow(
-      /schema is version 99, newer than this Kairos knows/,
-    );
+    const refused = await scheduler(new SqliteStore({ path }))
+      .ready()
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SchemaTooNewError);
+    expect(refused).toMatchObject({ code: 'SCHEMA_TOO_NEW', schemaVersion: 99 });
+    expect(String(refused)).toMatch(/schema is version 99, newer than this Kairos knows/);
   });
 
   it('a locked database: the operation fails clearly, the scheduler survives and carries on', async () => {
