@@ -24,14 +24,24 @@ export function refusedStartupSetting(error: unknown): { name: string; inOptions
 
 /**
  * The SQLSTATE of a database error: `pg`'s `code`, or where Prisma keeps the driver's when a raw
- * query of Kairos's failed on a `fromPrisma(tx)` (its own `code` is then `P2010`).
+ * query of Kairos's failed on a `fromPrisma(tx)` (its own `code` is then `P2010`): under
+ * `meta.driverAdapterError` with a driver adapter (Prisma 7), as `meta.code` with Prisma 6's and
+ * older query engines.
  */
 function sqlStateOf(error: unknown): string {
-  const fields = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } };
+  const fields = error as {
+    code?: unknown;
+    meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
+  };
   const original = fields?.meta?.driverAdapterError?.cause?.originalCode;
   if (typeof original === 'string') return original;
+  const engines = fields?.meta?.code;
+  if (fields?.code === 'P2010' && typeof engines === 'string' && SQLSTATE.test(engines)) return engines;
   return typeof fields?.code === 'string' ? fields.code : '';
 }
+
+/** A SQLSTATE: five digits or upper-case letters. */
+const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 /** The action of a `pgStoreError` for migrations: a privilege they lack has its own advice. */
 export const MIGRATE_ACTION = 'apply migrations';

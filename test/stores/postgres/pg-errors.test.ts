@@ -40,3 +40,22 @@ describe('pgStoreError for a pool with no connection to give', () => {
     }
   });
 });
+
+describe('pgStoreError for an error that Prisma passes on (fromPrisma)', () => {
+  // Prisma wraps a failed raw query as P2010; its real Prisma 7 form is tested in
+  // test/integrations/transactions/prisma.test.ts. Prisma 6 and older query engines keep the
+  // database's SQLSTATE in `meta.code` (Prisma's error reference: "Raw query failed. Code: {code}").
+  const prismaError = (meta: object) =>
+    Object.assign(new Error('Raw query failed.'), { code: 'P2010', clientVersion: '6.19.0', meta });
+
+  it("reads the SQLSTATE where Prisma 6's query engine keeps it", () => {
+    const aborted = prismaError({ code: '25P02', message: 'current transaction is aborted' });
+    expect(pgStoreError(aborted, 'add a job').message).toMatch(/the transaction given as \{ tx \} is aborted/);
+  });
+
+  it('takes no other meta.code for a SQLSTATE', () => {
+    const other = Object.assign(new Error('not found'), { code: 'P2025', meta: { code: '25P02' } });
+    expect(pgStoreError(other, 'add a job').message).toMatch(/the database reported an error/);
+    expect(pgStoreError(prismaError({ code: 'none' }), 'add a job').message).toMatch(/the database reported an error/);
+  });
+});
