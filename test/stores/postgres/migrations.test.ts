@@ -440,8 +440,9 @@ describe('PostgresStore migrations waiting for another node', () => {
     return (await Promise.race([stopping.then(() => 'stopped'), waited])) === 'stopped';
   }
 
-  it("let a Scheduler stopped during its start stop without waiting for another node's migration", async () => {
-    const schema = freshSchema('migschedstop');
+  /** A scheduler on a fresh schema, and another node that migrates that schema (it holds the lock). */
+  async function schedulerBehindAMigration(label: string) {
+    const schema = freshSchema(label);
     schemas.push(schema);
     const otherNode = await migratingNode();
     const watched = watchedLogger();
@@ -449,10 +450,15 @@ describe('PostgresStore migrations waiting for another node', () => {
       store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema }),
       logger: watched.logger,
     });
+    await otherNode.holdMigrationLock(schema);
+    return { schema, otherNode, watched, scheduler };
+  }
+
+  it("let a Scheduler stopped during its start stop without waiting for another node's migration", async () => {
+    const { schema, otherNode, watched, scheduler } = await schedulerBehindAMigration('migschedstop');
     const ran: string[] = [];
     scheduler.task('work', (_ctx, name: string) => void ran.push(name));
     try {
-      await otherNode.holdMigrationLock(schema);
       const starting = scheduler.start();
       await watched.untilMigrationsWait();
       // Before: the stop waited for the start, which waited for the other node's migration.
@@ -471,17 +477,9 @@ describe('PostgresStore migrations waiting for another node', () => {
   });
 
   it("let a Scheduler stopped while ready() opens its store stop without waiting for another node's migration", async () => {
-    const schema = freshSchema('migreadystop');
-    schemas.push(schema);
-    const otherNode = await migratingNode();
-    const watched = watchedLogger();
-    const scheduler = new Scheduler({
-      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema }),
-      logger: watched.logger,
-    });
+    const { schema, otherNode, watched, scheduler } = await schedulerBehindAMigration('migreadystop');
     scheduler.task('work', () => undefined);
     try {
-      await otherNode.holdMigrationLock(schema);
       const opening = scheduler.ready().catch((error: unknown) => error);
       const adding = scheduler.addJob('work').catch((error: unknown) => error);
       await watched.untilMigrationsWait();
