@@ -36,7 +36,7 @@ import type { SchedulerOptions } from './scheduler-options.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { type RegisteredTask, type TaskFunction, type TaskOptions, validateTaskName } from './task-registry.ts';
 import { createRuntime } from './create-runtime.ts';
-import { StoreSession } from './store-session.ts';
+import { isAbandonedOpening, StoreSession } from './store-session.ts';
 import { StrayLeases } from './stray-leases.ts';
 import { eventTypeArgument, jobIdArgument, objectArgument } from './call-arguments.ts';
 import { executionQueryArgument, jobQueryArgument, scheduleQueryArgument } from './query-arguments.ts';
@@ -67,6 +67,8 @@ export class Scheduler {
   private readonly subscriptions: EventSubscriptions;
   private currentState: SchedulerState = 'stopped';
   private readonly session: StoreSession;
+  /** How many times stop() was called (a start() knows whether a stop came after it). */
+  private stopCalls = 0;
   /** `runJob` calls still waiting for an outcome; given up on when the scheduler stops. */
   private readonly waiting = new Set<FinalOutcome>();
   /** The last start() or stop() called (settled either way), and how many are under way. */
@@ -344,7 +346,8 @@ export class Scheduler {
 
   /** Starts firing schedules and running jobs. Call it when the app is ready. */
   start(): Promise<void> {
-    return this.inCallOrder(() => this.startNow());
+    const stopCallsBefore = this.stopCalls;
+    return this.inCallOrder(() => this.startNow(() => this.stopCalls > stopCallsBefore));
   }
 
   /**
@@ -363,20 +366,27 @@ export class Scheduler {
     return run;
   }
 
-  private startNow(): Promise<void> {
+  /** `stopCalledSince`: whether stop() was called after this start() (it waits behind it). */
+  private startNow(stopCalledSince: () => boolean): Promise<void> {
     if (this.currentState !== 'stopped') {
       return Promise.reject(new SchedulerStateError(`start() called while ${this.currentState}`));
     }
     this.currentState = 'starting';
-    return this.startUp();
+    return this.startUp(stopCalledSince);
   }
 
-  private async startUp(): Promise<void> {
+  private async startUp(stopCalledSince: () => boolean): Promise<void> {
     try {
       await this.leaving; // the end of the last stop, if it went on in the background
       // Opens the store, or reads its clock again if the last reading is old (ready() long ago):
       // the node's start in store time fences its stray jobs (see StrayLeases.open).
-      if (!this.session.ready) await this.session.afterOpen(async () => undefined);
+      if (!this.session.ready) {
+        const opened = this.session.afterOpen(async () => undefined);
+        // A stop() made while this start waited its turn (or for the last stop's end) wants it
+        // to wait for nothing either.
+        if (stopCalledSince()) this.session.abandonOpening();
+        await opened;
+      }
       this.subscriptions.start();
       this.strays.open();
       await this.maintenance.start();
@@ -389,7 +399,7 @@ export class Scheduler {
       await this.maintenance.stop();
       this.currentState = 'stopped';
       // A stop() overtook the opening of the store: the start took effect, stopped at once.
-      if (this.session.abandoned) return;
+      if (isAbandonedOpening(error)) return;
       throw error;
     }
     this.currentState = 'running';
@@ -402,7 +412,8 @@ export class Scheduler {
    */
   stop(): Promise<void> {
     // (A stop() during start() runs once the start is over, and stops what it started. A start
-    // still opening the store gives up instead: it may wait there for another node's migration.)
+    // whose store waits as it opens, for another node's migration, gives up that wait instead.)
+    this.stopCalls++;
     if (this.currentState === 'starting') this.session.abandonOpening();
     return this.inCallOrder(() => this.shutdown());
   }

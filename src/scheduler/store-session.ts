@@ -31,22 +31,23 @@ export class StoreSession {
   private readonly claimsReadClock: () => boolean;
   private stopWatchingReconnects: (() => void) | null = null;
   /** A stop came while the session opened (see `abandonOpening`); until the next opening. */
-  abandoned = false;
-  /** The store's start is under way (it may wait: another node's migration). */
-  private storeStarting = false;
-  /** The store stopped under its own start by `abandonOpening`. */
-  private stoppedUnderStart: Promise<void> | null = null;
+  private abandoned = false;
 
   constructor(runtime: SchedulerRuntime, wake: () => void, claimsReadClock: () => boolean) {
     this.runtime = runtime;
-    this.context = { events: runtime.events, clock: runtime.clock, logger: runtime.logger, wake };
+    this.context = {
+      events: runtime.events,
+      clock: runtime.clock,
+      logger: runtime.logger,
+      wake,
+      startUnwanted: () => this.abandoned && !this.opened,
+    };
     this.claimsReadClock = claimsReadClock;
   }
 
   open(): Promise<void> {
     if (this.opening !== null) return this.opening;
     this.abandoned = false;
-    this.stoppedUnderStart = null;
     this.opening = (async () => {
       await this.closing.catch(() => undefined);
       // Wake-ups sent while the broker's link was down were lost: look at the store once it is back.
@@ -54,26 +55,17 @@ export class StoreSession {
       let storeStarted = false;
       try {
         await this.runtime.events.start();
-        this.failIfAbandoned();
-        this.storeStarting = true;
-        try {
-          await this.runtime.store.start(this.context);
-        } finally {
-          this.storeStarting = false;
-        }
+        await this.runtime.store.start(this.context);
         storeStarted = true;
-        this.failIfAbandoned();
         await this.readStoreClock();
-        this.failIfAbandoned();
       } catch (error) {
-        // Nothing stays open for a session that did not open (a LISTEN connection would).
+        // Nothing stays open for a session that did not open (a LISTEN connection would). A start
+        // given up for a stop (see `abandonOpening`) may leave the store's connections open too.
         this.stopWatchingReconnects?.();
         this.stopWatchingReconnects = null;
-        if (this.stoppedUnderStart !== null) await this.stoppedUnderStart;
-        else if (storeStarted) await this.runtime.store.stop(this.context).catch(() => undefined);
+        if (storeStarted || this.abandoned) await this.runtime.store.stop(this.context).catch(() => undefined);
         await this.runtime.events.stop().catch(() => undefined);
-        if (!this.abandoned || error instanceof SchedulerStateError) throw error;
-        throw abandonedError(error);
+        throw this.abandoned ? abandonedError(error) : error;
       }
       this.opened = true;
     })().catch((error: unknown) => {
@@ -85,18 +77,12 @@ export class StoreSession {
   }
 
   /**
-   * A stop came while the session opens (`start()` or `ready()` under way): the opening gives up
-   * at its next step, and a store whose start waits (for another node's migration) is stopped
-   * under it so that it gives up too, rather than hold the stop for as long as that takes.
+   * A stop came while the session opens: a store whose start waits (for another node's migration)
+   * gives up (`StoreContext.startUnwanted`), rather than hold the stop for as long as that takes.
+   * An opening that need not wait goes on, and the calls waiting for it with it.
    */
   abandonOpening(): void {
-    if (this.opening === null || this.opened || this.abandoned) return;
-    this.abandoned = true;
-    if (this.storeStarting) this.stoppedUnderStart = this.runtime.store.stop(this.context).catch(() => undefined);
-  }
-
-  private failIfAbandoned(): void {
-    if (this.abandoned) throw abandonedError();
+    if (this.opening !== null && !this.opened) this.abandoned = true;
   }
 
   /** A store with a clock of its own (a database): learns how far this node's clock is off. */
@@ -155,9 +141,9 @@ export class StoreSession {
 
   async close(): Promise<void> {
     if (this.opening === null) return;
-    this.abandonOpening();
     // An open still in progress (`ready()` then `stop()`) finishes first, so that it cannot mark
-    // the session ready after it was closed.
+    // the session ready after it was closed; if it waits for the store, it gives up.
+    this.abandonOpening();
     await this.opening.catch(() => undefined);
     if (this.opening === null) return; // it failed, and closed what it had opened
     // Calls waiting for a new reading of the store's clock go on (to the store) before it closes.
@@ -176,10 +162,20 @@ export class StoreSession {
   }
 }
 
-/** What the calls waiting for an opening that a stop overtook are told (with the store's own error). */
-function abandonedError(cause?: unknown): SchedulerStateError {
-  return new SchedulerStateError(
-    'stopped while opening the store (stop() was called during start() or ready()); nothing was started',
-    cause === undefined ? undefined : { cause },
+/** The errors made by `abandonedError`. */
+const abandonedErrors = new WeakSet<object>();
+
+/** What the calls waiting for an opening that a stop gave up are told (with the store's own error). */
+function abandonedError(cause: unknown): SchedulerStateError {
+  const error = new SchedulerStateError(
+    "stopped while opening the store (stop() was called while it waited, for another node's migration say)",
+    { cause },
   );
+  abandonedErrors.add(error);
+  return error;
+}
+
+/** Whether `error` says that a stop gave up the opening it came from (see `abandonOpening`). */
+export function isAbandonedOpening(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && abandonedErrors.has(error);
 }

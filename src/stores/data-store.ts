@@ -19,11 +19,7 @@ import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from './rec
 export interface DataStore {
   /** Applies migrations, wires listeners. `context.clock` is the clock of stores that have none of their own. */
   start(context: StoreContext): Promise<void>;
-  /**
-   * Undoes `start(context)`; a store shared by several schedulers closes when the last one stops.
-   * It may come while that start is under way (a scheduler stopped as it starts): a start that
-   * waits (for another node's migration) should then give up soon, and may reject.
-   */
+  /** Undoes `start(context)`; a store shared by several schedulers closes when the last one stops. */
   stop(context?: StoreContext): Promise<void>;
   /** The store's clock, for stores that judge time by their own (a database). (Default: the context's clock.) */
   now?(): Promise<Date>;
@@ -140,6 +136,11 @@ export interface StoreContext {
   logger: Logger;
   /** Called when the store learns that another node (process) changed something: look again. */
   wake(): void;
+  /**
+   * True once the scheduler was stopped while `start(context)` is under way. A start that would
+   * wait (for another node's migration) then gives up and rejects; one that need not wait goes on.
+   */
+  startUnwanted?(): boolean;
 }
 
 /** What `addSchedule` does when the id exists: update it in place, leave it, or throw `ConflictError`. */

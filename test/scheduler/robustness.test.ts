@@ -499,6 +499,15 @@ describe('faults in tasks and listeners', () => {
     expect(scheduler.clock.pendingTimers).toBe(0);
   });
 
+  it('adds a job asked for just before stop() on a scheduler never started (a store that need not wait as it opens)', async () => {
+    scheduler = createTestScheduler({ now: T0 });
+    scheduler.task('tick', () => {});
+    const adding = scheduler.addJob('tick', { id: 'last' });
+    await scheduler.stop();
+    await adding;
+    expect((await scheduler.getJob('last'))?.status).toBe('pending');
+  });
+
   it('ends as the last of start() and stop() called at once asks', async () => {
     scheduler = createTestScheduler({ now: T0 });
     await scheduler.start();

@@ -185,7 +185,7 @@ export async function migratePostgres(
   try {
     const applied: number[] = [];
     for (let waited = 0; ;) {
-      const version = await applyNextMigration(client, schema, schemaName, logger, lockWait);
+      const version = await applyNextMigration(client, schema, schemaName, logger, lockWait, stopped);
       if (version === LOCK_TAKEN) {
         // A node stopped while it waits leaves the migrations to the node that holds the lock.
         if (stopped()) throw new StoreError(STOPPED_WHILE_WAITING);
@@ -214,6 +214,10 @@ export const MIGRATION_LOCK_WAIT_MESSAGE =
 /** Why a migration that a stop overtook while it waited for another node's gave up. */
 export const STOPPED_WHILE_WAITING = "PostgresStore: stopped while starting (it waited for another node's migration)";
 
+/** Why a migration that a stop overtook while it stepped back behind a lock on a table gave up. */
+const STOPPED_WHILE_STEPPING_BACK =
+  'PostgresStore: stopped while starting (its migration waited for a lock on a Kairos table; rolled back)';
+
 /** What `applyNextMigration` answers when another node holds the migration lock. */
 const LOCK_TAKEN = 'lock taken';
 
@@ -232,6 +236,7 @@ async function applyNextMigration(
   schemaName: string,
   logger: Logger,
   lockWait: MigrationLockWait,
+  stopped: () => boolean,
 ): Promise<number | null | typeof LOCK_TAKEN> {
   // READ COMMITTED whatever the connection's default: each statement then sees what the node
   // that held the lock before committed. Under REPEATABLE READ the snapshot would be taken before
@@ -253,7 +258,7 @@ async function applyNextMigration(
       return LOCK_TAKEN;
     }
     const next = await nextMigration(client, schema, schemaName);
-    if (next !== undefined) await applyWithStepBack(client, schema, schemaName, next, logger, lockWait);
+    if (next !== undefined) await applyWithStepBack(client, schema, schemaName, next, logger, lockWait, stopped);
     await client.query('COMMIT');
     return next?.version ?? null;
   } catch (error) {
@@ -275,6 +280,7 @@ async function applyWithStepBack(
   migration: Migration,
   logger: Logger,
   lockWait: MigrationLockWait,
+  stopped: () => boolean,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await client.query('SAVEPOINT kairos_migration');
@@ -286,15 +292,26 @@ async function applyWithStepBack(
       return;
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
+      // A node stopped meanwhile gives the migration up (rolled back), rather than wait on.
+      if (stopped()) throw new StoreError(STOPPED_WHILE_STEPPING_BACK);
       await client.query('ROLLBACK TO SAVEPOINT kairos_migration');
       const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
       logger.warn(
         { schema: schemaName, version: migration.version, attempt, retryInMs },
         'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
       );
-      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      if (await pauseUnlessStopped(retryInMs, stopped)) throw new StoreError(STOPPED_WHILE_STEPPING_BACK);
     }
   }
+}
+
+/** Waits `ms`, looking every second whether the node was stopped; true if it was (the wait cut short). */
+async function pauseUnlessStopped(ms: number, stopped: () => boolean): Promise<boolean> {
+  for (let left = ms; left > 0; left -= 1000) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(left, 1000)));
+    if (stopped()) return true;
+  }
+  return false;
 }
 
 /** The advisory lock's key: one per schema. */

@@ -47,7 +47,7 @@ import { JobAcquirer } from './job-acquirer.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
 import * as leases from './postgres-leases.ts';
-import { migratePostgres } from './postgres-migrations.ts';
+import { migratePostgres, STOPPED_WHILE_WAITING } from './postgres-migrations.ts';
 import * as schedules from './postgres-schedules.ts';
 
 /**
@@ -73,6 +73,8 @@ export class PostgresStore implements DataStore {
   private readonly broker: PostgresEventBroker;
   private readonly contexts = new Set<StoreContext>();
   private migrated: Promise<void> | null = null;
+  /** How to give up the start of each scheduler that waits for `migrated`. */
+  private readonly startsWaiting = new Map<StoreContext, (reason: Error) => void>();
   /** Counts the stops that ended the store: a start in progress across one gives up. */
   private stops = 0;
   /** Testing aid: a clock that replaces the database's (`useClockForTests`). */
@@ -156,10 +158,20 @@ export class PostgresStore implements DataStore {
     }
   }
 
-  /** What a start does once per store: migrations, and checks of the connections' settings. */
+  /**
+   * What a start does once per store: migrations, and checks of the connections' settings. A wait
+   * for another node's migration is given up once the store stops, or once no scheduler starting
+   * on it wants the start any more (all were stopped: `StoreContext.startUnwanted`).
+   */
   private async prepare(logger: Logger): Promise<void> {
     const stops = this.stops;
-    await this.migrateUnless(() => stops !== this.stops);
+    await this.migrateUnless(() => {
+      // Asked whenever the migration waits: the schedulers stopped meanwhile wait no longer.
+      for (const [context, giveUp] of this.startsWaiting) {
+        if (context.startUnwanted?.() === true) giveUp(new StoreError(STOPPED_WHILE_WAITING));
+      }
+      return stops !== this.stops || [...this.contexts].every((context) => context.startUnwanted?.() === true);
+    });
     // Stopped meanwhile: going on would make a new pool that nothing ends.
     if (stops !== this.stops) throw new StoreError('PostgresStore: stopped while starting');
     await this.connections.checkSettings(logger);
@@ -175,11 +187,19 @@ export class PostgresStore implements DataStore {
       throw error;
     });
     try {
-      await this.migrated;
+      await this.untilMigrated(this.migrated, context);
     } catch (error) {
       this.contexts.delete(context);
       throw error;
     }
+  }
+
+  /** `migrated`, or a failure as soon as `prepare` gives up the start of `context` (see there). */
+  private untilMigrated(migrated: Promise<void>, context: StoreContext): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.startsWaiting.set(context, reject);
+      migrated.then(resolve, reject).finally(() => this.startsWaiting.delete(context));
+    });
   }
 
   async stop(context?: StoreContext): Promise<void> {

@@ -129,6 +129,40 @@ describe('PostgresStore migrations behind an open application transaction', () =
   });
 });
 
+describe('PostgresStore migrations stepping back behind an open application transaction', () => {
+  it('give up, rolled back, when the scheduler starting them is stopped', async () => {
+    const schema = freshSchema('migstepstop');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+    const store = new PostgresStore({ pool, schema });
+    const app = await pool.connect();
+    const warnings: object[] = [];
+    const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields) };
+    const scheduler = new Scheduler({ store, logger });
+    try {
+      await atVersion3WithAJobInAnOpenTransaction(store, pool, schema, app);
+      await store.stop(); // (opened by the set-up) the scheduler's start migrates
+      const starting = scheduler.start();
+      await until(() => warnings.length >= 1, 'the migration stepped back', 10_000, 10);
+      // Before: the stop waited for the application's transaction to end.
+      const waited = new Promise<string>((resolve) => setTimeout(() => resolve('still stopping'), 10_000));
+      expect(await Promise.race([scheduler.stop().then(() => 'stopped'), waited])).toBe('stopped');
+      await starting;
+      expect(scheduler.state).toBe('stopped');
+      const { rows } = await pool.query<{ version: number }>(
+        `SELECT max(version) AS version FROM "${schema}".migrations`,
+      );
+      expect(rows[0]?.version).toBe(3); // migration 4 rolled back
+    } finally {
+      await app.query('ROLLBACK').catch(() => {});
+      app.release();
+      await scheduler.stop();
+      await store.stop();
+      await pool.end();
+    }
+  });
+});
+
 describe('PostgresStore migrations started by a scheduler with an event broker of its own', () => {
   it("warn through the scheduler's logger", async () => {
     const schema = freshSchema('miglog');
@@ -446,12 +480,10 @@ describe('PostgresStore migrations waiting for another node', () => {
     schemas.push(schema);
     const otherNode = await migratingNode();
     const watched = watchedLogger();
-    const scheduler = new Scheduler({
-      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema }),
-      logger: watched.logger,
-    });
+    const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema });
+    const scheduler = new Scheduler({ store, logger: watched.logger });
     await otherNode.holdMigrationLock(schema);
-    return { schema, otherNode, watched, scheduler };
+    return { schema, otherNode, watched, store, scheduler };
   }
 
   it("let a Scheduler stopped during its start stop without waiting for another node's migration", async () => {
@@ -492,6 +524,50 @@ describe('PostgresStore migrations waiting for another node', () => {
     } finally {
       await otherNode.releaseMigrationLock(schema);
       await otherNode.end();
+      await scheduler.stop();
+    }
+  });
+
+  it("let a start queued behind a stop give up waiting for another node's migration when stopped again", async () => {
+    const { schema, otherNode, scheduler } = await schedulerBehindAMigration('migqueued');
+    await otherNode.releaseMigrationLock(schema);
+    try {
+      await scheduler.start();
+      await otherNode.holdMigrationLock(schema); // a rolling deploy: another node migrates now
+      const stopping = scheduler.stop();
+      const restarting = scheduler.start(); // it waits for the stop, then opens the store anew
+      // Before: this stop came while the scheduler was 'stopping'; the start queued before it then
+      // waited for the other node's migration, and this stop behind it.
+      expect(await endsWhileTheLockIsHeld(scheduler.stop())).toBe(true);
+      await stopping;
+      await restarting;
+      expect(scheduler.state).toBe('stopped');
+    } finally {
+      await otherNode.releaseMigrationLock(schema);
+      await otherNode.end();
+      await scheduler.stop();
+    }
+  });
+
+  it("let one of two Schedulers sharing a store, both starting, stop without waiting for another node's migration", async () => {
+    const { schema, otherNode, watched, store, scheduler } = await schedulerBehindAMigration('migshared');
+    const sharing = new Scheduler({ store, logger: watched.logger });
+    sharing.task('work', () => 'done');
+    try {
+      const starting = [scheduler.start(), sharing.start()];
+      await watched.untilMigrationsWait();
+      // Before: the store's shared start went on waiting for the other scheduler, and this stop with it.
+      expect(await endsWhileTheLockIsHeld(scheduler.stop())).toBe(true);
+      await starting[0];
+      expect(scheduler.state).toBe('stopped');
+      // The other one still wants its start: it gets it once the migration is done.
+      await otherNode.releaseMigrationLock(schema);
+      await starting[1];
+      expect(await sharing.runJob('work')).toBe('done');
+    } finally {
+      await otherNode.releaseMigrationLock(schema);
+      await otherNode.end();
+      await sharing.stop();
       await scheduler.stop();
     }
   });
