@@ -1,5 +1,5 @@
-import { SchedulerStateError } from '../errors.ts';
-import type { StoreContext } from '../stores/data-store.ts';
+import { SchedulerStateError, StoreError } from '../errors.ts';
+import { START_GIVEN_UP, type StoreContext } from '../stores/data-store.ts';
 import { steadyNow } from '../time/clock.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
 
@@ -65,7 +65,8 @@ export class StoreSession {
         this.stopWatchingReconnects = null;
         if (storeStarted || this.abandoned) await this.runtime.store.stop(this.context).catch(() => undefined);
         await this.runtime.events.stop().catch(() => undefined);
-        throw this.abandoned ? abandonedError(error) : error;
+        // (A failure of its own, in an opening that went on, is told as it is.)
+        throw this.abandoned && isStartGivenUp(error) ? abandonedError(error) : error;
       }
       this.opened = true;
     })().catch((error: unknown) => {
@@ -168,11 +169,16 @@ const abandonedErrors = new WeakSet<object>();
 /** What the calls waiting for an opening that a stop gave up are told (with the store's own error). */
 function abandonedError(cause: unknown): SchedulerStateError {
   const error = new SchedulerStateError(
-    "stopped while opening the store (stop() was called while it waited, for another node's migration say)",
+    "stopped while opening the store: it waited (for another node's migration, say), and stop() was called",
     { cause },
   );
   abandonedErrors.add(error);
   return error;
+}
+
+/** Whether the store's start gave up for a stop (`StoreContext.startUnwanted`). */
+function isStartGivenUp(error: unknown): boolean {
+  return error instanceof StoreError && error.code === START_GIVEN_UP;
 }
 
 /** Whether `error` says that a stop gave up the opening it came from (see `abandonOpening`). */

@@ -138,10 +138,14 @@ export interface StoreContext {
   wake(): void;
   /**
    * True once the scheduler was stopped while `start(context)` is under way. A start that would
-   * wait (for another node's migration) then gives up and rejects; one that need not wait goes on.
+   * wait (for another node's migration) then gives up, rejecting with a `StoreError` of code
+   * `START_GIVEN_UP`; one that need not wait goes on.
    */
   startUnwanted?(): boolean;
 }
+
+/** The `code` of the `StoreError` of a start given up for a stop (`StoreContext.startUnwanted`). */
+export const START_GIVEN_UP = 'START_GIVEN_UP';
 
 /** What `addSchedule` does when the id exists: update it in place, leave it, or throw `ConflictError`. */
 export const ConflictPolicy = { replace: 'replace', keep: 'keep', error: 'error' } as const;

@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/logger.ts';
 import { SchemaTooNewError, StoreError } from '../../errors.ts';
+import { START_GIVEN_UP } from '../data-store.ts';
 import type { PgPool, PgPoolClient } from './pg-types.ts';
 import { isLockTimeout } from './pg-errors.ts';
 
@@ -188,7 +189,7 @@ export async function migratePostgres(
       const version = await applyNextMigration(client, schema, schemaName, logger, lockWait, stopped);
       if (version === LOCK_TAKEN) {
         // A node stopped while it waits leaves the migrations to the node that holds the lock.
-        if (stopped()) throw new StoreError(STOPPED_WHILE_WAITING);
+        if (stopped()) throw startGivenUp(STOPPED_WHILE_WAITING);
         if (waited === 0) logger.info({ schema: schemaName }, MIGRATION_LOCK_WAIT_MESSAGE);
         // Another node migrates: wait outside any transaction, so that behind a pooler in
         // transaction mode (PgBouncer) the waiting nodes do not hold its server connections.
@@ -213,6 +214,11 @@ export const MIGRATION_LOCK_WAIT_MESSAGE =
 
 /** Why a migration that a stop overtook while it waited for another node's gave up. */
 export const STOPPED_WHILE_WAITING = "PostgresStore: stopped while starting (it waited for another node's migration)";
+
+/** A start given up for a stop, as the scheduler tells it from other failures (`START_GIVEN_UP`). */
+export function startGivenUp(why: string): StoreError {
+  return new StoreError(why, undefined, START_GIVEN_UP);
+}
 
 /** Why a migration that a stop overtook while it stepped back behind a lock on a table gave up. */
 const STOPPED_WHILE_STEPPING_BACK =
@@ -293,14 +299,14 @@ async function applyWithStepBack(
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
       // A node stopped meanwhile gives the migration up (rolled back), rather than wait on.
-      if (stopped()) throw new StoreError(STOPPED_WHILE_STEPPING_BACK);
+      if (stopped()) throw startGivenUp(STOPPED_WHILE_STEPPING_BACK);
       await client.query('ROLLBACK TO SAVEPOINT kairos_migration');
       const retryInMs = Math.min(lockWait.maxRetryDelayMs, lockWait.lockTimeoutMs * 2 ** (attempt - 1));
       logger.warn(
         { schema: schemaName, version: migration.version, attempt, retryInMs },
         'migration waits: another transaction holds a lock on a Kairos table (an application transaction that added a job and is still open?); stepping back so that claims do not queue behind it',
       );
-      if (await pauseUnlessStopped(retryInMs, stopped)) throw new StoreError(STOPPED_WHILE_STEPPING_BACK);
+      if (await pauseUnlessStopped(retryInMs, stopped)) throw startGivenUp(STOPPED_WHILE_STEPPING_BACK);
     }
   }
 }

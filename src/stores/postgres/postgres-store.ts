@@ -47,7 +47,7 @@ import { JobAcquirer } from './job-acquirer.ts';
 import { PostgresEventBroker } from './postgres-event-broker.ts';
 import { heartbeat, nodes, queryExecutions, queryJobs } from './postgres-history.ts';
 import * as leases from './postgres-leases.ts';
-import { migratePostgres, STOPPED_WHILE_WAITING } from './postgres-migrations.ts';
+import { migratePostgres, STOPPED_WHILE_WAITING, startGivenUp } from './postgres-migrations.ts';
 import * as schedules from './postgres-schedules.ts';
 
 /**
@@ -168,7 +168,7 @@ export class PostgresStore implements DataStore {
     await this.migrateUnless(() => {
       // Asked whenever the migration waits: the schedulers stopped meanwhile wait no longer.
       for (const [context, giveUp] of this.startsWaiting) {
-        if (context.startUnwanted?.() === true) giveUp(new StoreError(STOPPED_WHILE_WAITING));
+        if (context.startUnwanted?.() === true) giveUp(startGivenUp(STOPPED_WHILE_WAITING));
       }
       return stops !== this.stops || [...this.contexts].every((context) => context.startUnwanted?.() === true);
     });
@@ -182,12 +182,12 @@ export class PostgresStore implements DataStore {
     // `defaultEventBroker`): migrations and connection warnings go where the application looks.
     this.logger = context.logger;
     this.contexts.add(context);
-    this.migrated ??= this.prepare(context.logger).catch((error: unknown) => {
-      this.migrated = null; // the next start tries again
+    const migrated = (this.migrated ??= this.prepare(context.logger).catch((error: unknown) => {
+      if (this.migrated === migrated) this.migrated = null; // the next start tries again
       throw error;
-    });
+    }));
     try {
-      await this.untilMigrated(this.migrated, context);
+      await this.untilMigrated(migrated, context);
     } catch (error) {
       this.contexts.delete(context);
       throw error;
@@ -198,7 +198,9 @@ export class PostgresStore implements DataStore {
   private untilMigrated(migrated: Promise<void>, context: StoreContext): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.startsWaiting.set(context, reject);
-      migrated.then(resolve, reject).finally(() => this.startsWaiting.delete(context));
+      migrated.then(resolve, reject).finally(() => {
+        if (this.startsWaiting.get(context) === reject) this.startsWaiting.delete(context);
+      });
     });
   }
 

@@ -311,6 +311,13 @@ describe('PostgresStore migrations on a schema a newer Kairos migrated', () => {
         knownVersion: POSTGRES_SCHEMA_VERSION,
       });
       expect(String(refused)).toMatch(`schema ${schema} is at version ${newer}, newer than this Kairos knows`);
+      // A stop right after the start: the opening did not wait, so its own error is told as it is.
+      const scheduler = new Scheduler({ store: older, logger: silentLogger });
+      const starting = scheduler.start().catch((error: unknown) => error);
+      const opening = scheduler.ready().catch((error: unknown) => error);
+      await scheduler.stop();
+      expect(await starting).toBeInstanceOf(SchemaTooNewError); // before: it resolved, stopped
+      expect(await opening).toBeInstanceOf(SchemaTooNewError); // before: "stopped while opening the store"
     } finally {
       await older.stop();
       await owner.stop();
