@@ -4,7 +4,8 @@ import { uuidv7 } from '../common/uuid.ts';
 import { idArgument } from './call-arguments.ts';
 import { LocalEventBroker } from '../events/local-event-broker.ts';
 import { MemoryStore } from '../stores/memory/memory-store.ts';
-import { systemClock } from '../time/clock.ts';
+import type { DataStore } from '../stores/data-store.ts';
+import { steadyNow, systemClock } from '../time/clock.ts';
 import { ActivityTracker } from './activity-tracker.ts';
 import { resolveOptions, type SchedulerOptions } from './scheduler-options.ts';
 import type { SchedulerRuntime } from './scheduler-runtime.ts';
@@ -14,10 +15,13 @@ import { TriggerCache } from './trigger-cache.ts';
 /** The parts a scheduler shares among its loops, from its options and their defaults. */
 export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
   const resolved = resolveOptions(options);
-  const store = options.store ?? new MemoryStore();
+  const store: DataStore = options.store ?? new MemoryStore();
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? consoleLogger('warn');
   const events = options.eventBroker ?? store.defaultEventBroker?.(logger) ?? new LocalEventBroker();
+  // A store in the process keeps a clock of the process (usually this node's: it then follows its
+  // steps at once); a database keeps its own, which the node can only estimate (`skewMs`).
+  const storeHasClock = store.now !== undefined;
   const node = idArgument('Scheduler nodeId', options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`);
   return {
     node,
@@ -30,9 +34,26 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
     activity: new ActivityTracker(),
     options: resolved,
     random: options.random ?? Math.random,
-    skewMs: 0,
+    // (Until the store's clock is read: the node's wall clock.)
+    skewMs: storeHasClock ? clock.now() - steadyNow(clock) : 0,
     storeNow() {
-      return clock.now() + this.skewMs;
+      return steadyNow(clock) + this.storeOffsetMs();
+    },
+    observeStoreTime(storeTime, sentAt) {
+      if (!storeHasClock) {
+        this.skewMs = storeTime - clock.now();
+        return;
+      }
+      // The store read its clock at some moment of the round trip, so the offset lies between
+      // these two. Moved only as far as needed to stay between them: an answer that came late
+      // (a slow link, a busy event loop) allows a wide range and leaves a good estimate alone,
+      // where taking it as read at its arrival would put the store's time behind by the delay.
+      const earliest = storeTime - steadyNow(clock);
+      const latest = storeTime - sentAt;
+      this.skewMs = Math.min(Math.max(this.skewMs, earliest), latest);
+    },
+    storeOffsetMs() {
+      return storeHasClock ? this.skewMs : this.skewMs + clock.now() - steadyNow(clock);
     },
     reportError(operation, error) {
       const described = {

@@ -74,9 +74,9 @@ export class EventSubscriptions {
     this.unsubscribe = null;
   }
 
-  /** Event times are the store's; the timers run on this node's clock. */
+  /** Event times are the store's; the timers run on this node's steady clock (see `WakeTimer`). */
   private nodeTime(storeTime: Date): number {
-    return storeTime.getTime() - this.runtime.skewMs;
+    return storeTime.getTime() - this.runtime.storeOffsetMs();
   }
 
   private handle(event: KairosEvent): void {

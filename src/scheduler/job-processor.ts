@@ -148,7 +148,7 @@ export class JobProcessor {
       tasks: tasks.limits(),
     });
     const { now, jobs, heldBackTasks } = claimed;
-    runtime.skewMs = now.getTime() - clock.now();
+    runtime.observeStoreTime(now.getTime(), sentAt);
     // The run holding the place may end before the other nodes hear that this one listens.
     if (heldBackTasks !== undefined && this.onHeldBack(heldBackTasks)) this.recheck.schedule();
     const held = this.fence.leased(jobs, sentAt);
@@ -290,7 +290,8 @@ export class JobProcessor {
       const wait = job.runAt.getTime() - this.runtime.storeNow();
       // (A job fired ahead while the node began stopping is not held: see `dispatch`.)
       if (wait > 0 && !this.draining) this.runner.hold(job, wait, (due) => this.startHeld(due));
-      else this.dispatch(job, now);
+      // Its start deadline is judged at the start, which the answer's way here may have delayed.
+      else this.dispatch(job, new Date(Math.max(now.getTime(), this.runtime.storeNow())));
     }
   }
 

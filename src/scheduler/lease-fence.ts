@@ -100,8 +100,7 @@ export class LeaseFence {
     const until = this.leasedUntil.get(job);
     if (until !== undefined) return until;
     if (job.acquiredUntil === null) return Number.POSITIVE_INFINITY;
-    const { clock, skewMs } = this.runtime;
-    return job.acquiredUntil.getTime() - skewMs - clock.now() + steadyNow(clock);
+    return job.acquiredUntil.getTime() - this.runtime.storeOffsetMs();
   }
 
   private arm(at: number): void {

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../time/clock.ts';
+import { type Clock, steadyNow, type TimerHandle } from '../time/clock.ts';
 import type { ActivityTracker } from './activity-tracker.ts';
 
 /**
@@ -47,14 +47,16 @@ export class PeriodicWork {
 
   private async run(): Promise<void> {
     const generation = this.generation;
-    const startedAt = this.clock.now();
+    // On the steady clock: the wall clock stepped back during a run (NTP) would put the next one,
+    // a lease renewal say, off by as much, past the lease.
+    const startedAt = steadyNow(this.clock);
     const run: Promise<boolean> = this.activity.track(this.work).finally(() => {
       if (this.inProgress === run) this.inProgress = null;
     });
     this.inProgress = run;
     const succeeded = await run;
     if (generation !== this.generation) return;
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     const next = succeeded ? startedAt + this.periodMs : Math.min(startedAt + this.periodMs, now + this.retryMs);
     this.timer = this.clock.setTimer(
       () => {

@@ -33,8 +33,9 @@ export class ScheduleProcessor {
   async pass(): Promise<PassResult> {
     const { store, node, options } = this.runtime;
     const ahead = options.fireAheadMs;
+    const sentAt = steadyNow(this.runtime.clock);
     const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize, ahead);
-    this.runtime.skewMs = now.getTime() - this.runtime.clock.now();
+    this.runtime.observeStoreTime(now.getTime(), sentAt);
     this.strays.storeAnswered();
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));

@@ -40,11 +40,24 @@ export interface SchedulerRuntime {
   readonly options: ResolvedOptions;
   random(): number;
   /**
-   * The store's clock minus this node's, as last seen (0 until the store has answered). Lease and
-   * due times are the store's; a node whose clock is off converts with this.
+   * How far the store's clock is off: for a store with a clock of its own (a database,
+   * `DataStore.now`), its clock minus this node's steady clock (`steadyNow`), kept against the
+   * steady clock so that a step of the node's wall clock (NTP, a resumed VM) moves none of the
+   * times the node makes from it; for a store in the process, its clock minus the node's wall
+   * clock. Read it through `storeOffsetMs`.
    */
   skewMs: number;
-  /** The store's time, estimated from this node's clock and `skewMs`. */
+  /**
+   * Learns from a store's answer that its clock read `storeTime` at some moment between `sentAt`
+   * (`steadyNow` when the statement was sent) and now: keeps `skewMs` within what that allows.
+   */
+  observeStoreTime(storeTime: number, sentAt: number): void;
+  /**
+   * The store's time minus this node's steady clock. Lease and due times are the store's; the
+   * node's timers run on its steady clock.
+   */
+  storeOffsetMs(): number;
+  /** The store's time, estimated from this node's steady clock. */
   storeNow(): number;
   /** Logs an internal failure the scheduler survived and tells listeners (`scheduler.error`). */
   reportError(operation: string, error: unknown): void;

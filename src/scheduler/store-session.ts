@@ -89,9 +89,10 @@ export class StoreSession {
   /** A store with a clock of its own (a database): learns how far this node's clock is off. */
   private async readStoreClock(): Promise<void> {
     if (this.runtime.store.now === undefined) return;
-    this.clockReadAt = steadyNow(this.runtime.clock);
+    const sentAt = steadyNow(this.runtime.clock);
+    this.clockReadAt = sentAt;
     const storeNow = await this.runtime.store.now();
-    this.runtime.skewMs = storeNow.getTime() - this.runtime.clock.now();
+    this.runtime.observeStoreTime(storeNow.getTime(), sentAt);
   }
 
   /** Whether the last reading of the store's clock is too old to make times from (see `CLOCK_READING_MAX_AGE_MS`). */

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../time/clock.ts';
+import { type Clock, steadyNow, type TimerHandle } from '../time/clock.ts';
 
 /**
  * One timer per loop: the loop sleeps until its next due time, and anything that makes work due
@@ -12,7 +12,7 @@ export class WakeTimer {
   private wakePending = false;
   /** Earliest time something asked to be looked at while the loop was awake. */
   private requestedAt = Number.POSITIVE_INFINITY;
-  /** Clock time the current sleep ends; +Infinity while awake. */
+  /** Steady clock time (`steadyNow`) the current sleep ends; +Infinity while awake. */
   private plannedAt = Number.POSITIVE_INFINITY;
 
   constructor(clock: Clock) {
@@ -21,7 +21,7 @@ export class WakeTimer {
 
   /** Sleeps `delayMs` (null: until woken), less if a wake-up was asked for meanwhile. */
   sleep(delayMs: number | null): Promise<void> {
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     const requestedAt = this.requestedAt;
     this.requestedAt = Number.POSITIVE_INFINITY;
     if (this.wakePending || requestedAt <= now) {
@@ -42,7 +42,7 @@ export class WakeTimer {
   }
 
   /**
-   * Wakes only if `at` (epoch ms) comes before the end of the current sleep. While the loop is
+   * Wakes only if `at` (on the steady clock, `steadyNow`) comes before the end of the current sleep. While the loop is
    * awake, `at` is remembered and caps its next sleep; the pass in progress may have missed it.
    */
   wakeIfBefore(at: number): void {

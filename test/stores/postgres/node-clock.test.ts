@@ -117,10 +117,12 @@ describe('A node whose clock is off', () => {
     });
   }
 
-  it('that is put right while it only adds jobs reads the database clock again within a minute', async () => {
+  it('that is put right while it only adds jobs makes its times as before, and reads the database clock again within a minute', async () => {
     const schema = freshSchema('clock_reread');
     schemas.push(schema);
     // A web process: it never starts the scheduler, so no claim re-reads the database's clock.
+    // `steadyShiftMs` stands for the node's steady clock running fast (drift), which only a new
+    // reading of the database's clock makes up for.
     const wall = { offsetMs: 120_000, steadyShiftMs: 0 };
     const clock: Clock = {
       ...systemClock,
@@ -137,9 +139,14 @@ describe('A node whose clock is off', () => {
     try {
       expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeGreaterThan(8);
       wall.offsetMs = 0; // NTP puts the clock right
+      // The offset is kept against the steady clock, which the step did not move. (Before, this
+      // job was due two minutes early, until the next reading.)
+      const afterStep = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
+      expect(afterStep).toBeGreaterThan(8);
+      expect(afterStep).toBeLessThanOrEqual(10.5);
       wall.steadyShiftMs = 30_000;
-      // Read half a minute ago: still trusted (two minutes early, as the offset was).
-      expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeLessThan(-100);
+      // Read half a minute ago (by the steady clock): still trusted, drift and all.
+      expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeGreaterThan(35);
       wall.steadyShiftMs = 61_000;
       const reread = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
       expect(reread).toBeGreaterThan(8);
@@ -152,6 +159,33 @@ describe('A node whose clock is off', () => {
       order.push('stopped');
       await adding;
       expect(order).toEqual(['added', 'stopped']);
+    } finally {
+      await scheduler.stop();
+    }
+  });
+});
+
+describe('A running node whose wall clock is stepped (NTP, a resumed VM)', () => {
+  it('makes its times as before: a delay of 10 s is 10 s on the database clock', async () => {
+    const schema = freshSchema('clock_step');
+    schemas.push(schema);
+    const wall = { offsetMs: 0 };
+    const scheduler = new Scheduler({
+      store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }),
+      clock: { ...systemClock, now: () => systemClock.now() + wall.offsetMs },
+      logger: silentLogger,
+    });
+    scheduler.task('t', () => {});
+    try {
+      await scheduler.start(); // reads the database's clock
+      for (const offsetMs of [30_000, -30_000]) {
+        wall.offsetMs = offsetMs;
+        const jobId = await scheduler.addJob('t', { delay: '10s' });
+        // Before: off by the step until the next claim re-measured the offset (40 s and -20 s).
+        const runsIn = await secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
+        expect(runsIn, `stepped ${offsetMs} ms`).toBeGreaterThan(8);
+        expect(runsIn, `stepped ${offsetMs} ms`).toBeLessThanOrEqual(10.5);
+      }
     } finally {
       await scheduler.stop();
     }

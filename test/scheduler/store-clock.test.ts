@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/logger.ts';
+import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { VirtualClock } from '../../src/testing/index.ts';
+
+const T0 = Date.parse('2030-01-07T00:00:00.000Z');
+
+/** Lets a scheduler on a plain virtual clock (no test scheduler) finish what the last step started. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A store with a clock of its own, as a database is (`now()`), whose answer to the claim of a job
+ * of `task` reaches the node only when `answer()` is called: a slow link, or a node whose event
+ * loop was busy. The claim itself is written at once.
+ */
+class LateAnswerStore extends MemoryStore {
+  private release = () => {};
+  private readonly answered = new Promise<void>((resolve) => {
+    this.release = resolve;
+  });
+  private readonly time: VirtualClock;
+  private readonly task: string;
+  constructor(time: VirtualClock, task: string) {
+    super({ clock: time });
+    this.time = time;
+    this.task = task;
+  }
+  async now(): Promise<Date> {
+    return new Date(this.time.now());
+  }
+  override async acquireJobs(...args: Parameters<MemoryStore['acquireJobs']>) {
+    const claimed = await super.acquireJobs(...args);
+    if (claimed.jobs.some((job) => job.task === this.task && job.attempt === 1)) await this.answered;
+    return claimed;
+  }
+  answer(): void {
+    this.release();
+  }
+}
+
+/** A node on `store` whose clock is right; its claim of a job of `task` is answered `lateMs` late. */
+async function claimedLate(
+  task: string,
+  lateMs: number,
+  define: (node: Scheduler) => void,
+  add: (node: Scheduler) => Promise<string>,
+) {
+  const time = new VirtualClock(T0);
+  const store = new LateAnswerStore(time, task);
+  const node = new Scheduler({ store, clock: time, logger: silentLogger, pollInterval: '1h' });
+  define(node);
+  await node.start();
+  const jobId = await add(node);
+  await settle(); // claimed at 0 s; its answer travels
+  time.advanceTo(T0 + lateMs);
+  store.answer();
+  await settle();
+  return { node, jobId, time };
+}
+
+describe("a node's estimate of the store's clock, when a claim's answer comes late", () => {
+  it('is left alone: the run is recorded when it started, and its retry keeps its whole back-off', async () => {
+    const { node, jobId } = await claimedLate(
+      'fails',
+      4000,
+      (scheduler) =>
+        scheduler.task(
+          'fails',
+          () => {
+            throw new Error('boom');
+          },
+          { retry: { attempts: 2, backoff: '10s' } },
+        ),
+      (scheduler) => scheduler.addJob('fails'),
+    );
+    try {
+      const [run] = (await node.getExecutions({ jobId })).items;
+      // Before: the answer was taken as read at its arrival, so the node's idea of the store's
+      // time ran 4 s behind: the run was recorded as started at 0 s, and the retry was due at 10 s.
+      expect(run?.startedAt?.getTime()).toBe(T0 + 4000);
+      expect((await node.getJob(jobId))?.runAt.getTime()).toBe(T0 + 14_000);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('judges the start deadline when the job would start, not when it was claimed', async () => {
+    const ran: string[] = [];
+    const { node, jobId } = await claimedLate(
+      'quick',
+      3000,
+      (scheduler) => scheduler.task('quick', (ctx) => void ran.push(ctx.jobId)),
+      (scheduler) => scheduler.addJob('quick', { misfireGraceTime: '1s' }),
+    );
+    try {
+      const [run] = (await node.getExecutions({ jobId })).items;
+      // Before: judged at the claim (0 s), it ran 3 s after its run time, 2 s past its deadline.
+      expect(run?.outcome).toBe('missed');
+      expect(ran).toEqual([]);
+    } finally {
+      await node.stop();
+    }
+  });
+});
