@@ -12,6 +12,12 @@ import type { SchedulerRuntime } from './scheduler-runtime.ts';
 import { TaskRegistry } from './task-registry.ts';
 import { TriggerCache } from './trigger-cache.ts';
 
+/**
+ * How far the node's wall and monotonic clocks may part between two readings of the store's clock
+ * before the offset kept against the monotonic one is no longer trusted (see `clocksDiverged`).
+ */
+const CLOCK_DIVERGENCE_MS = 1000;
+
 /** The parts a scheduler shares among its loops, from its options and their defaults. */
 export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
   const resolved = resolveOptions(options);
@@ -36,10 +42,12 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
     random: options.random ?? Math.random,
     // (Until the store's clock is read: the node's wall clock.)
     skewMs: storeHasClock ? clock.now() - steadyNow(clock) : 0,
+    observedAt: { wall: clock.now(), steady: steadyNow(clock) },
     storeNow() {
       return steadyNow(clock) + this.storeOffsetMs();
     },
     observeStoreTime(storeTime, sentAt) {
+      this.observedAt = { wall: clock.now(), steady: steadyNow(clock) };
       if (!storeHasClock) {
         this.skewMs = storeTime - clock.now();
         return;
@@ -51,6 +59,11 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
       const earliest = storeTime - steadyNow(clock);
       const latest = storeTime - sentAt;
       this.skewMs = Math.min(Math.max(this.skewMs, earliest), latest);
+    },
+    clocksDiverged() {
+      const wallElapsed = clock.now() - this.observedAt.wall;
+      const steadyElapsed = steadyNow(clock) - this.observedAt.steady;
+      return storeHasClock && Math.abs(wallElapsed - steadyElapsed) > CLOCK_DIVERGENCE_MS;
     },
     storeOffsetMs() {
       return storeHasClock ? this.skewMs : this.skewMs + clock.now() - steadyNow(clock);

@@ -193,7 +193,7 @@ export class JobRunner {
 
   /** Puts a leased, due job in the local queue, to start when a slot is free (`takeQueued`). */
   enqueue(job: JobRecord): void {
-    this.queued.add(job, this.runtime.clock.now());
+    this.queued.add(job, steadyNow(this.runtime.clock)); // (see QueueWaitLimit)
     this.onLeased(job);
   }
 
@@ -207,7 +207,7 @@ export class JobRunner {
     return this.queued.take();
   }
 
-  /** When the job that has waited longest in the local queue was queued (node clock); undefined if none. */
+  /** When the job that has waited longest in the local queue was queued (`steadyNow`); undefined if none. */
   oldestQueuedSince(): number | undefined {
     return this.queued.oldestSince();
   }

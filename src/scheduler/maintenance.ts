@@ -125,9 +125,9 @@ export class Maintenance {
     await this.step('reap abandoned jobs', async () => {
       await store.reapAbandoned();
     });
-    const pruneDue = clock.now() - this.lastPruneAt >= PRUNE_EVERY_MS;
+    const pruneDue = steadyNow(clock) - this.lastPruneAt >= PRUNE_EVERY_MS;
     if (options.retentionMs !== null && this.running && this.pruning === null && pruneDue) {
-      this.lastPruneAt = clock.now();
+      this.lastPruneAt = steadyNow(clock);
       // History is written on the store's clock (see JobRunner), and judged on it.
       const olderThan = new Date(this.runtime.storeNow() - options.retentionMs);
       // Not awaited: the first prune of a long history (or one after a long downtime) may take

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../time/clock.ts';
+import { type Clock, steadyNow, type TimerHandle } from '../time/clock.ts';
 import type { JobRunner } from './job-runner.ts';
 
 /**
@@ -27,7 +27,7 @@ export class QueueWaitLimit {
     if (this.maxWaitMs === null || this.timer !== null) return;
     const since = this.runner.oldestQueuedSince();
     if (since === undefined) return;
-    this.timer = this.clock.setTimer(() => this.expire(), Math.max(0, since + this.maxWaitMs - this.clock.now()));
+    this.timer = this.clock.setTimer(() => this.expire(), Math.max(0, since + this.maxWaitMs - steadyNow(this.clock)));
   }
 
   cancel(): void {
@@ -40,7 +40,7 @@ export class QueueWaitLimit {
     const since = this.runner.oldestQueuedSince();
     if (since === undefined) return;
     // The job this timer was set for has started since: wait for the one now first in the queue.
-    if (this.clock.now() < since + (this.maxWaitMs as number)) return this.watch();
+    if (steadyNow(this.clock) < since + (this.maxWaitMs as number)) return this.watch();
     this.handedBack(this.runner.handBackQueued());
   }
 }

@@ -52,6 +52,15 @@ export interface SchedulerRuntime {
    * (`steadyNow` when the statement was sent) and now: keeps `skewMs` within what that allows.
    */
   observeStoreTime(storeTime: number, sentAt: number): void;
+  /** The node's two clocks when the store's time was last observed. */
+  observedAt: { wall: number; steady: number };
+  /**
+   * For a store with a clock of its own: the node's wall and monotonic clocks parted since the
+   * last reading of the store's clock. Either the wall clock was stepped (NTP), or the monotonic
+   * one missed a suspend of the host or VM (it does not count the time asleep); which, the node
+   * cannot tell, so the offset must be read again before times are made from it.
+   */
+  clocksDiverged(): boolean;
   /**
    * The store's time minus this node's steady clock. Lease and due times are the store's; the
    * node's timers run on its steady clock.

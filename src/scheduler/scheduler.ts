@@ -11,7 +11,7 @@ import { AsyncExecutor } from '../executors/async-executor.ts';
 import type { DataStore, SchedulePatch } from '../stores/data-store.ts';
 import type { ExecutionQuery, JobQuery, Page, ScheduleQuery } from '../stores/queries.ts';
 import type { ExecutionRecord, JobRecord, NodeInfo, ScheduleRecord } from '../stores/records.ts';
-import type { Clock } from '../time/clock.ts';
+import { type Clock, steadyNow } from '../time/clock.ts';
 import { type Duration, parseDuration } from '../time/duration.ts';
 import { EventSubscriptions } from './event-subscriptions.ts';
 import { type AddJobOptions, jobFromOptions, newJobRecord } from './job-input.ts';
@@ -450,7 +450,7 @@ export class Scheduler {
     // leases lapse and they run again elsewhere); then leaving the cluster and closing the store
     // (at least LEAVE_MIN_MS), which go on in the background if the store does not answer in time
     // (a start waits for them).
-    const storeBegan = clock.now();
+    const storeBegan = steadyNow(clock);
     await this.waitFor(Promise.all([...done, this.runner.allRecorded()]), limitMs);
     this.runner.giveUpRecording();
     // Counted as the scheduler's work, so that a test scheduler lets it finish before it moves its
@@ -461,7 +461,7 @@ export class Scheduler {
     void leaving.finally(() => {
       if (this.leaving === leaving) this.leavingUnderWay = false;
     });
-    const leaveLimitMs = Math.max(LEAVE_MIN_MS, limitMs - (clock.now() - storeBegan));
+    const leaveLimitMs = Math.max(LEAVE_MIN_MS, limitMs - (steadyNow(clock) - storeBegan));
     if (!(await this.waitFor(leaving, leaveLimitMs))) {
       this.runtime.logger.warn(
         { node: this.nodeId, waitedMs: leaveLimitMs },

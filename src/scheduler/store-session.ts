@@ -95,13 +95,15 @@ export class StoreSession {
     this.runtime.observeStoreTime(storeNow.getTime(), sentAt);
   }
 
-  /** Whether the last reading of the store's clock is too old to make times from (see `CLOCK_READING_MAX_AGE_MS`). */
+  /**
+   * Whether the last reading of the store's clock is too old to make times from (see
+   * `CLOCK_READING_MAX_AGE_MS`), or the node's clocks parted since (`clocksDiverged`).
+   */
   private clockReadingStale(): boolean {
-    return (
-      this.runtime.store.now !== undefined &&
-      steadyNow(this.runtime.clock) - this.clockReadAt > CLOCK_READING_MAX_AGE_MS &&
-      !this.claimsReadClock()
-    );
+    if (this.runtime.store.now === undefined) return false;
+    // (A running node's claims read it again at least every poll, but a call may come first.)
+    if (this.runtime.clocksDiverged()) return true;
+    return steadyNow(this.runtime.clock) - this.clockReadAt > CLOCK_READING_MAX_AGE_MS && !this.claimsReadClock();
   }
 
   /**

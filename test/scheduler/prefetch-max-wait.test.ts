@@ -3,7 +3,8 @@ import { ValidationError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
-import { createTestScheduler } from '../../src/testing/index.ts';
+import { createTestScheduler, VirtualClock } from '../../src/testing/index.ts';
+import type { Clock } from '../../src/time/clock.ts';
 import { until } from '../support/child-node.ts';
 import { prefetchHarness, T0 } from './prefetch-harness.ts';
 
@@ -331,6 +332,50 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
       runningAgain.open();
       finishRun.open();
       await scheduler.stop();
+    }
+  });
+
+  it('counts the wait on the monotonic clock: a wall clock stepped back meanwhile does not keep the jobs longer', async () => {
+    // Real time passes on `time` (the store keeps it); the node's wall clock is stepped back a
+    // minute (NTP) while jobs wait in its queue, its monotonic reading is not.
+    const time = new VirtualClock(T0);
+    let stepMs = 0;
+    const nodeClock: Clock = {
+      now: () => time.now() + stepMs,
+      monotonicNow: () => time.now(),
+      setTimer: (callback, delayMs) => time.setTimer(callback, delayMs),
+      clearTimer: (handle) => time.clearTimer(handle),
+    };
+    const node = new Scheduler({
+      store: new MemoryStore({ clock: time }),
+      clock: nodeClock,
+      logger: silentLogger,
+      maxConcurrentJobs: 1,
+      prefetchJobs: 3,
+      prefetchMaxWait: '5s',
+      pollInterval: '1h',
+    });
+    const slot = gate();
+    node.task('work', () => slot.opened);
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await nextTurn();
+    };
+    try {
+      for (let n = 0; n < 4; n++) await node.addJob('work', { args: { n } });
+      await node.start();
+      await settle(); // 1 running, 3 queued
+      time.advanceTo(T0 + 1000);
+      stepMs = -60_000;
+      for (let t = 1500; t <= 6000; t += 500) {
+        time.advanceTo(T0 + t);
+        await settle();
+      }
+      // Before: counted on the wall clock, the queue was handed back only at 65 s.
+      const pending = (await node.getJobs()).items.filter((job) => job.status === 'pending');
+      expect(pending.map((job) => job.acquiredBy)).toEqual([null, null, null]);
+    } finally {
+      slot.open();
+      await node.stop();
     }
   });
 

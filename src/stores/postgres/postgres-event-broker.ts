@@ -124,7 +124,9 @@ export class PostgresEventBroker implements EventBroker {
     this.running = true;
     this.generation++;
     this.repeatTimer = setInterval(() => {
-      this.interest.expire(Date.now());
+      // (On the monotonic clock, as the announcements' arrival: a step of the wall clock does not
+      // expire the interest of live nodes.)
+      this.interest.expire(performance.now());
       if (this.interest.localKeys().length > 0) this.announce();
     }, INTEREST_REPEAT_MS);
     this.repeatTimer.unref();
@@ -474,7 +476,7 @@ export class PostgresEventBroker implements EventBroker {
     try {
       const keys = JSON.parse(payload.slice(bar + 2)) as unknown;
       if (Array.isArray(keys) && keys.every((key) => typeof key === 'string')) {
-        this.interest.setRemote(origin, keys, Date.now());
+        this.interest.setRemote(origin, keys, performance.now());
       }
     } catch {
       // a malformed announcement is ignored; the node repeats it within minutes

@@ -121,9 +121,13 @@ describe('A node whose clock is off', () => {
     const schema = freshSchema('clock_reread');
     schemas.push(schema);
     // A web process: it never starts the scheduler, so no claim re-reads the database's clock.
-    // `steadyShiftMs` stands for the node's steady clock running fast (drift), which only a new
-    // reading of the database's clock makes up for.
+    // `elapse` moves both of the node's clocks on, as time passing does, but not the database's:
+    // the node's clocks run fast, which only a new reading of the database's clock makes up for.
     const wall = { offsetMs: 120_000, steadyShiftMs: 0 };
+    const elapse = (ms: number) => {
+      wall.offsetMs += ms;
+      wall.steadyShiftMs += ms;
+    };
     const clock: Clock = {
       ...systemClock,
       now: () => systemClock.now() + wall.offsetMs,
@@ -136,23 +140,22 @@ describe('A node whose clock is off', () => {
     });
     scheduler.task('t', () => {});
     const runsIn = async (jobId: string) => secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
+    const aboutTenSeconds = async () => {
+      const seconds = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
+      expect(seconds).toBeGreaterThan(8);
+      expect(seconds).toBeLessThanOrEqual(10.5);
+    };
     try {
-      expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeGreaterThan(8);
-      wall.offsetMs = 0; // NTP puts the clock right
-      // The offset is kept against the steady clock, which the step did not move. (Before, this
-      // job was due two minutes early, until the next reading.)
-      const afterStep = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
-      expect(afterStep).toBeGreaterThan(8);
-      expect(afterStep).toBeLessThanOrEqual(10.5);
-      wall.steadyShiftMs = 30_000;
-      // Read half a minute ago (by the steady clock): still trusted, drift and all.
+      await aboutTenSeconds();
+      wall.offsetMs = 0; // NTP puts the wall clock right: the clocks parted, so it reads again
+      await aboutTenSeconds();
+      elapse(30_000);
+      // Read half a minute ago: still trusted, the fast clocks and all.
       expect(await runsIn(await scheduler.addJob('t', { delay: '10s' }))).toBeGreaterThan(35);
-      wall.steadyShiftMs = 61_000;
-      const reread = await runsIn(await scheduler.addJob('t', { delay: '10s' }));
-      expect(reread).toBeGreaterThan(8);
-      expect(reread).toBeLessThanOrEqual(10.5);
+      elapse(31_000);
+      await aboutTenSeconds(); // read a minute ago: read again
       // A stop while a call waits for the reading lets that call go on first, to the open store.
-      wall.steadyShiftMs = 122_000;
+      elapse(61_000);
       const order: string[] = [];
       const adding = scheduler.addJob('t').then(() => order.push('added'));
       await scheduler.stop();
@@ -165,27 +168,59 @@ describe('A node whose clock is off', () => {
   });
 });
 
-describe('A running node whose wall clock is stepped (NTP, a resumed VM)', () => {
-  it('makes its times as before: a delay of 10 s is 10 s on the database clock', async () => {
-    const schema = freshSchema('clock_step');
+describe('A node whose clocks part: its wall clock stepped (NTP), or its host suspended (the monotonic clock misses the sleep)', () => {
+  /** A node on a fresh schema whose wall clock reads `wall.offsetMs` off and whose monotonic clock missed `asleepMs`. */
+  function nodeWithClocks(label: string) {
+    const schema = freshSchema(label);
     schemas.push(schema);
-    const wall = { offsetMs: 0 };
+    const clocks = { offsetMs: 0, asleepMs: 0 };
     const scheduler = new Scheduler({
       store: new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 3 }),
-      clock: { ...systemClock, now: () => systemClock.now() + wall.offsetMs },
+      clock: {
+        ...systemClock,
+        now: () => systemClock.now() + clocks.offsetMs,
+        monotonicNow: () => performance.now() - clocks.asleepMs,
+      },
       logger: silentLogger,
     });
     scheduler.task('t', () => {});
+    const delayOfTenSecondsRunsIn = async (label: string) => {
+      const jobId = await scheduler.addJob('t', { delay: '10s' });
+      const seconds = await secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
+      expect(seconds, label).toBeGreaterThan(8);
+      expect(seconds, label).toBeLessThanOrEqual(10.5);
+    };
+    return { schema, scheduler, clocks, delayOfTenSecondsRunsIn };
+  }
+
+  it('makes its times on the database clock all the same, running', async () => {
+    const { scheduler, clocks, delayOfTenSecondsRunsIn } = nodeWithClocks('clock_step');
     try {
       await scheduler.start(); // reads the database's clock
       for (const offsetMs of [30_000, -30_000]) {
-        wall.offsetMs = offsetMs;
-        const jobId = await scheduler.addJob('t', { delay: '10s' });
+        clocks.offsetMs = offsetMs;
         // Before: off by the step until the next claim re-measured the offset (40 s and -20 s).
-        const runsIn = await secondsFromDbNow(schema, 'jobs', 'run_at', `id = '${jobId}'`);
-        expect(runsIn, `stepped ${offsetMs} ms`).toBeGreaterThan(8);
-        expect(runsIn, `stepped ${offsetMs} ms`).toBeLessThanOrEqual(10.5);
+        await delayOfTenSecondsRunsIn(`wall clock stepped ${offsetMs} ms`);
       }
+      clocks.offsetMs = 0;
+      clocks.asleepMs = 3_600_000; // an hour's suspend, resumed: the wall clock is right
+      // Before the fix of the review: due an hour ago, the offset kept against the monotonic clock.
+      await delayOfTenSecondsRunsIn('resumed after an hour');
+    } finally {
+      await scheduler.stop();
+    }
+  });
+
+  it('makes its times on the database clock all the same, in a process that only adds jobs and schedules', async () => {
+    const { schema, scheduler, clocks, delayOfTenSecondsRunsIn } = nodeWithClocks('clock_suspend');
+    try {
+      await scheduler.ready();
+      clocks.asleepMs = 3_600_000;
+      await delayOfTenSecondsRunsIn('resumed after an hour');
+      await scheduler.addSchedule('t', '* * * * *', { id: 'every-minute' });
+      const firstFire = await secondsFromDbNow(schema, 'schedules', 'next_fire_time', `id = 'every-minute'`);
+      expect(firstFire).toBeGreaterThan(0); // not an hour of fires in the past
+      expect(firstFire).toBeLessThanOrEqual(60);
     } finally {
       await scheduler.stop();
     }
