@@ -76,7 +76,7 @@ export class EventSubscriptions {
 
   /** Event times are the store's; the timers run on this node's steady clock (see `WakeTimer`). */
   private nodeTime(storeTime: Date): number {
-    return storeTime.getTime() - this.runtime.storeOffsetMs();
+    return storeTime.getTime() - this.runtime.storeClock.offsetMs();
   }
 
   private handle(event: KairosEvent): void {

@@ -148,7 +148,7 @@ export class JobProcessor {
       tasks: tasks.limits(),
     });
     const { now, jobs, heldBackTasks } = claimed;
-    runtime.observeStoreTime(now.getTime(), sentAt);
+    runtime.storeClock.observe(now.getTime(), sentAt);
     // The run holding the place may end before the other nodes hear that this one listens.
     if (heldBackTasks !== undefined && this.onHeldBack(heldBackTasks)) this.recheck.schedule();
     const held = this.fence.leased(jobs, sentAt);

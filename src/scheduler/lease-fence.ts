@@ -100,7 +100,7 @@ export class LeaseFence {
     const until = this.leasedUntil.get(job);
     if (until !== undefined) return until;
     if (job.acquiredUntil === null) return Number.POSITIVE_INFINITY;
-    return job.acquiredUntil.getTime() - this.runtime.storeOffsetMs();
+    return job.acquiredUntil.getTime() - this.runtime.storeClock.offsetMs();
   }
 
   private arm(at: number): void {

@@ -35,7 +35,7 @@ export class ScheduleProcessor {
     const ahead = options.fireAheadMs;
     const sentAt = steadyNow(this.runtime.clock);
     const { now, schedules } = await store.acquireSchedules(node, options.leaseMs, options.batchSize, ahead);
-    this.runtime.observeStoreTime(now.getTime(), sentAt);
+    this.runtime.storeClock.observe(now.getTime(), sentAt);
     this.strays.storeAnswered();
     if (schedules.length > 0) {
       const releases = schedules.map((schedule) => this.release(schedule, now.getTime()));

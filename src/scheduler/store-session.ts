@@ -92,17 +92,17 @@ export class StoreSession {
     const sentAt = steadyNow(this.runtime.clock);
     this.clockReadAt = sentAt;
     const storeNow = await this.runtime.store.now();
-    this.runtime.observeStoreTime(storeNow.getTime(), sentAt);
+    this.runtime.storeClock.observe(storeNow.getTime(), sentAt);
   }
 
   /**
    * Whether the last reading of the store's clock is too old to make times from (see
-   * `CLOCK_READING_MAX_AGE_MS`), or the node's clocks parted since (`clocksDiverged`).
+   * `CLOCK_READING_MAX_AGE_MS`), or the node's clocks parted since (`StoreClock.diverged`).
    */
   private clockReadingStale(): boolean {
     if (this.runtime.store.now === undefined) return false;
     // (A running node's claims read it again at least every poll, but a call may come first.)
-    if (this.runtime.clocksDiverged()) return true;
+    if (this.runtime.storeClock.diverged()) return true;
     return steadyNow(this.runtime.clock) - this.clockReadAt > CLOCK_READING_MAX_AGE_MS && !this.claimsReadClock();
   }
 

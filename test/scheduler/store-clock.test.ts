@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { StoreClock } from '../../src/scheduler/store-clock.ts';
+import type { Clock } from '../../src/time/clock.ts';
 import { VirtualClock } from '../../src/testing/index.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
@@ -103,5 +105,73 @@ describe("a node's estimate of the store's clock, when a claim's answer comes la
     } finally {
       await node.stop();
     }
+  });
+});
+
+describe("StoreClock, the node's estimate of the store's clock", () => {
+  /** A node clock whose wall reading is `wall` and monotonic reading `steady`, set by the test. */
+  function nodeClock() {
+    const readings = { wall: 1_000_000, steady: 50 };
+    const timers = new VirtualClock(0); // (no timer is set: StoreClock only reads the clock)
+    const clock: Clock = {
+      now: () => readings.wall,
+      monotonicNow: () => readings.steady,
+      setTimer: (callback, delayMs) => timers.setTimer(callback, delayMs),
+      clearTimer: (handle) => timers.clearTimer(handle),
+    };
+    const pass = (ms: number) => {
+      readings.wall += ms;
+      readings.steady += ms;
+    };
+    return { readings, clock, pass };
+  }
+
+  it("of a database: keeps an estimate within each answer's round trip, however late the answer", () => {
+    const { clock, pass } = nodeClock();
+    const estimate = new StoreClock(clock, true);
+    expect(estimate.now()).toBe(1_000_000); // the node's wall clock until the store answers
+    // The database is 30 s ahead; a quick answer (2 ms) narrows the estimate to those 2 ms.
+    let sentAt = 50;
+    pass(2);
+    estimate.observe(1_030_001, sentAt); // read 1 ms into the round trip
+    // Taken as read on arrival (the range's lower end): 1 ms behind the truth, at most 2.
+    expect(estimate.now()).toBe(1_030_001);
+    // An answer 4 s late: the range it allows holds the estimate, which stays 1 ms behind. (Taken
+    // as read on arrival, it would put the store's time 4 s behind: 1_030_003.)
+    sentAt = 52;
+    pass(4000);
+    estimate.observe(1_030_003, sentAt); // read 1 ms after sending
+    expect(estimate.now()).toBe(1_034_001);
+    // The database's clock jumps a minute ahead (a failover to a server with another clock).
+    sentAt = 4052;
+    pass(2);
+    estimate.observe(1_094_054, sentAt);
+    expect(estimate.now()).toBe(1_094_054);
+  });
+
+  it('of a database: is not moved by a step of the wall clock, but says the clocks parted until read again', () => {
+    const { readings, clock, pass } = nodeClock();
+    const estimate = new StoreClock(clock, true);
+    estimate.observe(2_000_000, 50);
+    readings.wall -= 30_000; // NTP steps the wall clock back
+    expect(estimate.now()).toBe(2_000_000);
+    expect(estimate.diverged()).toBe(true);
+    estimate.observe(2_000_000, 50);
+    expect(estimate.diverged()).toBe(false);
+    readings.steady -= 3_600_000; // a suspend the monotonic clock did not count
+    expect(estimate.diverged()).toBe(true);
+    pass(500); // time passing moves both: not a parting
+    estimate.observe(estimate.now(), readings.steady);
+    pass(500);
+    expect(estimate.diverged()).toBe(false);
+  });
+
+  it("in the process: follows the node's wall clock, steps included", () => {
+    const { readings, clock } = nodeClock();
+    const estimate = new StoreClock(clock, false);
+    estimate.observe(1_000_000, 50);
+    readings.wall += 30_000;
+    expect(estimate.now()).toBe(1_030_000);
+    expect(estimate.diverged()).toBe(false);
   });
 });
