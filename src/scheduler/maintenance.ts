@@ -15,6 +15,9 @@ const PRUNE_SLICE = 10_000;
  * cancellations and lost leases); and, on a cycle of its own so that a slow step never delays a
  * renewal, heartbeat, take over jobs of dead nodes, prune old history.
  */
+/** How often a node looks whether its clocks parted (a suspend, an NTP step). */
+const CLOCK_WATCH_MS = 1000;
+
 export class Maintenance {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
@@ -24,13 +27,24 @@ export class Maintenance {
   private startedAt = new Date(0);
   private readonly renewals: PeriodicWork;
   private readonly housekeeping: PeriodicWork;
+  /** Looks every second whether the node's clocks parted (see `watchClocks`); null: they cannot. */
+  private readonly clockWatch: PeriodicWork | null;
+  private readonly onClocksParted: () => void;
   private running = false;
   private lastPruneAt = Number.NEGATIVE_INFINITY;
   /** The prune under way, beside the housekeeping cycle: a long one must not hold it back. */
   private pruning: Promise<unknown> | null = null;
 
-  constructor(runtime: SchedulerRuntime, runner: JobRunner, fence: LeaseFence, strays: StrayLeases) {
+  /** `onClocksParted`: the node's clocks parted, and the store's was read again (see `watchClocks`). */
+  constructor(
+    runtime: SchedulerRuntime,
+    runner: JobRunner,
+    fence: LeaseFence,
+    strays: StrayLeases,
+    onClocksParted: () => void,
+  ) {
     this.runtime = runtime;
+    this.onClocksParted = onClocksParted;
     this.runner = runner;
     this.fence = fence;
     this.strays = strays;
@@ -46,18 +60,42 @@ export class Maintenance {
       await this.keepHouse();
       return true;
     });
+    // Only a store with a clock of its own is estimated, and only a clock with a monotonic reading
+    // besides the wall one can part from it.
+    const canPart = runtime.store.now !== undefined && clock.monotonicNow !== undefined;
+    this.clockWatch = canPart
+      ? new PeriodicWork(clock, activity, { periodMs: CLOCK_WATCH_MS }, () =>
+          this.step('read the store clock', () => this.watchClocks()),
+        )
+      : null;
+  }
+
+  /**
+   * The node's clocks parted (`StoreClock.diverged`): after a suspend of the host or VM (which the
+   * monotonic clock does not count) its leases may have run out meanwhile and other nodes taken
+   * its jobs over. It renews at once, so the fence stops those jobs now rather than at the next
+   * renewal (up to half a lease later), and reads the store's clock again for the times it makes.
+   */
+  private async watchClocks(): Promise<void> {
+    const { store, clock, storeClock } = this.runtime;
+    if (!storeClock.diverged() || store.now === undefined) return;
+    this.renewals.runNow();
+    const sentAt = steadyNow(clock);
+    const storeNow = await store.now();
+    storeClock.observe(storeNow.getTime(), sentAt);
+    this.onClocksParted();
   }
 
   async start(): Promise<void> {
     this.startedAt = new Date(this.runtime.storeNow());
     this.running = true;
     this.fence.start();
-    await Promise.all([this.renewals.start(), this.housekeeping.start()]);
+    await Promise.all([this.renewals.start(), this.housekeeping.start(), this.clockWatch?.start()]);
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all([this.renewals.stop(), this.housekeeping.stop()]);
+    await Promise.all([this.renewals.stop(), this.housekeeping.stop(), this.clockWatch?.stop()]);
     await this.pruning; // ends after its current slice
     this.fence.stop();
   }

@@ -37,6 +37,14 @@ export class PeriodicWork {
     await this.run();
   }
 
+  /** Runs the work now rather than at its time; a run under way (or a stopped one) is left alone. */
+  runNow(): void {
+    if (this.timer === null) return;
+    this.clock.clearTimer(this.timer);
+    this.timer = null;
+    void this.run();
+  }
+
   /** No more runs; resolves when the one under way (if any) is done. */
   async stop(): Promise<void> {
     this.generation++;

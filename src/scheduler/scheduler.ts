@@ -127,7 +127,8 @@ export class Scheduler {
     const scheduleProcessor = new ScheduleProcessor(runtime, jobProcessor, fence, strays);
     this.scheduleLoop = loop('fire due schedules', () => scheduleProcessor.pass());
     this.jobLoop = loop('start due jobs', () => jobProcessor.pass());
-    this.maintenance = new Maintenance(runtime, this.runner, fence, strays);
+    // (The loops' next passes make their times on the store's clock as read again.)
+    this.maintenance = new Maintenance(runtime, this.runner, fence, strays, () => this.wakeLoops());
     this.subscriptions = new EventSubscriptions(runtime, this.runner, this.scheduleLoop.timer, this.jobLoop.timer);
   }
 

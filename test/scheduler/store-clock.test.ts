@@ -4,6 +4,7 @@ import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { StoreClock } from '../../src/scheduler/store-clock.ts';
 import type { Clock } from '../../src/time/clock.ts';
+import { runsUntilStopped } from '../support/runs-until-stopped.ts';
 import { VirtualClock } from '../../src/testing/index.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
@@ -173,5 +174,54 @@ describe("StoreClock, the node's estimate of the store's clock", () => {
     readings.wall += 30_000;
     expect(estimate.now()).toBe(1_030_000);
     expect(estimate.diverged()).toBe(false);
+  });
+});
+
+describe('a node resumed after a suspend longer than its lease (its monotonic clock missed the sleep)', () => {
+  it('renews at once, so its run of a job another node took over meanwhile is stopped within a second', async () => {
+    // The store and node B keep real time (`time`); node A's wall clock does too, but its timers
+    // and monotonic reading (`asleep`) stop while its host sleeps.
+    const time = new VirtualClock(T0);
+    const asleep = new VirtualClock(T0);
+    const clockOfA: Clock = {
+      now: () => time.now(),
+      monotonicNow: () => asleep.now(),
+      setTimer: (callback, delayMs) => asleep.setTimer(callback, delayMs),
+      clearTimer: (handle) => asleep.clearTimer(handle),
+    };
+    class StoreWithClock extends MemoryStore {
+      async now(): Promise<Date> {
+        return new Date(time.now());
+      }
+    }
+    const store = new StoreWithClock({ clock: time });
+    const options = { store, logger: silentLogger, leaseDuration: '10s', pollInterval: '1h' } as const;
+    const a = new Scheduler({ ...options, clock: clockOfA, nodeId: 'a' });
+    const b = new Scheduler({ ...options, clock: time, nodeId: 'b' });
+    const runs = runsUntilStopped([a, b], 'long', () => time.now() - T0, { retry: { abandoned: 1 } });
+    const to = async (ms: number, clocks: VirtualClock[]) => {
+      for (const clock of clocks) clock.advanceTo(T0 + ms);
+      await settle();
+    };
+    try {
+      await a.start();
+      await a.addJob('long');
+      await settle(); // A runs it, leased until 10 s
+      await b.start();
+      await to(5500, [time, asleep]); // A renewed at 5 s: leased until 15 s
+      for (let t = 6000; t <= 60_000; t += 500) await to(t, [time]); // A's host sleeps
+      expect(runs.map((run) => [run.node, run.attempt, run.stopped?.kind ?? 'running'])).toEqual([
+        ['a', 1, 'running'],
+        ['b', 2, 'running'], // B took it over once A's lease ran out
+      ]);
+      await to(61_000, [time]);
+      await to(6500, [asleep]); // a second after the resume, by A's clocks
+      // Before: A's next renewal was due at 10 s by its monotonic clock, so its run went on till then.
+      expect(runs[0]?.stopped?.kind).toBe('lease_lost');
+    } finally {
+      for (const run of runs) run.finish();
+      await a.stop();
+      await b.stop();
+    }
   });
 });
