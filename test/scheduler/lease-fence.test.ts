@@ -3,9 +3,9 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createTestScheduler, type TestScheduler, VirtualClock } from '../../src/testing/index.ts';
-import type { Clock } from '../../src/time/clock.ts';
 import { until } from '../support/child-node.ts';
 import { runsUntilStopped } from '../support/runs-until-stopped.ts';
+import { steppedClock } from '../support/stepped-clock.ts';
 
 const T0 = Date.parse('2030-01-07T00:00:00.000Z');
 
@@ -202,16 +202,10 @@ describe('a node whose claim was answered late', () => {
 
 describe('a node whose wall clock is stepped back while it is cut off', () => {
   it('stops its job when the lease runs out all the same: it counts on its monotonic clock', async () => {
-    // Real time passes on `time`; the node's wall clock reads `stepMs` off it from some moment on
+    // Real time passes on `time`; the node's wall clock reads `wall.stepMs` off it from some moment on
     // (NTP, a resumed VM), while its monotonic reading does not move. The store keeps true time.
     const time = new VirtualClock(T0);
-    let stepMs = 0;
-    const nodeClock: Clock = {
-      now: () => time.now() + stepMs,
-      monotonicNow: () => time.now(),
-      setTimer: (callback, delayMs) => time.setTimer(callback, delayMs),
-      clearTimer: (handle) => time.clearTimer(handle),
-    };
+    const { clock: nodeClock, wall } = steppedClock(time);
     const store = new PartitionedStore({ clock: time });
     const node = new Scheduler({
       store,
@@ -227,7 +221,7 @@ describe('a node whose wall clock is stepped back while it is cut off', () => {
       await settle(); // claimed at 0 s: the lease ends at 10 s
       time.advanceTo(T0 + 2000);
       store.unreachable = true;
-      stepMs = -30_000;
+      wall.stepMs = -30_000;
       for (let t = 2500; t <= 20_000; t += 500) {
         time.advanceTo(T0 + t);
         await settle();
@@ -235,7 +229,7 @@ describe('a node whose wall clock is stepped back while it is cut off', () => {
       expect(runs[0]?.stopped?.at ?? null).toBe(10_000);
     } finally {
       store.unreachable = false;
-      stepMs = 0;
+      wall.stepMs = 0;
       await node.stop();
     }
   });

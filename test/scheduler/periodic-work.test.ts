@@ -2,20 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { ActivityTracker } from '../../src/scheduler/activity-tracker.ts';
 import { PeriodicWork } from '../../src/scheduler/periodic-work.ts';
 import { VirtualClock } from '../../src/testing/index.ts';
-import type { Clock } from '../../src/time/clock.ts';
+import { steppedClock } from '../support/stepped-clock.ts';
 
 describe('PeriodicWork (lease renewals, housekeeping)', () => {
   it('keeps its period when the wall clock is stepped back during a run: it counts on the monotonic clock', async () => {
-    // Real time passes on `time`; the wall clock reads `stepMs` off it once NTP (or a resumed VM)
-    // steps it, while the monotonic reading does not move.
+    // Real time passes on `time`; the wall clock reads `wall.stepMs` off it once NTP (or a resumed
+    // VM) steps it, while the monotonic reading does not move.
     const time = new VirtualClock(0);
-    let stepMs = 0;
-    const clock: Clock = {
-      now: () => time.now() + stepMs,
-      monotonicNow: () => time.now(),
-      setTimer: (callback, delayMs) => time.setTimer(callback, delayMs),
-      clearTimer: (handle) => time.clearTimer(handle),
-    };
+    const { clock, wall } = steppedClock(time);
     const runsAt: number[] = [];
     let answer = () => {};
     const work = new PeriodicWork(clock, new ActivityTracker(), { periodMs: 1000 }, async () => {
@@ -30,7 +24,7 @@ describe('PeriodicWork (lease renewals, housekeeping)', () => {
     });
     await work.start();
     time.advanceTo(1000);
-    stepMs = -5000;
+    wall.stepMs = -5000;
     time.advanceTo(1100);
     answer();
     for (let t = 1200; t <= 3000; t += 100) {

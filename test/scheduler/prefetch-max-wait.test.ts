@@ -4,8 +4,8 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { MemoryStore } from '../../src/stores/memory/memory-store.ts';
 import { createTestScheduler, VirtualClock } from '../../src/testing/index.ts';
-import type { Clock } from '../../src/time/clock.ts';
 import { until } from '../support/child-node.ts';
+import { steppedClock } from '../support/stepped-clock.ts';
 import { prefetchHarness, T0 } from './prefetch-harness.ts';
 
 const harness = prefetchHarness();
@@ -339,13 +339,7 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
     // Real time passes on `time` (the store keeps it); the node's wall clock is stepped back a
     // minute (NTP) while jobs wait in its queue, its monotonic reading is not.
     const time = new VirtualClock(T0);
-    let stepMs = 0;
-    const nodeClock: Clock = {
-      now: () => time.now() + stepMs,
-      monotonicNow: () => time.now(),
-      setTimer: (callback, delayMs) => time.setTimer(callback, delayMs),
-      clearTimer: (handle) => time.clearTimer(handle),
-    };
+    const { clock: nodeClock, wall } = steppedClock(time);
     const node = new Scheduler({
       store: new MemoryStore({ clock: time }),
       clock: nodeClock,
@@ -365,7 +359,7 @@ describe('prefetchMaxWait: queued jobs go back to the cluster when they wait too
       await node.start();
       await settle(); // 1 running, 3 queued
       time.advanceTo(T0 + 1000);
-      stepMs = -60_000;
+      wall.stepMs = -60_000;
       for (let t = 1500; t <= 6000; t += 500) {
         time.advanceTo(T0 + t);
         await settle();
