@@ -224,4 +224,50 @@ describe('a node resumed after a suspend longer than its lease (its monotonic cl
       await b.stop();
     }
   });
+
+  it('records a run that spanned the suspend as ending when it ended, not that much early', async () => {
+    const time = new VirtualClock(T0);
+    const asleep = new VirtualClock(T0);
+    const clockOfA: Clock = {
+      now: () => time.now(),
+      monotonicNow: () => asleep.now(),
+      setTimer: (callback, delayMs) => asleep.setTimer(callback, delayMs),
+      clearTimer: (handle) => asleep.clearTimer(handle),
+    };
+    class StoreWithClock extends MemoryStore {
+      async now(): Promise<Date> {
+        return new Date(time.now());
+      }
+    }
+    const node = new Scheduler({
+      store: new StoreWithClock({ clock: time }),
+      clock: clockOfA,
+      logger: silentLogger,
+      pollInterval: '1h',
+    });
+    const runs = runsUntilStopped([node], 'long', () => time.now() - T0);
+    try {
+      await node.start();
+      const jobId = await node.addJob('long');
+      await settle(); // started at 0 s
+      for (const clock of [time, asleep]) clock.advanceTo(T0 + 5000);
+      await settle();
+      time.advanceTo(T0 + 13_000); // the host sleeps 8 s (the lease is 30 s: the job stays this node's)
+      await settle();
+      for (const [clock, at] of [
+        [time, 14_000],
+        [asleep, 6000],
+      ] as const)
+        clock.advanceTo(T0 + at);
+      await settle(); // a second after the resume: the node read the store's clock again
+      runs[0]?.finish();
+      await settle();
+      const [run] = (await node.getExecutions({ jobId })).items;
+      // Before: its start plus the 6 s its monotonic clock counted, 8 s early.
+      expect(run?.finishedAt?.getTime()).toBe(T0 + 14_000);
+    } finally {
+      for (const run of runs) run.finish();
+      await node.stop();
+    }
+  });
 });
