@@ -177,24 +177,32 @@ describe("StoreClock, the node's estimate of the store's clock", () => {
   });
 });
 
-describe('a node resumed after a suspend longer than its lease (its monotonic clock missed the sleep)', () => {
-  it('renews at once, so its run of a job another node took over meanwhile is stopped within a second', async () => {
-    // The store and node B keep real time (`time`); node A's wall clock does too, but its timers
-    // and monotonic reading (`asleep`) stop while its host sleeps.
-    const time = new VirtualClock(T0);
-    const asleep = new VirtualClock(T0);
-    const clockOfA: Clock = {
-      now: () => time.now(),
-      monotonicNow: () => asleep.now(),
-      setTimer: (callback, delayMs) => asleep.setTimer(callback, delayMs),
-      clearTimer: (handle) => asleep.clearTimer(handle),
-    };
-    class StoreWithClock extends MemoryStore {
-      async now(): Promise<Date> {
-        return new Date(time.now());
-      }
+/**
+ * A store with a clock of its own, as a database is, keeping real time (`time`), and the clock of a
+ * node whose host can sleep: its wall clock keeps real time too, but its timers and monotonic
+ * reading (`asleep`) stop while it sleeps.
+ */
+function suspendableNode() {
+  const time = new VirtualClock(T0);
+  const asleep = new VirtualClock(T0);
+  const clock: Clock = {
+    now: () => time.now(),
+    monotonicNow: () => asleep.now(),
+    setTimer: (callback, delayMs) => asleep.setTimer(callback, delayMs),
+    clearTimer: (handle) => asleep.clearTimer(handle),
+  };
+  class StoreWithClock extends MemoryStore {
+    async now(): Promise<Date> {
+      return new Date(time.now());
     }
-    const store = new StoreWithClock({ clock: time });
+  }
+  return { time, asleep, clock, store: new StoreWithClock({ clock: time }) };
+}
+
+describe('a node resumed after a suspend (its monotonic clock missed the sleep)', () => {
+  it('renews at once, so its run of a job another node took over meanwhile is stopped within a second', async () => {
+    // Node B keeps real time; node A's host sleeps longer than the lease.
+    const { time, asleep, clock: clockOfA, store } = suspendableNode();
     const options = { store, logger: silentLogger, leaseDuration: '10s', pollInterval: '1h' } as const;
     const a = new Scheduler({ ...options, clock: clockOfA, nodeId: 'a' });
     const b = new Scheduler({ ...options, clock: time, nodeId: 'b' });
@@ -226,22 +234,10 @@ describe('a node resumed after a suspend longer than its lease (its monotonic cl
   });
 
   it('records a run that spanned the suspend as ending when it ended, not that much early', async () => {
-    const time = new VirtualClock(T0);
-    const asleep = new VirtualClock(T0);
-    const clockOfA: Clock = {
-      now: () => time.now(),
-      monotonicNow: () => asleep.now(),
-      setTimer: (callback, delayMs) => asleep.setTimer(callback, delayMs),
-      clearTimer: (handle) => asleep.clearTimer(handle),
-    };
-    class StoreWithClock extends MemoryStore {
-      async now(): Promise<Date> {
-        return new Date(time.now());
-      }
-    }
+    const { time, asleep, clock, store } = suspendableNode();
     const node = new Scheduler({
-      store: new StoreWithClock({ clock: time }),
-      clock: clockOfA,
+      store,
+      clock,
       logger: silentLogger,
       pollInterval: '1h',
     });

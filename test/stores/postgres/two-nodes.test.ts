@@ -298,7 +298,7 @@ describe('PostgreSQL event traffic follows interest', () => {
     // node's listener), so jobs keep coming until one is heard. Without the answer, none would
     // be until the web node repeats its announcement, minutes later.
     const added: string[] = [];
-    await until(
+    await waitUntil(
       async () => {
         if (added.some((id) => heard.includes(id))) return true;
         added.push(await web.addJob('noop'));
