@@ -354,10 +354,8 @@ export class JobRunner {
         return;
       }
       // Timed on the steady clock: a step of the wall clock, or a new estimate of the store's,
-      // does not change how long the run took. But that clock misses a suspend of the host, which
-      // the store's clock, as read again since (see Maintenance.watchClocks), does not. Whole
-      // milliseconds, as every time in the store.
-      const finishedAt = Math.max(startedAt + Math.round(steadyNow(clock) - steadyStart), this.runtime.storeNow());
+      // does not change how long the run took. Whole milliseconds, as every time in the store.
+      const finishedAt = startedAt + Math.round(steadyNow(clock) - steadyStart);
       await this.release(job, this.conclude(job, settlement, startedAt, finishedAt));
     } finally {
       // Only now does the store see a max-instances or task-cap place free.

@@ -31,9 +31,9 @@ export class StoreClock {
     this.observedAt = { wall: clock.now(), steady: steadyNow(clock) };
   }
 
-  /** The store's time, as far as this node knows it, in whole milliseconds (as stores keep times). */
+  /** The store's time, as far as this node knows it. */
   now(): number {
-    return Math.round(steadyNow(this.clock) + this.offsetMs());
+    return steadyNow(this.clock) + this.offsetMs();
   }
 
   /** The store's time minus this node's steady clock (`steadyNow`): what converts between the two. */

@@ -232,38 +232,4 @@ describe('a node resumed after a suspend (its monotonic clock missed the sleep)'
       await b.stop();
     }
   });
-
-  it('records a run that spanned the suspend as ending when it ended, not that much early', async () => {
-    const { time, asleep, clock, store } = suspendableNode();
-    const node = new Scheduler({
-      store,
-      clock,
-      logger: silentLogger,
-      pollInterval: '1h',
-    });
-    const runs = runsUntilStopped([node], 'long', () => time.now() - T0);
-    try {
-      await node.start();
-      const jobId = await node.addJob('long');
-      await settle(); // started at 0 s
-      for (const clock of [time, asleep]) clock.advanceTo(T0 + 5000);
-      await settle();
-      time.advanceTo(T0 + 13_000); // the host sleeps 8 s (the lease is 30 s: the job stays this node's)
-      await settle();
-      for (const [clock, at] of [
-        [time, 14_000],
-        [asleep, 6000],
-      ] as const)
-        clock.advanceTo(T0 + at);
-      await settle(); // a second after the resume: the node read the store's clock again
-      runs[0]?.finish();
-      await settle();
-      const [run] = (await node.getExecutions({ jobId })).items;
-      // Before: its start plus the 6 s its monotonic clock counted, 8 s early.
-      expect(run?.finishedAt?.getTime()).toBe(T0 + 14_000);
-    } finally {
-      for (const run of runs) run.finish();
-      await node.stop();
-    }
-  });
 });
