@@ -21,7 +21,7 @@ export function createRuntime(options: SchedulerOptions): SchedulerRuntime {
   const logger = options.logger ?? consoleLogger('warn');
   const events = options.eventBroker ?? store.defaultEventBroker?.(logger) ?? new LocalEventBroker();
   // A database keeps a clock of its own, which the node can only estimate (see StoreClock).
-  const storeClock = new StoreClock(clock, store.now !== undefined);
+  const storeClock = new StoreClock(clock, store);
   const node = idArgument('Scheduler nodeId', options.nodeId ?? `${hostname()}:${process.pid}:${uuidv7().slice(-6)}`);
   return {
     node,

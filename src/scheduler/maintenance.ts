@@ -10,14 +10,14 @@ const PRUNE_EVERY_MS = 3_600_000;
 /** Executions a prune deletes per store call; between two, a stop may end it. */
 const PRUNE_SLICE = 10_000;
 
+/** How often a node looks whether its clocks parted (a suspend, an NTP step). */
+const CLOCK_WATCH_MS = 1000;
+
 /**
  * The scheduler's housekeeping, every half lease: renew the leases of running jobs (and learn of
  * cancellations and lost leases); and, on a cycle of its own so that a slow step never delays a
  * renewal, heartbeat, take over jobs of dead nodes, prune old history.
  */
-/** How often a node looks whether its clocks parted (a suspend, an NTP step). */
-const CLOCK_WATCH_MS = 1000;
-
 export class Maintenance {
   private readonly runtime: SchedulerRuntime;
   private readonly runner: JobRunner;
@@ -77,12 +77,10 @@ export class Maintenance {
    * renewal (up to half a lease later), and reads the store's clock again for the times it makes.
    */
   private async watchClocks(): Promise<void> {
-    const { store, clock, storeClock } = this.runtime;
-    if (!storeClock.diverged() || store.now === undefined) return;
+    const { storeClock } = this.runtime;
+    if (!storeClock.diverged()) return;
     this.renewals.runNow();
-    const sentAt = steadyNow(clock);
-    const storeNow = await store.now();
-    storeClock.observe(storeNow.getTime(), sentAt);
+    await storeClock.read();
     this.onClocksParted();
   }
 

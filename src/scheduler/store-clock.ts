@@ -1,3 +1,4 @@
+import type { DataStore } from '../stores/data-store.ts';
 import { type Clock, steadyNow } from '../time/clock.ts';
 
 /**
@@ -17,14 +18,17 @@ const CLOCK_DIVERGENCE_MS = 1000;
  */
 export class StoreClock {
   private readonly clock: Clock;
+  private readonly store: Pick<DataStore, 'now'>;
   private readonly storeHasClock: boolean;
   /** Store time minus steady time (a store with a clock), or minus wall time (one in the process). */
   private offset: number;
   /** The node's two clocks when the store's time was last observed. */
   private observedAt: { wall: number; steady: number };
 
-  constructor(clock: Clock, storeHasClock: boolean) {
+  constructor(clock: Clock, store: Pick<DataStore, 'now'>) {
     this.clock = clock;
+    this.store = store;
+    const storeHasClock = store.now !== undefined;
     this.storeHasClock = storeHasClock;
     // (Until the store's clock is read: the node's wall clock.)
     this.offset = storeHasClock ? clock.now() - steadyNow(clock) : 0;
@@ -39,6 +43,14 @@ export class StoreClock {
   /** The store's time minus this node's steady clock (`steadyNow`): what converts between the two. */
   offsetMs(): number {
     return this.storeHasClock ? this.offset : this.offset + this.clock.now() - steadyNow(this.clock);
+  }
+
+  /** Reads the clock of a store that has one of its own (`DataStore.now`), and learns from it. */
+  async read(): Promise<void> {
+    if (this.store.now === undefined) return;
+    const sentAt = steadyNow(this.clock);
+    const storeTime = await this.store.now();
+    this.observe(storeTime.getTime(), sentAt);
   }
 
   /**

@@ -89,10 +89,8 @@ export class StoreSession {
   /** A store with a clock of its own (a database): learns how far this node's clock is off. */
   private async readStoreClock(): Promise<void> {
     if (this.runtime.store.now === undefined) return;
-    const sentAt = steadyNow(this.runtime.clock);
-    this.clockReadAt = sentAt;
-    const storeNow = await this.runtime.store.now();
-    this.runtime.storeClock.observe(storeNow.getTime(), sentAt);
+    this.clockReadAt = steadyNow(this.runtime.clock);
+    await this.runtime.storeClock.read();
   }
 
   /**

@@ -127,9 +127,12 @@ describe("StoreClock, the node's estimate of the store's clock", () => {
     return { readings, clock, pass };
   }
 
+  /** A database's clock that these tests never read: they hand its answers to `observe` themselves. */
+  const neverRead = () => Promise.reject(new Error('not read in this test'));
+
   it("of a database: keeps an estimate within each answer's round trip, however late the answer", () => {
     const { clock, pass } = nodeClock();
-    const estimate = new StoreClock(clock, true);
+    const estimate = new StoreClock(clock, { now: neverRead });
     expect(estimate.now()).toBe(1_000_000); // the node's wall clock until the store answers
     // The database is 30 s ahead; a quick answer (2 ms) narrows the estimate to those 2 ms.
     let sentAt = 50;
@@ -152,7 +155,7 @@ describe("StoreClock, the node's estimate of the store's clock", () => {
 
   it('of a database: is not moved by a step of the wall clock, but says the clocks parted until read again', () => {
     const { readings, clock, pass } = nodeClock();
-    const estimate = new StoreClock(clock, true);
+    const estimate = new StoreClock(clock, { now: neverRead });
     estimate.observe(2_000_000, 50);
     readings.wall -= 30_000; // NTP steps the wall clock back
     expect(estimate.now()).toBe(2_000_000);
@@ -169,7 +172,7 @@ describe("StoreClock, the node's estimate of the store's clock", () => {
 
   it("in the process: follows the node's wall clock, steps included", () => {
     const { readings, clock } = nodeClock();
-    const estimate = new StoreClock(clock, false);
+    const estimate = new StoreClock(clock, {});
     estimate.observe(1_000_000, 50);
     readings.wall += 30_000;
     expect(estimate.now()).toBe(1_030_000);
